@@ -1,0 +1,1 @@
+"""The GPU agent: device discovery, sandboxed executors, job kinds."""

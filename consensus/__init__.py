@@ -1,0 +1,1 @@
+"""Slot authoring, fork choice, finality and equivocation evidence (see issue 4)."""

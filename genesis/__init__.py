@@ -1,0 +1,1 @@
+"""Chain specs: dev, local testnet, and custom specs loaded from a file."""

@@ -1,0 +1,1 @@
+"""The full node: block import, transaction pool, storage, networking, RPC."""

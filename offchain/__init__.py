@@ -1,0 +1,1 @@
+"""Off-chain workers: the provider worker and the verifier worker."""

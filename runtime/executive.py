@@ -1,0 +1,188 @@
+"""The executive: initialise a block, apply extrinsics, finalise, and the two
+entry points the node uses, `apply_block` and `build_block`.
+
+An extrinsic that fails its checks (size, encoding, nonce, fee, signature) is
+invalid: it changes nothing. A valid extrinsic always pays its fee and bumps
+its nonce; if its call fails, everything else it did is rolled back and a
+`system.ExtrinsicFailed` event says why. Invalid extrinsics inside a block
+are skipped with a `system.ExtrinsicInvalid` event, so `apply_block` never
+raises on their account; only a block whose own header or limits are wrong
+raises `InvalidBlock`.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runtime.codec import CodecError
+from runtime.constants import MAX_BLOCK_BYTES, MAX_BLOCK_EXTRINSICS, MAX_EXTRINSIC_BYTES
+from runtime.context import Ctx
+from runtime.crypto import verify
+from runtime.dispatch import dispatch
+from runtime.errors import DispatchError, InvalidBlock, InvalidTransaction
+from runtime.pallets import balances, emission, governance, staking, system, treasury, vesting
+from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
+from runtime.state import State
+from runtime.types import Block, Event, Extrinsic, Header, extrinsics_root
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    state_root: bytes
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class BuiltBlock:
+    block: Block
+    events: tuple[Event, ...]
+    rejected: tuple[tuple[bytes, str], ...]
+
+
+@dataclass(frozen=True)
+class CheckedTransaction:
+    extrinsic: Extrinsic
+    fee: int
+
+
+def initialize(state: State, number: int, slot: int, author: bytes, parent_hash: bytes) -> Ctx:
+    expected = system.Number.get(state) + 1
+    if number != expected:
+        raise InvalidBlock(f"block number {number}, expected {expected}")
+    system.Number.put(state, number)
+    ctx = Ctx(state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state))
+    vesting.on_initialize(ctx)
+    return ctx
+
+
+def transaction_fee(fee_params: tuple[int, int], size: int) -> int:
+    """Base fee plus a per-byte fee; `fee_params` is (base, per_byte)."""
+    base, per_byte = fee_params
+    return base + per_byte * size
+
+
+def check_transaction(state: State, raw: bytes, allow_future: bool = False) -> CheckedTransaction:
+    """Everything short of executing: the transaction pool's entry check."""
+    params = system.params(state)
+    return _check(state, system.ChainId.get(state), (params.tx_base_fee, params.tx_byte_fee), raw, allow_future)
+
+
+def _check(
+    state: State, chain_id: bytes, fee_params: tuple[int, int], raw: bytes, allow_future: bool
+) -> CheckedTransaction:
+    if len(raw) > MAX_EXTRINSIC_BYTES:
+        raise InvalidTransaction(f"ExtrinsicTooLarge: {len(raw)} > {MAX_EXTRINSIC_BYTES} bytes")
+    try:
+        xt = Extrinsic.decode(raw)
+    except CodecError as exc:
+        raise InvalidTransaction(f"Malformed: {exc}") from None
+    acc = balances.get(state, xt.signer)
+    if xt.nonce < acc.nonce:
+        raise InvalidTransaction(f"Stale: nonce {xt.nonce} already used (next is {acc.nonce})")
+    if xt.nonce > acc.nonce and not allow_future:
+        raise InvalidTransaction(f"Future: nonce {xt.nonce}, next is {acc.nonce}")
+    fee = transaction_fee(fee_params, len(raw))
+    if acc.free < fee + xt.tip:
+        raise InvalidTransaction(f"CannotPayFee: fee {fee + xt.tip} > free {acc.free}")
+    payload = Extrinsic.signing_payload(chain_id, xt.signer, xt.nonce, xt.tip, xt.call)
+    if not verify(xt.signer, payload, xt.signature):
+        raise InvalidTransaction("BadSignature")
+    return CheckedTransaction(xt, fee)
+
+
+def apply_extrinsic(ctx: Ctx, raw: bytes) -> None:
+    fee_params = (ctx.params.tx_base_fee, ctx.params.tx_byte_fee)
+    checked = _check(ctx.state, ctx.chain_id, fee_params, raw, allow_future=False)
+    xt = checked.extrinsic
+    balances.charge_fee(ctx, xt.signer, balances.get(ctx.state, xt.signer), checked.fee, xt.tip)
+    mark = len(ctx.events)
+    ctx.state.begin()
+    try:
+        dispatch(ctx, xt.signer, xt.call.pallet, xt.call.name, xt.call.args)
+    except DispatchError as err:
+        _fail(ctx, mark, f"{err.pallet}.{err.error}", err.detail)
+    except Exception as exc:  # a runtime bug must not halt the chain
+        _fail(ctx, mark, "system.Internal", exc.__class__.__name__)
+    else:
+        ctx.state.commit()
+        ctx.emit("system", "ExtrinsicSuccess", fee=checked.fee + xt.tip)
+
+
+def _fail(ctx: Ctx, mark: int, error: str, detail: str) -> None:
+    ctx.state.rollback()
+    del ctx.events[mark:]
+    ctx.emit("system", "ExtrinsicFailed", error=error, detail=detail)
+
+
+def finalize(ctx: Ctx) -> bytes:
+    ctx.extrinsic_index = None
+    treasury.receive(ctx, ctx.base_fees, "fees")
+    balances.deposit(ctx, ctx.author, ctx.tips)
+    emission.on_finalize(ctx)
+    staking.on_finalize(ctx)
+    governance.on_finalize(ctx)
+    return ctx.state.commit_block()
+
+
+def _check_limits(extrinsics: tuple[bytes, ...] | list[bytes]) -> None:
+    if len(extrinsics) > MAX_BLOCK_EXTRINSICS:
+        raise InvalidBlock(f"{len(extrinsics)} extrinsics > {MAX_BLOCK_EXTRINSICS}")
+    if sum(len(raw) for raw in extrinsics) > MAX_BLOCK_BYTES:
+        raise InvalidBlock(f"extrinsics exceed {MAX_BLOCK_BYTES} bytes")
+
+
+def apply_block(state: State, block: Block) -> BlockResult:
+    """Execute `block` on `state` (committing into it); return the post-state
+    root and events. The caller compares the root with the header's."""
+    header = block.header
+    _check_limits(block.extrinsics)
+    if extrinsics_root(block.extrinsics) != header.extrinsics_root:
+        raise InvalidBlock("extrinsics root mismatch")
+    try:
+        ctx = initialize(state, header.number, header.slot, header.author, header.parent_hash)
+        for index, raw in enumerate(block.extrinsics):
+            ctx.extrinsic_index = index
+            try:
+                apply_extrinsic(ctx, raw)
+            except InvalidTransaction as exc:
+                ctx.emit("system", "ExtrinsicInvalid", reason=exc.reason)
+        root = finalize(ctx)
+    except BaseException:
+        state.discard()
+        raise
+    return BlockResult(root, tuple(ctx.events))
+
+
+def build_block(
+    state: State,
+    parent_hash: bytes,
+    slot: int,
+    author: bytes,
+    candidates: Iterable[bytes],
+    max_bytes: int = MAX_BLOCK_BYTES,
+    max_extrinsics: int = MAX_BLOCK_EXTRINSICS,
+) -> BuiltBlock:
+    """Build the next block on `state` from candidate extrinsics, in order;
+    invalid ones are left out and reported in `rejected`."""
+    number = system.Number.get(state) + 1
+    try:
+        ctx = initialize(state, number, slot, author, parent_hash)
+        included: list[bytes] = []
+        rejected: list[tuple[bytes, str]] = []
+        size = 0
+        for raw in candidates:
+            if len(included) >= max_extrinsics or size + len(raw) > max_bytes:
+                break
+            ctx.extrinsic_index = len(included)
+            try:
+                apply_extrinsic(ctx, raw)
+            except InvalidTransaction as exc:
+                rejected.append((raw, exc.reason))
+                continue
+            included.append(raw)
+            size += len(raw)
+        root = finalize(ctx)
+    except BaseException:
+        state.discard()
+        raise
+    header = Header(parent_hash, number, root, extrinsics_root(included), slot, author)
+    return BuiltBlock(Block(header, tuple(included)), tuple(ctx.events), tuple(rejected))

@@ -1,0 +1,177 @@
+"""A compacted sparse Merkle tree over BLAKE2b-256 key paths.
+
+The tree is defined by its contents alone, so the root does not depend on the
+order of writes: a subtree holding no leaves hashes to 32 zero bytes, one
+holding exactly one leaf hashes to that leaf, and any other subtree hashes to
+H(0x01 ‖ left ‖ right). Paths are the bits of H(key), so depth stays near
+log2(n) and a batch update rehashes only the paths it touches:
+O(changed keys × log state size).
+
+Nodes are immutable and content-addressed in a `NodeStore`, so every root
+stays readable (forks, history) for as long as its nodes are kept.
+"""
+
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+from runtime.codec import ZERO_HASH, blake2b_256
+
+EMPTY_ROOT = ZERO_HASH
+_LEAF = 0
+_INNER = 1
+_TOP_BIT = 255
+
+Node = tuple[int, int, bytes, bytes] | tuple[int, bytes, bytes]
+Item = tuple[int, bytes, bytes | None]
+
+
+class NodeStore(Protocol):
+    """Where trie nodes live: a dict in tests, LevelDB in the node."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put_many(self, items: Mapping[bytes, bytes]) -> None: ...
+
+
+class MemoryNodeStore:
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.nodes.get(key)
+
+    def put_many(self, items: Mapping[bytes, bytes]) -> None:
+        self.nodes.update(items)
+
+
+class MissingNode(KeyError):
+    """The store lacks a node some root refers to (pruned or corrupt)."""
+
+
+def _leaf_hash(key: bytes, value: bytes) -> bytes:
+    return blake2b_256(b"\x00" + blake2b_256(key) + blake2b_256(value))
+
+
+def _path(key: bytes) -> int:
+    return int.from_bytes(blake2b_256(key), "big")
+
+
+class TrieDB:
+    """Reads and batch-updates trees by root over one node store."""
+
+    def __init__(self, store: NodeStore, cache_limit: int = 1_000_000) -> None:
+        self.store = store
+        self._cache: dict[bytes, Node] = {}
+        self._cache_limit = cache_limit
+
+    def _load(self, node_hash: bytes) -> Node:
+        node = self._cache.get(node_hash)
+        if node is not None:
+            return node
+        raw = self.store.get(node_hash)
+        if raw is None:
+            raise MissingNode(node_hash.hex())
+        if raw[0] == _INNER:
+            node = (_INNER, raw[1:33], raw[33:65])
+        else:
+            key_len = int.from_bytes(raw[1:3], "big")
+            key = raw[3 : 3 + key_len]
+            node = (_LEAF, _path(key), key, raw[3 + key_len :])
+        self._remember(node_hash, node)
+        return node
+
+    def _remember(self, node_hash: bytes, node: Node) -> None:
+        if len(self._cache) >= self._cache_limit:
+            self._cache.clear()
+        self._cache[node_hash] = node
+
+    def get(self, root: bytes, key: bytes) -> bytes | None:
+        path = _path(key)
+        node_hash, shift = root, _TOP_BIT
+        while node_hash != EMPTY_ROOT:
+            node = self._load(node_hash)
+            if node[0] == _LEAF:
+                return node[3] if node[2] == key else None  # type: ignore[misc, return-value]
+            node_hash = node[2] if (path >> shift) & 1 else node[1]  # type: ignore[assignment]
+            shift -= 1
+        return None
+
+    def update(self, root: bytes, changes: Mapping[bytes, bytes | None]) -> bytes:
+        """The root after applying `changes` (None deletes); writes new nodes."""
+        if not changes:
+            return root
+        items: list[Item] = sorted((_path(k), k, v) for k, v in changes.items())
+        fresh: dict[bytes, bytes] = {}
+        new_root = self._update(root, _TOP_BIT, items, fresh)
+        self.store.put_many(fresh)
+        return new_root
+
+    def _update(self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
+        if not items:
+            return node_hash
+        if node_hash == EMPTY_ROOT:
+            return self._build(shift, [it for it in items if it[2] is not None], fresh)
+        node = self._load(node_hash)
+        if node[0] == _LEAF:
+            _, path, key, value = node  # type: ignore[misc]
+            if not any(it[1] == key for it in items):
+                items = sorted([*items, (path, key, value)])
+            return self._build(shift, [it for it in items if it[2] is not None], fresh)
+        split = _split(items, shift)
+        left = self._update(node[1], shift - 1, items[:split], fresh)  # type: ignore[arg-type]
+        right = self._update(node[2], shift - 1, items[split:], fresh)  # type: ignore[arg-type]
+        return self._inner(left, right, fresh)
+
+    def _build(self, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
+        if not items:
+            return EMPTY_ROOT
+        if len(items) == 1:
+            path, key, value = items[0]
+            assert value is not None
+            node_hash = _leaf_hash(key, value)
+            fresh[node_hash] = b"\x00" + len(key).to_bytes(2, "big") + key + value
+            self._remember(node_hash, (_LEAF, path, key, value))
+            return node_hash
+        split = _split(items, shift)
+        left = self._build(shift - 1, items[:split], fresh)
+        right = self._build(shift - 1, items[split:], fresh)
+        return self._inner(left, right, fresh)
+
+    def _inner(self, left: bytes, right: bytes, fresh: dict[bytes, bytes]) -> bytes:
+        # A lone leaf rises to where its subtree would start: keeps roots
+        # independent of history.
+        if left == EMPTY_ROOT and (right == EMPTY_ROOT or self._load(right)[0] == _LEAF):
+            return right
+        if right == EMPTY_ROOT and self._load(left)[0] == _LEAF:
+            return left
+        raw = b"\x01" + left + right
+        node_hash = blake2b_256(raw)
+        fresh[node_hash] = raw
+        self._remember(node_hash, (_INNER, left, right))
+        return node_hash
+
+    def items(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) under `root`, in path order."""
+        stack = [root]
+        while stack:
+            node_hash = stack.pop()
+            if node_hash == EMPTY_ROOT:
+                continue
+            node = self._load(node_hash)
+            if node[0] == _LEAF:
+                yield node[2], node[3]  # type: ignore[misc]
+            else:
+                stack.append(node[2])  # type: ignore[arg-type]
+                stack.append(node[1])  # type: ignore[arg-type]
+
+
+def _item_path(item: Item) -> int:
+    return item[0]
+
+
+def _split(items: list[Item], shift: int) -> int:
+    """Index of the first item whose path has bit `shift` set (items share
+    every higher bit, and are sorted by path)."""
+    prefix = (items[0][0] >> (shift + 1)) << (shift + 1)
+    return bisect_left(items, prefix | (1 << shift), key=_item_path)

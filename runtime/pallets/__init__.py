@@ -1,0 +1,1 @@
+"""One module per pallet: calls, storage, events and errors together."""

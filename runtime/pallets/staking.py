@@ -1,0 +1,198 @@
+"""Staking: bond, unbond, withdraw, roles, eras and validator election.
+
+Bonded and unbonding stake sit in the account's `reserved` balance. The
+active validator set of each era is the top `max_validators` candidates by
+bonded stake (ties broken by account id), among those bonded at least
+`min_validator_bond`; an election that finds nobody keeps the old set so the
+chain never halts.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.constants import MAX_UNBONDING_CHUNKS, PPM
+from runtime.context import Ctx
+from runtime.dispatch import amount, call
+from runtime.errors import pallet_errors
+from runtime.pallets import balances
+from runtime.state import State
+from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
+
+PALLET = "staking"
+Error = pallet_errors(PALLET)
+
+NO_ROLE = ""
+VALIDATOR = "validator"
+PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Ledger:
+    bonded: int = 0
+    unbonding: tuple[tuple[int, int], ...] = ()  # (amount, unlocks at block)
+    role: str = NO_ROLE
+
+    @property
+    def unbonding_total(self) -> int:
+        return sum(value for value, _ in self.unbonding)
+
+    def to_wire(self) -> list[Any]:
+        return [self.bonded, [list(chunk) for chunk in self.unbonding], self.role]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Ledger":
+        return cls(wire[0], tuple((a, b) for a, b in wire[1]), wire[2])
+
+
+EMPTY = Ledger()
+Ledgers: StorageMap[Ledger] = StorageMap(PALLET, "Ledgers", EMPTY, Ledger.to_wire, Ledger.from_wire)
+Candidates: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Candidates", (), list, bytes_tuple)
+Providers: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Providers", (), list, bytes_tuple)
+Active: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Active", (), list, bytes_tuple)
+CurrentEra: StorageValue[int] = StorageValue(PALLET, "CurrentEra", 0)
+TotalBonded: StorageValue[int] = StorageValue(PALLET, "TotalBonded", 0)
+
+
+def ledger(state: State, who: bytes) -> Ledger:
+    return Ledgers.get(state, who)
+
+
+def _min_bond(ctx: Ctx, role: str) -> int:
+    if role == VALIDATOR:
+        return ctx.params.min_validator_bond
+    if role == PROVIDER:
+        return ctx.params.min_provider_bond
+    return 0
+
+
+def _set_role(ctx: Ctx, who: bytes, old: str, new: str) -> None:
+    for role, index in ((VALIDATOR, Candidates), (PROVIDER, Providers)):
+        if old == role and new != role:
+            index.put(ctx.state, sorted_remove(index.get(ctx.state), who))
+        if new == role and old != role:
+            index.put(ctx.state, sorted_insert(index.get(ctx.state), who))
+
+
+def _add_bonded(ctx: Ctx, delta: int) -> None:
+    TotalBonded.put(ctx.state, TotalBonded.get(ctx.state) + delta)
+
+
+def bond_funds(ctx: Ctx, who: bytes, value: int) -> None:
+    if value <= 0:
+        raise Error("ZeroAmount", "bond a positive amount")
+    balances.reserve(ctx, who, value)
+    led = ledger(ctx.state, who)
+    Ledgers.put(ctx.state, who, Ledger(led.bonded + value, led.unbonding, led.role))
+    _add_bonded(ctx, value)
+    ctx.emit(PALLET, "Bonded", who=who, amount=value)
+
+
+def chill(ctx: Ctx, who: bytes, reason: str) -> None:
+    """Drop any role; a chilled validator leaves the set at the next era."""
+    led = ledger(ctx.state, who)
+    if led.role == NO_ROLE:
+        return
+    _set_role(ctx, who, led.role, NO_ROLE)
+    Ledgers.put(ctx.state, who, Ledger(led.bonded, led.unbonding, NO_ROLE))
+    ctx.emit(PALLET, "Chilled", who=who, reason=reason)
+
+
+@call(PALLET, "bond", amount=amount)
+def bond(ctx: Ctx, origin: bytes, amount: int) -> None:
+    bond_funds(ctx, origin, amount)
+
+
+@call(PALLET, "unbond", amount=amount)
+def unbond(ctx: Ctx, origin: bytes, amount: int) -> None:
+    led = ledger(ctx.state, origin)
+    if amount <= 0:
+        raise Error("ZeroAmount", "unbond a positive amount")
+    if amount > led.bonded:
+        raise Error("InsufficientBond", f"bonded {led.bonded} < {amount}")
+    if len(led.unbonding) >= MAX_UNBONDING_CHUNKS:
+        raise Error("TooManyChunks", "withdraw matured chunks first")
+    unlock_at = ctx.number + ctx.params.unbonding_period
+    remaining = led.bonded - amount
+    Ledgers.put(ctx.state, origin, Ledger(remaining, (*led.unbonding, (amount, unlock_at)), led.role))
+    _add_bonded(ctx, -amount)
+    ctx.emit(PALLET, "Unbonded", who=origin, amount=amount, unlocks_at=unlock_at)
+    if remaining < _min_bond(ctx, led.role):
+        chill(ctx, origin, "below minimum bond")
+
+
+@call(PALLET, "withdraw_unbonded")
+def withdraw_unbonded(ctx: Ctx, origin: bytes) -> None:
+    led = ledger(ctx.state, origin)
+    matured = sum(value for value, at in led.unbonding if at <= ctx.number)
+    if matured == 0:
+        raise Error("NothingToWithdraw", "no unbonding chunk has matured")
+    left = tuple(chunk for chunk in led.unbonding if chunk[1] > ctx.number)
+    Ledgers.put(ctx.state, origin, Ledger(led.bonded, left, led.role))
+    balances.unreserve(ctx, origin, matured)
+    ctx.emit(PALLET, "Withdrawn", who=origin, amount=matured)
+
+
+def _take_role(ctx: Ctx, origin: bytes, role: str) -> None:
+    led = ledger(ctx.state, origin)
+    if led.role == role:
+        raise Error("AlreadyInRole", role)
+    if led.bonded < _min_bond(ctx, role):
+        raise Error("InsufficientBond", f"{role} needs {_min_bond(ctx, role)} bonded")
+    _set_role(ctx, origin, led.role, role)
+    Ledgers.put(ctx.state, origin, Ledger(led.bonded, led.unbonding, role))
+    ctx.emit(PALLET, "RoleSet", who=origin, role=role)
+
+
+@call(PALLET, "validate")
+def validate(ctx: Ctx, origin: bytes) -> None:
+    _take_role(ctx, origin, VALIDATOR)
+
+
+@call(PALLET, "provide")
+def provide(ctx: Ctx, origin: bytes) -> None:
+    _take_role(ctx, origin, PROVIDER)
+
+
+@call(PALLET, "chill")
+def chill_call(ctx: Ctx, origin: bytes) -> None:
+    if ledger(ctx.state, origin).role == NO_ROLE:
+        raise Error("NoRole", "nothing to chill")
+    chill(ctx, origin, "requested")
+
+
+def slash(ctx: Ctx, who: bytes, ppm: int) -> int:
+    """Cut `ppm` of bonded and of every unbonding chunk; return the amount
+    taken out of the account (the caller decides where it goes)."""
+    led = ledger(ctx.state, who)
+    bonded_cut = led.bonded * ppm // PPM
+    chunks = tuple((value - value * ppm // PPM, at) for value, at in led.unbonding)
+    cut = bonded_cut + led.unbonding_total - sum(value for value, _ in chunks)
+    if cut == 0:
+        return 0
+    Ledgers.put(ctx.state, who, Ledger(led.bonded - bonded_cut, chunks, led.role))
+    _add_bonded(ctx, -bonded_cut)
+    taken = balances.take_reserved(ctx, who, cut)
+    if led.bonded - bonded_cut < _min_bond(ctx, led.role):
+        chill(ctx, who, "below minimum bond after slash")
+    return taken
+
+
+def elect(ctx: Ctx) -> tuple[bytes, ...]:
+    minimum = ctx.params.min_validator_bond
+    ranked = sorted(
+        (-ledger(ctx.state, who).bonded, who)
+        for who in Candidates.get(ctx.state)
+        if ledger(ctx.state, who).bonded >= minimum
+    )
+    return tuple(sorted(who for _, who in ranked[: ctx.params.max_validators]))
+
+
+def on_finalize(ctx: Ctx) -> None:
+    if ctx.number % ctx.params.era_length:
+        return
+    era = CurrentEra.get(ctx.state) + 1
+    CurrentEra.put(ctx.state, era)
+    elected = elect(ctx)
+    if elected:
+        Active.put(ctx.state, elected)
+    ctx.emit(PALLET, "NewEra", era=era, validators=list(Active.get(ctx.state)))

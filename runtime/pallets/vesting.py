@@ -1,0 +1,72 @@
+"""Vesting: funds locked at genesis and released linearly per block.
+
+The team's 15% starts locked under one schedule; each block moves what has
+vested since the last block from `locked` to `free`. Nothing vests before the
+cliff; after `duration` blocks everything has.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.context import Ctx
+from runtime.pallets import balances
+from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
+
+PALLET = "vesting"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    total: int
+    start: int
+    cliff: int
+    duration: int
+    released: int = 0
+
+    def vested_at(self, number: int) -> int:
+        elapsed = number - self.start
+        if elapsed < self.cliff or elapsed <= 0:
+            return 0
+        if elapsed >= self.duration:
+            return self.total
+        return self.total * elapsed // self.duration
+
+    def to_wire(self) -> list[int]:
+        return [self.total, self.start, self.cliff, self.duration, self.released]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Schedule":
+        return cls(*wire)
+
+
+NONE = Schedule(0, 0, 0, 0)
+Schedules: StorageMap[Schedule] = StorageMap(PALLET, "Schedules", NONE, Schedule.to_wire, Schedule.from_wire)
+Vesting: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Accounts", (), list, bytes_tuple)
+
+
+def add_schedule(ctx: Ctx, who: bytes, total: int, cliff: int, duration: int) -> None:
+    """Lock `total` (already minted to `who`'s free balance) under a schedule."""
+    balances.withdraw(ctx, who, total)
+    balances.lock(ctx, who, total)
+    Schedules.put(ctx.state, who, Schedule(total, ctx.number, cliff, max(duration, 1)))
+    Vesting.put(ctx.state, sorted_insert(Vesting.get(ctx.state), who))
+
+
+def on_initialize(ctx: Ctx) -> None:
+    for who in Vesting.get(ctx.state):
+        schedule = Schedules.get(ctx.state, who)
+        vested = schedule.vested_at(ctx.number)
+        due = vested - schedule.released
+        if due <= 0:
+            continue
+        balances.unlock(ctx, who, due)
+        ctx.emit(PALLET, "Vested", who=who, amount=due)
+        if vested == schedule.total:
+            Schedules.remove(ctx.state, who)
+            Vesting.put(ctx.state, sorted_remove(Vesting.get(ctx.state), who))
+        else:
+            Schedules.put(
+                ctx.state,
+                who,
+                Schedule(schedule.total, schedule.start, schedule.cliff, schedule.duration, vested),
+            )

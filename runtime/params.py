@@ -1,0 +1,71 @@
+"""Chain parameters: fixed at genesis, some later moved by governance."""
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from runtime import constants as c
+
+
+@dataclass(frozen=True)
+class Params:
+    blocks_per_year: int
+    slot_seconds: int = 6
+    era_length: int = 600
+    unbonding_period: int = 1_200
+    min_validator_bond: int = 10_000 * c.UNIT
+    min_provider_bond: int = 1_000 * c.UNIT
+    max_validators: int = 100
+    existential_deposit: int = c.UNIT // 100
+    tx_base_fee: int = c.UNIT // 1_000
+    tx_byte_fee: int = c.UNIT // 1_000_000
+    vesting_cliff: int = 0
+    vesting_duration: int = 0  # 0: 36 months of blocks_per_year
+    proposal_deposit: int = 100 * c.UNIT
+    voting_period: int = 1_200
+    enactment_delay: int = 300
+    quorum_ppm: int = 200_000
+    approval_ppm: int = 500_000
+    burn_rate_ppm: int = c.BURN_RATE_PPM
+    verifier_share_ppm: int = c.VERIFIER_SHARE_PPM
+    sample_rate_ppm: int = c.SAMPLE_RATE_PPM
+    known_answer_rate_ppm: int = c.KNOWN_ANSWER_RATE_PPM
+    slash_missed_reveal_ppm: int = c.SLASH_MISSED_REVEAL_PPM
+    slash_mismatch_ppm: int = c.SLASH_MISMATCH_PPM
+    slash_failed_known_answer_ppm: int = c.SLASH_FAILED_KNOWN_ANSWER_PPM
+    slash_equivocation_ppm: int = c.SLASH_EQUIVOCATION_PPM
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value) is not int or value < 0 or value > c.MAX_U64:
+                raise ValueError(f"parameter {f.name} must be a non-negative integer")
+        if self.blocks_per_year < 1 or self.era_length < 1 or self.slot_seconds < 1:
+            raise ValueError("blocks_per_year, era_length and slot_seconds must be positive")
+        for name, (low, high) in c.PARAM_BOUNDS.items():
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"parameter {name} must lie in [{low}, {high}]")
+        if self.vesting_duration == 0:
+            months = self.blocks_per_year * c.TEAM_VESTING_MONTHS // 12
+            object.__setattr__(self, "vesting_duration", months)
+        if self.approval_ppm > c.PPM or self.quorum_ppm > c.PPM:
+            raise ValueError("quorum and approval are at most 1,000,000 ppm")
+
+    def to_wire(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> "Params":
+        return cls(**wire)
+
+    def with_value(self, name: str, value: int) -> "Params":
+        return replace(self, **{name: value})
+
+
+def governable(name: str, value: int) -> str | None:
+    """Why governance may not set `name` to `value`, or None if it may."""
+    bounds = c.PARAM_BOUNDS.get(name)
+    if bounds is None:
+        return f"{name} is not a governable parameter"
+    if type(value) is not int or not bounds[0] <= value <= bounds[1]:
+        return f"{name} must lie in [{bounds[0]}, {bounds[1]}]"
+    return None

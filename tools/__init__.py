@@ -1,0 +1,1 @@
+"""User tools: the `vcoin` CLI, wallet, SDK, testnet launcher and benchmarks."""
