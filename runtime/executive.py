@@ -99,18 +99,18 @@ def apply_extrinsic(ctx: Ctx, raw: bytes) -> None:
     try:
         dispatch(ctx, xt.signer, xt.call.pallet, xt.call.name, xt.call.args)
     except DispatchError as err:
-        _fail(ctx, mark, f"{err.pallet}.{err.error}", err.detail)
+        _fail(ctx, mark, f"{err.pallet}.{err.error}", err.detail, checked.fee + xt.tip)
     except Exception as exc:  # a runtime bug must not halt the chain
-        _fail(ctx, mark, "system.Internal", exc.__class__.__name__)
+        _fail(ctx, mark, "system.Internal", exc.__class__.__name__, checked.fee + xt.tip)
     else:
         ctx.state.commit()
         ctx.emit("system", "ExtrinsicSuccess", fee=checked.fee + xt.tip)
 
 
-def _fail(ctx: Ctx, mark: int, error: str, detail: str) -> None:
+def _fail(ctx: Ctx, mark: int, error: str, detail: str, fee: int) -> None:
     ctx.state.rollback()
     del ctx.events[mark:]
-    ctx.emit("system", "ExtrinsicFailed", error=error, detail=detail)
+    ctx.emit("system", "ExtrinsicFailed", error=error, detail=detail, fee=fee)
 
 
 def finalize(ctx: Ctx) -> bytes:
