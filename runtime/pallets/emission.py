@@ -30,7 +30,14 @@ Paid: StorageValue[int] = StorageValue(PALLET, "Paid", 0)
 BlockWork: StorageValue[dict[bytes, int]] = StorageValue(PALLET, "BlockWork", {}, dict, _work_from_wire)
 
 
+# YEAR1 * 0.85^y rounds to zero from year 240 on; past this the
+# exact power would only cost time.
+LAST_EMITTING_YEAR = 300
+
+
 def annual_emission(year: int) -> int:
+    if year > LAST_EMITTING_YEAR:
+        return 0
     return YEAR1_EMISSION * EMISSION_DECAY_NUM**year // EMISSION_DECAY_DEN**year
 
 

@@ -1,0 +1,115 @@
+from runtime.constants import UNIT
+from runtime.pallets import governance, treasury
+from tests.chain import ALICE, BOB, CHARLIE, TestChain, failed
+
+
+def _propose(chain: TestChain, action: str, **args: object) -> int:
+    events = chain.call(BOB, "governance", "propose", action=action, args=args)
+    assert failed(events) is None, events
+    return int(next(e.data["id"] for e in events if e.name == "Proposed"))
+
+
+def _pass(chain: TestChain, pid: int) -> None:
+    assert failed(chain.call(ALICE, "governance", "vote", id=pid, aye=True)) is None
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None
+    chain.advance_to(prop.end)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.status == governance.PASSED
+    chain.advance_to(prop.enact_at)
+
+
+def test_param_change_passes_and_is_enacted_after_the_delay() -> None:
+    chain = TestChain()
+    reserved = chain.account(BOB.public).reserved
+    pid = _propose(chain, "set_param", name="burn_rate_ppm", value=180_000)
+    assert chain.account(BOB.public).reserved == reserved + chain.params.proposal_deposit
+    _pass(chain, pid)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.status == governance.ENACTED
+    assert chain.params.burn_rate_ppm == 180_000
+    assert chain.account(BOB.public).reserved == reserved
+
+
+def test_param_out_of_bounds_or_unknown_is_refused_before_the_deposit() -> None:
+    chain = TestChain()
+    reserved = chain.account(BOB.public).reserved
+    bad = chain.call(BOB, "governance", "propose", action="set_param", args={"name": "burn_rate_ppm", "value": 300_000})
+    assert failed(bad) == "governance.OutOfBounds"
+    bad = chain.call(BOB, "governance", "propose", action="set_param", args={"name": "blocks_per_year", "value": 1})
+    assert failed(bad) == "governance.OutOfBounds"
+    bad = chain.call(BOB, "governance", "propose", action="set_param", args={"name": "x"})
+    assert failed(bad) == "governance.BadAction"
+    bad = chain.call(BOB, "governance", "propose", action="mint_me", args={})
+    assert failed(bad) == "system.BadArguments"
+    assert chain.account(BOB.public).reserved == reserved
+
+
+def test_reserve_spend_only_through_an_enacted_proposal() -> None:
+    chain = TestChain()
+    reserve = chain.account(treasury.RESERVE).free
+    charlie = chain.account(CHARLIE.public).free
+    pid = _propose(chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=1_000 * UNIT)
+    _pass(chain, pid)
+    assert chain.account(treasury.RESERVE).free == reserve - 1_000 * UNIT
+    assert chain.account(CHARLIE.public).free == charlie + 1_000 * UNIT
+
+
+def test_spend_beyond_funds_fails_at_enactment() -> None:
+    chain = TestChain()
+    pid = _propose(chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=10**18)
+    _pass(chain, pid)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.status == governance.FAILED
+
+
+def test_validator_count_change() -> None:
+    chain = TestChain()
+    pid = _propose(chain, "set_validator_count", count=7)
+    _pass(chain, pid)
+    assert chain.params.max_validators == 7
+    bad = chain.call(BOB, "governance", "propose", action="set_validator_count", args={"count": 0})
+    assert failed(bad) == "governance.OutOfBounds"
+
+
+def test_without_quorum_the_proposal_is_rejected() -> None:
+    chain = TestChain()
+    pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
+    chain.call(BOB, "staking", "bond", amount=10 * UNIT)  # 10 of 100,010 bonded: below quorum
+    chain.call(BOB, "governance", "vote", id=pid, aye=True)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None
+    chain.advance_to(prop.end)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.status == governance.REJECTED
+    assert chain.params.burn_rate_ppm == 150_000
+
+
+def test_nays_win_and_a_revote_replaces_the_old_vote() -> None:
+    chain = TestChain()
+    pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
+    chain.call(ALICE, "governance", "vote", id=pid, aye=True)
+    chain.call(ALICE, "governance", "vote", id=pid, aye=False)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.ayes == 0 and prop.nays > 0
+    chain.advance_to(prop.end)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.status == governance.REJECTED
+
+
+def test_vote_errors() -> None:
+    chain = TestChain()
+    assert failed(chain.call(ALICE, "governance", "vote", id=99, aye=True)) == "governance.UnknownProposal"
+    pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
+    assert failed(chain.call(CHARLIE, "governance", "vote", id=pid, aye=True)) == "governance.NoStake"
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None
+    chain.advance_to(prop.end)
+    assert failed(chain.call(ALICE, "governance", "vote", id=pid, aye=True)) == "governance.VotingClosed"
+
+
+def test_passes_rule() -> None:
+    assert governance.passes(60, 40, 400, 200_000, 500_000)
+    assert not governance.passes(60, 10, 400, 200_000, 500_000)  # turnout 70 < 80
+    assert not governance.passes(40, 60, 400, 200_000, 500_000)
+    assert not governance.passes(0, 0, 0, 0, 0)

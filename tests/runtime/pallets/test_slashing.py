@@ -1,0 +1,104 @@
+from runtime.constants import SLASH_CAP_PPM, UNIT
+from runtime.context import Ctx
+from runtime.crypto import Keypair
+from runtime.errors import DispatchError
+from runtime.pallets import slashing, staking, treasury
+from runtime.types import Header, seal_payload
+from tests.chain import ALICE, BOB, TestChain, failed
+
+
+def _ctx(chain: TestChain) -> Ctx:
+    number = chain.head.number + 1
+    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
+
+
+def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
+    chain = TestChain(replicate=False)  # the test reports offences outside blocks
+    chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+    eco = chain.account(treasury.ECOSYSTEM).free
+    taken = slashing.report_offence(_ctx(chain), BOB.public, slashing.MISMATCH)
+    assert taken == 200 * UNIT
+    assert staking.ledger(chain.state, BOB.public).bonded == 800 * UNIT
+    assert chain.account(BOB.public).reserved == 800 * UNIT
+    assert chain.account(treasury.ECOSYSTEM).free == eco + taken
+
+
+def test_each_offence_kind_uses_its_table_rate() -> None:
+    expected = {"missed_reveal": 50, "mismatch": 200, "failed_known_answer": 300, "equivocation": 500}
+    for kind, per_mille in expected.items():
+        chain = TestChain(replicate=False)
+        chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+        assert slashing.report_offence(_ctx(chain), BOB.public, kind) == per_mille * UNIT
+
+
+def test_repeat_within_an_era_escalates_to_the_cap() -> None:
+    chain = TestChain(replicate=False)  # the test reports offences outside blocks
+    chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+    ctx = _ctx(chain)
+    slashing.report_offence(ctx, BOB.public, slashing.MISSED_REVEAL)
+    second = slashing.report_offence(ctx, BOB.public, slashing.MISSED_REVEAL)
+    assert second == 950 * UNIT * SLASH_CAP_PPM // 10**6
+
+
+def test_offence_in_a_new_era_starts_over() -> None:
+    chain = TestChain(replicate=False)  # the test reports offences outside blocks
+    chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+    slashing.report_offence(_ctx(chain), BOB.public, slashing.MISSED_REVEAL)
+    chain.advance_to(chain.params.era_length)
+    second = slashing.report_offence(_ctx(chain), BOB.public, slashing.MISSED_REVEAL)
+    assert second == 950 * UNIT * 5 // 100
+
+
+def test_slashing_reaches_unbonding_stake() -> None:
+    chain = TestChain(replicate=False)  # the test reports offences outside blocks
+    chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+    chain.call(BOB, "staking", "unbond", amount=1_000 * UNIT)
+    taken = slashing.report_offence(_ctx(chain), BOB.public, slashing.MISMATCH)
+    assert taken == 200 * UNIT
+    assert staking.ledger(chain.state, BOB.public).unbonding_total == 800 * UNIT
+
+
+def test_unknown_offence_is_refused() -> None:
+    chain = TestChain(replicate=False)  # the test reports offences outside blocks
+    try:
+        slashing.report_offence(_ctx(chain), BOB.public, "jaywalking")
+    except DispatchError as err:
+        assert err.error == "UnknownOffence"
+    else:
+        raise AssertionError("unknown offence accepted")
+
+
+def _sealed(key: Keypair, slot: int, salt: bytes) -> tuple[bytes, bytes]:
+    header = Header(b"\x01" * 32, 5, salt * 32, b"\x00" * 32, slot, key.public)
+    return header.encode(), key.sign(seal_payload(header.hash))
+
+
+def test_equivocation_evidence_slashes_half_and_chills() -> None:
+    chain = TestChain()
+    ha, sa = _sealed(ALICE, 9, b"\x02")
+    hb, sb = _sealed(ALICE, 9, b"\x03")
+    bonded = staking.ledger(chain.state, ALICE.public).bonded
+    events = chain.call(BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb)
+    assert failed(events) is None
+    assert staking.ledger(chain.state, ALICE.public).bonded == bonded // 2
+    assert staking.ledger(chain.state, ALICE.public).role == staking.NO_ROLE
+    again = chain.call(BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb)
+    assert failed(again) == "slashing.AlreadyReported"
+
+
+def test_equivocation_evidence_errors() -> None:
+    chain = TestChain()
+    ha, sa = _sealed(ALICE, 9, b"\x02")
+    hb, sb = _sealed(ALICE, 10, b"\x03")
+    hc, sc = _sealed(BOB, 9, b"\x03")
+    hd, sd = _sealed(BOB, 9, b"\x04")
+
+    def report(a: bytes, s_a: bytes, b: bytes, s_b: bytes) -> str | None:
+        return failed(chain.call(BOB, "slashing", "report_equivocation", header_a=a, seal_a=s_a, header_b=b, seal_b=s_b))
+
+    assert report(ha, sa, hb, sb) == "slashing.BadEvidence"  # different slots
+    assert report(ha, sa, hc, sc) == "slashing.BadEvidence"  # different authors
+    assert report(ha, sa, ha, sa) == "slashing.BadEvidence"  # same block
+    assert report(ha, sb, ha, sa) == "slashing.BadEvidence"  # bad seal
+    assert report(b"\xc1", sa, ha, sa) == "slashing.BadEvidence"  # garbage header
+    assert report(hc, sc, hd, sd) == "slashing.NotStaked"

@@ -1,0 +1,63 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB
+
+keys = st.binary(min_size=0, max_size=4)
+batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
+
+
+@given(batches)
+def test_root_depends_only_on_content(history: list[dict[bytes, bytes | None]]) -> None:
+    db = TrieDB(MemoryNodeStore())
+    root, model = EMPTY_ROOT, {}
+    for batch in history:
+        root = db.update(root, batch)
+        for key, value in batch.items():
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+        fresh = TrieDB(MemoryNodeStore()).update(EMPTY_ROOT, dict(model))
+        assert root == fresh
+        assert dict(db.items(root)) == model
+        for key in model:
+            assert db.get(root, key) == model[key]
+
+
+@given(st.dictionaries(keys, st.binary(max_size=8), min_size=1, max_size=20), keys)
+def test_old_roots_stay_readable(content: dict[bytes, bytes], extra: bytes) -> None:
+    db = TrieDB(MemoryNodeStore())
+    old = db.update(EMPTY_ROOT, content)
+    db.update(old, {extra: b"new", **{k: None for k in content}})
+    assert dict(db.items(old)) == content
+
+
+def test_any_change_changes_the_root() -> None:
+    db = TrieDB(MemoryNodeStore())
+    base = db.update(EMPTY_ROOT, {b"a": b"1", b"b": b"2"})
+    assert db.update(base, {b"a": b"3"}) != base
+    assert db.update(base, {b"c": b"1"}) != base
+    assert db.update(base, {b"a": None}) != base
+    assert db.update(base, {b"a": b"1"}) == base
+    assert db.update(base, {b"a": None, b"b": None}) == EMPTY_ROOT
+
+
+def test_missing_node_is_reported() -> None:
+    db = TrieDB(MemoryNodeStore())
+    try:
+        db.get(b"\x07" * 32, b"a")
+    except MissingNode:
+        pass
+    else:
+        raise AssertionError("read through a missing node")
+
+
+def test_update_cost_is_logarithmic_in_state_size() -> None:
+    store = MemoryNodeStore()
+    db = TrieDB(store)
+    root = db.update(EMPTY_ROOT, {i.to_bytes(4, "big"): b"v" for i in range(4096)})
+    before = len(store.nodes)
+    db.update(root, {(7).to_bytes(4, "big"): b"w"})
+    written = len(store.nodes) - before
+    assert written <= 20  # one leaf and ~log2(4096) = 12 inner nodes, not thousands
