@@ -87,9 +87,7 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
         return ZERO_HASH
     level = [blake2b_256(b"\x00" + leaf) for leaf in leaves]
     while len(level) > 1:
-        nxt = [
-            blake2b_256(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)
-        ]
+        nxt = [blake2b_256(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

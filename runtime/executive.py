@@ -49,7 +49,9 @@ def initialize(state: State, number: int, slot: int, author: bytes, parent_hash:
     if number != expected:
         raise InvalidBlock(f"block number {number}, expected {expected}")
     system.Number.put(state, number)
-    ctx = Ctx(state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state))
+    ctx = Ctx(
+        state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state)
+    )
     vesting.on_initialize(ctx)
     return ctx
 
@@ -63,7 +65,13 @@ def transaction_fee(fee_params: tuple[int, int], size: int) -> int:
 def check_transaction(state: State, raw: bytes, allow_future: bool = False) -> CheckedTransaction:
     """Everything short of executing: the transaction pool's entry check."""
     params = system.params(state)
-    return _check(state, system.ChainId.get(state), (params.tx_base_fee, params.tx_byte_fee), raw, allow_future)
+    return _check(
+        state,
+        system.ChainId.get(state),
+        (params.tx_base_fee, params.tx_byte_fee),
+        raw,
+        allow_future,
+    )
 
 
 def _check(

@@ -38,7 +38,11 @@ def build_genesis(state: State, config: GenesisConfig) -> Header:
         balances.mint(ctx, who, value)
     balances.mint(ctx, config.team, TEAM_ALLOCATION)
     vesting.add_schedule(
-        ctx, config.team, TEAM_ALLOCATION, config.params.vesting_cliff, config.params.vesting_duration
+        ctx,
+        config.team,
+        TEAM_ALLOCATION,
+        config.params.vesting_cliff,
+        config.params.vesting_duration,
     )
     for who, bond in config.validators:
         staking.bond_funds(ctx, who, bond)

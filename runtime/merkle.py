@@ -13,7 +13,7 @@ stays readable (forks, history) for as long as its nodes are kept.
 
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from runtime.codec import ZERO_HASH, blake2b_256
 
@@ -22,7 +22,8 @@ _LEAF = 0
 _INNER = 1
 _TOP_BIT = 255
 
-Node = tuple[int, int, bytes, bytes] | tuple[int, bytes, bytes]
+# (LEAF, path, key, value) or (INNER, left hash, right hash)
+Node = tuple[Any, ...]
 Item = tuple[int, bytes, bytes | None]
 
 
@@ -92,8 +93,8 @@ class TrieDB:
         while node_hash != EMPTY_ROOT:
             node = self._load(node_hash)
             if node[0] == _LEAF:
-                return node[3] if node[2] == key else None  # type: ignore[misc, return-value]
-            node_hash = node[2] if (path >> shift) & 1 else node[1]  # type: ignore[assignment]
+                return node[3] if node[2] == key else None
+            node_hash = node[2] if (path >> shift) & 1 else node[1]
             shift -= 1
         return None
 
@@ -107,20 +108,22 @@ class TrieDB:
         self.store.put_many(fresh)
         return new_root
 
-    def _update(self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
+    def _update(
+        self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes]
+    ) -> bytes:
         if not items:
             return node_hash
         if node_hash == EMPTY_ROOT:
             return self._build(shift, [it for it in items if it[2] is not None], fresh)
         node = self._load(node_hash)
         if node[0] == _LEAF:
-            _, path, key, value = node  # type: ignore[misc]
+            _, path, key, value = node
             if not any(it[1] == key for it in items):
                 items = sorted([*items, (path, key, value)])
             return self._build(shift, [it for it in items if it[2] is not None], fresh)
         split = _split(items, shift)
-        left = self._update(node[1], shift - 1, items[:split], fresh)  # type: ignore[arg-type]
-        right = self._update(node[2], shift - 1, items[split:], fresh)  # type: ignore[arg-type]
+        left = self._update(node[1], shift - 1, items[:split], fresh)
+        right = self._update(node[2], shift - 1, items[split:], fresh)
         return self._inner(left, right, fresh)
 
     def _build(self, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
@@ -160,10 +163,10 @@ class TrieDB:
                 continue
             node = self._load(node_hash)
             if node[0] == _LEAF:
-                yield node[2], node[3]  # type: ignore[misc]
+                yield node[2], node[3]
             else:
-                stack.append(node[2])  # type: ignore[arg-type]
-                stack.append(node[1])  # type: ignore[arg-type]
+                stack.append(node[2])
+                stack.append(node[1])
 
 
 def _item_path(item: Item) -> int:

@@ -79,7 +79,7 @@ class State:
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """All committed and pending (key, value) pairs, sorted by key."""
-        merged = dict(self.db.items(self.root))
+        merged: dict[bytes, bytes | None] = dict(self.db.items(self.root))
         for layer in (self._pending, *self._layers):
             merged.update(layer)
         for key in sorted(merged):

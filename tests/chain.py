@@ -21,7 +21,9 @@ ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (
 class TestChain:
     __test__ = False
 
-    def __init__(self, spec: ChainSpec | None = None, replicate: bool = True, **params: int) -> None:
+    def __init__(
+        self, spec: ChainSpec | None = None, replicate: bool = True, **params: int
+    ) -> None:
         spec = spec or dev_spec()
         if params:
             spec = replace(spec, params=replace(spec.params, **params))
@@ -50,12 +52,22 @@ class TestChain:
     def nonce(self, who: bytes) -> int:
         return balances.get(self.state, who).nonce
 
-    def sign(self, key: Keypair, pallet: str, name: str, tip: int = 0, nonce: int | None = None, **args: Any) -> bytes:
+    def sign(
+        self,
+        key: Keypair,
+        pallet: str,
+        name: str,
+        tip: int = 0,
+        nonce: int | None = None,
+        **args: Any,
+    ) -> bytes:
         n = self.nonce(key.public) if nonce is None else nonce
         return Extrinsic.sign(key, self.chain_id, n, Call(pallet, name, args), tip).encode()
 
     def produce(self, extrinsics: list[bytes] = ()) -> BuiltBlock:  # type: ignore[assignment]
-        built = build_block(self.state, self.head.hash, self.head.slot + 1, self.author, list(extrinsics))
+        built = build_block(
+            self.state, self.head.hash, self.head.slot + 1, self.author, list(extrinsics)
+        )
         self.head = built.block.header
         self.blocks.append(built.block)
         self.events = list(built.events)
@@ -90,4 +102,15 @@ def names(events: list[Event]) -> list[str]:
     return [f"{e.pallet}.{e.name}" for e in events]
 
 
-__all__ = ["ALICE", "BOB", "CHARLIE", "DAVE", "EVE", "FERDIE", "TestChain", "failed", "names", "ZERO_HASH"]
+__all__ = [
+    "ALICE",
+    "BOB",
+    "CHARLIE",
+    "DAVE",
+    "EVE",
+    "FERDIE",
+    "TestChain",
+    "failed",
+    "names",
+    "ZERO_HASH",
+]

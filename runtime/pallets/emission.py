@@ -27,7 +27,9 @@ def _work_from_wire(wire: Any) -> dict[bytes, int]:
 Pool: StorageValue[int] = StorageValue(PALLET, "Pool", REWARD_POOL)
 Paid: StorageValue[int] = StorageValue(PALLET, "Paid", 0)
 # provider -> verified work units reported during the current block
-BlockWork: StorageValue[dict[bytes, int]] = StorageValue(PALLET, "BlockWork", {}, dict, _work_from_wire)
+BlockWork: StorageValue[dict[bytes, int]] = StorageValue(
+    PALLET, "BlockWork", {}, dict, _work_from_wire
+)
 
 
 # YEAR1 * 0.85^y rounds to zero from year 240 on; past this the
@@ -38,7 +40,8 @@ LAST_EMITTING_YEAR = 300
 def annual_emission(year: int) -> int:
     if year > LAST_EMITTING_YEAR:
         return 0
-    return YEAR1_EMISSION * EMISSION_DECAY_NUM**year // EMISSION_DECAY_DEN**year
+    emitted: int = YEAR1_EMISSION * EMISSION_DECAY_NUM**year // EMISSION_DECAY_DEN**year
+    return emitted
 
 
 def block_emission(number: int, blocks_per_year: int) -> int:

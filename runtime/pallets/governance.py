@@ -11,7 +11,7 @@ ayes reach `approval_ppm` of turnout; a passed proposal is enacted
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.constants import MAX_PROPOSALS_ACTIVE, PARAM_BOUNDS, PPM
+from runtime.constants import MAX_PROPOSALS_ACTIVE, PPM
 from runtime.context import Ctx
 from runtime.dispatch import boolean, call, mapping, one_of, u32
 from runtime.errors import DispatchError, pallet_errors
@@ -75,7 +75,9 @@ def _vote(wire: Any) -> tuple[bool, int]:
     return (wire[0], wire[1])
 
 
-Proposals: StorageMap[Proposal | None] = StorageMap(PALLET, "Proposals", None, _proposal_wire, _proposal_or_none)
+Proposals: StorageMap[Proposal | None] = StorageMap(
+    PALLET, "Proposals", None, _proposal_wire, _proposal_or_none
+)
 NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
 Open: StorageValue[tuple[int, ...]] = StorageValue(PALLET, "Open", (), list, _ints)
 Scheduled: StorageValue[tuple[int, ...]] = StorageValue(PALLET, "Scheduled", (), list, _ints)
@@ -112,7 +114,9 @@ def check_action(action: str, args: dict[str, Any]) -> None:
             raise Error("OutOfBounds", why)
 
 
-@call(PALLET, "propose", action=one_of(SET_PARAM, TREASURY_SPEND, SET_VALIDATOR_COUNT), args=mapping)
+@call(
+    PALLET, "propose", action=one_of(SET_PARAM, TREASURY_SPEND, SET_VALIDATOR_COUNT), args=mapping
+)
 def propose(ctx: Ctx, origin: bytes, action: str, args: dict[str, Any]) -> None:
     check_action(action, args)
     open_ids = Open.get(ctx.state)
@@ -161,7 +165,9 @@ def _close(ctx: Ctx, prop: Proposal) -> None:
         ctx.params.quorum_ppm,
         ctx.params.approval_ppm,
     )
-    balances.unreserve(ctx, prop.proposer, min(prop.deposit, balances.get(ctx.state, prop.proposer).reserved))
+    balances.unreserve(
+        ctx, prop.proposer, min(prop.deposit, balances.get(ctx.state, prop.proposer).reserved)
+    )
     if ok:
         enact_at = ctx.number + ctx.params.enactment_delay
         Proposals.put(ctx.state, prop.id, prop.with_(status=PASSED, enact_at=enact_at))

@@ -70,7 +70,14 @@ def _sealed_header(raw: bytes, seal: bytes) -> Header:
     return header
 
 
-@call(PALLET, "report_equivocation", header_a=blob(1024), seal_a=blob(64), header_b=blob(1024), seal_b=blob(64))
+@call(
+    PALLET,
+    "report_equivocation",
+    header_a=blob(1024),
+    seal_a=blob(64),
+    header_b=blob(1024),
+    seal_b=blob(64),
+)
 def report_equivocation(
     ctx: Ctx, origin: bytes, header_a: bytes, seal_a: bytes, header_b: bytes, seal_b: bytes
 ) -> None:

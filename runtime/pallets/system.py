@@ -20,7 +20,9 @@ def _params_from_wire(wire: Any) -> Params | None:
 
 Number: StorageValue[int] = StorageValue(PALLET, "Number", 0)
 ChainId: StorageValue[bytes] = StorageValue(PALLET, "ChainId", ZERO_HASH)
-ParamsItem: StorageValue[Params | None] = StorageValue(PALLET, "Params", None, _params_wire, _params_from_wire)
+ParamsItem: StorageValue[Params | None] = StorageValue(
+    PALLET, "Params", None, _params_wire, _params_from_wire
+)
 
 
 def params(state: State) -> Params:

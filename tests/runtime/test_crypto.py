@@ -1,7 +1,15 @@
 import pytest
 
 from runtime.codec import blake2b_256
-from runtime.crypto import AddressError, Keypair, derived_account, dev_keypair, from_address, to_address, verify
+from runtime.crypto import (
+    AddressError,
+    Keypair,
+    derived_account,
+    dev_keypair,
+    from_address,
+    to_address,
+    verify,
+)
 
 
 def test_dev_keys_follow_the_contract() -> None:

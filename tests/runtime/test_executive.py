@@ -25,7 +25,12 @@ def _rejected(chain: TestChain, raw: bytes) -> str:
 def test_invalid_transactions_are_rejected_with_a_reason_and_change_nothing() -> None:
     chain = TestChain()
     alice = chain.account(ALICE.public)
-    good = Extrinsic.sign(ALICE, chain.chain_id, alice.nonce, Call("balances", "transfer", {"to": BOB.public, "amount": 1}))
+    good = Extrinsic.sign(
+        ALICE,
+        chain.chain_id,
+        alice.nonce,
+        Call("balances", "transfer", {"to": BOB.public, "amount": 1}),
+    )
     forged = replace(good, signature=bytes(64)).encode()
     assert _rejected(chain, forged) == "BadSignature"
     other_chain = Extrinsic.sign(ALICE, b"\x09" * 32, alice.nonce, good.call).encode()
@@ -49,16 +54,24 @@ def test_reused_nonce_is_stale() -> None:
 
 def test_check_transaction_admits_future_nonces_only_when_asked() -> None:
     chain = TestChain()
-    raw = chain.sign(ALICE, "balances", "transfer", nonce=chain.nonce(ALICE.public) + 1, to=BOB.public, amount=1)
+    raw = chain.sign(
+        ALICE, "balances", "transfer", nonce=chain.nonce(ALICE.public) + 1, to=BOB.public, amount=1
+    )
     with pytest.raises(InvalidTransaction):
         check_transaction(chain.state, raw)
-    assert check_transaction(chain.state, raw, allow_future=True).extrinsic.nonce == chain.nonce(ALICE.public) + 1
+    assert (
+        check_transaction(chain.state, raw, allow_future=True).extrinsic.nonce
+        == chain.nonce(ALICE.public) + 1
+    )
 
 
 def test_several_transactions_of_one_sender_in_one_block() -> None:
     chain = TestChain()
     n = chain.nonce(ALICE.public)
-    raws = [chain.sign(ALICE, "balances", "transfer", nonce=n + i, to=BOB.public, amount=UNIT) for i in range(5)]
+    raws = [
+        chain.sign(ALICE, "balances", "transfer", nonce=n + i, to=BOB.public, amount=UNIT)
+        for i in range(5)
+    ]
     built = chain.produce(raws)
     assert len(built.block.extrinsics) == 5 and not built.rejected
     assert chain.nonce(ALICE.public) == n + 5
@@ -70,7 +83,12 @@ def test_apply_block_skips_invalid_extrinsics_the_same_way_on_every_node() -> No
     junk = [b"", b"\xc1", good, good]  # the second copy is stale by then
     fresh = State.in_memory()
     build_genesis(fresh, chain.spec.genesis_config())
-    header = replace(chain.genesis, number=1, extrinsics_root=extrinsics_root(junk), parent_hash=chain.genesis.hash)
+    header = replace(
+        chain.genesis,
+        number=1,
+        extrinsics_root=extrinsics_root(junk),
+        parent_hash=chain.genesis.hash,
+    )
     result = apply_block(fresh, Block(header, tuple(junk)))
     invalid = [e for e in result.events if e.name == "ExtrinsicInvalid"]
     assert [e.extrinsic_index for e in invalid] == [0, 1, 3]

@@ -4,13 +4,15 @@ from hypothesis import strategies as st
 from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB
 
 keys = st.binary(min_size=0, max_size=4)
-batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
+batches = st.lists(
+    st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12
+)
 
 
 @given(batches)
 def test_root_depends_only_on_content(history: list[dict[bytes, bytes | None]]) -> None:
     db = TrieDB(MemoryNodeStore())
-    root, model = EMPTY_ROOT, {}
+    root, model = EMPTY_ROOT, dict[bytes, bytes]()
     for batch in history:
         root = db.update(root, batch)
         for key, value in batch.items():

@@ -17,7 +17,13 @@ from runtime.types import Block, Call, Extrinsic, extrinsics_root
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, TestChain
 
 KEYS = [ALICE, BOB, CHARLIE, DAVE, Keypair(b"\x11" * 32), Keypair(b"\x22" * 32)]
-SHORT = {"blocks_per_year": 7, "era_length": 3, "unbonding_period": 2, "voting_period": 3, "enactment_delay": 1}
+SHORT: dict[str, Any] = {
+    "blocks_per_year": 7,
+    "era_length": 3,
+    "unbonding_period": 2,
+    "voting_period": 3,
+    "enactment_delay": 1,
+}
 
 amounts = st.one_of(
     st.integers(0, 10),
@@ -26,16 +32,29 @@ amounts = st.one_of(
 )
 who = st.integers(0, len(KEYS) - 1)
 proposals = st.one_of(
-    st.builds(lambda n, v: ("set_param", {"name": n, "value": v}),
-              st.sampled_from(["burn_rate_ppm", "max_validators", "era_length", "tx_base_fee"]), st.integers(0, 300_000)),
-    st.builds(lambda s, t, a: ("treasury_spend", {"source": s, "to": KEYS[t].public, "amount": a}),
-              st.sampled_from(["reserve", "ecosystem", "x"]), who, amounts),
+    st.builds(
+        lambda n, v: ("set_param", {"name": n, "value": v}),
+        st.sampled_from(["burn_rate_ppm", "max_validators", "era_length", "tx_base_fee"]),
+        st.integers(0, 300_000),
+    ),
+    st.builds(
+        lambda s, t, a: ("treasury_spend", {"source": s, "to": KEYS[t].public, "amount": a}),
+        st.sampled_from(["reserve", "ecosystem", "x"]),
+        who,
+        amounts,
+    ),
     st.builds(lambda c: ("set_validator_count", {"count": c}), st.integers(0, 5)),
-)  # fmt: skip
+)
 
 calls = st.one_of(
-    st.builds(lambda t, a: ("balances", "transfer", {"to": KEYS[t].public, "amount": a}), who, amounts),
-    st.builds(lambda t, a: ("balances", "transfer_keep_alive", {"to": KEYS[t].public, "amount": a}), who, amounts),
+    st.builds(
+        lambda t, a: ("balances", "transfer", {"to": KEYS[t].public, "amount": a}), who, amounts
+    ),
+    st.builds(
+        lambda t, a: ("balances", "transfer_keep_alive", {"to": KEYS[t].public, "amount": a}),
+        who,
+        amounts,
+    ),
     st.builds(lambda a: ("staking", "bond", {"amount": a}), amounts),
     st.builds(lambda a: ("staking", "unbond", {"amount": a}), amounts),
     st.just(("staking", "withdraw_unbonded", {})),
@@ -43,22 +62,44 @@ calls = st.one_of(
     st.just(("staking", "provide", {})),
     st.just(("staking", "chill", {})),
     st.builds(lambda p: ("governance", "propose", {"action": p[0], "args": p[1]}), proposals),
-    st.builds(lambda i, a: ("governance", "vote", {"id": i, "aye": a}), st.integers(0, 3), st.booleans()),
-    st.builds(lambda a, b: ("slashing", "report_equivocation", {"header_a": a, "seal_a": b, "header_b": a, "seal_b": b}),
-              st.binary(max_size=80), st.binary(max_size=64)),
-    st.builds(lambda p, n, a: (p, n, a), st.text(max_size=10), st.text(max_size=10),
-              st.dictionaries(st.text(max_size=5), st.integers() | st.binary(max_size=8), max_size=3)),
-)  # fmt: skip
+    st.builds(
+        lambda i, a: ("governance", "vote", {"id": i, "aye": a}), st.integers(0, 3), st.booleans()
+    ),
+    st.builds(
+        lambda a, b: (
+            "slashing",
+            "report_equivocation",
+            {"header_a": a, "seal_a": b, "header_b": a, "seal_b": b},
+        ),
+        st.binary(max_size=80),
+        st.binary(max_size=64),
+    ),
+    st.builds(
+        lambda p, n, a: (p, n, a),
+        st.text(max_size=10),
+        st.text(max_size=10),
+        st.dictionaries(st.text(max_size=5), st.integers() | st.binary(max_size=8), max_size=3),
+    ),
+)
 
 # (kind, signer, call, tip); kinds other than "ok" must never change state
 txs = st.tuples(
-    st.sampled_from(["ok", "ok", "ok", "ok", "bad_sig", "stale", "junk"]), who, calls, st.integers(0, 1_000)
+    st.sampled_from(["ok", "ok", "ok", "ok", "bad_sig", "stale", "junk"]),
+    who,
+    calls,
+    st.integers(0, 1_000),
 )
 blocks = st.lists(st.lists(txs, max_size=6), min_size=1, max_size=12)
 
 
 def _raw(
-    chain: TestChain, nonces: dict[bytes, int], kind: str, signer: int, call: tuple[str, str, dict[str, Any]], tip: int, junk: bytes
+    chain: TestChain,
+    nonces: dict[bytes, int],
+    kind: str,
+    signer: int,
+    call: tuple[str, str, dict[str, Any]],
+    tip: int,
+    junk: bytes,
 ) -> bytes:
     key = KEYS[signer]
     if kind == "junk":
@@ -91,7 +132,10 @@ def check_invariants(state: State) -> None:
             led = staking.Ledger.from_wire(_load(value))
             owner = key[len(staking.Ledgers.prefix) :]
             bonded += led.bonded
-            assert reserved_by.get(owner, 0) >= led.bonded + led.unbonding_total or owner not in reserved_by
+            assert (
+                reserved_by.get(owner, 0) >= led.bonded + led.unbonding_total
+                or owner not in reserved_by
+            )
     minted, burned = balances.Minted.get(state), balances.Burned.get(state)
     assert total + burned == minted
     assert minted <= CAP
@@ -102,12 +146,17 @@ def check_invariants(state: State) -> None:
 
 
 @given(blocks, st.binary(max_size=64))
-def test_random_extrinsics_keep_every_invariant(plan: list[list[tuple[str, int, Any, int]]], junk: bytes) -> None:
+def test_random_extrinsics_keep_every_invariant(
+    plan: list[list[tuple[str, int, Any, int]]], junk: bytes
+) -> None:
     chain = TestChain(**SHORT)  # the replica re-imports each block: same blocks, same roots
     check_invariants(chain.state)
     for txs_in_block in plan:
         nonces: dict[bytes, int] = {}
-        raws = [_raw(chain, nonces, kind, signer, call, tip, junk) for kind, signer, call, tip in txs_in_block]
+        raws = [
+            _raw(chain, nonces, kind, signer, call, tip, junk)
+            for kind, signer, call, tip in txs_in_block
+        ]
         bad = [r for (kind, *_), r in zip(txs_in_block, raws, strict=True) if kind != "ok"]
         if bad:
             _assert_no_effect(chain, bad)
@@ -121,13 +170,20 @@ def _assert_no_effect(chain: TestChain, bad: list[bytes]) -> None:
     roots = []
     for body in ((), tuple(bad)):
         state = chain.state.at(chain.state.root)
-        header = replace(head, number=head.number + 1, parent_hash=head.hash, extrinsics_root=extrinsics_root(body))
+        header = replace(
+            head,
+            number=head.number + 1,
+            parent_hash=head.hash,
+            extrinsics_root=extrinsics_root(body),
+        )
         roots.append(apply_block(state, Block(header, body)).state_root)
     assert roots[0] == roots[1]
 
 
 @given(st.lists(st.dictionaries(who, st.integers(1, 10**12), max_size=4), min_size=1, max_size=40))
-def test_emission_across_years_never_passes_the_pool_or_the_cap(work_per_block: list[dict[int, int]]) -> None:
+def test_emission_across_years_never_passes_the_pool_or_the_cap(
+    work_per_block: list[dict[int, int]],
+) -> None:
     chain = TestChain(replicate=False, blocks_per_year=3)
     state = chain.state
     for number, work in enumerate(work_per_block, start=1):
@@ -144,7 +200,12 @@ def test_emission_across_years_never_passes_the_pool_or_the_cap(work_per_block: 
 def test_random_bytes_as_a_block_body_never_crash_apply_block(data: bytes) -> None:
     chain = TestChain(replicate=False)
     body = (data, data[: len(data) // 2])
-    header = replace(chain.genesis, number=1, parent_hash=chain.genesis.hash, extrinsics_root=extrinsics_root(body))
+    header = replace(
+        chain.genesis,
+        number=1,
+        parent_hash=chain.genesis.hash,
+        extrinsics_root=extrinsics_root(body),
+    )
     result = apply_block(chain.state, Block(header, body))
     assert len([e for e in result.events if e.name == "ExtrinsicInvalid"]) == 2
     check_invariants(chain.state)

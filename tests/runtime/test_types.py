@@ -7,7 +7,9 @@ from runtime.types import Block, Call, Extrinsic, Header
 
 def test_extrinsic_roundtrip() -> None:
     key = Keypair.generate()
-    xt = Extrinsic.sign(key, b"\x01" * 32, 3, Call("balances", "transfer", {"to": key.public, "amount": 5}), tip=2)
+    xt = Extrinsic.sign(
+        key, b"\x01" * 32, 3, Call("balances", "transfer", {"to": key.public, "amount": 5}), tip=2
+    )
     assert Extrinsic.decode(xt.encode()) == xt
 
 

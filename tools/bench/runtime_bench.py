@@ -30,7 +30,9 @@ class RuntimeBenchResult:
         return {"name": "runtime", **self.__dict__}
 
 
-def _prepare(accounts: int, blocks: int, per_block: int, seed: int) -> tuple[State, list[Block], list[tuple[bytes, bytes, bytes]]]:
+def _prepare(
+    accounts: int, blocks: int, per_block: int, seed: int
+) -> tuple[State, list[Block], list[tuple[bytes, bytes, bytes]]]:
     rng = random.Random(seed)
     keys = [Keypair(rng.randbytes(32)) for _ in range(accounts)]
     spec = build_spec(
@@ -40,13 +42,18 @@ def _prepare(accounts: int, blocks: int, per_block: int, seed: int) -> tuple[Sta
     builder = State.in_memory()
     build_genesis(builder, spec.genesis_config())
     nonces = {k.public: 0 for k in keys}
-    built_blocks, samples = [], []
+    built_blocks: list[Block] = []
+    samples: list[tuple[bytes, bytes, bytes]] = []
     parent = b"\x00" * 32
     for number in range(blocks):
         senders = rng.sample(keys, per_block)
         raws = []
         for key in senders:
-            call = Call("balances", "transfer", {"to": rng.choice(keys).public, "amount": rng.randrange(1, UNIT)})
+            call = Call(
+                "balances",
+                "transfer",
+                {"to": rng.choice(keys).public, "amount": rng.randrange(1, UNIT)},
+            )
             xt = Extrinsic.sign(key, spec.chain_id, nonces[key.public], call)
             nonces[key.public] += 1
             raws.append(xt.encode())
@@ -72,7 +79,9 @@ def measure_verifies(samples: list[tuple[bytes, bytes, bytes]], seconds: float =
     return done / (time.perf_counter() - start)
 
 
-def run(accounts: int = 5_000, blocks: int = 5, per_block: int = 2_000, seed: int = 7) -> RuntimeBenchResult:
+def run(
+    accounts: int = 5_000, blocks: int = 5, per_block: int = 2_000, seed: int = 7
+) -> RuntimeBenchResult:
     state, built_blocks, samples = _prepare(accounts, blocks, per_block, seed)
     verifies_before = measure_verifies(samples)
     start = time.perf_counter()

@@ -1,6 +1,7 @@
 from runtime.constants import NONCE_EPOCH, UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import balances, treasury
+from runtime.types import Event
 from tests.chain import ALICE, BOB, TestChain, failed, names
 
 
@@ -47,8 +48,12 @@ def test_transfer_below_existential_deposit_to_new_account_fails() -> None:
     assert not balances.exists(chain.state, fresh)
 
 
-def _fee(events: list) -> int:
-    return next(int(e.data["fee"]) for e in events if e.name in ("ExtrinsicSuccess", "ExtrinsicFailed") and "fee" in e.data)
+def _fee(events: list[Event]) -> int:
+    return next(
+        int(e.data["fee"])
+        for e in events
+        if e.name in ("ExtrinsicSuccess", "ExtrinsicFailed") and "fee" in e.data
+    )
 
 
 def test_keep_alive_refuses_to_reap_and_plain_transfer_reaps_and_burns_dust() -> None:
@@ -91,7 +96,13 @@ def test_reaped_account_cannot_replay_old_transactions() -> None:
 
 def test_bad_arguments_and_unknown_calls_fail_cleanly() -> None:
     chain = TestChain()
-    assert failed(chain.call(ALICE, "balances", "transfer", to=b"short", amount=1)) == "system.BadArguments"
-    assert failed(chain.call(ALICE, "balances", "transfer", to=BOB.public, amount=-1)) == "system.BadArguments"
+    assert (
+        failed(chain.call(ALICE, "balances", "transfer", to=b"short", amount=1))
+        == "system.BadArguments"
+    )
+    assert (
+        failed(chain.call(ALICE, "balances", "transfer", to=BOB.public, amount=-1))
+        == "system.BadArguments"
+    )
     assert failed(chain.call(ALICE, "balances", "transfer", to=BOB.public)) == "system.BadArguments"
     assert failed(chain.call(ALICE, "balances", "nope")) == "system.UnknownCall"

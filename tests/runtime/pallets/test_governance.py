@@ -34,9 +34,21 @@ def test_param_change_passes_and_is_enacted_after_the_delay() -> None:
 def test_param_out_of_bounds_or_unknown_is_refused_before_the_deposit() -> None:
     chain = TestChain()
     reserved = chain.account(BOB.public).reserved
-    bad = chain.call(BOB, "governance", "propose", action="set_param", args={"name": "burn_rate_ppm", "value": 300_000})
+    bad = chain.call(
+        BOB,
+        "governance",
+        "propose",
+        action="set_param",
+        args={"name": "burn_rate_ppm", "value": 300_000},
+    )
     assert failed(bad) == "governance.OutOfBounds"
-    bad = chain.call(BOB, "governance", "propose", action="set_param", args={"name": "blocks_per_year", "value": 1})
+    bad = chain.call(
+        BOB,
+        "governance",
+        "propose",
+        action="set_param",
+        args={"name": "blocks_per_year", "value": 1},
+    )
     assert failed(bad) == "governance.OutOfBounds"
     bad = chain.call(BOB, "governance", "propose", action="set_param", args={"name": "x"})
     assert failed(bad) == "governance.BadAction"
@@ -49,7 +61,9 @@ def test_reserve_spend_only_through_an_enacted_proposal() -> None:
     chain = TestChain()
     reserve = chain.account(treasury.RESERVE).free
     charlie = chain.account(CHARLIE.public).free
-    pid = _propose(chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=1_000 * UNIT)
+    pid = _propose(
+        chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=1_000 * UNIT
+    )
     _pass(chain, pid)
     assert chain.account(treasury.RESERVE).free == reserve - 1_000 * UNIT
     assert chain.account(CHARLIE.public).free == charlie + 1_000 * UNIT
@@ -99,13 +113,21 @@ def test_nays_win_and_a_revote_replaces_the_old_vote() -> None:
 
 def test_vote_errors() -> None:
     chain = TestChain()
-    assert failed(chain.call(ALICE, "governance", "vote", id=99, aye=True)) == "governance.UnknownProposal"
+    assert (
+        failed(chain.call(ALICE, "governance", "vote", id=99, aye=True))
+        == "governance.UnknownProposal"
+    )
     pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
-    assert failed(chain.call(CHARLIE, "governance", "vote", id=pid, aye=True)) == "governance.NoStake"
+    assert (
+        failed(chain.call(CHARLIE, "governance", "vote", id=pid, aye=True)) == "governance.NoStake"
+    )
     prop = governance.proposal(chain.state, pid)
     assert prop is not None
     chain.advance_to(prop.end)
-    assert failed(chain.call(ALICE, "governance", "vote", id=pid, aye=True)) == "governance.VotingClosed"
+    assert (
+        failed(chain.call(ALICE, "governance", "vote", id=pid, aye=True))
+        == "governance.VotingClosed"
+    )
 
 
 def test_passes_rule() -> None:

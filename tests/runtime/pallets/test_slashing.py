@@ -9,7 +9,9 @@ from tests.chain import ALICE, BOB, TestChain, failed
 
 def _ctx(chain: TestChain) -> Ctx:
     number = chain.head.number + 1
-    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
+    return Ctx(
+        chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params
+    )
 
 
 def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
@@ -24,7 +26,12 @@ def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
 
 
 def test_each_offence_kind_uses_its_table_rate() -> None:
-    expected = {"missed_reveal": 50, "mismatch": 200, "failed_known_answer": 300, "equivocation": 500}
+    expected = {
+        "missed_reveal": 50,
+        "mismatch": 200,
+        "failed_known_answer": 300,
+        "equivocation": 500,
+    }
     for kind, per_mille in expected.items():
         chain = TestChain(replicate=False)
         chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
@@ -78,11 +85,15 @@ def test_equivocation_evidence_slashes_half_and_chills() -> None:
     ha, sa = _sealed(ALICE, 9, b"\x02")
     hb, sb = _sealed(ALICE, 9, b"\x03")
     bonded = staking.ledger(chain.state, ALICE.public).bonded
-    events = chain.call(BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb)
+    events = chain.call(
+        BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb
+    )
     assert failed(events) is None
     assert staking.ledger(chain.state, ALICE.public).bonded == bonded // 2
     assert staking.ledger(chain.state, ALICE.public).role == staking.NO_ROLE
-    again = chain.call(BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb)
+    again = chain.call(
+        BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb
+    )
     assert failed(again) == "slashing.AlreadyReported"
 
 
@@ -94,7 +105,17 @@ def test_equivocation_evidence_errors() -> None:
     hd, sd = _sealed(BOB, 9, b"\x04")
 
     def report(a: bytes, s_a: bytes, b: bytes, s_b: bytes) -> str | None:
-        return failed(chain.call(BOB, "slashing", "report_equivocation", header_a=a, seal_a=s_a, header_b=b, seal_b=s_b))
+        return failed(
+            chain.call(
+                BOB,
+                "slashing",
+                "report_equivocation",
+                header_a=a,
+                seal_a=s_a,
+                header_b=b,
+                seal_b=s_b,
+            )
+        )
 
     assert report(ha, sa, hb, sb) == "slashing.BadEvidence"  # different slots
     assert report(ha, sa, hc, sc) == "slashing.BadEvidence"  # different authors

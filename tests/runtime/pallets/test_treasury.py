@@ -7,7 +7,9 @@ from tests.chain import BOB, TestChain, failed
 
 def _ctx(chain: TestChain) -> Ctx:
     number = chain.head.number + 1
-    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
+    return Ctx(
+        chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params
+    )
 
 
 def test_genesis_allocations() -> None:
@@ -19,12 +21,18 @@ def test_genesis_allocations() -> None:
 
 def test_no_call_can_move_treasury_funds() -> None:
     chain = TestChain()
-    assert failed(chain.call(BOB, "treasury", "spend", source="reserve", to=BOB.public, amount=1)) == "system.UnknownCall"
+    assert (
+        failed(chain.call(BOB, "treasury", "spend", source="reserve", to=BOB.public, amount=1))
+        == "system.UnknownCall"
+    )
 
 
 def test_spend_checks_source_and_funds() -> None:
     chain = TestChain(replicate=False)
-    for source, amount, error in (("moon", 1, "UnknownSource"), ("reserve", RESERVE_ALLOCATION + 1, "InsufficientFunds")):
+    for source, amount, error in (
+        ("moon", 1, "UnknownSource"),
+        ("reserve", RESERVE_ALLOCATION + 1, "InsufficientFunds"),
+    ):
         try:
             treasury.spend(_ctx(chain), source, BOB.public, amount)
         except DispatchError as err:

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create .venv and install VCoin into it. Usage: scripts/setup.sh [EXTRAS]
+# EXTRAS is a comma-separated list of optional extras, e.g. "test" or "worker,test".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+need_pkgs=()
+command -v cc >/dev/null 2>&1 || need_pkgs+=(build-essential)
+[ -e /usr/include/gmp.h ] || [ -e /usr/include/x86_64-linux-gnu/gmp.h ] || need_pkgs+=(libgmp-dev)
+if [ ${#need_pkgs[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: ${need_pkgs[*]}" >&2
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+if [ -n "$extras" ]; then
+    .venv/bin/pip install -q -e ".[${extras}]"
+else
+    .venv/bin/pip install -q -e .
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up and run every check: lint, types, layer rules, and the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy runtime consensus node offchain agent genesis tools tests
+.venv/bin/lint-imports
+.venv/bin/python -m pytest "$@"

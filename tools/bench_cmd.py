@@ -1,0 +1,48 @@
+"""`vcoin bench NAME [--json]`: benchmarks that report a ratio against a
+limit measured in the same run."""
+
+import argparse
+import json
+from typing import Any
+
+
+def _runtime(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import runtime_bench
+
+    result = runtime_bench.run(accounts=args.accounts, blocks=args.blocks, per_block=args.per_block)
+    return result.to_json()
+
+
+BENCHES = {"runtime": _runtime}
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"vcoin bench {result['name']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if key != "name":
+            table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
+    Console().print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = BENCHES[args.name](args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_table(result)
+    return 0
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subcommands.add_parser("bench", help="run a benchmark", description=__doc__)
+    parser.add_argument("name", choices=sorted(BENCHES), help="which benchmark")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--accounts", type=int, default=5_000, help="funded accounts in the state")
+    parser.add_argument("--blocks", type=int, default=5, help="blocks to import")
+    parser.add_argument("--per-block", type=int, default=2_000, help="transfers per block")
+    parser.set_defaults(handler=run)
