@@ -16,9 +16,9 @@ if [ ${#need_pkgs[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 
 python3 -m venv .venv
-.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q --disable-pip-version-check --upgrade pip
 if [ -n "$extras" ]; then
-    .venv/bin/pip install -q -e ".[${extras}]"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".[${extras}]"
 else
-    .venv/bin/pip install -q -e .
+    .venv/bin/pip install -q --disable-pip-version-check -e .
 fi

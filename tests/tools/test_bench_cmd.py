@@ -1,0 +1,19 @@
+import json
+import subprocess
+import sys
+
+
+def test_bench_runtime_json_reports_a_ratio_from_its_own_figures() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "runtime", "--json", "--accounts", "300", "--blocks", "2", "--per-block", "150"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["transfers"] == 300
+    assert result["ratio"] == result["transfers_per_s"] / result["verifies_per_s"]
+    assert 0 < result["ratio"] < 1.5
+
+
+def test_unknown_bench_is_a_usage_error() -> None:
+    out = subprocess.run([sys.executable, "-m", "tools.cli", "bench", "nope"], capture_output=True, text=True)
+    assert out.returncode == 2 and "invalid choice" in out.stderr
