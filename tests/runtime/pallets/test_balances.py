@@ -106,3 +106,37 @@ def test_bad_arguments_and_unknown_calls_fail_cleanly() -> None:
     )
     assert failed(chain.call(ALICE, "balances", "transfer", to=BOB.public)) == "system.BadArguments"
     assert failed(chain.call(ALICE, "balances", "nope")) == "system.UnknownCall"
+
+
+def test_mint_refuses_to_pass_the_cap() -> None:
+    from runtime.constants import CAP
+    from runtime.context import Ctx
+    from runtime.errors import DispatchError
+
+    chain = TestChain(replicate=False)
+    ctx = Ctx(chain.state, 1, 1, bytes(32), bytes(32), chain.chain_id, chain.params)
+    room = CAP - balances.Minted.get(chain.state)
+    balances.mint(ctx, BOB.public, room)
+    try:
+        balances.mint(ctx, BOB.public, 1)
+    except DispatchError as err:
+        assert err.error == "CapExceeded"
+    else:
+        raise AssertionError("minted past the cap")
+    assert balances.Minted.get(chain.state) == CAP
+
+
+def test_unreserve_more_than_reserved_is_refused() -> None:
+    from runtime.context import Ctx
+    from runtime.errors import DispatchError
+
+    chain = TestChain(replicate=False)
+    ctx = Ctx(chain.state, 1, 1, bytes(32), bytes(32), chain.chain_id, chain.params)
+    balances.reserve(ctx, BOB.public, 10)
+    try:
+        balances.unreserve(ctx, BOB.public, 11)
+    except DispatchError as err:
+        assert err.error == "InsufficientReserved"
+    else:
+        raise AssertionError("unreserved more than reserved")
+    assert balances.take_reserved(ctx, BOB.public, 11) == 10

@@ -135,3 +135,25 @@ def test_passes_rule() -> None:
     assert not governance.passes(60, 10, 400, 200_000, 500_000)  # turnout 70 < 80
     assert not governance.passes(40, 60, 400, 200_000, 500_000)
     assert not governance.passes(0, 0, 0, 0, 0)
+
+
+def test_open_proposals_are_bounded() -> None:
+    from runtime.constants import MAX_PROPOSALS_ACTIVE
+
+    chain = TestChain(replicate=False, voting_period=1_000)
+    n = chain.nonce(BOB.public)
+    raws = [
+        chain.sign(
+            BOB,
+            "governance",
+            "propose",
+            nonce=n + i,
+            action="set_validator_count",
+            args={"count": 3},
+        )
+        for i in range(MAX_PROPOSALS_ACTIVE + 1)
+    ]
+    built = chain.produce(raws)
+    last = [e for e in built.events if e.extrinsic_index == MAX_PROPOSALS_ACTIVE]
+    assert failed(last) == "governance.TooManyProposals"
+    assert len(governance.Open.get(chain.state)) == MAX_PROPOSALS_ACTIVE
