@@ -5,10 +5,11 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from node import cli as node_cli
 from tools import bench_cmd
 
 Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
-SUBCOMMANDS: list[Registrar] = [bench_cmd.register]
+SUBCOMMANDS: list[Registrar] = [node_cli.register, bench_cmd.register]
 
 
 class CliError(Exception):

@@ -1,0 +1,120 @@
+"""`vcoin node`: run a full node (a validator with --validator/--dev)."""
+
+import argparse
+import getpass
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import trio
+
+from genesis.spec import load_spec
+from node.keystore import Keystore, KeystoreError, resolve_key
+from node.service import Node, NodeConfig
+from node.storage import StorageError
+from runtime.crypto import Keypair
+
+log = logging.getLogger("vcoin.node")
+
+
+def default_base_path(chain_id: str) -> Path:
+    return Path.home() / ".vcoin" / chain_id
+
+
+def read_password(password_file: str | None, prompt: str = "Password: ") -> str:
+    if password_file:
+        try:
+            return Path(password_file).read_text().rstrip("\n")
+        except OSError as exc:
+            raise KeystoreError(f"cannot read the password file: {exc.strerror}") from None
+    if not sys.stdin.isatty():
+        raise KeystoreError("no terminal to ask for a password: use --password-file")
+    return getpass.getpass(prompt)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    logging.getLogger("hypercorn").setLevel(logging.WARNING)
+
+
+def _validator_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
+    name = args.key or ("//alice" if args.dev else None)
+    if name is None:
+        if args.validator:
+            raise KeystoreError("--validator needs --key NAME (a keystore name or //dev name)")
+        return None
+    keystore = Keystore(base_path / "keystore")
+    return resolve_key(keystore, name, lambda: read_password(args.password_file))
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.log)
+    chain_name = "dev" if args.dev and not args.chain else (args.chain or "dev")
+    temp_dir = None
+    try:
+        spec = load_spec(chain_name)
+        if args.tmp:
+            temp_dir = Path(tempfile.mkdtemp(prefix="vcoin-"))
+            base_path = temp_dir
+        else:
+            base_path = Path(args.base_path) if args.base_path else default_base_path(spec.id)
+        config = NodeConfig(
+            spec=spec,
+            base_path=base_path,
+            dev=args.dev,
+            validator_key=_validator_key(args, base_path),
+            rpc_host="0.0.0.0" if args.rpc_external else "127.0.0.1",
+            rpc_port=args.rpc_port,
+            prometheus_host="0.0.0.0" if args.prometheus_external else "127.0.0.1",
+            prometheus_port=None if args.no_prometheus else args.prometheus_port,
+            p2p_port=args.port,
+            max_rpc_body=args.rpc_max_request_size,
+            worker=args.worker,
+            bootnodes=list(args.bootnodes),
+        )
+        if args.rpc_external:
+            log.warning("RPC listens on all interfaces: anyone who can reach port %d can use it", args.rpc_port)
+        if args.worker:
+            log.warning("--worker: the compute worker is not part of this build yet; running as a plain node")
+        node = Node(config)
+        trio.run(node.run)
+    except (StorageError, KeystoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc} (is another node using the port?)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    return 0
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subcommands.add_parser("node", help="run a full node", description=__doc__)
+    parser.add_argument("--dev", action="store_true", help="single-validator dev chain, //alice authoring, instant finality")
+    parser.add_argument("--chain", help="built-in chain (dev, local) or a chain spec JSON file")
+    parser.add_argument("--base-path", help="data directory (default ~/.vcoin/<chain>)")
+    parser.add_argument("--tmp", action="store_true", help="use a temporary data directory, deleted on exit")
+    parser.add_argument("--validator", action="store_true", help="author blocks with --key")
+    parser.add_argument("--key", help="validator key: a keystore name or //dev name")
+    parser.add_argument("--password-file", help="file holding the keystore password")
+    parser.add_argument("--rpc-port", type=int, default=9944, help="JSON-RPC port (default 9944)")
+    parser.add_argument("--rpc-external", action="store_true", help="listen for RPC on all interfaces")
+    parser.add_argument("--rpc-max-request-size", type=int, default=1024 * 1024, help="largest RPC body in bytes")
+    parser.add_argument("--prometheus-port", type=int, default=9615, help="metrics port (default 9615)")
+    parser.add_argument("--prometheus-external", action="store_true", help="serve metrics on all interfaces")
+    parser.add_argument("--no-prometheus", action="store_true", help="do not serve metrics")
+    parser.add_argument("--port", type=int, default=30333, help="p2p port (default 30333)")
+    parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
+    parser.add_argument("--worker", action="store_true", help="run the compute worker (GPU provider)")
+    parser.add_argument("--log", default="info", help="log level: debug, info, warning")
+    parser.set_defaults(handler=run)

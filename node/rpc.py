@@ -1,0 +1,98 @@
+"""JSON-RPC 2.0: request validation, batches, error objects, method table.
+
+Transport-free: `RpcHandler.handle(body)` takes the raw request bytes and
+returns the raw response (None when every request was a notification).
+Nothing a client sends can raise out of it.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# Substrate's author_* codes, so polkadot-js style clients read them as usual.
+TX_INVALID = 1010
+TX_ALREADY_IMPORTED = 1013
+TX_PRIORITY_TOO_LOW = 1014
+MAX_BATCH = 100
+
+log = logging.getLogger("vcoin.rpc")
+
+Method = Callable[[list[Any]], Any]
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def params_between(params: list[Any], least: int, most: int) -> list[Any]:
+    if not least <= len(params) <= most:
+        want = str(least) if least == most else f"{least} to {most}"
+        raise RpcError(INVALID_PARAMS, f"expected {want} parameters, got {len(params)}")
+    return params + [None] * (most - len(params))
+
+
+def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        body["data"] = data
+    return {"jsonrpc": "2.0", "error": body, "id": request_id}
+
+
+class RpcHandler:
+    def __init__(self, methods: dict[str, Method]) -> None:
+        self.methods = methods
+
+    def handle(self, body: bytes) -> bytes | None:
+        try:
+            request = json.loads(body)
+        except (ValueError, RecursionError):
+            return json.dumps(_error(None, PARSE_ERROR, "Parse error: body is not JSON")).encode()
+        if isinstance(request, list):
+            if not request:
+                return json.dumps(_error(None, INVALID_REQUEST, "Invalid request: empty batch")).encode()
+            if len(request) > MAX_BATCH:
+                message = f"Invalid request: batch larger than {MAX_BATCH}"
+                return json.dumps(_error(None, INVALID_REQUEST, message)).encode()
+            answers = [a for a in (self._one(r) for r in request) if a is not None]
+            return json.dumps(answers).encode() if answers else None
+        answer = self._one(request)
+        return None if answer is None else json.dumps(answer).encode()
+
+    def _one(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict):
+            return _error(None, INVALID_REQUEST, "Invalid request: not an object")
+        request_id = request.get("id")
+        if not (request_id is None or type(request_id) in (int, str)):
+            return _error(None, INVALID_REQUEST, "Invalid request: id must be a string, number or null")
+        method, params = request.get("method"), request.get("params", [])
+        if request.get("jsonrpc") != "2.0" or not isinstance(method, str):
+            return _error(request_id, INVALID_REQUEST, "Invalid request: need jsonrpc '2.0' and a method")
+        if isinstance(params, dict) and not params:
+            params = []
+        if not isinstance(params, list):
+            return _error(request_id, INVALID_PARAMS, "Invalid params: positional parameters only")
+        notification = "id" not in request
+        handler = self.methods.get(method)
+        if handler is None:
+            answer = _error(request_id, METHOD_NOT_FOUND, f"Method not found: {method[:64]}")
+        else:
+            try:
+                answer = {"jsonrpc": "2.0", "result": handler(params), "id": request_id}
+            except RpcError as err:
+                answer = _error(request_id, err.code, err.message, err.data)
+            except ValueError as err:
+                answer = _error(request_id, INVALID_PARAMS, f"Invalid params: {err}")
+            except Exception:
+                log.exception("RPC method %s failed", method)
+                answer = _error(request_id, INTERNAL_ERROR, "Internal error")
+        return None if notification else answer

@@ -1,0 +1,125 @@
+"""LevelDB storage for one chain: trie nodes, blocks, indices and heads.
+
+Everything one imported block writes (its new trie nodes, the block, its
+events and indices, the head pointers) goes into a single WriteBatch, so a
+crash at any instant leaves the last fully imported block intact.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import plyvel
+
+from runtime.codec import encode
+from runtime.types import Block, Header
+
+_NODE = b"n:"
+_BLOCK = b"b:"
+_NUMBER = b"h:"
+_EVENTS = b"e:"
+_TX = b"x:"
+_META = b"m:"
+BEST = b"best"
+FINALIZED = b"finalized"
+GENESIS = b"genesis"
+CHAIN_ID = b"chain_id"
+
+
+class StorageError(Exception):
+    """The data directory cannot be used (in use, corrupt, another chain)."""
+
+
+class BufferedNodeStore:
+    """A `NodeStore` whose writes wait in memory until the block commits."""
+
+    def __init__(self, db: "plyvel.DB") -> None:
+        self._db = db
+        self.pending: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.pending.get(key)
+        if value is None:
+            value = self._db.get(_NODE + key)
+        return value
+
+    def put_many(self, items: Mapping[bytes, bytes]) -> None:
+        self.pending.update(items)
+
+    def drain_into(self, batch: Any) -> None:
+        for key, value in self.pending.items():
+            batch.put(_NODE + key, value)
+        self.pending = {}
+
+    def discard(self) -> None:
+        self.pending = {}
+
+
+class ChainStore:
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = plyvel.DB(str(path), create_if_missing=True)
+        except plyvel.IOError as exc:
+            if "lock" in str(exc).lower():
+                raise StorageError(
+                    f"the database at {path} is already in use by another vcoin process"
+                ) from None
+            raise StorageError(f"cannot open the database at {path}: {exc}") from None
+        except plyvel.CorruptionError as exc:
+            raise StorageError(f"the database at {path} is corrupt: {exc}") from None
+        self.nodes = BufferedNodeStore(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def meta(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(_META + key)
+        return value
+
+    def block(self, block_hash: bytes) -> Block | None:
+        raw = self.db.get(_BLOCK + block_hash)
+        return None if raw is None else Block.decode(raw)
+
+    def header(self, block_hash: bytes) -> Header | None:
+        block = self.block(block_hash)
+        return None if block is None else block.header
+
+    def hash_at(self, number: int) -> bytes | None:
+        value: bytes | None = self.db.get(_NUMBER + number.to_bytes(8, "big"))
+        return value
+
+    def events(self, block_hash: bytes) -> list[Any]:
+        raw = self.db.get(_EVENTS + block_hash)
+        return [] if raw is None else list(msgpack.unpackb(raw, raw=False, strict_map_key=False))
+
+    def tx_location(self, tx_hash: bytes) -> tuple[bytes, int] | None:
+        raw = self.db.get(_TX + tx_hash)
+        if raw is None:
+            return None
+        return raw[:32], int.from_bytes(raw[32:], "big")
+
+    def commit_block(
+        self,
+        block: Block,
+        events: list[list[Any]],
+        tx_hashes: list[bytes],
+        best: bool,
+        finalized: bool,
+        extra_meta: Mapping[bytes, bytes] | None = None,
+    ) -> None:
+        block_hash = block.hash
+        with self.db.write_batch(transaction=True) as batch:
+            self.nodes.drain_into(batch)
+            batch.put(_BLOCK + block_hash, block.encode())
+            batch.put(_EVENTS + block_hash, encode(events))
+            for index, tx_hash in enumerate(tx_hashes):
+                batch.put(_TX + tx_hash, block_hash + index.to_bytes(4, "big"))
+            if best:
+                batch.put(_NUMBER + block.header.number.to_bytes(8, "big"), block_hash)
+                batch.put(_META + BEST, block_hash)
+            if finalized:
+                batch.put(_META + FINALIZED, block_hash)
+            for key, value in (extra_meta or {}).items():
+                batch.put(_META + key, value)
