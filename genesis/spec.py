@@ -65,9 +65,7 @@ class ChainSpec:
         return hash_of(wire)
 
     def genesis_config(self) -> GenesisConfig:
-        return GenesisConfig(
-            self.chain_id, self.params, self.team, self.endowments, self.validators
-        )
+        return GenesisConfig(self.chain_id, self.params, self.team, self.endowments, self.validators)
 
     def to_json(self) -> str:
         return json.dumps(self.to_wire(), indent=2)

@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
             bootnodes=list(args.bootnodes),
         )
         if args.rpc_external:
-            log.warning("RPC listens on all interfaces: anyone who can reach port %d can use it", args.rpc_port)
+            log.warning(
+                "RPC listens on all interfaces: anyone who can reach port %d can use it",
+                args.rpc_port,
+            )
         if args.worker:
             log.warning("--worker: the compute worker is not part of this build yet; running as a plain node")
         node = Node(config)
@@ -100,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subcommands.add_parser("node", help="run a full node", description=__doc__)
-    parser.add_argument("--dev", action="store_true", help="single-validator dev chain, //alice authoring, instant finality")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="single-validator dev chain, //alice authoring, instant finality",
+    )
     parser.add_argument("--chain", help="built-in chain (dev, local) or a chain spec JSON file")
     parser.add_argument("--base-path", help="data directory (default ~/.vcoin/<chain>)")
     parser.add_argument("--tmp", action="store_true", help="use a temporary data directory, deleted on exit")
@@ -109,7 +116,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--password-file", help="file holding the keystore password")
     parser.add_argument("--rpc-port", type=int, default=9944, help="JSON-RPC port (default 9944)")
     parser.add_argument("--rpc-external", action="store_true", help="listen for RPC on all interfaces")
-    parser.add_argument("--rpc-max-request-size", type=int, default=1024 * 1024, help="largest RPC body in bytes")
+    parser.add_argument(
+        "--rpc-max-request-size", type=int, default=1024 * 1024, help="largest RPC body in bytes"
+    )
     parser.add_argument("--prometheus-port", type=int, default=9615, help="metrics port (default 9615)")
     parser.add_argument("--prometheus-external", action="store_true", help="serve metrics on all interfaces")
     parser.add_argument("--no-prometheus", action="store_true", help="do not serve metrics")

@@ -49,7 +49,11 @@ def with_lifespan(inner: App) -> App:
 
 def rpc_app(handler: RpcHandler, max_body: int) -> App:
     too_large = json.dumps(
-        {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST, "message": f"Request larger than {max_body} bytes"}, "id": None}
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": INVALID_REQUEST, "message": f"Request larger than {max_body} bytes"},
+            "id": None,
+        }
     ).encode()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,7 +89,9 @@ def rpc_app(handler: RpcHandler, max_body: int) -> App:
     return with_lifespan(app)
 
 
-async def serve_app(app: App, host: str, port: int, what: str, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_app(
+    app: App, host: str, port: int, what: str, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None

@@ -9,12 +9,20 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.best = Gauge("vcoin_block_height_best", "Best block number", registry=self.registry)
-        self.finalized = Gauge("vcoin_block_height_finalized", "Finalized block number", registry=self.registry)
+        self.finalized = Gauge(
+            "vcoin_block_height_finalized", "Finalized block number", registry=self.registry
+        )
         self.txpool = Gauge("vcoin_txpool_size", "Transactions waiting in the pool", registry=self.registry)
         self.peers = Gauge("vcoin_peers", "Connected peers", registry=self.registry)
         self.imported = Counter("vcoin_blocks_imported", "Blocks imported", registry=self.registry)
-        self.extrinsics = Counter("vcoin_extrinsics_included", "Extrinsics included in imported blocks", registry=self.registry)
-        self.rejected = Counter("vcoin_extrinsics_rejected", "Transactions refused by the pool", registry=self.registry)
+        self.extrinsics = Counter(
+            "vcoin_extrinsics_included",
+            "Extrinsics included in imported blocks",
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "vcoin_extrinsics_rejected", "Transactions refused by the pool", registry=self.registry
+        )
         self.import_time = Histogram(
             "vcoin_block_import_seconds",
             "Time to execute and store one block",

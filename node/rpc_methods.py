@@ -2,7 +2,15 @@
 
 from typing import TYPE_CHECKING, Any
 
-from node.jsonfmt import block_json, event_json, header_json, hex0x, parse_account, parse_hex, to_json
+from node.jsonfmt import (
+    block_json,
+    event_json,
+    header_json,
+    hex0x,
+    parse_account,
+    parse_hex,
+    to_json,
+)
 from node.rpc import (
     TX_ALREADY_IMPORTED,
     TX_INVALID,
@@ -141,7 +149,12 @@ def build_methods(node: "Node") -> dict[str, Method]:
     def vcoin_account(params: list[Any]) -> Any:
         who, at = params_between(params, 1, 2)
         acc = balances.get(state_at(at), parse_account(who))
-        return {"free": acc.free, "reserved": acc.reserved, "locked": acc.locked, "nonce": acc.nonce}
+        return {
+            "free": acc.free,
+            "reserved": acc.reserved,
+            "locked": acc.locked,
+            "nonce": acc.nonce,
+        }
 
     def vcoin_supply(params: list[Any]) -> Any:
         (at,) = params_between(params, 0, 1)

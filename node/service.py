@@ -146,7 +146,12 @@ class Node:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         log.info("Chain %s (%s), genesis %s", cfg.spec.name, cfg.spec.id, short(self.chain.genesis.hash))
-        log.info("Database at %s, best #%d (%s)", cfg.base_path, self.chain.best.number, short(self.chain.best.hash))
+        log.info(
+            "Database at %s, best #%d (%s)",
+            cfg.base_path,
+            self.chain.best.number,
+            short(self.chain.best.hash),
+        )
         if cfg.validator_key is not None:
             log.info("Authoring as %s", to_address(cfg.validator_key.public))
         try:
@@ -155,7 +160,9 @@ class Node:
                 await nursery.start(serve_app, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
                 if cfg.prometheus_port is not None:
                     metrics = with_lifespan(self.metrics.asgi_app())
-                    await nursery.start(serve_app, metrics, cfg.prometheus_host, cfg.prometheus_port, "Prometheus")
+                    await nursery.start(
+                        serve_app, metrics, cfg.prometheus_host, cfg.prometheus_port, "Prometheus"
+                    )
                 nursery.start_soon(self._slot_loop)
                 nursery.start_soon(self._informant)
                 nursery.start_soon(self._signals, nursery.cancel_scope)

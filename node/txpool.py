@@ -63,7 +63,9 @@ class TxPool:
         existing = self.by_sender.get(xt.signer, {}).get(xt.nonce)
         if existing is not None:
             if existing.tip >= tx.tip:
-                raise PoolError("Underpriced: a transaction with this nonce is pending; raise the tip to replace it")
+                raise PoolError(
+                    "Underpriced: a transaction with this nonce is pending; raise the tip to replace it"
+                )
             self._remove(existing)
         self._make_room(tx)
         self.by_hash[tx_hash] = tx
@@ -115,7 +117,7 @@ class TxPool:
 
     def prune(self, state: State) -> int:
         """Drop what the new best state made stale; returns how many."""
-        stale = []
+        stale: list[PoolTx] = []
         for sender, queue in self.by_sender.items():
             nonce = balances.get(state, sender).nonce
             stale.extend(tx for n, tx in queue.items() if n < nonce)

@@ -62,9 +62,7 @@ class CallSpec:
 CALLS: dict[tuple[str, str], CallSpec] = {}
 
 
-def call(
-    pallet: str, name: str, **params: Checker
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def call(pallet: str, name: str, **params: Checker) -> Callable[[Callable[..., None]], Callable[..., None]]:
     def register(fn: Callable[..., None]) -> Callable[..., None]:
         CALLS[(pallet, name)] = CallSpec(fn, params)
         return fn

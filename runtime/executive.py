@@ -49,9 +49,7 @@ def initialize(state: State, number: int, slot: int, author: bytes, parent_hash:
     if number != expected:
         raise InvalidBlock(f"block number {number}, expected {expected}")
     system.Number.put(state, number)
-    ctx = Ctx(
-        state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state)
-    )
+    ctx = Ctx(state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state))
     vesting.on_initialize(ctx)
     return ctx
 

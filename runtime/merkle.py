@@ -108,9 +108,7 @@ class TrieDB:
         self.store.put_many(fresh)
         return new_root
 
-    def _update(
-        self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes]
-    ) -> bytes:
+    def _update(self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
         if not items:
             return node_hash
         if node_hash == EMPTY_ROOT:

@@ -53,9 +53,7 @@ class Extrinsic:
         return encode([b"vcoin-tx", chain_id, signer, nonce, tip, call.to_wire()])
 
     @classmethod
-    def sign(
-        cls, key: Keypair, chain_id: bytes, nonce: int, call: Call, tip: int = 0
-    ) -> "Extrinsic":
+    def sign(cls, key: Keypair, chain_id: bytes, nonce: int, call: Call, tip: int = 0) -> "Extrinsic":
         payload = cls.signing_payload(chain_id, key.public, nonce, tip, call)
         return cls(key.public, nonce, tip, call, key.sign(payload))
 

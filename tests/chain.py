@@ -21,9 +21,7 @@ ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE = (
 class TestChain:
     __test__ = False
 
-    def __init__(
-        self, spec: ChainSpec | None = None, replicate: bool = True, **params: int
-    ) -> None:
+    def __init__(self, spec: ChainSpec | None = None, replicate: bool = True, **params: int) -> None:
         spec = spec or dev_spec()
         if params:
             spec = replace(spec, params=replace(spec.params, **params))
@@ -65,9 +63,7 @@ class TestChain:
         return Extrinsic.sign(key, self.chain_id, n, Call(pallet, name, args), tip).encode()
 
     def produce(self, extrinsics: list[bytes] = ()) -> BuiltBlock:  # type: ignore[assignment]
-        built = build_block(
-            self.state, self.head.hash, self.head.slot + 1, self.author, list(extrinsics)
-        )
+        built = build_block(self.state, self.head.hash, self.head.slot + 1, self.author, list(extrinsics))
         self.head = built.block.header
         self.blocks.append(built.block)
         self.events = list(built.events)

@@ -6,14 +6,20 @@ import sys
 from collections.abc import Callable
 
 from node import cli as node_cli
-from tools import bench_cmd
+from node.keystore import KeystoreError
+from tools import bench_cmd, gov_cmd, query_cmd, tx_cmd, wallet_cmd
+from tools.client import NodeUnreachable, RpcFailure
+from tools.common import CliError
 
 Registrar = Callable[[argparse._SubParsersAction], None]  # type: ignore[type-arg]
-SUBCOMMANDS: list[Registrar] = [node_cli.register, bench_cmd.register]
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line on stderr, exit status 1."""
+SUBCOMMANDS: list[Registrar] = [
+    node_cli.register,
+    wallet_cmd.register,
+    tx_cmd.register,
+    gov_cmd.register,
+    query_cmd.register,
+    bench_cmd.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
-    except CliError as err:
+    except (CliError, KeystoreError, NodeUnreachable) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except RpcFailure as err:
+        print(f"error: the node answered: {err.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 1
     return code
 
 

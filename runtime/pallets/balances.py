@@ -41,9 +41,7 @@ class Account:
 
 
 EMPTY = Account()
-Accounts: StorageMap[Account] = StorageMap(
-    PALLET, "Accounts", EMPTY, Account.to_wire, Account.from_wire
-)
+Accounts: StorageMap[Account] = StorageMap(PALLET, "Accounts", EMPTY, Account.to_wire, Account.from_wire)
 Minted: StorageValue[int] = StorageValue(PALLET, "Minted", 0)
 Burned: StorageValue[int] = StorageValue(PALLET, "Burned", 0)
 
@@ -150,9 +148,7 @@ def transfer_free(ctx: Ctx, src: bytes, dst: bytes, value: int, keep_alive: bool
     if receiver.total + value < ed:
         raise Error("ExistentialDeposit", f"the receiver would hold less than {ed}")
     put(ctx, src, Account(sender.free - value, sender.reserved, sender.locked, sender.nonce))
-    put(
-        ctx, dst, Account(receiver.free + value, receiver.reserved, receiver.locked, receiver.nonce)
-    )
+    put(ctx, dst, Account(receiver.free + value, receiver.reserved, receiver.locked, receiver.nonce))
 
 
 def charge_fee(ctx: Ctx, who: bytes, acc: Account, base_fee: int, tip: int) -> None:

@@ -27,9 +27,7 @@ def _work_from_wire(wire: Any) -> dict[bytes, int]:
 Pool: StorageValue[int] = StorageValue(PALLET, "Pool", REWARD_POOL)
 Paid: StorageValue[int] = StorageValue(PALLET, "Paid", 0)
 # provider -> verified work units reported during the current block
-BlockWork: StorageValue[dict[bytes, int]] = StorageValue(
-    PALLET, "BlockWork", {}, dict, _work_from_wire
-)
+BlockWork: StorageValue[dict[bytes, int]] = StorageValue(PALLET, "BlockWork", {}, dict, _work_from_wire)
 
 
 # YEAR1 * 0.85^y rounds to zero from year 240 on; past this the

@@ -114,9 +114,7 @@ def check_action(action: str, args: dict[str, Any]) -> None:
             raise Error("OutOfBounds", why)
 
 
-@call(
-    PALLET, "propose", action=one_of(SET_PARAM, TREASURY_SPEND, SET_VALIDATOR_COUNT), args=mapping
-)
+@call(PALLET, "propose", action=one_of(SET_PARAM, TREASURY_SPEND, SET_VALIDATOR_COUNT), args=mapping)
 def propose(ctx: Ctx, origin: bytes, action: str, args: dict[str, Any]) -> None:
     check_action(action, args)
     open_ids = Open.get(ctx.state)
@@ -165,9 +163,7 @@ def _close(ctx: Ctx, prop: Proposal) -> None:
         ctx.params.quorum_ppm,
         ctx.params.approval_ppm,
     )
-    balances.unreserve(
-        ctx, prop.proposer, min(prop.deposit, balances.get(ctx.state, prop.proposer).reserved)
-    )
+    balances.unreserve(ctx, prop.proposer, min(prop.deposit, balances.get(ctx.state, prop.proposer).reserved))
     if ok:
         enact_at = ctx.number + ctx.params.enactment_delay
         Proposals.put(ctx.state, prop.id, prop.with_(status=PASSED, enact_at=enact_at))

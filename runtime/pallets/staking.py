@@ -46,12 +46,8 @@ class Ledger:
 
 EMPTY = Ledger()
 Ledgers: StorageMap[Ledger] = StorageMap(PALLET, "Ledgers", EMPTY, Ledger.to_wire, Ledger.from_wire)
-Candidates: StorageValue[tuple[bytes, ...]] = StorageValue(
-    PALLET, "Candidates", (), list, bytes_tuple
-)
-Providers: StorageValue[tuple[bytes, ...]] = StorageValue(
-    PALLET, "Providers", (), list, bytes_tuple
-)
+Candidates: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Candidates", (), list, bytes_tuple)
+Providers: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Providers", (), list, bytes_tuple)
 Active: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Active", (), list, bytes_tuple)
 CurrentEra: StorageValue[int] = StorageValue(PALLET, "CurrentEra", 0)
 TotalBonded: StorageValue[int] = StorageValue(PALLET, "TotalBonded", 0)
@@ -117,9 +113,7 @@ def unbond(ctx: Ctx, origin: bytes, amount: int) -> None:
         raise Error("TooManyChunks", "withdraw matured chunks first")
     unlock_at = ctx.number + ctx.params.unbonding_period
     remaining = led.bonded - amount
-    Ledgers.put(
-        ctx.state, origin, Ledger(remaining, (*led.unbonding, (amount, unlock_at)), led.role)
-    )
+    Ledgers.put(ctx.state, origin, Ledger(remaining, (*led.unbonding, (amount, unlock_at)), led.role))
     _add_bonded(ctx, -amount)
     ctx.emit(PALLET, "Unbonded", who=origin, amount=amount, unlocks_at=unlock_at)
     if remaining < _min_bond(ctx, led.role):

@@ -40,9 +40,7 @@ class Schedule:
 
 
 NONE = Schedule(0, 0, 0, 0)
-Schedules: StorageMap[Schedule] = StorageMap(
-    PALLET, "Schedules", NONE, Schedule.to_wire, Schedule.from_wire
-)
+Schedules: StorageMap[Schedule] = StorageMap(PALLET, "Schedules", NONE, Schedule.to_wire, Schedule.from_wire)
 Vesting: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Accounts", (), list, bytes_tuple)
 
 

@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from node.keystore import Keystore, KeystoreError, mnemonic_for, resolve_key, seed_from_hex, seed_from_mnemonic
+from node.keystore import (
+    Keystore,
+    KeystoreError,
+    mnemonic_for,
+    resolve_key,
+    seed_from_hex,
+    seed_from_mnemonic,
+)
 from runtime.crypto import dev_keypair
 
 

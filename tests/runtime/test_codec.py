@@ -12,9 +12,7 @@ values = st.recursive(
     | st.integers(-(2**63), 2**64 - 1)
     | st.binary(max_size=40)
     | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
-    ),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=30,
 )
 

@@ -69,8 +69,7 @@ def test_several_transactions_of_one_sender_in_one_block() -> None:
     chain = TestChain()
     n = chain.nonce(ALICE.public)
     raws = [
-        chain.sign(ALICE, "balances", "transfer", nonce=n + i, to=BOB.public, amount=UNIT)
-        for i in range(5)
+        chain.sign(ALICE, "balances", "transfer", nonce=n + i, to=BOB.public, amount=UNIT) for i in range(5)
     ]
     built = chain.produce(raws)
     assert len(built.block.extrinsics) == 5 and not built.rejected

@@ -4,9 +4,7 @@ from hypothesis import strategies as st
 from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB
 
 keys = st.binary(min_size=0, max_size=4)
-batches = st.lists(
-    st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12
-)
+batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
 
 
 @given(batches)

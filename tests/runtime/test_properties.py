@@ -47,9 +47,7 @@ proposals = st.one_of(
 )
 
 calls = st.one_of(
-    st.builds(
-        lambda t, a: ("balances", "transfer", {"to": KEYS[t].public, "amount": a}), who, amounts
-    ),
+    st.builds(lambda t, a: ("balances", "transfer", {"to": KEYS[t].public, "amount": a}), who, amounts),
     st.builds(
         lambda t, a: ("balances", "transfer_keep_alive", {"to": KEYS[t].public, "amount": a}),
         who,
@@ -62,9 +60,7 @@ calls = st.one_of(
     st.just(("staking", "provide", {})),
     st.just(("staking", "chill", {})),
     st.builds(lambda p: ("governance", "propose", {"action": p[0], "args": p[1]}), proposals),
-    st.builds(
-        lambda i, a: ("governance", "vote", {"id": i, "aye": a}), st.integers(0, 3), st.booleans()
-    ),
+    st.builds(lambda i, a: ("governance", "vote", {"id": i, "aye": a}), st.integers(0, 3), st.booleans()),
     st.builds(
         lambda a, b: (
             "slashing",
@@ -132,10 +128,7 @@ def check_invariants(state: State) -> None:
             led = staking.Ledger.from_wire(_load(value))
             owner = key[len(staking.Ledgers.prefix) :]
             bonded += led.bonded
-            assert (
-                reserved_by.get(owner, 0) >= led.bonded + led.unbonding_total
-                or owner not in reserved_by
-            )
+            assert reserved_by.get(owner, 0) >= led.bonded + led.unbonding_total or owner not in reserved_by
     minted, burned = balances.Minted.get(state), balances.Burned.get(state)
     assert total + burned == minted
     assert minted <= CAP
@@ -154,8 +147,7 @@ def test_random_extrinsics_keep_every_invariant(
     for txs_in_block in plan:
         nonces: dict[bytes, int] = {}
         raws = [
-            _raw(chain, nonces, kind, signer, call, tip, junk)
-            for kind, signer, call, tip in txs_in_block
+            _raw(chain, nonces, kind, signer, call, tip, junk) for kind, signer, call, tip in txs_in_block
         ]
         bad = [r for (kind, *_), r in zip(txs_in_block, raws, strict=True) if kind != "ok"]
         if bad:

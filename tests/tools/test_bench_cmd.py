@@ -15,7 +15,5 @@ def test_bench_runtime_json_reports_a_ratio_from_its_own_figures() -> None:
 
 
 def test_unknown_bench_is_a_usage_error() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "nope"], capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-m", "tools.cli", "bench", "nope"], capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice" in out.stderr

@@ -79,9 +79,7 @@ def measure_verifies(samples: list[tuple[bytes, bytes, bytes]], seconds: float =
     return done / (time.perf_counter() - start)
 
 
-def run(
-    accounts: int = 5_000, blocks: int = 5, per_block: int = 2_000, seed: int = 7
-) -> RuntimeBenchResult:
+def run(accounts: int = 5_000, blocks: int = 5, per_block: int = 2_000, seed: int = 7) -> RuntimeBenchResult:
     state, built_blocks, samples = _prepare(accounts, blocks, per_block, seed)
     verifies_before = measure_verifies(samples)
     start = time.perf_counter()

@@ -96,13 +96,9 @@ def test_reaped_account_cannot_replay_old_transactions() -> None:
 
 def test_bad_arguments_and_unknown_calls_fail_cleanly() -> None:
     chain = TestChain()
+    assert failed(chain.call(ALICE, "balances", "transfer", to=b"short", amount=1)) == "system.BadArguments"
     assert (
-        failed(chain.call(ALICE, "balances", "transfer", to=b"short", amount=1))
-        == "system.BadArguments"
-    )
-    assert (
-        failed(chain.call(ALICE, "balances", "transfer", to=BOB.public, amount=-1))
-        == "system.BadArguments"
+        failed(chain.call(ALICE, "balances", "transfer", to=BOB.public, amount=-1)) == "system.BadArguments"
     )
     assert failed(chain.call(ALICE, "balances", "transfer", to=BOB.public)) == "system.BadArguments"
     assert failed(chain.call(ALICE, "balances", "nope")) == "system.UnknownCall"

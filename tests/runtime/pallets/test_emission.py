@@ -25,9 +25,7 @@ def test_block_emission_never_exceeds_its_years_share(number: int, bpy: int) -> 
 def _ctx(chain: TestChain) -> Ctx:
     chain.state.begin()
     number = chain.head.number + 1
-    return Ctx(
-        chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params
-    )
+    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
 
 
 def test_block_without_work_keeps_emission_in_the_pool() -> None:

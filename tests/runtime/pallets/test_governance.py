@@ -61,9 +61,7 @@ def test_reserve_spend_only_through_an_enacted_proposal() -> None:
     chain = TestChain()
     reserve = chain.account(treasury.RESERVE).free
     charlie = chain.account(CHARLIE.public).free
-    pid = _propose(
-        chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=1_000 * UNIT
-    )
+    pid = _propose(chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=1_000 * UNIT)
     _pass(chain, pid)
     assert chain.account(treasury.RESERVE).free == reserve - 1_000 * UNIT
     assert chain.account(CHARLIE.public).free == charlie + 1_000 * UNIT
@@ -113,21 +111,13 @@ def test_nays_win_and_a_revote_replaces_the_old_vote() -> None:
 
 def test_vote_errors() -> None:
     chain = TestChain()
-    assert (
-        failed(chain.call(ALICE, "governance", "vote", id=99, aye=True))
-        == "governance.UnknownProposal"
-    )
+    assert failed(chain.call(ALICE, "governance", "vote", id=99, aye=True)) == "governance.UnknownProposal"
     pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
-    assert (
-        failed(chain.call(CHARLIE, "governance", "vote", id=pid, aye=True)) == "governance.NoStake"
-    )
+    assert failed(chain.call(CHARLIE, "governance", "vote", id=pid, aye=True)) == "governance.NoStake"
     prop = governance.proposal(chain.state, pid)
     assert prop is not None
     chain.advance_to(prop.end)
-    assert (
-        failed(chain.call(ALICE, "governance", "vote", id=pid, aye=True))
-        == "governance.VotingClosed"
-    )
+    assert failed(chain.call(ALICE, "governance", "vote", id=pid, aye=True)) == "governance.VotingClosed"
 
 
 def test_passes_rule() -> None:

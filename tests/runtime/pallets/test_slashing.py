@@ -9,9 +9,7 @@ from tests.chain import ALICE, BOB, TestChain, failed
 
 def _ctx(chain: TestChain) -> Ctx:
     number = chain.head.number + 1
-    return Ctx(
-        chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params
-    )
+    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
 
 
 def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
@@ -91,9 +89,7 @@ def test_equivocation_evidence_slashes_half_and_chills() -> None:
     assert failed(events) is None
     assert staking.ledger(chain.state, ALICE.public).bonded == bonded // 2
     assert staking.ledger(chain.state, ALICE.public).role == staking.NO_ROLE
-    again = chain.call(
-        BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb
-    )
+    again = chain.call(BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb)
     assert failed(again) == "slashing.AlreadyReported"
 
 

@@ -25,10 +25,7 @@ def test_bond_errors() -> None:
     chain = TestChain()
     assert failed(chain.call(BOB, "staking", "bond", amount=0)) == "staking.ZeroAmount"
     too_much = chain.account(BOB.public).free + 1
-    assert (
-        failed(chain.call(BOB, "staking", "bond", amount=too_much))
-        == "balances.InsufficientBalance"
-    )
+    assert failed(chain.call(BOB, "staking", "bond", amount=too_much)) == "balances.InsufficientBalance"
 
 
 def test_unbond_then_withdraw_after_the_unbonding_period() -> None:

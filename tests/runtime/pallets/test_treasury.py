@@ -7,9 +7,7 @@ from tests.chain import BOB, TestChain, failed
 
 def _ctx(chain: TestChain) -> Ctx:
     number = chain.head.number + 1
-    return Ctx(
-        chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params
-    )
+    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
 
 
 def test_genesis_allocations() -> None:
