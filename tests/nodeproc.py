@@ -1,0 +1,137 @@
+"""Real node processes on 127.0.0.1 for integration tests."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from genesis.spec import dev_spec
+from tools.client import NodeUnreachable, RpcFailure, VcoinClient
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fast_dev_spec(path: Path, **params: int) -> Path:
+    """The dev spec with 1 s slots and short periods, written as a spec file."""
+    spec = dev_spec()
+    defaults = {"slot_seconds": 1, "unbonding_period": 4, "voting_period": 4, "enactment_delay": 2}
+    spec = replace(spec, params=replace(spec.params, **{**defaults, **params}))
+    path.write_text(spec.to_json())
+    return path
+
+
+def vcoin(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+class NodeProcess:
+    def __init__(
+        self, base_path: Path, spec_file: Path | None = None, extra: list[str] | None = None
+    ) -> None:
+        self.base_path = base_path
+        self.spec_file = spec_file
+        self.extra = extra or []
+        self.rpc_port = free_port()
+        self.prometheus_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = base_path.parent / f"{base_path.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def client(self) -> VcoinClient:
+        return VcoinClient(self.url, timeout=10)
+
+    def start(self, wait: bool = True) -> "NodeProcess":
+        args = [sys.executable, "-m", "tools.cli", "node", "--dev", "--base-path", str(self.base_path)]
+        args += [
+            "--rpc-port",
+            str(self.rpc_port),
+            "--prometheus-port",
+            str(self.prometheus_port),
+            "--port",
+            str(free_port()),
+        ]
+        if self.spec_file is not None:
+            args += ["--chain", str(self.spec_file)]
+        handle = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            args + self.extra,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"node exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
+            try:
+                self.client.call("system_health")
+                return
+            except (NodeUnreachable, RpcFailure):
+                time.sleep(0.1)
+        raise TimeoutError(f"node not ready:\n{self.log.read_text()[-3000:]}")
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        return self.client.call(method, *params)
+
+    def best(self) -> int:
+        return int(self.rpc("system_health")["bestNumber"])
+
+    def wait_for_block(self, number: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.best() < number:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"block #{number} not reached (best #{self.best()})")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return vcoin(*args, "--rpc-url", self.url)
+
+    def cli_json(self, *args: str) -> Any:
+        out = self.cli(*args, "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
