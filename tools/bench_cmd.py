@@ -13,7 +13,14 @@ def _runtime(args: argparse.Namespace) -> dict[str, Any]:
     return result.to_json()
 
 
-BENCHES = {"runtime": _runtime}
+def _import(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import import_bench
+
+    result = import_bench.run(accounts=args.accounts, blocks=args.blocks, per_block=args.per_block)
+    return result.to_json()
+
+
+BENCHES = {"runtime": _runtime, "import": _import}
 
 
 def _print_table(result: dict[str, Any]) -> None:

@@ -17,3 +17,14 @@ def test_bench_runtime_json_reports_a_ratio_from_its_own_figures() -> None:
 def test_unknown_bench_is_a_usage_error() -> None:
     out = subprocess.run([sys.executable, "-m", "tools.cli", "bench", "nope"], capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_bench_import_json_reports_a_ratio_from_its_own_figures() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "import", "--json", "--accounts", "300", "--blocks", "2", "--per-block", "150"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["transfers"] == 300 and result["blocks"] == 2
+    assert result["ratio"] == result["transfers_per_s"] / result["verifies_per_s"]
+    assert 0 < result["ratio"] < 1.5
