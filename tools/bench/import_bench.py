@@ -46,7 +46,8 @@ def _author_blocks(
     store = ChainStore(root / "author")
     chain = Chain(store, spec)
     nonces = {k.public: 0 for k in keys}
-    built, samples = [], []
+    built: list[Block] = []
+    samples: list[tuple[bytes, bytes, bytes]] = []
     for number in range(blocks):
         raws = []
         for key in rng.sample(keys, per_block):
