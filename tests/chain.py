@@ -6,6 +6,7 @@ from typing import Any
 
 from genesis.spec import ChainSpec, dev_spec
 from runtime.codec import ZERO_HASH
+from runtime.context import Ctx
 from runtime.crypto import Keypair, dev_keypair
 from runtime.executive import BuiltBlock, apply_block, build_block
 from runtime.genesis_state import build_genesis
@@ -81,6 +82,12 @@ class TestChain:
     def advance_to(self, number: int) -> None:
         while self.head.number < number:
             self.produce()
+
+    def ctx(self) -> Ctx:
+        """A context for the next block, to call pallet functions directly
+        (outside extrinsics); use it with `replicate=False`."""
+        number = self.head.number + 1
+        return Ctx(self.state, number, number, ZERO_HASH, ZERO_HASH, self.chain_id, self.params)
 
     def account(self, who: bytes) -> balances.Account:
         return balances.get(self.state, who)

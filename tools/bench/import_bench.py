@@ -15,8 +15,8 @@ from node.chain import Chain
 from node.storage import ChainStore
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
-from runtime.types import Block, Call, Extrinsic
-from tools.bench.runtime_bench import measure_verifies
+from runtime.types import Block
+from tools.bench.runtime_bench import measure_verifies, transfer_batch
 
 
 @dataclass(frozen=True)
@@ -49,22 +49,7 @@ def _author_blocks(
     built: list[Block] = []
     samples: list[tuple[bytes, bytes, bytes]] = []
     for number in range(blocks):
-        raws = []
-        for key in rng.sample(keys, per_block):
-            call = Call(
-                "balances", "transfer", {"to": rng.choice(keys).public, "amount": rng.randrange(1, UNIT)}
-            )
-            xt = Extrinsic.sign(key, spec.chain_id, nonces[key.public], call)
-            nonces[key.public] += 1
-            raws.append(xt.encode())
-            if len(samples) < 4096:
-                samples.append(
-                    (
-                        key.public,
-                        Extrinsic.signing_payload(spec.chain_id, key.public, xt.nonce, 0, call),
-                        xt.signature,
-                    )
-                )
+        raws = transfer_batch(spec.chain_id, keys, nonces, per_block, rng, samples)
         imported, rejected = chain.author_block(keys[0], number + 1, raws)
         assert not rejected
         built.append(imported.block)

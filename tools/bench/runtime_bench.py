@@ -46,20 +46,7 @@ def _prepare(
     samples: list[tuple[bytes, bytes, bytes]] = []
     parent = b"\x00" * 32
     for number in range(blocks):
-        senders = rng.sample(keys, per_block)
-        raws = []
-        for key in senders:
-            call = Call(
-                "balances",
-                "transfer",
-                {"to": rng.choice(keys).public, "amount": rng.randrange(1, UNIT)},
-            )
-            xt = Extrinsic.sign(key, spec.chain_id, nonces[key.public], call)
-            nonces[key.public] += 1
-            raws.append(xt.encode())
-            if len(samples) < 4096:
-                payload = Extrinsic.signing_payload(spec.chain_id, key.public, xt.nonce, 0, call)
-                samples.append((key.public, payload, xt.signature))
+        raws = transfer_batch(spec.chain_id, keys, nonces, per_block, rng, samples)
         built = build_block(builder, parent, number + 1, keys[0].public, raws)
         assert not built.rejected, built.rejected[:1]
         built_blocks.append(built.block)
@@ -67,6 +54,32 @@ def _prepare(
     importer = State.in_memory()
     build_genesis(importer, spec.genesis_config())
     return importer, built_blocks, samples
+
+
+Sample = tuple[bytes, bytes, bytes]  # (public key, signed payload, signature)
+
+
+def transfer_batch(
+    chain_id: bytes,
+    keys: list[Keypair],
+    nonces: dict[bytes, int],
+    count: int,
+    rng: random.Random,
+    samples: list[Sample],
+) -> list[bytes]:
+    """`count` signed transfers from distinct senders; keeps up to 4096
+    (key, payload, signature) samples for the bare-verify baseline."""
+    raws = []
+    for key in rng.sample(keys, count):
+        call = Call("balances", "transfer", {"to": rng.choice(keys).public, "amount": rng.randrange(1, UNIT)})
+        xt = Extrinsic.sign(key, chain_id, nonces[key.public], call)
+        nonces[key.public] += 1
+        raws.append(xt.encode())
+        if len(samples) < 4096:
+            samples.append(
+                (key.public, Extrinsic.signing_payload(chain_id, key.public, xt.nonce, 0, call), xt.signature)
+            )
+    return raws
 
 
 def measure_verifies(samples: list[tuple[bytes, bytes, bytes]], seconds: float = 1.0) -> float:

@@ -106,11 +106,10 @@ def test_bad_arguments_and_unknown_calls_fail_cleanly() -> None:
 
 def test_mint_refuses_to_pass_the_cap() -> None:
     from runtime.constants import CAP
-    from runtime.context import Ctx
     from runtime.errors import DispatchError
 
     chain = TestChain(replicate=False)
-    ctx = Ctx(chain.state, 1, 1, bytes(32), bytes(32), chain.chain_id, chain.params)
+    ctx = chain.ctx()
     room = CAP - balances.Minted.get(chain.state)
     balances.mint(ctx, BOB.public, room)
     try:
@@ -123,11 +122,10 @@ def test_mint_refuses_to_pass_the_cap() -> None:
 
 
 def test_unreserve_more_than_reserved_is_refused() -> None:
-    from runtime.context import Ctx
     from runtime.errors import DispatchError
 
     chain = TestChain(replicate=False)
-    ctx = Ctx(chain.state, 1, 1, bytes(32), bytes(32), chain.chain_id, chain.params)
+    ctx = chain.ctx()
     balances.reserve(ctx, BOB.public, 10)
     try:
         balances.unreserve(ctx, BOB.public, 11)

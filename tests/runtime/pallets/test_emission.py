@@ -2,7 +2,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runtime.constants import REWARD_POOL, YEAR1_EMISSION
-from runtime.context import Ctx
 from runtime.errors import DispatchError
 from runtime.pallets import balances, emission
 from tests.chain import BOB, CHARLIE, TestChain
@@ -22,12 +21,6 @@ def test_block_emission_never_exceeds_its_years_share(number: int, bpy: int) -> 
     assert emission.block_emission(number, bpy) * bpy <= emission.annual_emission(year)
 
 
-def _ctx(chain: TestChain) -> Ctx:
-    chain.state.begin()
-    number = chain.head.number + 1
-    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
-
-
 def test_block_without_work_keeps_emission_in_the_pool() -> None:
     chain = TestChain()
     chain.advance_to(5)
@@ -37,7 +30,7 @@ def test_block_without_work_keeps_emission_in_the_pool() -> None:
 
 def test_reported_work_is_paid_pro_rata_and_leaves_pool_consistent() -> None:
     chain = TestChain()
-    ctx = _ctx(chain)
+    ctx = chain.ctx()
     emission.report_work(ctx, BOB.public, 3)
     emission.report_work(ctx, CHARLIE.public, 1)
     emission.report_work(ctx, BOB.public, 0 + 1 - 1 + 1)  # accumulates: bob 4
@@ -55,7 +48,7 @@ def test_reported_work_is_paid_pro_rata_and_leaves_pool_consistent() -> None:
 
 def test_report_work_rejects_nonpositive_units() -> None:
     chain = TestChain()
-    ctx = _ctx(chain)
+    ctx = chain.ctx()
     try:
         emission.report_work(ctx, BOB.public, 0)
     except DispatchError as err:
@@ -66,7 +59,7 @@ def test_report_work_rejects_nonpositive_units() -> None:
 
 def test_empty_pool_pays_nothing() -> None:
     chain = TestChain()
-    ctx = _ctx(chain)
+    ctx = chain.ctx()
     emission.Pool.put(chain.state, 0)
     emission.report_work(ctx, BOB.public, 10)
     bob = chain.account(BOB.public).free

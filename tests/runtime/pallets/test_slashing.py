@@ -1,5 +1,4 @@
 from runtime.constants import SLASH_CAP_PPM, UNIT
-from runtime.context import Ctx
 from runtime.crypto import Keypair
 from runtime.errors import DispatchError
 from runtime.pallets import slashing, staking, treasury
@@ -7,16 +6,11 @@ from runtime.types import Header, seal_payload
 from tests.chain import ALICE, BOB, TestChain, failed
 
 
-def _ctx(chain: TestChain) -> Ctx:
-    number = chain.head.number + 1
-    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
-
-
 def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
     eco = chain.account(treasury.ECOSYSTEM).free
-    taken = slashing.report_offence(_ctx(chain), BOB.public, slashing.MISMATCH)
+    taken = slashing.report_offence(chain.ctx(), BOB.public, slashing.MISMATCH)
     assert taken == 200 * UNIT
     assert staking.ledger(chain.state, BOB.public).bonded == 800 * UNIT
     assert chain.account(BOB.public).reserved == 800 * UNIT
@@ -33,13 +27,13 @@ def test_each_offence_kind_uses_its_table_rate() -> None:
     for kind, per_mille in expected.items():
         chain = TestChain(replicate=False)
         chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
-        assert slashing.report_offence(_ctx(chain), BOB.public, kind) == per_mille * UNIT
+        assert slashing.report_offence(chain.ctx(), BOB.public, kind) == per_mille * UNIT
 
 
 def test_repeat_within_an_era_escalates_to_the_cap() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
-    ctx = _ctx(chain)
+    ctx = chain.ctx()
     slashing.report_offence(ctx, BOB.public, slashing.MISSED_REVEAL)
     second = slashing.report_offence(ctx, BOB.public, slashing.MISSED_REVEAL)
     assert second == 950 * UNIT * SLASH_CAP_PPM // 10**6
@@ -48,9 +42,9 @@ def test_repeat_within_an_era_escalates_to_the_cap() -> None:
 def test_offence_in_a_new_era_starts_over() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
-    slashing.report_offence(_ctx(chain), BOB.public, slashing.MISSED_REVEAL)
+    slashing.report_offence(chain.ctx(), BOB.public, slashing.MISSED_REVEAL)
     chain.advance_to(chain.params.era_length)
-    second = slashing.report_offence(_ctx(chain), BOB.public, slashing.MISSED_REVEAL)
+    second = slashing.report_offence(chain.ctx(), BOB.public, slashing.MISSED_REVEAL)
     assert second == 950 * UNIT * 5 // 100
 
 
@@ -58,7 +52,7 @@ def test_slashing_reaches_unbonding_stake() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
     chain.call(BOB, "staking", "unbond", amount=1_000 * UNIT)
-    taken = slashing.report_offence(_ctx(chain), BOB.public, slashing.MISMATCH)
+    taken = slashing.report_offence(chain.ctx(), BOB.public, slashing.MISMATCH)
     assert taken == 200 * UNIT
     assert staking.ledger(chain.state, BOB.public).unbonding_total == 800 * UNIT
 
@@ -66,7 +60,7 @@ def test_slashing_reaches_unbonding_stake() -> None:
 def test_unknown_offence_is_refused() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     try:
-        slashing.report_offence(_ctx(chain), BOB.public, "jaywalking")
+        slashing.report_offence(chain.ctx(), BOB.public, "jaywalking")
     except DispatchError as err:
         assert err.error == "UnknownOffence"
     else:

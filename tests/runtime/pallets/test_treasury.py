@@ -1,13 +1,7 @@
 from runtime.constants import ECOSYSTEM_ALLOCATION, RESERVE_ALLOCATION
-from runtime.context import Ctx
 from runtime.errors import DispatchError
 from runtime.pallets import treasury
 from tests.chain import BOB, TestChain, failed
-
-
-def _ctx(chain: TestChain) -> Ctx:
-    number = chain.head.number + 1
-    return Ctx(chain.state, number, number, b"\x00" * 32, b"\x00" * 32, chain.chain_id, chain.params)
 
 
 def test_genesis_allocations() -> None:
@@ -32,11 +26,11 @@ def test_spend_checks_source_and_funds() -> None:
         ("reserve", RESERVE_ALLOCATION + 1, "InsufficientFunds"),
     ):
         try:
-            treasury.spend(_ctx(chain), source, BOB.public, amount)
+            treasury.spend(chain.ctx(), source, BOB.public, amount)
         except DispatchError as err:
             assert err.error == error
         else:
             raise AssertionError(f"spend from {source} accepted")
     bob = chain.account(BOB.public).free
-    treasury.spend(_ctx(chain), "ecosystem", BOB.public, 5)
+    treasury.spend(chain.ctx(), "ecosystem", BOB.public, 5)
     assert chain.account(BOB.public).free == bob + 5
