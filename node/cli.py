@@ -49,8 +49,15 @@ def _validator_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
         if args.validator:
             raise KeystoreError("--validator needs --key NAME (a keystore name or //dev name)")
         return None
-    keystore = Keystore(base_path / "keystore")
-    return resolve_key(keystore, name, lambda: read_password(args.password_file))
+    return resolve_key(node_keystore(args, base_path), name, lambda: read_password(args.password_file))
+
+
+def node_keystore(args: argparse.Namespace, base_path: Path) -> Keystore:
+    """--keystore, else the base path's keystore, else the wallet's default."""
+    if args.keystore:
+        return Keystore(Path(args.keystore))
+    local = base_path / "keystore"
+    return Keystore(local if local.is_dir() else Path.home() / ".vcoin" / "keystore")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,6 +120,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--tmp", action="store_true", help="use a temporary data directory, deleted on exit")
     parser.add_argument("--validator", action="store_true", help="author blocks with --key")
     parser.add_argument("--key", help="validator key: a keystore name or //dev name")
+    parser.add_argument(
+        "--keystore", help="keystore directory (default BASE/keystore, else ~/.vcoin/keystore)"
+    )
     parser.add_argument("--password-file", help="file holding the keystore password")
     parser.add_argument("--rpc-port", type=int, default=9944, help="JSON-RPC port (default 9944)")
     parser.add_argument("--rpc-external", action="store_true", help="listen for RPC on all interfaces")
