@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             max_rpc_body=args.rpc_max_request_size,
             worker=args.worker,
             bootnodes=list(args.bootnodes),
+            p2p_host=args.listen_addr,
         )
         if args.rpc_external:
             log.warning(
@@ -133,6 +134,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--prometheus-external", action="store_true", help="serve metrics on all interfaces")
     parser.add_argument("--no-prometheus", action="store_true", help="do not serve metrics")
     parser.add_argument("--port", type=int, default=30333, help="p2p port (default 30333)")
+    parser.add_argument(
+        "--listen-addr", default="127.0.0.1", help="p2p listen IPv4 address (0.0.0.0 for all)"
+    )
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument("--worker", action="store_true", help="run the compute worker (GPU provider)")
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")

@@ -1,6 +1,7 @@
 """The running node: storage, chain, pool, RPC and metrics servers, and the
 slot loop that authors blocks when this node's validator key is due."""
 
+import contextlib
 import logging
 import signal
 import time
@@ -12,9 +13,10 @@ import trio
 
 from consensus.slots import expected_author, slot_at, slot_start
 from genesis.spec import ChainSpec
-from node.chain import Chain, ImportedBlock
+from node.chain import BlockImportError, Chain, ImportedBlock
 from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
+from node.p2p import RESPONSE_BUDGET, Network
 from node.rpc import RpcHandler
 from node.rpc_methods import build_methods
 from node.storage import ChainStore
@@ -24,6 +26,7 @@ from runtime.types import extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
+SYNC_BATCH = 64
 
 
 @dataclass
@@ -40,6 +43,8 @@ class NodeConfig:
     max_rpc_body: int = 1024 * 1024
     worker: bool = False
     bootnodes: list[str] = field(default_factory=list)
+    p2p_host: str = "127.0.0.1"
+    network: bool = True
 
 
 def short(block_hash: bytes) -> str:
@@ -56,22 +61,44 @@ class Node:
             self.store.close()
             raise
         self.pool = TxPool()
+        self.syncing = False
+        self.network: Network | None = None
+        if config.network:
+            self.network = Network(
+                config.base_path, self.chain.genesis.hash, config.p2p_host, config.p2p_port,
+                config.bootnodes, self._blocks_from,
+            )  # fmt: skip
         self.metrics = Metrics()
         self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()
 
     # -- facts the RPC reports -------------------------------------------
     def peer_count(self) -> int:
-        return 0
+        return 0 if self.network is None else len(self.network.peers())
 
     def is_syncing(self) -> bool:
-        return False
+        return self.syncing
 
     def local_peer_id(self) -> str | None:
-        return None
+        return None if self.network is None else self.network.peer_id
 
     def listen_addresses(self) -> list[str]:
-        return []
+        return [] if self.network is None else self.network.addresses()
+
+    def _blocks_from(self, start: int, count: int) -> list[bytes]:
+        blocks: list[bytes] = []
+        size = 0
+        for number in range(start, start + count):
+            block_hash = self.chain.store.hash_at(number)
+            block = None if block_hash is None else self.chain.store.block(block_hash)
+            if block is None:
+                break
+            raw = block.encode()
+            size += len(raw)
+            if blocks and size > RESPONSE_BUDGET:
+                break
+            blocks.append(raw)
+        return blocks
 
     # -- transactions and blocks -------------------------------------------
     def submit_extrinsic(self, raw: bytes) -> bytes:
@@ -130,6 +157,30 @@ class Node:
             wait = slot_start(slot + 1, seconds) - time.time()
             await trio.sleep(max(wait, 0.0))
 
+    async def _sync_loop(self) -> None:
+        assert self.network is not None
+        poll = max(self.chain.spec.params.slot_seconds / 4, 0.25)
+        while True:
+            await self.network.connect_bootnodes()
+            fetched = 0
+            for peer in self.network.peers():
+                try:
+                    blocks = await self.network.request_blocks(peer, self.chain.best.number + 1, SYNC_BATCH)
+                except Exception as exc:
+                    log.debug("sync from %s failed: %s", peer, exc)
+                    continue
+                for block in blocks:
+                    try:
+                        imported = self.chain.import_block(block)
+                    except BlockImportError as exc:
+                        log.warning("refused block #%d from %s: %s", block.header.number, peer, exc)
+                        break
+                    self._after_block(imported)
+                    fetched += 1
+            self.syncing = fetched >= SYNC_BATCH
+            if not self.syncing:
+                await trio.sleep(poll)
+
     async def _informant(self) -> None:
         while True:
             await trio.sleep(INFORMANT_SECONDS)
@@ -155,7 +206,10 @@ class Node:
         if cfg.validator_key is not None:
             log.info("Authoring as %s", to_address(cfg.validator_key.public))
         try:
-            async with trio.open_nursery() as nursery:
+            async with self._network_running(), trio.open_nursery() as nursery:
+                if self.network is not None:
+                    log.info("p2p listening as %s", self.network.addresses()[0])
+                    nursery.start_soon(self._sync_loop)
                 app = rpc_app(self.rpc, cfg.max_rpc_body)
                 await nursery.start(serve_app, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
                 if cfg.prometheus_port is not None:
@@ -170,6 +224,11 @@ class Node:
         finally:
             self.store.close()
             log.info("Stopped; database closed cleanly at #%d", self.chain.best.number)
+
+    def _network_running(self) -> Any:
+        if self.network is None:
+            return contextlib.nullcontext()
+        return self.network.host.run(listen_addrs=[self.network.listen])
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -41,8 +41,9 @@ def vcoin(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 class NodeProcess:
     def __init__(
-        self, base_path: Path, spec_file: Path | None = None, extra: list[str] | None = None
+        self, base_path: Path, spec_file: Path | None = None, extra: list[str] | None = None, dev: bool = True
     ) -> None:
+        self.dev = dev
         self.base_path = base_path
         self.spec_file = spec_file
         self.extra = extra or []
@@ -60,7 +61,8 @@ class NodeProcess:
         return VcoinClient(self.url, timeout=10)
 
     def start(self, wait: bool = True) -> "NodeProcess":
-        args = [sys.executable, "-m", "tools.cli", "node", "--dev", "--base-path", str(self.base_path)]
+        args = [sys.executable, "-m", "tools.cli", "node", "--base-path", str(self.base_path)]
+        args += ["--dev"] if self.dev else []
         args += [
             "--rpc-port",
             str(self.rpc_port),
