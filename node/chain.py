@@ -15,7 +15,7 @@ from runtime.genesis_state import build_genesis
 from runtime.merkle import TrieDB
 from runtime.pallets import staking
 from runtime.state import State
-from runtime.types import Block, Event, Header, extrinsic_hash
+from runtime.types import Block, Event, Header
 
 
 class BlockImportError(Exception):
@@ -28,6 +28,7 @@ class ImportedBlock:
     events: tuple[Event, ...]
     millis: float
     authored: bool
+    best: bool = True
 
 
 def events_to_wire(events: tuple[Event, ...]) -> list[list[Any]]:
@@ -63,7 +64,7 @@ class Chain:
         state = State(self.trie)
         header = build_genesis(state, self.spec.genesis_config())
         meta = {GENESIS: header.hash, CHAIN_ID: self.spec.chain_id}
-        self.store.commit_block(Block(header, ()), [], [], best=True, finalized=True, extra_meta=meta)
+        self.store.commit_block(Block(header, ()), [], best=True, finalized=True, extra_meta=meta)
 
     @property
     def finalized_hash(self) -> bytes:
@@ -83,29 +84,57 @@ class Chain:
         self.state = State(self.trie, self.best.state_root)
 
     def import_block(self, block: Block) -> ImportedBlock:
+        """Import a block on any known parent; it becomes best if its chain is
+        longer (forks are kept; the canonical index follows the best chain)."""
         header = block.header
         if self.store.block(header.hash) is not None:
             raise BlockImportError("already imported")
-        if header.parent_hash != self.best.hash:
-            raise BlockImportError(f"parent {header.parent_hash.hex()[:12]} is not our best block")
-        if header.slot <= self.best.slot:
-            raise BlockImportError(f"slot {header.slot} is not after the parent's {self.best.slot}")
-        author = expected_author(header.slot, self.validators())
-        if header.author != author:
+        parent = self.store.header(header.parent_hash)
+        if parent is None:
+            raise BlockImportError(f"unknown parent {header.parent_hash.hex()[:12]}")
+        if header.number != parent.number + 1:
+            raise BlockImportError(f"number {header.number} does not follow the parent's {parent.number}")
+        if header.slot <= parent.slot:
+            raise BlockImportError(f"slot {header.slot} is not after the parent's {parent.slot}")
+        on_best = parent.hash == self.best.hash
+        state = self.state if on_best else State(self.trie, parent.state_root)
+        if header.author != expected_author(header.slot, staking.Active.get(state)):
             raise BlockImportError(f"wrong author for slot {header.slot}")
         if not verify_seal(header, block.seal):
             raise BlockImportError("bad seal")
+        becomes_best = header.number > self.best.number
+        reorg = self._branch_below(parent) if becomes_best and not on_best else []
         start = time.perf_counter()
         try:
-            result = apply_block(self.state, block)
+            result = apply_block(state, block)
+            if result.state_root != header.state_root:
+                raise InvalidBlock("state root mismatch")
         except InvalidBlock as exc:
             self._reset_state()
             raise BlockImportError(str(exc)) from None
-        if result.state_root != header.state_root:
-            self._reset_state()
-            raise BlockImportError("state root mismatch")
-        self._commit(block, result.events)
-        return ImportedBlock(block, result.events, (time.perf_counter() - start) * 1e3, False)
+        self.store.commit_block(
+            block, events_to_wire(result.events), best=becomes_best,
+            finalized=self.instant_finality and becomes_best, reorg=reorg,
+        )  # fmt: skip
+        if becomes_best:
+            self.best = header
+            self.state = state
+        return ImportedBlock(block, result.events, (time.perf_counter() - start) * 1e3, False, becomes_best)
+
+    def _branch_below(self, parent: Header) -> list[Block]:
+        """The blocks from the fork point (exclusive) up to `parent`, oldest
+        first; refuses a branch that would revert the finalized block."""
+        branch: list[Block] = []
+        cursor: Header | None = parent
+        while cursor is not None and self.store.hash_at(cursor.number) != cursor.hash:
+            found = self.store.block(cursor.hash)
+            assert found is not None
+            branch.append(found)
+            cursor = self.store.header(cursor.parent_hash)
+        finalized = self.store.header(self.finalized_hash)
+        if cursor is None or (finalized is not None and cursor.number < finalized.number):
+            raise BlockImportError("the fork would revert the finalized block")
+        return branch[::-1]
 
     def author_block(
         self, key: Keypair, slot: int, candidates: list[bytes]
@@ -122,8 +151,5 @@ class Chain:
         return ImportedBlock(block, built.events, (time.perf_counter() - start) * 1e3, True), built.rejected
 
     def _commit(self, block: Block, events: tuple[Event, ...]) -> None:
-        tx_hashes = [extrinsic_hash(raw) for raw in block.extrinsics]
-        self.store.commit_block(
-            block, events_to_wire(events), tx_hashes, best=True, finalized=self.instant_finality
-        )
+        self.store.commit_block(block, events_to_wire(events), best=True, finalized=self.instant_finality)
         self.best = block.header

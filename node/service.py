@@ -126,6 +126,14 @@ class Node:
 
     def _after_block(self, imported: ImportedBlock) -> None:
         block = imported.block
+        if not imported.best:
+            log.info(
+                "Imported #%d (%s) on a fork; best stays #%d",
+                block.header.number,
+                short(block.hash),
+                self.chain.best.number,
+            )
+            return
         self.pool.remove([extrinsic_hash(raw) for raw in block.extrinsics])
         self.pool.prune(self.chain.state)
         self.metrics.imported.inc()

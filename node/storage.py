@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 import plyvel
 
-from runtime.codec import encode
+from runtime.codec import blake2b_256, encode
 from runtime.types import Block, Header
 
 _NODE = b"n:"
@@ -98,26 +98,33 @@ class ChainStore:
         raw = self.db.get(_TX + tx_hash)
         if raw is None:
             return None
+        header = self.header(raw[:32])
+        if header is None or self.hash_at(header.number) != raw[:32]:
+            return None  # it was in a block a reorg left behind
         return raw[:32], int.from_bytes(raw[32:], "big")
 
     def commit_block(
         self,
         block: Block,
         events: list[list[Any]],
-        tx_hashes: list[bytes],
         best: bool,
         finalized: bool,
         extra_meta: Mapping[bytes, bytes] | None = None,
+        reorg: list[Block] | None = None,
     ) -> None:
+        """Store `block`; with `best`, make it the head. `reorg` lists the
+        blocks of its branch below it that replace the canonical ones."""
         block_hash = block.hash
         with self.db.write_batch(transaction=True) as batch:
             self.nodes.drain_into(batch)
             batch.put(_BLOCK + block_hash, block.encode())
             batch.put(_EVENTS + block_hash, encode(events))
-            for index, tx_hash in enumerate(tx_hashes):
-                batch.put(_TX + tx_hash, block_hash + index.to_bytes(4, "big"))
             if best:
-                batch.put(_NUMBER + block.header.number.to_bytes(8, "big"), block_hash)
+                for canonical in [*(reorg or []), block]:
+                    canonical_hash = canonical.hash
+                    batch.put(_NUMBER + canonical.header.number.to_bytes(8, "big"), canonical_hash)
+                    for index, raw in enumerate(canonical.extrinsics):
+                        batch.put(_TX + blake2b_256(raw), canonical_hash + index.to_bytes(4, "big"))
                 batch.put(_META + BEST, block_hash)
             if finalized:
                 batch.put(_META + FINALIZED, block_hash)
