@@ -87,7 +87,7 @@ class Chain:
         """Import a block on any known parent; it becomes best if its chain is
         longer (forks are kept; the canonical index follows the best chain)."""
         header = block.header
-        if self.store.block(header.hash) is not None:
+        if self.store.has_block(header.hash):
             raise BlockImportError("already imported")
         parent = self.store.header(header.parent_hash)
         if parent is None:

@@ -17,7 +17,7 @@ import nacl.secret
 import nacl.utils
 from mnemonic import Mnemonic
 
-from runtime.crypto import Keypair, dev_keypair, to_address
+from runtime.crypto import Keypair, dev_keypair
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KDF = nacl.pwhash.argon2id
@@ -140,7 +140,3 @@ def resolve_key(keystore: Keystore, name: str, password: Callable[[], str]) -> K
     if name not in keystore.names():
         raise KeystoreError(f"unknown account {name!r}: not in {keystore.path} and not a //dev key")
     return keystore.load(name, password())
-
-
-def describe(key: Keypair) -> str:
-    return to_address(key.public)

@@ -17,6 +17,7 @@ from runtime.types import Block, Header
 
 _NODE = b"n:"
 _BLOCK = b"b:"
+_HEADER = b"H:"  # headers apart from bodies: import and RPC read them without the body
 _NUMBER = b"h:"
 _EVENTS = b"e:"
 _TX = b"x:"
@@ -83,8 +84,11 @@ class ChainStore:
         return None if raw is None else Block.decode(raw)
 
     def header(self, block_hash: bytes) -> Header | None:
-        block = self.block(block_hash)
-        return None if block is None else block.header
+        raw = self.db.get(_HEADER + block_hash)
+        return None if raw is None else Header.from_wire(msgpack.unpackb(raw, raw=False))
+
+    def has_block(self, block_hash: bytes) -> bool:
+        return self.db.get(_HEADER + block_hash) is not None
 
     def hash_at(self, number: int) -> bytes | None:
         value: bytes | None = self.db.get(_NUMBER + number.to_bytes(8, "big"))
@@ -118,6 +122,7 @@ class ChainStore:
         with self.db.write_batch(transaction=True) as batch:
             self.nodes.drain_into(batch)
             batch.put(_BLOCK + block_hash, block.encode())
+            batch.put(_HEADER + block_hash, block.header.encode())
             batch.put(_EVENTS + block_hash, encode(events))
             if best:
                 for canonical in [*(reorg or []), block]:

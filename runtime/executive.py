@@ -21,6 +21,7 @@ from runtime.dispatch import dispatch
 from runtime.errors import DispatchError, InvalidBlock, InvalidTransaction
 from runtime.pallets import balances, emission, governance, staking, system, treasury, vesting
 from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
+from runtime.params import Params
 from runtime.state import State
 from runtime.types import Block, Event, Extrinsic, Header, extrinsics_root
 
@@ -42,6 +43,7 @@ class BuiltBlock:
 class CheckedTransaction:
     extrinsic: Extrinsic
     fee: int
+    account: balances.Account  # the signer's account as checked, reused to charge the fee
 
 
 def initialize(state: State, number: int, slot: int, author: bytes, parent_hash: bytes) -> Ctx:
@@ -54,26 +56,18 @@ def initialize(state: State, number: int, slot: int, author: bytes, parent_hash:
     return ctx
 
 
-def transaction_fee(fee_params: tuple[int, int], size: int) -> int:
-    """Base fee plus a per-byte fee; `fee_params` is (base, per_byte)."""
-    base, per_byte = fee_params
-    return base + per_byte * size
+def transaction_fee(params: Params, size: int) -> int:
+    """Base fee plus a per-byte fee."""
+    return params.tx_base_fee + params.tx_byte_fee * size
 
 
 def check_transaction(state: State, raw: bytes, allow_future: bool = False) -> CheckedTransaction:
     """Everything short of executing: the transaction pool's entry check."""
-    params = system.params(state)
-    return _check(
-        state,
-        system.ChainId.get(state),
-        (params.tx_base_fee, params.tx_byte_fee),
-        raw,
-        allow_future,
-    )
+    return _check(state, system.ChainId.get(state), system.params(state), raw, allow_future)
 
 
 def _check(
-    state: State, chain_id: bytes, fee_params: tuple[int, int], raw: bytes, allow_future: bool
+    state: State, chain_id: bytes, params: Params, raw: bytes, allow_future: bool
 ) -> CheckedTransaction:
     if len(raw) > MAX_EXTRINSIC_BYTES:
         raise InvalidTransaction(f"ExtrinsicTooLarge: {len(raw)} > {MAX_EXTRINSIC_BYTES} bytes")
@@ -86,20 +80,19 @@ def _check(
         raise InvalidTransaction(f"Stale: nonce {xt.nonce} already used (next is {acc.nonce})")
     if xt.nonce > acc.nonce and not allow_future:
         raise InvalidTransaction(f"Future: nonce {xt.nonce}, next is {acc.nonce}")
-    fee = transaction_fee(fee_params, len(raw))
+    fee = transaction_fee(params, len(raw))
     if acc.free < fee + xt.tip:
         raise InvalidTransaction(f"CannotPayFee: fee {fee + xt.tip} > free {acc.free}")
     payload = Extrinsic.signing_payload(chain_id, xt.signer, xt.nonce, xt.tip, xt.call)
     if not verify(xt.signer, payload, xt.signature):
         raise InvalidTransaction("BadSignature")
-    return CheckedTransaction(xt, fee)
+    return CheckedTransaction(xt, fee, acc)
 
 
 def apply_extrinsic(ctx: Ctx, raw: bytes) -> None:
-    fee_params = (ctx.params.tx_base_fee, ctx.params.tx_byte_fee)
-    checked = _check(ctx.state, ctx.chain_id, fee_params, raw, allow_future=False)
+    checked = _check(ctx.state, ctx.chain_id, ctx.params, raw, allow_future=False)
     xt = checked.extrinsic
-    balances.charge_fee(ctx, xt.signer, balances.get(ctx.state, xt.signer), checked.fee, xt.tip)
+    balances.charge_fee(ctx, xt.signer, checked.account, checked.fee, xt.tip)
     mark = len(ctx.events)
     ctx.state.begin()
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from node.cli import read_password
 from node.keystore import Keystore, KeystoreError, resolve_key
 from runtime.constants import UNIT
-from runtime.crypto import AddressError, Keypair, dev_keypair, from_address, to_address
+from runtime.crypto import AddressError, Keypair, dev_keypair, from_address
 from tools.client import DEFAULT_RPC_URL, VcoinClient
 
 _AMOUNT = re.compile(r"^(\d{1,10})(?:\.(\d{1,9}))?$")
@@ -103,10 +103,6 @@ def print_pairs(title: str, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         grid.add_row(key, value)
     Console().print(grid)
-
-
-def short_address(account: bytes) -> str:
-    return to_address(account)
 
 
 def spinner(args: argparse.Namespace, text: str) -> Any:

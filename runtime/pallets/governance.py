@@ -8,7 +8,7 @@ ayes reach `approval_ppm` of turnout; a passed proposal is enacted
 `enactment_delay` blocks later. The deposit is returned either way.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime.constants import MAX_PROPOSALS_ACTIVE, PPM
@@ -53,10 +53,6 @@ class Proposal:
     @classmethod
     def from_wire(cls, wire: Any) -> "Proposal":
         return cls(*wire)
-
-    def with_(self, **changes: Any) -> "Proposal":
-        wire = {**self.__dict__, **changes}
-        return Proposal(**wire)
 
 
 def _proposal_or_none(wire: Any) -> Proposal | None:
@@ -144,7 +140,7 @@ def vote(ctx: Ctx, origin: bytes, id: int, aye: bool) -> None:
     ayes = prop.ayes - (old_weight if old_aye else 0) + (weight if aye else 0)
     nays = prop.nays - (0 if old_aye else old_weight) + (0 if aye else weight)
     Votes.put(ctx.state, [id, origin], (aye, weight))
-    Proposals.put(ctx.state, id, prop.with_(ayes=ayes, nays=nays))
+    Proposals.put(ctx.state, id, replace(prop, ayes=ayes, nays=nays))
     ctx.emit(PALLET, "Voted", id=id, voter=origin, aye=aye, weight=weight)
 
 
@@ -166,11 +162,11 @@ def _close(ctx: Ctx, prop: Proposal) -> None:
     balances.unreserve(ctx, prop.proposer, min(prop.deposit, balances.get(ctx.state, prop.proposer).reserved))
     if ok:
         enact_at = ctx.number + ctx.params.enactment_delay
-        Proposals.put(ctx.state, prop.id, prop.with_(status=PASSED, enact_at=enact_at))
+        Proposals.put(ctx.state, prop.id, replace(prop, status=PASSED, enact_at=enact_at))
         Scheduled.put(ctx.state, (*Scheduled.get(ctx.state), prop.id))
         ctx.emit(PALLET, "Passed", id=prop.id, ayes=prop.ayes, nays=prop.nays, enact_at=enact_at)
     else:
-        Proposals.put(ctx.state, prop.id, prop.with_(status=REJECTED))
+        Proposals.put(ctx.state, prop.id, replace(prop, status=REJECTED))
         ctx.emit(PALLET, "Rejected", id=prop.id, ayes=prop.ayes, nays=prop.nays)
 
 
@@ -186,11 +182,11 @@ def _enact(ctx: Ctx, prop: Proposal) -> None:
         ParamsItem.put(ctx.state, ctx.params)
     except DispatchError as err:
         ctx.state.rollback()
-        Proposals.put(ctx.state, prop.id, prop.with_(status=FAILED))
+        Proposals.put(ctx.state, prop.id, replace(prop, status=FAILED))
         ctx.emit(PALLET, "EnactmentFailed", id=prop.id, reason=str(err))
         return
     ctx.state.commit()
-    Proposals.put(ctx.state, prop.id, prop.with_(status=ENACTED))
+    Proposals.put(ctx.state, prop.id, replace(prop, status=ENACTED))
     ctx.emit(PALLET, "Enacted", id=prop.id, action=prop.action)
 
 

@@ -179,11 +179,8 @@ def slash(ctx: Ctx, who: bytes, ppm: int) -> int:
 
 def elect(ctx: Ctx) -> tuple[bytes, ...]:
     minimum = ctx.params.min_validator_bond
-    ranked = sorted(
-        (-ledger(ctx.state, who).bonded, who)
-        for who in Candidates.get(ctx.state)
-        if ledger(ctx.state, who).bonded >= minimum
-    )
+    bonds = ((ledger(ctx.state, who).bonded, who) for who in Candidates.get(ctx.state))
+    ranked = sorted((-bonded, who) for bonded, who in bonds if bonded >= minimum)
     return tuple(sorted(who for _, who in ranked[: ctx.params.max_validators]))
 
 
