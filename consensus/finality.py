@@ -1,71 +1,108 @@
-"""Finality votes in the GRANDPA / Tendermint spirit: validators sign
-precommits for a block; a block with precommits from validators holding
-more than 2/3 of the active stake is final, and those votes are its
-justification. Two different precommits by one validator in one round are
-equivocation evidence.
+"""Finality votes in the Casper FFG spirit, with every block a checkpoint.
+
+A vote is a signed link `source -> target`: the source is the highest block
+the voter knows to be justified, the target its best block. Genesis is
+justified; a target is justified by links from a justified source carrying
+more than 2/3 of the active stake (as of the source's state); a justified
+source whose link goes to its direct child (`target.number == source.number
++ 1`) is final, and so are its ancestors. The votes of that link are the
+block's justification.
+
+Two votes by one validator are slashable if they share a target height
+(double vote) or one's link surrounds the other's; an honest validator never
+casts such a pair, and two conflicting finalized blocks need more than 1/3 of
+the stake to have done so. Both rules are checked from the two signed votes
+alone, so the runtime can judge the evidence without the block tree.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, verify
+from runtime.types import vote_payload
+
+MAX_JUSTIFICATION_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, order=True)
+class Checkpoint:
+    number: int
+    hash: bytes
+
+    def as_pair(self) -> tuple[int, bytes]:
+        return (self.number, self.hash)
 
 
 @dataclass(frozen=True)
 class Vote:
-    round: int
-    number: int
-    block_hash: bytes
+    source: Checkpoint
+    target: Checkpoint
     voter: bytes
     signature: bytes
 
-    @staticmethod
-    def payload(chain_id: bytes, round_: int, number: int, block_hash: bytes) -> bytes:
-        return encode([b"vcoin-precommit", chain_id, round_, number, block_hash])
-
     @classmethod
-    def sign(cls, key: Keypair, chain_id: bytes, round_: int, number: int, block_hash: bytes) -> "Vote":
-        signature = key.sign(cls.payload(chain_id, round_, number, block_hash))
-        return cls(round_, number, block_hash, key.public, signature)
+    def sign(cls, key: Keypair, chain_id: bytes, source: Checkpoint, target: Checkpoint) -> "Vote":
+        signature = key.sign(vote_payload(chain_id, source.as_pair(), target.as_pair()))
+        return cls(source, target, key.public, signature)
 
     def verify(self, chain_id: bytes) -> bool:
-        return verify(
-            self.voter, self.payload(chain_id, self.round, self.number, self.block_hash), self.signature
-        )
+        payload = vote_payload(chain_id, self.source.as_pair(), self.target.as_pair())
+        return verify(self.voter, payload, self.signature)
 
     def to_wire(self) -> list[Any]:
-        return [self.round, self.number, self.block_hash, self.voter, self.signature]
+        s, t = self.source, self.target
+        return [s.number, s.hash, t.number, t.hash, self.voter, self.signature]
 
     @classmethod
     def from_wire(cls, wire: Any) -> "Vote":
-        if not (type(wire) is list and len(wire) == 5):
-            raise CodecError("vote is a 5-item list")
-        round_, number, block_hash, voter, signature = wire
-        if type(round_) is not int or type(number) is not int or round_ < 0 or number < 0:
-            raise CodecError("bad vote round or number")
-        for value, size in ((block_hash, 32), (voter, 32), (signature, 64)):
+        if not (type(wire) is list and len(wire) == 6):
+            raise CodecError("a vote is a 6-item list")
+        s_num, s_hash, t_num, t_hash, voter, signature = wire
+        for number in (s_num, t_num):
+            if type(number) is not int or not 0 <= number < 2**63:
+                raise CodecError("bad vote height")
+        for value, size in ((s_hash, 32), (t_hash, 32), (voter, 32), (signature, 64)):
             if type(value) is not bytes or len(value) != size:
                 raise CodecError("bad vote field")
-        return cls(round_, number, block_hash, voter, signature)
+        if t_num <= s_num:
+            raise CodecError("a vote's target must be above its source")
+        return cls(Checkpoint(s_num, s_hash), Checkpoint(t_num, t_hash), voter, signature)
+
+
+def slashable(a: Vote, b: Vote) -> str | None:
+    """Why two votes by one validator are an offence, or None."""
+    if a.voter != b.voter or (a.source == b.source and a.target == b.target):
+        return None
+    if a.target.number == b.target.number:
+        return "double vote"
+    outer, inner = (a, b) if a.target.number > b.target.number else (b, a)
+    if outer.source.number < inner.source.number:
+        return "surround vote"
+    return None
 
 
 @dataclass(frozen=True)
 class Justification:
-    number: int
-    block_hash: bytes
+    """The votes of a supermajority link from a block to its direct child."""
+
+    source: Checkpoint
+    target: Checkpoint
     votes: tuple[Vote, ...]
 
     def encode(self) -> bytes:
-        return encode([self.number, self.block_hash, [v.to_wire() for v in self.votes]])
+        return encode([self.source.number, self.source.hash, self.target.number, self.target.hash,
+                       [v.to_wire() for v in self.votes]])  # fmt: skip
 
     @classmethod
     def decode(cls, data: bytes) -> "Justification":
-        wire = decode(data, max_len=256 * 1024)
-        if not (type(wire) is list and len(wire) == 3 and type(wire[2]) is list):
-            raise CodecError("justification is [number, hash, votes]")
-        return cls(wire[0], wire[1], tuple(Vote.from_wire(v) for v in wire[2]))
+        wire = decode(data, max_len=MAX_JUSTIFICATION_BYTES)
+        if not (type(wire) is list and len(wire) == 5 and type(wire[4]) is list):
+            raise CodecError("a justification is [source, target, votes]")
+        votes = tuple(Vote.from_wire(v) for v in wire[4])
+        link = Vote.from_wire([*wire[:4], bytes(32), bytes(64)])
+        return cls(link.source, link.target, votes)
 
 
 def supermajority(voted_stake: int, total_stake: int) -> bool:
@@ -74,37 +111,15 @@ def supermajority(voted_stake: int, total_stake: int) -> bool:
 
 
 def verify_justification(just: Justification, chain_id: bytes, stakes: Mapping[bytes, int]) -> bool:
-    """Do distinct validators with > 2/3 of `stakes` precommit this very block?"""
+    """Do distinct validators with > 2/3 of `stakes` sign this very link, and
+    is it a finalizing link (to the source's direct child)?"""
+    if just.target.number != just.source.number + 1:
+        return False
     voted: set[bytes] = set()
     for vote in just.votes:
-        if vote.block_hash != just.block_hash or vote.number != just.number:
+        if vote.source != just.source or vote.target != just.target:
             return False
         if vote.voter not in stakes or vote.voter in voted or not vote.verify(chain_id):
             return False
         voted.add(vote.voter)
     return supermajority(sum(stakes[v] for v in voted), sum(stakes.values()))
-
-
-@dataclass
-class VoteCollector:
-    """Collects precommits for one validator set; reports finality and equivocations."""
-
-    chain_id: bytes
-    stakes: Mapping[bytes, int]
-    _by_voter: dict[tuple[int, bytes], Vote] = field(default_factory=dict)
-    _by_block: dict[tuple[int, bytes], dict[bytes, Vote]] = field(default_factory=dict)
-
-    def add(self, vote: Vote) -> tuple[Justification | None, tuple[Vote, Vote] | None]:
-        """Returns (a justification if this vote completed one, equivocation evidence if any)."""
-        if vote.voter not in self.stakes or not vote.verify(self.chain_id):
-            return None, None
-        earlier = self._by_voter.get((vote.round, vote.voter))
-        if earlier is not None and earlier.block_hash != vote.block_hash:
-            return None, (earlier, vote)
-        self._by_voter[(vote.round, vote.voter)] = vote
-        votes = self._by_block.setdefault((vote.number, vote.block_hash), {})
-        votes[vote.voter] = vote
-        if supermajority(sum(self.stakes[v] for v in votes), sum(self.stakes.values())):
-            ordered = tuple(votes[v] for v in sorted(votes))
-            return Justification(vote.number, vote.block_hash, ordered), None
-        return None, None

@@ -121,6 +121,30 @@ def local_spec() -> ChainSpec:
     )  # fmt: skip
 
 
+def testnet_key_names(validators: int) -> list[str]:
+    """//alice .. //ferdie first, then //validator-7, //validator-8, ..."""
+    return [
+        f"//{DEV_ACCOUNT_NAMES[i]}" if i < len(DEV_ACCOUNT_NAMES) else f"//validator-{i + 1}"
+        for i in range(validators)
+    ]
+
+
+def testnet_spec(validators: int, slot_seconds: int = 2, **params: int) -> ChainSpec:
+    """A local net of `validators` dev-key validators, all dev accounts funded."""
+    if not 1 <= validators <= 64:
+        raise ValueError("a testnet has 1 to 64 validators")
+    keys = [dev_keypair(name).public for name in testnet_key_names(validators)]
+    endowed = list(dict.fromkeys(DEV_ACCOUNTS + keys))
+    settings = {
+        "era_length": 30, "unbonding_period": 30, "voting_period": 30, "enactment_delay": 10,
+        "min_validator_bond": 1_000 * UNIT, "min_provider_bond": 100 * UNIT,
+        "proposal_deposit": 10 * UNIT, **params,
+    }  # fmt: skip
+    return build_spec(
+        f"Testnet ({validators} validators)", "testnet", keys, endowed, _dev("team"), slot_seconds, **settings
+    )
+
+
 BUILTIN = {"dev": dev_spec, "local": local_spec}
 
 

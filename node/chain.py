@@ -72,6 +72,25 @@ class Chain:
         assert value is not None
         return value
 
+    @property
+    def finalized(self) -> Header:
+        header = self.store.header(self.finalized_hash)
+        assert header is not None
+        return header
+
+    def is_canonical(self, number: int, block_hash: bytes) -> bool:
+        return self.store.hash_at(number) == block_hash
+
+    def finalize(self, block_hash: bytes, justification: bytes | None) -> bool:
+        """Move finality forward to a canonical block; never backwards."""
+        header = self.store.header(block_hash)
+        if header is None or header.number <= self.finalized.number:
+            return False
+        if not self.is_canonical(header.number, block_hash):
+            return False
+        self.store.finalize(block_hash, justification)
+        return True
+
     def state_at(self, block_hash: bytes) -> State | None:
         header = self.store.header(block_hash)
         return None if header is None else State(self.trie, header.state_root)
@@ -149,6 +168,17 @@ class Chain:
         block = Block(header, built.block.extrinsics, seal(key, header))
         self._commit(block, built.events)
         return ImportedBlock(block, built.events, (time.perf_counter() - start) * 1e3, True), built.rejected
+
+    def build_sealed(self, key: Keypair, parent_hash: bytes, slot: int, candidates: list[bytes]) -> Block:
+        """A sealed block on `parent_hash` that this node does not import
+        (used only by the test switch that makes a validator equivocate)."""
+        state = self.state_at(parent_hash)
+        assert state is not None
+        try:
+            built = build_block(state, parent_hash, slot, key.public, candidates)
+        finally:
+            self._reset_state()
+        return Block(built.block.header, built.block.extrinsics, seal(key, built.block.header))
 
     def _commit(self, block: Block, events: tuple[Event, ...]) -> None:
         self.store.commit_block(block, events_to_wire(events), best=True, finalized=self.instant_finality)

@@ -3,6 +3,7 @@
 import argparse
 import getpass
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from node.storage import StorageError
 from runtime.crypto import Keypair
 
 log = logging.getLogger("vcoin.node")
+TEST_SWITCHES_ENV = "VCOIN_ALLOW_TEST_SWITCHES"
 
 
 def default_base_path(chain_id: str) -> Path:
@@ -41,6 +43,8 @@ def setup_logging(level: str) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
     )
     logging.getLogger("hypercorn").setLevel(logging.WARNING)
+    # py-libp2p logs routine churn (failed dials, queue overflow) at INFO/WARNING.
+    logging.getLogger("libp2p").setLevel(logging.ERROR)
 
 
 def _validator_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
@@ -86,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
             bootnodes=list(args.bootnodes),
             p2p_host=args.listen_addr,
         )
+        if args.test_equivocate and os.environ.get(TEST_SWITCHES_ENV) != "1":
+            raise ValueError(f"--test-equivocate is a test-only switch (needs {TEST_SWITCHES_ENV}=1)")
+        config.equivocate = args.test_equivocate
         if args.rpc_external:
             log.warning(
                 "RPC listens on all interfaces: anyone who can reach port %d can use it",
@@ -114,7 +121,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--dev",
         action="store_true",
-        help="single-validator dev chain, //alice authoring, instant finality",
+        help="single-validator dev chain with //alice authoring",
     )
     parser.add_argument("--chain", help="built-in chain (dev, local) or a chain spec JSON file")
     parser.add_argument("--base-path", help="data directory (default ~/.vcoin/<chain>)")
@@ -140,4 +147,5 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument("--worker", action="store_true", help="run the compute worker (GPU provider)")
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")
+    parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)

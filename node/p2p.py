@@ -1,15 +1,18 @@
-"""py-libp2p networking: a host with a persisted ed25519 node key, and a
-request-response protocol that serves and fetches blocks by range.
+"""py-libp2p networking: a host with a persisted ed25519 node key, gossip
+(see `node.gossip`), and a request-response protocol that serves and fetches
+blocks by range, each with its justification when it has one.
 
 Sync never relies on gossip: a node asks each peer for the blocks after its
 best one, over a stream, in bounded batches, and imports them through the
-same checks as any block. A peer that sends garbage is disconnected.
+same checks as any block. Every peer has a score; garbage costs it, and a
+peer at the ban threshold is disconnected and refused for `BAN_SECONDS`.
 """
 
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,10 @@ import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
+from node.gossip import Gossip
 from runtime.codec import CodecError
 from runtime.types import Block
 
@@ -30,6 +35,9 @@ MAX_RESPONSE = 8 * 1024 * 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 RESPONSE_BUDGET = 2 * 1024 * 1024
 STREAM_TIMEOUT = 10.0
+BAN_THRESHOLD = -100
+BAN_SECONDS = 600.0
+SyncItem = tuple[Block, bytes | None]
 
 
 def load_node_key(path: Path) -> bytes:
@@ -45,6 +53,11 @@ def load_node_key(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(seed)
     return seed
+
+
+def peer_id_of(seed: bytes) -> str:
+    """The libp2p peer id a node key gives (what bootnode addresses carry)."""
+    return str(ID.from_pubkey(create_new_key_pair(seed).public_key).to_string())
 
 
 async def read_frame(stream: Any, limit: int) -> bytes:
@@ -77,7 +90,7 @@ class Network:
         listen_host: str,
         port: int,
         bootnodes: list[str],
-        blocks_from: Callable[[int, int], list[bytes]],
+        blocks_from: Callable[[int, int], list[list[bytes | None]]],
     ) -> None:
         self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/sync/1")
         self.host = new_host(
@@ -88,6 +101,50 @@ class Network:
         self.bootnodes = bootnodes
         self.blocks_from = blocks_from
         self.host.set_stream_handler(self.protocol, self._serve)
+        self.gossip = Gossip(self.host, genesis_hash, self.punish)
+        self.scores: dict[str, int] = {}
+        self.banned: dict[str, float] = {}
+        self._nursery: trio.Nursery | None = None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with self.host.run(listen_addrs=[self.listen]), trio.open_nursery() as nursery:
+            self._nursery = nursery
+            async with self.gossip.running():
+                yield
+            nursery.cancel_scope.cancel()
+
+    def is_banned(self, peer: Any) -> bool:
+        until = self.banned.get(str(peer))
+        if until is not None and until < time.monotonic():
+            del self.banned[str(peer)]
+            self.scores.pop(str(peer), None)
+            with contextlib.suppress(Exception):
+                self.gossip.pubsub.remove_from_blacklist(peer)
+            return False
+        return until is not None
+
+    def punish(self, peer: Any, points: int, reason: str) -> None:
+        """Lower a peer's score; at the threshold, disconnect and ban it."""
+        key = str(peer)
+        self.scores[key] = self.scores.get(key, 0) - points
+        if self.scores[key] > BAN_THRESHOLD or key in self.banned:
+            return
+        log.warning("disconnecting peer %s: %s", key, reason)
+        self.banned[key] = time.monotonic() + BAN_SECONDS
+        with contextlib.suppress(Exception):
+            self.gossip.pubsub.add_to_blacklist(peer)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._disconnect, peer)
+
+    async def _disconnect(self, peer: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self.host.disconnect(peer)
+
+    async def drop_banned(self) -> None:
+        for peer in self.peers():
+            if self.is_banned(peer):
+                await self._disconnect(peer)
 
     @property
     def peer_id(self) -> str:
@@ -100,6 +157,10 @@ class Network:
         return [p for p in self.host.get_connected_peers() if p != self.host.get_id()]
 
     async def _serve(self, stream: Any) -> None:
+        peer = stream.muxed_conn.peer_id
+        if self.is_banned(peer):
+            await stream.close()
+            return
         try:
             with trio.fail_after(STREAM_TIMEOUT):
                 request = msgpack.unpackb(await read_frame(stream, MAX_REQUEST), raw=False)
@@ -113,36 +174,29 @@ class Network:
                 blocks = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
                 await write_frame(stream, msgpack.packb(blocks, use_bin_type=True))
         except Exception as exc:
-            log.debug("sync request from a peer failed: %s", exc)
-            await self._drop(stream)
+            self.punish(peer, 100, f"bad sync request ({exc})")
         finally:
-            await stream.close()
+            with contextlib.suppress(Exception):
+                await stream.close()
 
-    async def _drop(self, stream: Any) -> None:
-        with contextlib.suppress(Exception):
-            await self.host.disconnect(stream.muxed_conn.peer_id)
-
-    async def request_blocks(self, peer: Any, start: int, count: int) -> list[Block]:
-        """Blocks `start..` from one peer; garbage disconnects the peer."""
+    async def request_blocks(self, peer: Any, start: int, count: int) -> list[SyncItem]:
+        """Blocks `start..` from one peer, each with its justification if it
+        has one; garbage gets the peer banned."""
         stream = await self.host.new_stream(peer, [self.protocol])
         try:
             with trio.fail_after(STREAM_TIMEOUT):
                 await write_frame(stream, msgpack.packb([start, count]))
                 payload = await read_frame(stream, MAX_RESPONSE)
-            raws = msgpack.unpackb(payload, raw=False)
-            if (
-                type(raws) is not list
-                or len(raws) > MAX_BLOCKS_PER_RESPONSE
-                or not all(type(r) is bytes for r in raws)
-            ):
-                raise CodecError("a sync response is a list of encoded blocks")
-            return [Block.decode(raw) for raw in raws]
+            items = msgpack.unpackb(payload, raw=False)
+            if type(items) is not list or len(items) > MAX_BLOCKS_PER_RESPONSE:
+                raise CodecError("a sync response is a list of [block, justification]")
+            return [_sync_item(item) for item in items]
         except (CodecError, ValueError, EOFError) as exc:
-            log.warning("peer %s sent an invalid sync response (%s); disconnecting", peer, exc)
-            await self._drop(stream)
+            self.punish(peer, 100, f"invalid sync response ({exc})")
             return []
         finally:
-            await stream.close()
+            with contextlib.suppress(Exception):
+                await stream.close()
 
     async def connect_bootnodes(self) -> None:
         connected = {str(p) for p in self.peers()}
@@ -152,7 +206,7 @@ class Network:
             except Exception as exc:
                 log.warning("ignoring bootnode %s: %s", address, exc)
                 continue
-            if str(info.peer_id) in connected:
+            if str(info.peer_id) in connected or self.is_banned(info.peer_id):
                 continue
             try:
                 with trio.fail_after(STREAM_TIMEOUT):
@@ -160,3 +214,11 @@ class Network:
                 log.info("connected to %s", info.peer_id)
             except Exception as exc:
                 log.debug("bootnode %s unreachable: %s", address, exc)
+
+
+def _sync_item(item: Any) -> SyncItem:
+    if not (type(item) is list and len(item) == 2 and type(item[0]) is bytes):
+        raise CodecError("a sync item is [block, justification or nil]")
+    if item[1] is not None and type(item[1]) is not bytes:
+        raise CodecError("a justification is bytes")
+    return Block.decode(item[0]), item[1]

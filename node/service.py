@@ -1,5 +1,6 @@
-"""The running node: storage, chain, pool, RPC and metrics servers, and the
-slot loop that authors blocks when this node's validator key is due."""
+"""The running node: storage, chain, pool, finality gadget, network, RPC and
+metrics servers, and the slot loop that authors blocks when this node's
+validator key is due."""
 
 import contextlib
 import logging
@@ -11,9 +12,14 @@ from typing import Any
 
 import trio
 
+from consensus.finality import Justification, Vote
 from consensus.slots import expected_author, slot_at, slot_start
+from consensus.votebook import Outcome, Verdict
 from genesis.spec import ChainSpec
 from node.chain import BlockImportError, Chain, ImportedBlock
+from node.equivocation import SlotWatch
+from node.finality import FinalityGadget
+from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossiped
 from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
 from node.p2p import RESPONSE_BUDGET, Network
@@ -21,12 +27,14 @@ from node.rpc import RpcHandler
 from node.rpc_methods import build_methods
 from node.storage import ChainStore
 from node.txpool import PoolError, TxPool
+from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, to_address
-from runtime.types import extrinsic_hash
+from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
 SYNC_BATCH = 64
+MAX_DRIFT_SECONDS = 1.0
 
 
 @dataclass
@@ -45,6 +53,8 @@ class NodeConfig:
     bootnodes: list[str] = field(default_factory=list)
     p2p_host: str = "127.0.0.1"
     network: bool = True
+    # Test-only: author two blocks per slot (refused unless explicitly allowed).
+    equivocate: bool = False
 
 
 def short(block_hash: bytes) -> str:
@@ -56,18 +66,24 @@ class Node:
         self.config = config
         self.store = ChainStore(config.base_path / "db")
         try:
-            self.chain = Chain(self.store, config.spec, instant_finality=config.dev)
+            self.chain = Chain(self.store, config.spec)
         except BaseException:
             self.store.close()
             raise
         self.pool = TxPool()
         self.syncing = False
+        self._sync_mark: tuple[float, int] | None = None
+        self.finality = FinalityGadget(self.chain, config.validator_key)
+        self.slots = SlotWatch()
         self.network: Network | None = None
         if config.network:
             self.network = Network(
                 config.base_path, self.chain.genesis.hash, config.p2p_host, config.p2p_port,
                 config.bootnodes, self._blocks_from,
             )  # fmt: skip
+            self.network.gossip.on(BLOCKS, self._gossiped_blocks)
+            self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
+            self.network.gossip.on(VOTES, self._gossiped_votes)
         self.metrics = Metrics()
         self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()
@@ -85,20 +101,26 @@ class Node:
     def listen_addresses(self) -> list[str]:
         return [] if self.network is None else self.network.addresses()
 
-    def _blocks_from(self, start: int, count: int) -> list[bytes]:
-        blocks: list[bytes] = []
+    def _blocks_from(self, start: int, count: int) -> list[list[bytes | None]]:
+        items: list[list[bytes | None]] = []
         size = 0
+        store = self.chain.store
         for number in range(start, start + count):
-            block_hash = self.chain.store.hash_at(number)
-            block = None if block_hash is None else self.chain.store.block(block_hash)
-            if block is None:
+            block_hash = store.hash_at(number)
+            block = None if block_hash is None else store.block(block_hash)
+            if block is None or block_hash is None:
                 break
             raw = block.encode()
-            size += len(raw)
-            if blocks and size > RESPONSE_BUDGET:
+            justification = store.justification(block_hash)
+            size += len(raw) + len(justification or b"")
+            if items and size > RESPONSE_BUDGET:
                 break
-            blocks.append(raw)
-        return blocks
+            items.append([raw, justification])
+        return items
+
+    def _publish(self, topic: str, item: bytes) -> None:
+        if self.network is not None:
+            self.network.gossip.publish(topic, item)
 
     # -- transactions and blocks -------------------------------------------
     def submit_extrinsic(self, raw: bytes) -> bytes:
@@ -108,6 +130,7 @@ class Node:
             self.metrics.rejected.inc()
             raise
         self.metrics.txpool.set(len(self.pool))
+        self._publish(EXTRINSICS, raw)
         return tx_hash
 
     def author_slot(self, slot: int) -> ImportedBlock | None:
@@ -116,16 +139,44 @@ class Node:
             return None
         if expected_author(slot, self.chain.validators()) != key.public:
             return None
+        parent = self.chain.best
         candidates = list(self.pool.ready(self.chain.state))
         imported, rejected = self.chain.author_block(key, slot, candidates)
         self.pool.remove([extrinsic_hash(raw) for raw, _ in rejected])
         for raw, reason in rejected:
             log.debug("dropped %s from the pool: %s", short(extrinsic_hash(raw)), reason)
+        self._publish(BLOCKS, imported.block.encode())
         self._after_block(imported)
+        if self.config.equivocate:
+            self._equivocate(key, slot, parent.hash)
         return imported
 
-    def _after_block(self, imported: ImportedBlock) -> None:
+    def _equivocate(self, key: Keypair, slot: int, parent_hash: bytes) -> None:
+        """Test-only misbehaviour: a second, different block for the same slot."""
+        state = self.chain.state_at(parent_hash)
+        if state is None:
+            return
+        nonce = self.pool.next_nonce(state, key.public)
+        call = Call("balances", "transfer", {"dest": key.public, "value": 1})
+        twin_tx = Extrinsic.sign(key, self.chain.spec.chain_id, nonce, call).encode()
+        twin = self.chain.build_sealed(key, parent_hash, slot, [twin_tx])
+        log.warning("test switch: equivocating in slot %d with %s", slot, short(twin.hash))
+        self._publish(BLOCKS, twin.encode())
+
+    def import_block(self, block: Block, vote: bool = True) -> ImportedBlock:
+        """Import a block from the network: clock check, then the chain's checks."""
+        latest = slot_at(time.time() + MAX_DRIFT_SECONDS, self.chain.spec.params.slot_seconds)
+        if block.header.slot > latest:
+            raise BlockImportError(f"slot {block.header.slot} is in the future")
+        imported = self.chain.import_block(block)
+        self._after_block(imported, vote)
+        return imported
+
+    def _after_block(self, imported: ImportedBlock, vote: bool = True) -> None:
         block = imported.block
+        evidence = self.slots.observe(block)
+        if evidence is not None:
+            self._report_equivocation(*evidence)
         if not imported.best:
             log.info(
                 "Imported #%d (%s) on a fork; best stays #%d",
@@ -139,6 +190,9 @@ class Node:
         self.metrics.imported.inc()
         self.metrics.extrinsics.inc(len(block.extrinsics))
         self.metrics.import_time.observe(imported.millis / 1e3)
+        outcome = self.finality.after_import()
+        if vote:
+            self._finality_step(outcome)
         self._update_gauges()
         log.info(
             "Imported #%d (%s) %d ext in %.1f ms%s",
@@ -149,12 +203,91 @@ class Node:
             " [authored]" if imported.authored else "",
         )
 
+    # -- finality ---------------------------------------------------------------
+    def _finality_step(self, outcome: Outcome | None) -> None:
+        """Cast this validator's vote for the new best block, if due."""
+        vote, own = self.finality.vote_on_best()
+        if vote is not None:
+            self._publish(VOTES, encode(vote.to_wire()))
+        for result in (outcome, own):
+            if result is not None:
+                for pair in result.evidence:
+                    log.warning("vote equivocation by %s: %s", to_address(pair[0].voter), pair)
+
+    def _report_equivocation(self, first: tuple[bytes, bytes], second: tuple[bytes, bytes]) -> None:
+        key = self.config.validator_key
+        log.warning("block equivocation detected; %s", "reporting it" if key else "no key to report it")
+        if key is None:
+            return
+        args = {"header_a": first[0], "seal_a": first[1], "header_b": second[0], "seal_b": second[1]}
+        nonce = self.pool.next_nonce(self.chain.state, key.public)
+        raw = Extrinsic.sign(
+            key, self.chain.spec.chain_id, nonce, Call("slashing", "report_equivocation", args)
+        )
+        try:
+            self.submit_extrinsic(raw.encode())
+        except PoolError as exc:
+            log.warning("could not submit the equivocation report: %s", exc)
+
     def _update_gauges(self) -> None:
         self.metrics.best.set(self.chain.best.number)
         finalized = self.chain.store.header(self.chain.finalized_hash)
         self.metrics.finalized.set(finalized.number if finalized else 0)
         self.metrics.txpool.set(len(self.pool))
         self.metrics.peers.set(self.peer_count())
+
+    # -- gossip handlers (run while validating, before any relay) -------------
+    def _gossiped_blocks(self, peer: Any, items: list[bytes]) -> Gossiped:
+        verdict = Gossiped.DROP
+        for raw in items:
+            try:
+                block = Block.decode(raw)
+            except CodecError:
+                return Gossiped.BAD
+            if self.chain.store.has_block(block.hash):
+                continue
+            try:
+                self.import_block(block)
+                verdict = Gossiped.RELAY
+            except BlockImportError as exc:
+                reason = str(exc)
+                if "bad seal" in reason or "state root" in reason or "wrong author" in reason:
+                    log.warning("invalid block #%d from %s: %s", block.header.number, peer, reason)
+                    return Gossiped.BAD
+                log.debug("gossiped block #%d not imported: %s", block.header.number, reason)
+        return verdict
+
+    def _gossiped_extrinsics(self, peer: Any, items: list[bytes]) -> Gossiped:
+        verdict = Gossiped.DROP
+        for raw in items:
+            try:
+                Extrinsic.decode(raw)
+            except CodecError:
+                return Gossiped.BAD
+            try:
+                self.pool.submit(self.chain.state, raw)
+                verdict = Gossiped.RELAY
+            except PoolError as exc:
+                if "signature" in str(exc).lower():
+                    return Gossiped.BAD
+        self.metrics.txpool.set(len(self.pool))
+        return verdict
+
+    def _gossiped_votes(self, peer: Any, items: list[bytes]) -> Gossiped:
+        verdict = Gossiped.DROP
+        for raw in items:
+            try:
+                vote = Vote.from_wire(decode(raw, max_len=256))
+            except CodecError:
+                return Gossiped.BAD
+            outcome = self.finality.on_vote(vote)
+            if outcome.verdict is Verdict.INVALID:
+                return Gossiped.BAD
+            if outcome.verdict in (Verdict.COUNTED, Verdict.PENDING):
+                verdict = Gossiped.RELAY
+            self._finality_step(outcome)
+        self._update_gauges()
+        return verdict
 
     # -- the loops -----------------------------------------------------------
     async def _slot_loop(self) -> None:
@@ -170,31 +303,66 @@ class Node:
         poll = max(self.chain.spec.params.slot_seconds / 4, 0.25)
         while True:
             await self.network.connect_bootnodes()
+            await self.network.drop_banned()
             fetched = 0
             for peer in self.network.peers():
                 try:
-                    blocks = await self.network.request_blocks(peer, self.chain.best.number + 1, SYNC_BATCH)
+                    items = await self.network.request_blocks(peer, self.chain.best.number + 1, SYNC_BATCH)
                 except Exception as exc:
                     log.debug("sync from %s failed: %s", peer, exc)
                     continue
-                for block in blocks:
-                    try:
-                        imported = self.chain.import_block(block)
-                    except BlockImportError as exc:
-                        log.warning("refused block #%d from %s: %s", block.header.number, peer, exc)
-                        break
-                    self._after_block(imported)
-                    fetched += 1
-            self.syncing = fetched >= SYNC_BATCH
+                fetched += self._import_synced(peer, items)
+            was_syncing, self.syncing = self.syncing, fetched >= SYNC_BATCH
+            if self.syncing or was_syncing:
+                self._sync_progress(fetched)
             if not self.syncing:
                 await trio.sleep(poll)
+
+    def _import_synced(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> int:
+        imported = 0
+        proof: Justification | None = None
+        for block, justification in items:
+            if self.chain.store.has_block(block.hash):
+                continue
+            try:
+                self.import_block(block, vote=False)
+            except BlockImportError as exc:
+                log.warning("refused block #%d from %s: %s", block.header.number, peer, exc)
+                break
+            imported += 1
+            if justification is not None:
+                try:
+                    proof = Justification.decode(justification)
+                except CodecError:
+                    assert self.network is not None
+                    self.network.punish(peer, 100, "undecodable justification")
+                    break
+        # Only the newest justification of a batch matters: it finalizes all below it.
+        if proof is not None and not self.finality.on_justification(proof):
+            log.debug("a synced justification for #%d did not verify", proof.source.number)
+        if imported:
+            self._finality_step(None)
+        self._update_gauges()
+        return imported
+
+    def _sync_progress(self, fetched: int) -> None:
+        """Log progress every few seconds while syncing, and once when done."""
+        now, best = time.monotonic(), self.chain.best.number
+        if self._sync_mark is None:
+            self._sync_mark = (now, best - fetched)
+        since, from_number = self._sync_mark
+        if now - since >= INFORMANT_SECONDS or not self.syncing:
+            rate = (best - from_number) / max(now - since, 1e-6)
+            log.info("%s #%d, %.0f blocks/s", "Syncing," if self.syncing else "Caught up at", best, rate)
+            self._sync_mark = (now, best) if self.syncing else None
 
     async def _informant(self) -> None:
         while True:
             await trio.sleep(INFORMANT_SECONDS)
             finalized = self.chain.store.header(self.chain.finalized_hash)
             log.info(
-                "Idle (%d peers), best: #%d (%s), finalized #%d, %d txs in pool",
+                "%s (%d peers), best: #%d (%s), finalized #%d, %d txs in pool",
+                "Syncing" if self.syncing else "Idle",
                 self.peer_count(),
                 self.chain.best.number,
                 short(self.chain.best.hash),
@@ -236,7 +404,7 @@ class Node:
     def _network_running(self) -> Any:
         if self.network is None:
             return contextlib.nullcontext()
-        return self.network.host.run(listen_addrs=[self.network.listen])
+        return self.network.running()
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

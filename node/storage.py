@@ -22,10 +22,12 @@ _NUMBER = b"h:"
 _EVENTS = b"e:"
 _TX = b"x:"
 _META = b"m:"
+_JUSTIFICATION = b"j:"
 BEST = b"best"
 FINALIZED = b"finalized"
 GENESIS = b"genesis"
 CHAIN_ID = b"chain_id"
+LAST_VOTE = b"last_vote"
 
 
 class StorageError(Exception):
@@ -97,6 +99,19 @@ class ChainStore:
     def events(self, block_hash: bytes) -> list[Any]:
         raw = self.db.get(_EVENTS + block_hash)
         return [] if raw is None else list(msgpack.unpackb(raw, raw=False, strict_map_key=False))
+
+    def justification(self, block_hash: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(_JUSTIFICATION + block_hash)
+        return value
+
+    def put_meta(self, key: bytes, value: bytes) -> None:
+        self.db.put(_META + key, value, sync=True)
+
+    def finalize(self, block_hash: bytes, justification: bytes | None) -> None:
+        with self.db.write_batch(transaction=True) as batch:
+            if justification is not None:
+                batch.put(_JUSTIFICATION + block_hash, justification)
+            batch.put(_META + FINALIZED, block_hash)
 
     def tx_location(self, tx_hash: bytes) -> tuple[bytes, int] | None:
         raw = self.db.get(_TX + tx_hash)

@@ -158,6 +158,11 @@ class Event:
         return [self.pallet, self.name, dict(self.data), self.extrinsic_index]
 
 
+def vote_payload(chain_id: bytes, source: tuple[int, bytes], target: tuple[int, bytes]) -> bytes:
+    """What a validator signs for a finality vote (a source -> target link)."""
+    return b"vcoin-vote" + encode([chain_id, source[0], source[1], target[0], target[1]])
+
+
 def seal_payload(header_hash: bytes) -> bytes:
     """What a block author signs: domain-separated from transaction payloads."""
     return b"vcoin-seal" + header_hash

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from node import cli as node_cli
 from node.keystore import KeystoreError
-from tools import bench_cmd, gov_cmd, query_cmd, tx_cmd, wallet_cmd
+from tools import bench_cmd, gov_cmd, query_cmd, testnet_cmd, tx_cmd, wallet_cmd
 from tools.client import NodeUnreachable, RpcFailure
 from tools.common import CliError
 
@@ -19,6 +19,7 @@ SUBCOMMANDS: list[Registrar] = [
     gov_cmd.register,
     query_cmd.register,
     bench_cmd.register,
+    testnet_cmd.register,
 ]
 
 

@@ -1,0 +1,121 @@
+"""The finality gadget as the node runs it: the vote book over this node's
+chain, this validator's own votes (never a slashable pair, even across
+restarts), and finalization with stored justifications."""
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import msgpack
+
+from consensus.finality import Checkpoint, Justification, Vote, verify_justification
+from consensus.votebook import Outcome, VoteBook
+from node.chain import Chain
+from node.storage import LAST_VOTE
+from runtime.crypto import Keypair
+from runtime.pallets import staking
+
+log = logging.getLogger("vcoin.finality")
+MAX_LINK_SPAN = 4096
+STAKE_CACHE = 256
+
+
+class FinalityGadget:
+    def __init__(self, chain: Chain, key: Keypair | None) -> None:
+        self.chain = chain
+        self.key = key
+        self._stakes: OrderedDict[bytes, dict[bytes, int]] = OrderedDict()
+        final = chain.finalized
+        self.book = VoteBook(
+            chain.spec.chain_id, self.stakes_at, self._descends, [Checkpoint(final.number, final.hash)]
+        )
+        stored = chain.store.meta(LAST_VOTE)
+        self.last_vote: tuple[int, int] = (-1, -1) if stored is None else tuple(msgpack.unpackb(stored))
+
+    # -- what the vote book asks about the chain -----------------------------
+    def stakes_at(self, block_hash: bytes) -> Mapping[bytes, int] | None:
+        cached = self._stakes.get(block_hash)
+        if cached is not None:
+            return cached
+        state = self.chain.state_at(block_hash)
+        if state is None:
+            return None
+        stakes = {v: staking.ledger(state, v).bonded for v in staking.Active.get(state)}
+        self._stakes[block_hash] = stakes
+        while len(self._stakes) > STAKE_CACHE:
+            self._stakes.popitem(last=False)
+        return stakes
+
+    def _descends(self, ancestor: Checkpoint, descendant: Checkpoint) -> bool | None:
+        header = self.chain.store.header(descendant.hash)
+        if header is None:
+            return None
+        if header.number != descendant.number or descendant.number - ancestor.number > MAX_LINK_SPAN:
+            return False
+        while header.number > ancestor.number:
+            parent = self.chain.store.header(header.parent_hash)
+            if parent is None:
+                return False
+            header = parent
+        return header.hash == ancestor.hash
+
+    # -- votes in and out ------------------------------------------------------
+    def on_vote(self, vote: Vote) -> Outcome:
+        outcome = self.book.add(vote)
+        self._apply(outcome)
+        return outcome
+
+    def after_import(self) -> Outcome:
+        outcome = self.book.retry_pending()
+        self._apply(outcome)
+        return outcome
+
+    def _apply(self, outcome: Outcome) -> None:
+        for just in sorted(outcome.finalized, key=lambda j: j.source.number):
+            if self.chain.finalize(just.source.hash, just.encode()):
+                log.debug("finalized #%d by %d votes", just.source.number, len(just.votes))
+                self.book.prune_below(just.source.number)
+
+    def highest_justified_below(self, number: int) -> Checkpoint | None:
+        """The highest justified block on the canonical chain below `number`."""
+        best: Checkpoint | None = None
+        for block_hash, height in self.book.justified.items():
+            higher = height < number and (best is None or height > best.number)
+            if higher and self.chain.is_canonical(height, block_hash):
+                best = Checkpoint(height, block_hash)
+        return best
+
+    def vote_on_best(self) -> tuple[Vote | None, Outcome | None]:
+        """This validator's vote for its best block, if the rules allow one:
+        target heights strictly increase and sources never go down, so no two
+        of its votes are ever a double or surround vote."""
+        if self.key is None:
+            return None, None
+        best = self.chain.best
+        source = self.highest_justified_below(best.number)
+        if source is None:
+            return None, None
+        last_source, last_target = self.last_vote
+        if best.number <= last_target or source.number < last_source:
+            return None, None
+        stakes = self.stakes_at(source.hash)
+        if stakes is None or self.key.public not in stakes:
+            return None, None
+        # Persist before signing: a crash after broadcasting must not let a
+        # restarted node vote again at this height.
+        self.last_vote = (source.number, best.number)
+        self.chain.store.put_meta(LAST_VOTE, msgpack.packb(list(self.last_vote)))
+        vote = Vote.sign(self.key, self.chain.spec.chain_id, source, Checkpoint(best.number, best.hash))
+        return vote, self.on_vote(vote)
+
+    def on_justification(self, just: Justification) -> bool:
+        """A justification that came with synced blocks; True if it finalized."""
+        stakes = self.stakes_at(just.source.hash)
+        if stakes is None or not verify_justification(just, self.chain.spec.chain_id, stakes):
+            return False
+        self.book.mark_justified(just.source)
+        self.book.mark_justified(just.target)
+        if self.chain.finalize(just.source.hash, just.encode()):
+            self.book.prune_below(just.source.number)
+            return True
+        return False

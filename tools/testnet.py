@@ -1,0 +1,80 @@
+"""A local testnet on 127.0.0.1: a chain spec with N validator keys, one
+base path, node key and set of free ports per node, and the `vcoin node`
+command line that starts each. Node keys are created up front so every node
+gets every other's full bootnode address before any of them starts."""
+
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from genesis.spec import testnet_key_names, testnet_spec
+from node.p2p import load_node_key, peer_id_of
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    name: str
+    key: str
+    base_path: Path
+    rpc_port: int
+    prometheus_port: int
+    p2p_port: int
+    peer_id: str
+    worker: bool
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def multiaddr(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.p2p_port}/p2p/{self.peer_id}"
+
+    def command(self, spec_path: Path, bootnodes: list[str], log_level: str = "info") -> list[str]:
+        args = [sys.executable, "-m", "tools.cli", "node", "--chain", str(spec_path),
+                "--base-path", str(self.base_path), "--validator", "--key", self.key,
+                "--rpc-port", str(self.rpc_port), "--prometheus-port", str(self.prometheus_port),
+                "--port", str(self.p2p_port), "--log", log_level]  # fmt: skip
+        if bootnodes:
+            args += ["--bootnodes", *bootnodes]
+        if self.worker:
+            args.append("--worker")
+        return args
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec_path: Path
+    nodes: tuple[PlannedNode, ...]
+
+    def command(self, index: int, log_level: str = "info") -> list[str]:
+        node = self.nodes[index]
+        others = [n.multiaddr for n in self.nodes if n is not node]
+        return node.command(self.spec_path, others, log_level)
+
+
+def plan_testnet(base: Path, validators: int, workers: int = 0, slot_seconds: int = 2, **params: int) -> Plan:
+    if not 0 <= workers <= validators:
+        raise ValueError("--workers must be between 0 and the number of validators")
+    base.mkdir(parents=True, exist_ok=True)
+    spec_path = base / "spec.json"
+    spec_path.write_text(testnet_spec(validators, slot_seconds, **params).to_json())
+    nodes = []
+    for index, key in enumerate(testnet_key_names(validators)):
+        node_base = base / f"node-{index + 1}"
+        seed = load_node_key(node_base / "network" / "secret_ed25519")
+        nodes.append(
+            PlannedNode(
+                name=key.removeprefix("//"), key=key, base_path=node_base,
+                rpc_port=free_port(), prometheus_port=free_port(), p2p_port=free_port(),
+                peer_id=peer_id_of(seed), worker=index < workers,
+            )
+        )  # fmt: skip
+    return Plan(spec_path, tuple(nodes))
