@@ -54,6 +54,7 @@ class VoteBook:
         self.pending: list[Vote] = []
         self.verified: set[Vote] = set()
         self.reported: set[tuple[bytes, bytes]] = set()
+        self.highest_link: tuple[Checkpoint, Checkpoint] | None = None
 
     def is_justified(self, checkpoint: Checkpoint) -> bool:
         return self.justified.get(checkpoint.hash) == checkpoint.number
@@ -110,10 +111,19 @@ class VoteBook:
             if not self.is_justified(vote.target):
                 self.mark_justified(vote.target)
                 outcome.justified.append(vote.target)
+            if self.highest_link is None or vote.target.number >= self.highest_link[1].number:
+                self.highest_link = link
             if vote.target.number == vote.source.number + 1:
                 ordered = tuple(voters[v] for v in sorted(voters))
                 outcome.finalized.append(Justification(vote.source, vote.target, ordered))
         return outcome
+
+    def highest_proof(self) -> list[Vote]:
+        """The votes that justified the highest justified block seen: peers
+        that missed them can then vote from the same source."""
+        if self.highest_link is None:
+            return []
+        return list(self.links.get(self.highest_link, {}).values())
 
     def _check_conduct(self, vote: Vote) -> list[tuple[Vote, Vote]]:
         history = self.recent.setdefault(vote.voter, [])
@@ -138,7 +148,7 @@ class VoteBook:
 
     def prune_below(self, number: int) -> None:
         """Forget links and justified marks below the finalized height."""
-        self.links = {k: v for k, v in self.links.items() if k[1].number >= number}
+        self.links = {k: v for k, v in self.links.items() if k[1].number >= number or k == self.highest_link}
         self.justified = {h: n for h, n in self.justified.items() if n >= number}
         self.pending = [v for v in self.pending if v.target.number >= number]
         self.verified = {v for v in self.verified if v.target.number >= number}

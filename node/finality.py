@@ -11,7 +11,7 @@ import msgpack
 from consensus.finality import Checkpoint, Justification, Vote, verify_justification
 from consensus.votebook import Outcome, VoteBook
 from node.chain import Chain
-from node.storage import LAST_VOTE
+from node.storage import JUSTIFIED, LAST_VOTE
 from runtime.crypto import Keypair
 from runtime.pallets import staking
 
@@ -31,6 +31,12 @@ class FinalityGadget:
         )
         stored = chain.store.meta(LAST_VOTE)
         self.last_vote: tuple[int, int] = (-1, -1) if stored is None else tuple(msgpack.unpackb(stored))
+        self.own_vote: Vote | None = None
+        justified = chain.store.meta(JUSTIFIED)
+        if justified is not None:  # what this node saw justified before a restart
+            number, block_hash = msgpack.unpackb(justified)
+            self.book.mark_justified(Checkpoint(number, block_hash))
+        self._saved_justified = -1
 
     # -- what the vote book asks about the chain -----------------------------
     def stakes_at(self, block_hash: bytes) -> Mapping[bytes, int] | None:
@@ -71,6 +77,11 @@ class FinalityGadget:
         return outcome
 
     def _apply(self, outcome: Outcome) -> None:
+        if outcome.justified:
+            top = max(outcome.justified)
+            if top.number > self._saved_justified:
+                self._saved_justified = top.number
+                self.chain.store.put_meta(JUSTIFIED, msgpack.packb([top.number, top.hash]))
         for just in sorted(outcome.finalized, key=lambda j: j.source.number):
             if self.chain.finalize(just.source.hash, just.encode()):
                 log.debug("finalized #%d by %d votes", just.source.number, len(just.votes))
@@ -106,7 +117,17 @@ class FinalityGadget:
         self.last_vote = (source.number, best.number)
         self.chain.store.put_meta(LAST_VOTE, msgpack.packb(list(self.last_vote)))
         vote = Vote.sign(self.key, self.chain.spec.chain_id, source, Checkpoint(best.number, best.hash))
+        self.own_vote = vote
         return vote, self.on_vote(vote)
+
+    def rebroadcast(self) -> list[Vote]:
+        """What to gossip again each slot: this validator's latest vote and the
+        votes behind the highest justified block. Gossip may lose messages and
+        restarted peers forget; without these, finality could stall."""
+        votes = self.book.highest_proof()
+        if self.own_vote is not None and self.own_vote not in votes:
+            votes.append(self.own_vote)
+        return votes
 
     def on_justification(self, just: Justification) -> bool:
         """A justification that came with synced blocks; True if it finalized."""

@@ -295,6 +295,8 @@ class Node:
         while True:
             slot = slot_at(time.time(), seconds)
             self.author_slot(slot)
+            for vote in self.finality.rebroadcast():
+                self._publish(VOTES, encode(vote.to_wire()))
             wait = slot_start(slot + 1, seconds) - time.time()
             await trio.sleep(max(wait, 0.0))
 

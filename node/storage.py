@@ -28,6 +28,7 @@ FINALIZED = b"finalized"
 GENESIS = b"genesis"
 CHAIN_ID = b"chain_id"
 LAST_VOTE = b"last_vote"
+JUSTIFIED = b"justified"
 
 
 class StorageError(Exception):

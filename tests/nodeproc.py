@@ -13,6 +13,7 @@ from typing import Any
 
 from genesis.spec import dev_spec
 from tools.client import NodeUnreachable, RpcFailure, VcoinClient
+from tools.testnet import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ class NodeProcess:
     def client(self) -> VcoinClient:
         return VcoinClient(self.url, timeout=10)
 
-    def start(self, wait: bool = True) -> "NodeProcess":
+    def command(self) -> list[str]:
         args = [sys.executable, "-m", "tools.cli", "node", "--base-path", str(self.base_path)]
         args += ["--dev"] if self.dev else []
         args += [
@@ -73,13 +74,16 @@ class NodeProcess:
         ]
         if self.spec_file is not None:
             args += ["--chain", str(self.spec_file)]
+        return args
+
+    def start(self, wait: bool = True, env: dict[str, str] | None = None) -> "NodeProcess":
         handle = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            args + self.extra,
+            self.command() + self.extra,
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         if wait:
             self.wait_ready()
@@ -137,3 +141,31 @@ class NodeProcess:
         out = self.cli(*args, "--json")
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
+
+
+class ValidatorProcess(NodeProcess):
+    """One validator of a `tools.testnet` plan, started with the plan's command."""
+
+    def __init__(self, plan: Plan, index: int, extra: list[str] | None = None) -> None:
+        node = plan.nodes[index]
+        super().__init__(node.base_path, extra=extra, dev=False)
+        self.plan, self.index, self.name = plan, index, node.name
+        self.rpc_port = node.rpc_port
+
+    def command(self) -> list[str]:
+        return self.plan.command(self.index, "info")
+
+    def finalized(self) -> tuple[int, str]:
+        block_hash = self.rpc("chain_getFinalizedHead")
+        return int(self.rpc("chain_getHeader", block_hash)["number"]), block_hash
+
+    def canonical(self, upto: int) -> dict[int, str]:
+        return {n: self.rpc("chain_getBlockHash", n) for n in range(upto + 1)}
+
+
+def wait_until(predicate: Any, timeout: float, what: str, poll: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(poll)
