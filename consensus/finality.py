@@ -21,7 +21,7 @@ from typing import Any
 
 from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, verify
-from runtime.types import vote_payload
+from runtime.types import vote_payload, votes_conflict
 
 MAX_JUSTIFICATION_BYTES = 256 * 1024
 
@@ -73,14 +73,10 @@ class Vote:
 
 def slashable(a: Vote, b: Vote) -> str | None:
     """Why two votes by one validator are an offence, or None."""
-    if a.voter != b.voter or (a.source == b.source and a.target == b.target):
+    if a.voter != b.voter:
         return None
-    if a.target.number == b.target.number:
-        return "double vote"
-    outer, inner = (a, b) if a.target.number > b.target.number else (b, a)
-    if outer.source.number < inner.source.number:
-        return "surround vote"
-    return None
+    same_link = a.source == b.source and a.target == b.target
+    return votes_conflict((a.source.number, a.target.number), (b.source.number, b.target.number), same_link)
 
 
 @dataclass(frozen=True)

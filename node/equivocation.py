@@ -7,7 +7,9 @@ different block for the same pair yields the evidence the slashing pallet's
 
 from collections import OrderedDict
 
-from runtime.types import Block
+from consensus.finality import Vote
+from runtime.codec import encode
+from runtime.types import Block, Call
 
 REMEMBERED_SLOTS = 4096
 Sealed = tuple[bytes, bytes]  # (encoded header, seal)
@@ -32,3 +34,13 @@ class SlotWatch:
             return None
         self._reported.add(key)
         return earlier, sealed
+
+
+def block_evidence(first: Sealed, second: Sealed) -> Call:
+    args = {"header_a": first[0], "seal_a": first[1], "header_b": second[0], "seal_b": second[1]}
+    return Call("slashing", "report_equivocation", args)
+
+
+def vote_evidence(first: Vote, second: Vote) -> Call:
+    args = {"vote_a": encode(first.to_wire()), "vote_b": encode(second.to_wire())}
+    return Call("slashing", "report_vote_equivocation", args)

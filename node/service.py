@@ -17,7 +17,7 @@ from consensus.slots import expected_author, slot_at, slot_start
 from consensus.votebook import Outcome, Verdict
 from genesis.spec import ChainSpec
 from node.chain import BlockImportError, Chain, ImportedBlock
-from node.equivocation import SlotWatch
+from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
 from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossiped
 from node.http import rpc_app, serve_app, with_lifespan
@@ -29,6 +29,7 @@ from node.storage import ChainStore
 from node.txpool import PoolError, TxPool
 from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, to_address
+from runtime.pallets import slashing
 from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
@@ -176,7 +177,10 @@ class Node:
         block = imported.block
         evidence = self.slots.observe(block)
         if evidence is not None:
-            self._report_equivocation(*evidence)
+            log.warning(
+                "%s authored two blocks for slot %d", to_address(block.header.author), block.header.slot
+            )
+            self._report(block_evidence(*evidence), block.header.author)
         if not imported.best:
             log.info(
                 "Imported #%d (%s) on a fork; best stays #%d",
@@ -211,23 +215,26 @@ class Node:
             self._publish(VOTES, encode(vote.to_wire()))
         for result in (outcome, own):
             if result is not None:
-                for pair in result.evidence:
-                    log.warning("vote equivocation by %s: %s", to_address(pair[0].voter), pair)
+                for first, second in result.evidence:
+                    log.warning("%s cast conflicting finality votes", to_address(first.voter))
+                    self._report(vote_evidence(first, second), first.voter)
 
-    def _report_equivocation(self, first: tuple[bytes, bytes], second: tuple[bytes, bytes]) -> None:
+    def _report(self, evidence: Call, offender: bytes) -> None:
+        """Submit equivocation evidence, signed by this validator's key,
+        unless the offender was already punished this era."""
         key = self.config.validator_key
-        log.warning("block equivocation detected; %s", "reporting it" if key else "no key to report it")
         if key is None:
+            log.info("not a validator: leaving the report to others")
             return
-        args = {"header_a": first[0], "seal_a": first[1], "header_b": second[0], "seal_b": second[1]}
+        if slashing.already_punished(self.chain.state, offender):
+            return
         nonce = self.pool.next_nonce(self.chain.state, key.public)
-        raw = Extrinsic.sign(
-            key, self.chain.spec.chain_id, nonce, Call("slashing", "report_equivocation", args)
-        )
+        raw = Extrinsic.sign(key, self.chain.spec.chain_id, nonce, evidence).encode()
         try:
-            self.submit_extrinsic(raw.encode())
+            self.submit_extrinsic(raw)
+            log.info("submitted %s.%s", evidence.pallet, evidence.name)
         except PoolError as exc:
-            log.warning("could not submit the equivocation report: %s", exc)
+            log.warning("could not submit %s.%s: %s", evidence.pallet, evidence.name, exc)
 
     def _update_gauges(self) -> None:
         self.metrics.best.set(self.chain.best.number)

@@ -163,6 +163,20 @@ def vote_payload(chain_id: bytes, source: tuple[int, bytes], target: tuple[int, 
     return b"vcoin-vote" + encode([chain_id, source[0], source[1], target[0], target[1]])
 
 
+VoteLink = tuple[int, int]  # (source height, target height)
+
+
+def votes_conflict(a: VoteLink, b: VoteLink, same_link: bool) -> str | None:
+    """Why two finality votes by one validator are slashable, or None: they
+    share a target height (double vote) or one surrounds the other."""
+    if same_link:
+        return None
+    if a[1] == b[1]:
+        return "double vote"
+    outer, inner = (a, b) if a[1] > b[1] else (b, a)
+    return "surround vote" if outer[0] < inner[0] else None
+
+
 def seal_payload(header_hash: bytes) -> bytes:
     """What a block author signs: domain-separated from transaction payloads."""
     return b"vcoin-seal" + header_hash

@@ -48,6 +48,7 @@ class NodeProcess:
         self.base_path = base_path
         self.spec_file = spec_file
         self.extra = extra or []
+        self.env: dict[str, str] = {}
         self.rpc_port = free_port()
         self.prometheus_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -83,7 +84,7 @@ class NodeProcess:
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **(env or {})},
         )
         if wait:
             self.wait_ready()

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.nodeproc import NodeProcess, ValidatorProcess, wait_until
+from genesis.spec import DEV_VALIDATOR_BOND
+from runtime.crypto import dev_keypair, to_address
+from tests.nodeproc import NodeProcess, ValidatorProcess, vcoin, wait_until
 from tools.testnet import Plan, plan_testnet
 
 pytestmark = pytest.mark.slow
@@ -38,7 +40,9 @@ class Net:
         heights = []
         for node in self.running():
             number, block_hash = node.finalized()
-            assert self.seen.setdefault(number, block_hash) == block_hash, f"conflicting finality at #{number}"
+            assert self.seen.setdefault(number, block_hash) == block_hash, (
+                f"conflicting finality at #{number}"
+            )
             heights.append(number)
         return heights
 
@@ -108,3 +112,30 @@ def test_two_of_four_down_stalls_finality_without_conflicts_then_it_resumes(net:
     top = min(net.record_finality())
     chains = [node.canonical(top) for node in net.nodes]
     assert all(chain == chains[0] for chain in chains)
+
+
+def test_an_equivocating_validator_is_slashed_half_and_leaves_the_set(tmp_path: Path) -> None:
+    net = Net(tmp_path, era_length=12)
+    bob = net.nodes[1]
+    bob.extra, bob.env = ["--test-equivocate"], {"VCOIN_ALLOW_TEST_SWITCHES": "1"}
+    bob_address = to_address(dev_keypair("//bob").public)
+    alice = net.nodes[0]
+    try:
+        net.start()
+        wait_until(
+            lambda: alice.rpc("vcoin_staking", bob_address)["bonded"] < DEV_VALIDATOR_BOND, 40, "a slash"
+        )
+        staked = alice.rpc("vcoin_staking", bob_address)
+        assert staked["bonded"] == DEV_VALIDATOR_BOND // 2 and staked["role"] == "none"
+        assert bob_address in alice.rpc("vcoin_validators")  # until the era ends
+        wait_until(lambda: bob_address not in alice.rpc("vcoin_validators"), 40, "the era boundary")
+        assert alice.rpc("vcoin_staking", bob_address)["bonded"] == DEV_VALIDATOR_BOND // 2  # punished once
+        handover = min(net.record_finality())
+        net.wait_finalized(handover + 3, timeout=40)  # the three left finalize across the hand-over
+    finally:
+        net.stop()
+
+
+def test_the_equivocation_switch_is_refused_without_the_test_environment(tmp_path: Path) -> None:
+    out = vcoin("node", "--dev", "--base-path", str(tmp_path / "n"), "--test-equivocate")
+    assert out.returncode == 1 and "test-only" in out.stderr

@@ -113,3 +113,41 @@ def test_equivocation_evidence_errors() -> None:
     assert report(ha, sb, ha, sa) == "slashing.BadEvidence"  # bad seal
     assert report(b"\xc1", sa, ha, sa) == "slashing.BadEvidence"  # garbage header
     assert report(hc, sc, hd, sd) == "slashing.NotStaked"
+
+
+def _vote(key: Keypair, chain_id: bytes, source: int, target: int, tag: bytes = b"\x01") -> bytes:
+    from runtime.codec import encode
+    from runtime.types import vote_payload
+
+    s, t = (source, tag * 32), (target, tag * 32)
+    return encode([s[0], s[1], t[0], t[1], key.public, key.sign(vote_payload(chain_id, s, t))])
+
+
+def test_vote_equivocation_evidence_slashes_once_per_era() -> None:
+    chain = TestChain()
+    bonded = staking.ledger(chain.state, ALICE.public).bonded
+    double_a = _vote(ALICE, chain.chain_id, 3, 4)
+    double_b = _vote(ALICE, chain.chain_id, 3, 4, tag=b"\x02")
+    events = chain.call(BOB, "slashing", "report_vote_equivocation", vote_a=double_a, vote_b=double_b)
+    assert failed(events) is None
+    assert staking.ledger(chain.state, ALICE.public).bonded == bonded // 2
+    surround = _vote(ALICE, chain.chain_id, 1, 9), _vote(ALICE, chain.chain_id, 2, 5)
+    again = chain.call(BOB, "slashing", "report_vote_equivocation", vote_a=surround[0], vote_b=surround[1])
+    assert failed(again) == "slashing.AlreadyReported"
+
+
+def test_vote_equivocation_evidence_errors() -> None:
+    chain = TestChain()
+    cid = chain.chain_id
+
+    def report(a: bytes, b: bytes) -> str | None:
+        return failed(chain.call(BOB, "slashing", "report_vote_equivocation", vote_a=a, vote_b=b))
+
+    honest = _vote(ALICE, cid, 3, 4), _vote(ALICE, cid, 4, 5)
+    assert report(*honest) == "slashing.BadEvidence"  # consecutive votes do not conflict
+    assert report(honest[0], honest[0]) == "slashing.BadEvidence"  # the same vote twice
+    assert report(_vote(ALICE, cid, 3, 4), _vote(BOB, cid, 3, 4, b"\x02")) == "slashing.BadEvidence"
+    assert report(_vote(ALICE, b"\x09" * 32, 3, 4), _vote(ALICE, b"\x09" * 32, 3, 4, b"\x02")) == (
+        "slashing.BadEvidence"  # signed for another chain
+    )
+    assert report(b"\xc1", honest[0]) == "slashing.BadEvidence"
