@@ -9,6 +9,7 @@ import pytest
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from consensus.finality import Checkpoint, Vote
@@ -46,7 +47,7 @@ async def _bad_sync_request(target: str) -> bool:
     async with host.run(listen_addrs=[listen]):
         await host.connect(info)
         protocol = next(p for p in await _protocols(host, info.peer_id) if "/sync/" in p)
-        stream = await host.new_stream(info.peer_id, [protocol])
+        stream = await host.new_stream(info.peer_id, [TProtocol(protocol)])
         await write_frame(stream, b"\x93not a request")
         with trio.move_on_after(3.0), pytest.raises(Exception):  # noqa: B017, PT011 - closed either way
             await read_frame(stream, 1024)
