@@ -34,7 +34,7 @@ from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
-SYNC_BATCH = 64
+SYNC_BATCH = 128
 MAX_DRIFT_SECONDS = 1.0
 
 
@@ -198,7 +198,9 @@ class Node:
         if vote:
             self._finality_step(outcome)
         self._update_gauges()
-        log.info(
+        # While syncing, progress lines replace one line per block.
+        log.log(
+            logging.INFO if vote else logging.DEBUG,
             "Imported #%d (%s) %d ext in %.1f ms%s",
             block.header.number,
             short(block.hash),

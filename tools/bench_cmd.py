@@ -20,7 +20,14 @@ def _import(args: argparse.Namespace) -> dict[str, Any]:
     return result.to_json()
 
 
-BENCHES = {"runtime": _runtime, "import": _import}
+def _network(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import network_bench
+
+    result = network_bench.run(sync_blocks=args.sync_blocks, finality_seconds=args.finality_seconds)
+    return result.to_json()
+
+
+BENCHES = {"runtime": _runtime, "import": _import, "network": _network}
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -52,4 +59,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--accounts", type=int, default=5_000, help="funded accounts in the state")
     parser.add_argument("--blocks", type=int, default=5, help="blocks to import")
     parser.add_argument("--per-block", type=int, default=2_000, help="transfers per block")
+    parser.add_argument(
+        "--sync-blocks", type=int, default=10_000, help="network: blocks the fresh node syncs"
+    )
+    parser.add_argument(
+        "--finality-seconds", type=float, default=20.0, help="network: how long to sample finality lag"
+    )
     parser.set_defaults(handler=run)

@@ -21,7 +21,7 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class PlannedNode:
     name: str
-    key: str
+    key: str | None  # None: a plain (non-validator) node
     base_path: Path
     rpc_port: int
     prometheus_port: int
@@ -39,9 +39,11 @@ class PlannedNode:
 
     def command(self, spec_path: Path, bootnodes: list[str], log_level: str = "info") -> list[str]:
         args = [sys.executable, "-m", "tools.cli", "node", "--chain", str(spec_path),
-                "--base-path", str(self.base_path), "--validator", "--key", self.key,
+                "--base-path", str(self.base_path),
                 "--rpc-port", str(self.rpc_port), "--prometheus-port", str(self.prometheus_port),
                 "--port", str(self.p2p_port), "--log", log_level]  # fmt: skip
+        if self.key is not None:
+            args += ["--validator", "--key", self.key]
         if bootnodes:
             args += ["--bootnodes", *bootnodes]
         if self.worker:
@@ -60,21 +62,23 @@ class Plan:
         return node.command(self.spec_path, others, log_level)
 
 
+def plan_node(base_path: Path, name: str, key: str | None = None, worker: bool = False) -> PlannedNode:
+    """Ports and a node key for one node under `base_path`."""
+    seed = load_node_key(base_path / "network" / "secret_ed25519")
+    return PlannedNode(
+        name=name, key=key, base_path=base_path, rpc_port=free_port(), prometheus_port=free_port(),
+        p2p_port=free_port(), peer_id=peer_id_of(seed), worker=worker,
+    )  # fmt: skip
+
+
 def plan_testnet(base: Path, validators: int, workers: int = 0, slot_seconds: int = 2, **params: int) -> Plan:
     if not 0 <= workers <= validators:
         raise ValueError("--workers must be between 0 and the number of validators")
     base.mkdir(parents=True, exist_ok=True)
     spec_path = base / "spec.json"
     spec_path.write_text(testnet_spec(validators, slot_seconds, **params).to_json())
-    nodes = []
-    for index, key in enumerate(testnet_key_names(validators)):
-        node_base = base / f"node-{index + 1}"
-        seed = load_node_key(node_base / "network" / "secret_ed25519")
-        nodes.append(
-            PlannedNode(
-                name=key.removeprefix("//"), key=key, base_path=node_base,
-                rpc_port=free_port(), prometheus_port=free_port(), p2p_port=free_port(),
-                peer_id=peer_id_of(seed), worker=index < workers,
-            )
-        )  # fmt: skip
+    nodes = [
+        plan_node(base / f"node-{index + 1}", key.removeprefix("//"), key, worker=index < workers)
+        for index, key in enumerate(testnet_key_names(validators))
+    ]
     return Plan(spec_path, tuple(nodes))

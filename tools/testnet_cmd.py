@@ -7,9 +7,7 @@ and peers, and stops them all on Ctrl-C (or after --duration seconds).
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -18,6 +16,7 @@ from typing import Any
 
 from tools.client import VcoinClient
 from tools.common import CliError
+from tools.procs import spawn, stop_all
 from tools.testnet import Plan, PlannedNode, plan_testnet
 
 
@@ -53,28 +52,10 @@ def _table(rows: list[dict[str, Any]], base: Path) -> Any:
 
 
 def _start(plan: Plan, log_level: str) -> list[subprocess.Popen[bytes]]:
-    procs = []
-    for index, node in enumerate(plan.nodes):
-        log = open(node.base_path.parent / f"node-{index + 1}.log", "ab")  # noqa: SIM115 - lives with the process
-        procs.append(
-            subprocess.Popen(
-                plan.command(index, log_level), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,  # Ctrl-C reaches us, and we stop them in order
-            )
-        )  # fmt: skip
-    return procs
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return [
+        spawn(plan.command(index, log_level), node.base_path.parent / f"node-{index + 1}.log")
+        for index, node in enumerate(plan.nodes)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(procs)
+        stop_all(procs)
         if temp and not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     return 0

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bench_runtime_json_reports_a_ratio_from_its_own_figures() -> None:
     out = subprocess.run(
@@ -28,3 +30,16 @@ def test_bench_import_json_reports_a_ratio_from_its_own_figures() -> None:
     assert result["transfers"] == 300 and result["blocks"] == 2
     assert result["ratio"] == result["transfers_per_s"] / result["verifies_per_s"]
     assert 0 < result["ratio"] < 1.5
+
+
+@pytest.mark.slow
+def test_bench_network_json_measures_sync_finality_and_inclusion() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "network", "--json", "--sync-blocks", "600", "--finality-seconds", "3"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["sync_blocks"] == 600 and result["sync_blocks_per_s"] > 0
+    assert result["ratio"] == result["sync_blocks_per_s"] / result["local_import_blocks_per_s"]
+    assert 0 <= result["finality_lag_slots_median"] <= result["finality_lag_slots_max"] < 10
+    assert 0 < result["inclusion_seconds_median"] < 30

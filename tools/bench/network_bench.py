@@ -1,0 +1,162 @@
+"""`vcoin bench network`: real node processes on 127.0.0.1.
+
+- sync: a node holding `sync_blocks` blocks (built offline, sealed by the
+  spec's one validator) serves a fresh node over libp2p; blocks/s from the
+  fresh node's first block to the last, beside the rate at which the same
+  blocks import in-process straight from disk (the limit, measured in the
+  same run). The headline ratio is the first over the second.
+- finality and inclusion: a 4-validator testnet with 1 s slots; the gap
+  between best and finalized sampled twice a slot, and how long transfers
+  submitted to one node take to be in a block.
+"""
+
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from genesis.spec import dev_spec
+from node.chain import Chain
+from node.storage import ChainStore
+from runtime.constants import UNIT
+from runtime.crypto import dev_keypair
+from tools.client import VcoinClient
+from tools.procs import spawn, stop_all, wait_rpc
+from tools.testnet import plan_node, plan_testnet
+
+SLOT_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class NetworkBenchResult:
+    sync_blocks: int
+    sync_seconds: float
+    sync_blocks_per_s: float
+    local_import_blocks_per_s: float
+    ratio: float
+    finality_lag_slots_median: float
+    finality_lag_slots_max: int
+    inclusion_seconds_median: float
+    inclusion_slots_median: float
+    goal_sync_blocks_per_s: int = 1_000
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": "network", **self.__dict__}
+
+
+def _build_chain(root: Path, blocks: int) -> Path:
+    """A spec file and a base path holding `blocks` sealed empty blocks whose
+    slots end just before now (so none is 'in the future')."""
+    spec = dev_spec()
+    spec = replace(spec, id="bench-network", params=replace(spec.params, slot_seconds=1))
+    spec_path = root / "spec.json"
+    spec_path.write_text(spec.to_json())
+    store = ChainStore(root / "server" / "db")
+    chain = Chain(store, spec)
+    alice = dev_keypair("//alice")
+    first_slot = int(time.time()) - blocks - 10
+    for index in range(blocks):
+        chain.author_block(alice, first_slot + index, [])
+    store.close()
+    return spec_path
+
+
+def _local_import_rate(root: Path, spec_path: Path) -> float:
+    from genesis.spec import load_spec
+
+    spec = load_spec(str(spec_path))
+    source = ChainStore(root / "server" / "db")
+    blocks = []
+    number = 1
+    while (block_hash := source.hash_at(number)) is not None:
+        block = source.block(block_hash)
+        assert block is not None
+        blocks.append(block)
+        number += 1
+    source.close()
+    target = ChainStore(root / "local-import")
+    chain = Chain(target, spec)
+    start = time.perf_counter()
+    for block in blocks:
+        chain.import_block(block)
+    seconds = time.perf_counter() - start
+    target.close()
+    return len(blocks) / seconds
+
+
+def _measure_sync(root: Path, spec_path: Path, blocks: int) -> tuple[float, float]:
+    server = plan_node(root / "server", "server")
+    client = plan_node(root / "client", "client")
+    procs = [spawn(server.command(spec_path, []), root / "server.log")]
+    try:
+        wait_rpc(server.rpc_url, procs[0])
+        procs.append(spawn(client.command(spec_path, [server.multiaddr]), root / "client.log"))
+        rpc = wait_rpc(client.rpc_url, procs[1])
+        started = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            best = int(rpc.call("system_health")["bestNumber"])
+            now = time.monotonic()
+            if best > 0 and started is None:
+                started = (now, best)
+            if best >= blocks and started is not None:
+                seconds = now - started[0]
+                return seconds, (best - started[1]) / max(seconds, 1e-6)
+            time.sleep(0.05)
+        raise TimeoutError("the fresh node did not sync in 10 minutes")
+    finally:
+        stop_all(procs)
+
+
+def _measure_finality(root: Path, seconds: float, transfers: int) -> tuple[list[int], list[float]]:
+    plan = plan_testnet(root / "testnet", 4, slot_seconds=SLOT_SECONDS)
+    procs = [spawn(plan.command(i), root / f"validator-{i + 1}.log") for i in range(4)]
+    try:
+        clients = [wait_rpc(node.rpc_url, proc) for node, proc in zip(plan.nodes, procs, strict=True)]
+        _wait(lambda: clients[0].call("system_health")["finalizedNumber"] >= 2, 60)
+        lags = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            health = clients[0].call("system_health")
+            lags.append(int(health["bestNumber"]) - int(health["finalizedNumber"]))
+            time.sleep(0.5)
+        return lags, _inclusion_times(clients[1], transfers)
+    finally:
+        stop_all(procs)
+
+
+def _inclusion_times(client: VcoinClient, transfers: int) -> list[float]:
+    alice, bob = dev_keypair("//alice"), dev_keypair("//bob")
+    times = []
+    for _ in range(transfers):
+        start = time.monotonic()
+        tx = client.submit_call(alice, "balances", "transfer", {"dest": bob.public, "value": UNIT})
+        client.wait(tx, timeout=30, poll=0.05)
+        times.append(time.monotonic() - start)
+    return times
+
+
+def _wait(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the testnet did not start finalizing")
+        time.sleep(0.2)
+
+
+def run(sync_blocks: int = 10_000, finality_seconds: float = 20.0, transfers: int = 10) -> NetworkBenchResult:
+    with tempfile.TemporaryDirectory(prefix="vcoin-bench-net-") as tmp:
+        root = Path(tmp)
+        spec_path = _build_chain(root, sync_blocks)
+        local_rate = _local_import_rate(root, spec_path)
+        sync_seconds, sync_rate = _measure_sync(root, spec_path, sync_blocks)
+        lags, inclusion = _measure_finality(root, finality_seconds, transfers)
+    inclusion_median = statistics.median(inclusion)
+    return NetworkBenchResult(
+        sync_blocks=sync_blocks, sync_seconds=sync_seconds, sync_blocks_per_s=sync_rate,
+        local_import_blocks_per_s=local_rate, ratio=sync_rate / local_rate,
+        finality_lag_slots_median=statistics.median(lags), finality_lag_slots_max=max(lags),
+        inclusion_seconds_median=inclusion_median, inclusion_slots_median=inclusion_median / SLOT_SECONDS,
+    )  # fmt: skip
