@@ -22,6 +22,14 @@ class BlockImportError(Exception):
     """A block this node refuses, with the reason."""
 
 
+class UnknownParent(BlockImportError):
+    """The parent is not here yet: a sync question, not the sender's fault."""
+
+
+class BadBlock(BlockImportError):
+    """The block is invalid whoever looks at it: its sender sent garbage."""
+
+
 @dataclass(frozen=True)
 class ImportedBlock:
     block: Block
@@ -29,6 +37,7 @@ class ImportedBlock:
     millis: float
     authored: bool
     best: bool = True
+    retracted: tuple[Block, ...] = ()  # canonical blocks a reorg replaced
 
 
 def events_to_wire(events: tuple[Event, ...]) -> list[list[Any]]:
@@ -110,19 +119,20 @@ class Chain:
             raise BlockImportError("already imported")
         parent = self.store.header(header.parent_hash)
         if parent is None:
-            raise BlockImportError(f"unknown parent {header.parent_hash.hex()[:12]}")
+            raise UnknownParent(f"unknown parent {header.parent_hash.hex()[:12]}")
         if header.number != parent.number + 1:
-            raise BlockImportError(f"number {header.number} does not follow the parent's {parent.number}")
+            raise BadBlock(f"number {header.number} does not follow the parent's {parent.number}")
         if header.slot <= parent.slot:
-            raise BlockImportError(f"slot {header.slot} is not after the parent's {parent.slot}")
+            raise BadBlock(f"slot {header.slot} is not after the parent's {parent.slot}")
         on_best = parent.hash == self.best.hash
         state = self.state if on_best else State(self.trie, parent.state_root)
         if header.author != expected_author(header.slot, staking.Active.get(state)):
-            raise BlockImportError(f"wrong author for slot {header.slot}")
+            raise BadBlock(f"wrong author for slot {header.slot}")
         if not verify_seal(header, block.seal):
-            raise BlockImportError("bad seal")
+            raise BadBlock("bad seal")
         becomes_best = header.number > self.best.number
         reorg = self._branch_below(parent) if becomes_best and not on_best else []
+        retracted = self._retracted(reorg[0].header.number) if reorg else ()
         start = time.perf_counter()
         try:
             result = apply_block(state, block)
@@ -130,7 +140,7 @@ class Chain:
                 raise InvalidBlock("state root mismatch")
         except InvalidBlock as exc:
             self._reset_state()
-            raise BlockImportError(str(exc)) from None
+            raise BadBlock(str(exc)) from None
         self.store.commit_block(
             block, events_to_wire(result.events), best=becomes_best,
             finalized=self.instant_finality and becomes_best, reorg=reorg,
@@ -138,7 +148,18 @@ class Chain:
         if becomes_best:
             self.best = header
             self.state = state
-        return ImportedBlock(block, result.events, (time.perf_counter() - start) * 1e3, False, becomes_best)
+        millis = (time.perf_counter() - start) * 1e3
+        return ImportedBlock(block, result.events, millis, False, becomes_best, retracted)
+
+    def _retracted(self, from_number: int) -> tuple[Block, ...]:
+        """The canonical blocks from `from_number` up to the best one."""
+        blocks = []
+        for number in range(from_number, self.best.number + 1):
+            block_hash = self.store.hash_at(number)
+            block = None if block_hash is None else self.store.block(block_hash)
+            if block is not None:
+                blocks.append(block)
+        return tuple(blocks)
 
     def _branch_below(self, parent: Header) -> list[Block]:
         """The blocks from the fork point (exclusive) up to `parent`, oldest

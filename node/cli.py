@@ -89,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
             worker=args.worker,
             bootnodes=list(args.bootnodes),
             p2p_host=args.listen_addr,
+            max_peers=args.max_peers,
         )
+        if args.max_peers < 1:
+            raise ValueError("--max-peers must be at least 1")
         if args.test_equivocate and os.environ.get(TEST_SWITCHES_ENV) != "1":
             raise ValueError(f"--test-equivocate is a test-only switch (needs {TEST_SWITCHES_ENV}=1)")
         config.equivocate = args.test_equivocate
@@ -102,6 +105,15 @@ def run(args: argparse.Namespace) -> int:
             log.warning("--worker: the compute worker is not part of this build yet; running as a plain node")
         node = Node(config)
         trio.run(node.run)
+    except BaseExceptionGroup as group:  # a server task failed inside the node's nursery
+        _, rest = group.split(OSError)
+        bind_error = next((e for e in _leaves(group) if isinstance(e, OSError)), None)
+        if bind_error is None or rest is not None:
+            raise
+        print(
+            f"error: {bind_error.strerror or bind_error} (is another node using the port?)", file=sys.stderr
+        )
+        return 1
     except (StorageError, KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -114,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
     return 0
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -144,6 +162,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--listen-addr", default="127.0.0.1", help="p2p listen IPv4 address (0.0.0.0 for all)"
     )
+    parser.add_argument("--max-peers", type=int, default=25, help="most peers to keep connected (default 25)")
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument("--worker", action="store_true", help="run the compute worker (GPU provider)")
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")

@@ -91,7 +91,9 @@ class Network:
         port: int,
         bootnodes: list[str],
         blocks_from: Callable[[int, int], list[list[bytes | None]]],
+        max_peers: int = 25,
     ) -> None:
+        self.max_peers = max_peers
         self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/sync/1")
         self.host = new_host(
             key_pair=create_new_key_pair(load_node_key(base_path / "network" / "secret_ed25519"))
@@ -141,10 +143,17 @@ class Network:
         with contextlib.suppress(Exception):
             await self.host.disconnect(peer)
 
-    async def drop_banned(self) -> None:
-        for peer in self.peers():
+    async def enforce_limits(self) -> None:
+        """Drop banned peers, then the lowest-scored beyond `max_peers`."""
+        peers = self.peers()
+        for peer in peers:
             if self.is_banned(peer):
                 await self._disconnect(peer)
+        allowed = [p for p in peers if not self.is_banned(p)]
+        allowed.sort(key=lambda p: self.scores.get(str(p), 0), reverse=True)
+        for peer in allowed[self.max_peers :]:
+            log.info("over the peer limit (%d): disconnecting %s", self.max_peers, peer)
+            await self._disconnect(peer)
 
     @property
     def peer_id(self) -> str:

@@ -12,11 +12,11 @@ from typing import Any
 
 import trio
 
-from consensus.finality import Justification, Vote
+from consensus.finality import Vote
 from consensus.slots import expected_author, slot_at, slot_start
 from consensus.votebook import Outcome, Verdict
 from genesis.spec import ChainSpec
-from node.chain import BlockImportError, Chain, ImportedBlock
+from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
 from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
 from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossiped
@@ -26,6 +26,7 @@ from node.p2p import RESPONSE_BUDGET, Network
 from node.rpc import RpcHandler
 from node.rpc_methods import build_methods
 from node.storage import ChainStore
+from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
 from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, to_address
@@ -34,7 +35,6 @@ from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
-SYNC_BATCH = 128
 MAX_DRIFT_SECONDS = 1.0
 
 
@@ -54,6 +54,7 @@ class NodeConfig:
     bootnodes: list[str] = field(default_factory=list)
     p2p_host: str = "127.0.0.1"
     network: bool = True
+    max_peers: int = 25
     # Test-only: author two blocks per slot (refused unless explicitly allowed).
     equivocate: bool = False
 
@@ -72,15 +73,14 @@ class Node:
             self.store.close()
             raise
         self.pool = TxPool()
-        self.syncing = False
-        self._sync_mark: tuple[float, int] | None = None
+        self.sync = BlockSync(self)
         self.finality = FinalityGadget(self.chain, config.validator_key)
         self.slots = SlotWatch()
         self.network: Network | None = None
         if config.network:
             self.network = Network(
                 config.base_path, self.chain.genesis.hash, config.p2p_host, config.p2p_port,
-                config.bootnodes, self._blocks_from,
+                config.bootnodes, self._blocks_from, config.max_peers,
             )  # fmt: skip
             self.network.gossip.on(BLOCKS, self._gossiped_blocks)
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
@@ -94,7 +94,7 @@ class Node:
         return 0 if self.network is None else len(self.network.peers())
 
     def is_syncing(self) -> bool:
-        return self.syncing
+        return self.sync.syncing
 
     def local_peer_id(self) -> str | None:
         return None if self.network is None else self.network.peer_id
@@ -158,7 +158,7 @@ class Node:
         if state is None:
             return
         nonce = self.pool.next_nonce(state, key.public)
-        call = Call("balances", "transfer", {"dest": key.public, "value": 1})
+        call = Call("balances", "transfer", {"to": key.public, "amount": 1})
         twin_tx = Extrinsic.sign(key, self.chain.spec.chain_id, nonce, call).encode()
         twin = self.chain.build_sealed(key, parent_hash, slot, [twin_tx])
         log.warning("test switch: equivocating in slot %d with %s", slot, short(twin.hash))
@@ -190,6 +190,7 @@ class Node:
             )
             return
         self.pool.remove([extrinsic_hash(raw) for raw in block.extrinsics])
+        self._resubmit(imported.retracted)
         self.pool.prune(self.chain.state)
         self.metrics.imported.inc()
         self.metrics.extrinsics.inc(len(block.extrinsics))
@@ -208,6 +209,23 @@ class Node:
             imported.millis,
             " [authored]" if imported.authored else "",
         )
+
+    def _resubmit(self, retracted: tuple[Block, ...]) -> None:
+        """Transactions of blocks a reorg left behind go back to the pool
+        (those the new chain already holds are refused as stale)."""
+        back = 0
+        for block in retracted:
+            for raw in block.extrinsics:
+                with contextlib.suppress(PoolError):
+                    self.pool.submit(self.chain.state, raw)
+                    back += 1
+        if retracted:
+            log.info("Reorg replaced %d blocks; %d transactions back in the pool", len(retracted), back)
+
+    def after_batch(self) -> None:
+        """After a synced batch: vote once for the new best, refresh gauges."""
+        self._finality_step(None)
+        self._update_gauges()
 
     # -- finality ---------------------------------------------------------------
     def _finality_step(self, outcome: Outcome | None) -> None:
@@ -258,12 +276,14 @@ class Node:
             try:
                 self.import_block(block)
                 verdict = Gossiped.RELAY
+            except UnknownParent:
+                if block.header.number <= self.chain.best.number + 1:
+                    self.sync.rewind()  # the sender's chain forks below our best
+            except BadBlock as exc:
+                log.warning("invalid block #%d from %s: %s", block.header.number, peer, exc)
+                return Gossiped.BAD
             except BlockImportError as exc:
-                reason = str(exc)
-                if "bad seal" in reason or "state root" in reason or "wrong author" in reason:
-                    log.warning("invalid block #%d from %s: %s", block.header.number, peer, reason)
-                    return Gossiped.BAD
-                log.debug("gossiped block #%d not imported: %s", block.header.number, reason)
+                log.debug("gossiped block #%d not imported: %s", block.header.number, exc)
         return verdict
 
     def _gossiped_extrinsics(self, peer: Any, items: list[bytes]) -> Gossiped:
@@ -309,71 +329,13 @@ class Node:
             wait = slot_start(slot + 1, seconds) - time.time()
             await trio.sleep(max(wait, 0.0))
 
-    async def _sync_loop(self) -> None:
-        assert self.network is not None
-        poll = max(self.chain.spec.params.slot_seconds / 4, 0.25)
-        while True:
-            await self.network.connect_bootnodes()
-            await self.network.drop_banned()
-            fetched = 0
-            for peer in self.network.peers():
-                try:
-                    items = await self.network.request_blocks(peer, self.chain.best.number + 1, SYNC_BATCH)
-                except Exception as exc:
-                    log.debug("sync from %s failed: %s", peer, exc)
-                    continue
-                fetched += self._import_synced(peer, items)
-            was_syncing, self.syncing = self.syncing, fetched >= SYNC_BATCH
-            if self.syncing or was_syncing:
-                self._sync_progress(fetched)
-            if not self.syncing:
-                await trio.sleep(poll)
-
-    def _import_synced(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> int:
-        imported = 0
-        proof: Justification | None = None
-        for block, justification in items:
-            if self.chain.store.has_block(block.hash):
-                continue
-            try:
-                self.import_block(block, vote=False)
-            except BlockImportError as exc:
-                log.warning("refused block #%d from %s: %s", block.header.number, peer, exc)
-                break
-            imported += 1
-            if justification is not None:
-                try:
-                    proof = Justification.decode(justification)
-                except CodecError:
-                    assert self.network is not None
-                    self.network.punish(peer, 100, "undecodable justification")
-                    break
-        # Only the newest justification of a batch matters: it finalizes all below it.
-        if proof is not None and not self.finality.on_justification(proof):
-            log.debug("a synced justification for #%d did not verify", proof.source.number)
-        if imported:
-            self._finality_step(None)
-        self._update_gauges()
-        return imported
-
-    def _sync_progress(self, fetched: int) -> None:
-        """Log progress every few seconds while syncing, and once when done."""
-        now, best = time.monotonic(), self.chain.best.number
-        if self._sync_mark is None:
-            self._sync_mark = (now, best - fetched)
-        since, from_number = self._sync_mark
-        if now - since >= INFORMANT_SECONDS or not self.syncing:
-            rate = (best - from_number) / max(now - since, 1e-6)
-            log.info("%s #%d, %.0f blocks/s", "Syncing," if self.syncing else "Caught up at", best, rate)
-            self._sync_mark = (now, best) if self.syncing else None
-
     async def _informant(self) -> None:
         while True:
             await trio.sleep(INFORMANT_SECONDS)
             finalized = self.chain.store.header(self.chain.finalized_hash)
             log.info(
                 "%s (%d peers), best: #%d (%s), finalized #%d, %d txs in pool",
-                "Syncing" if self.syncing else "Idle",
+                "Syncing" if self.sync.syncing else "Idle",
                 self.peer_count(),
                 self.chain.best.number,
                 short(self.chain.best.hash),
@@ -396,7 +358,7 @@ class Node:
             async with self._network_running(), trio.open_nursery() as nursery:
                 if self.network is not None:
                     log.info("p2p listening as %s", self.network.addresses()[0])
-                    nursery.start_soon(self._sync_loop)
+                    nursery.start_soon(self.sync.run)
                 app = rpc_app(self.rpc, cfg.max_rpc_body)
                 await nursery.start(serve_app, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
                 if cfg.prometheus_port is not None:

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,9 @@ from typing import Any
 
 from genesis.spec import dev_spec
 from tools.client import NodeUnreachable, RpcFailure, VcoinClient
-from tools.testnet import Plan
+from tools.testnet import Plan, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fast_dev_spec(path: Path, **params: int) -> Path:

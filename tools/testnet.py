@@ -3,6 +3,7 @@ base path, node key and set of free ports per node, and the `vcoin node`
 command line that starts each. Node keys are created up front so every node
 gets every other's full bootnode address before any of them starts."""
 
+import random
 import socket
 import sys
 from dataclasses import dataclass
@@ -11,11 +12,20 @@ from pathlib import Path
 from genesis.spec import testnet_key_names, testnet_spec
 from node.p2p import load_node_key, peer_id_of
 
+# Below Linux's ephemeral range (32768-60999), so outgoing connections of
+# already-running nodes cannot take a port between planning and binding.
+PORT_RANGE = (20_000, 32_000)
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    while True:
+        port = random.randint(*PORT_RANGE)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @dataclass(frozen=True)

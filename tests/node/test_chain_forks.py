@@ -39,7 +39,8 @@ def test_longest_fork_wins_and_indices_follow(tmp_path: Path) -> None:
     first = c.import_block(fork_b[0])
     assert not first.best and c.best.hash == fork_a[-1].hash
     assert not c.import_block(fork_b[1]).best  # equal length: the first seen stays
-    assert c.import_block(fork_b[2]).best
+    switch = c.import_block(fork_b[2])
+    assert switch.best and switch.retracted == tuple(fork_a)
     assert c.best.hash == fork_b[-1].hash and c.state.root == fork_b[-1].header.state_root
     assert [c.store.hash_at(n) for n in (1, 2, 3)] == [blk.hash for blk in fork_b]
     assert c.store.tx_location(extrinsic_hash(tx_b)) is not None

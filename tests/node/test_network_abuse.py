@@ -32,11 +32,13 @@ async def _misbehave(target: str, genesis: bytes, topic: str, payload: bytes) ->
     listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{free_port()}")
     async with host.run(listen_addrs=[listen]), gossip.running():
         await host.connect(info)
-        await trio.sleep(2.0)  # let the subscriptions and the mesh form
-        await gossip.pubsub.publish(gossip.topics[topic], payload)
-        with trio.move_on_after(8.0):
-            while info.peer_id in host.get_connected_peers():
+        with trio.move_on_after(10.0):  # publish only once the node's subscription is known
+            while info.peer_id not in gossip.pubsub.peer_topics.get(gossip.topics[topic], set()):
                 await trio.sleep(0.1)
+        with trio.move_on_after(10.0):
+            while info.peer_id in host.get_connected_peers():
+                await gossip.pubsub.publish(gossip.topics[topic], payload)
+                await trio.sleep(1.0)
         return info.peer_id not in host.get_connected_peers()
 
 

@@ -132,7 +132,7 @@ def _inclusion_times(client: VcoinClient, transfers: int) -> list[float]:
     times = []
     for _ in range(transfers):
         start = time.monotonic()
-        tx = client.submit_call(alice, "balances", "transfer", {"dest": bob.public, "value": UNIT})
+        tx = client.submit_call(alice, "balances", "transfer", {"to": bob.public, "amount": UNIT})
         client.wait(tx, timeout=30, poll=0.05)
         times.append(time.monotonic() - start)
     return times
