@@ -18,7 +18,7 @@ from node.p2p import read_frame, write_frame
 from runtime.codec import encode
 from runtime.crypto import dev_keypair
 from tests.node.test_network import Net
-from tests.nodeproc import free_port
+from tools.testnet import free_port
 
 pytestmark = pytest.mark.slow
 
