@@ -15,6 +15,7 @@ from consensus.finality import Checkpoint, Justification, Vote, slashable, super
 
 MAX_PENDING = 4096
 RECENT_PER_VOTER = 32
+MAX_VERIFIED = 65_536
 
 
 class Verdict(Enum):
@@ -92,6 +93,8 @@ class VoteBook:
         if vote not in self.verified:
             if not vote.verify(self.chain_id):
                 return Outcome(Verdict.INVALID)
+            if len(self.verified) >= MAX_VERIFIED:  # finality stalled for long: start over
+                self.verified.clear()
             self.verified.add(vote)
         outcome = Outcome(Verdict.COUNTED, evidence=self._check_conduct(vote))
         if not self.is_justified(vote.source):
