@@ -18,6 +18,14 @@ from runtime.params import Params
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 DEV_ENDOWMENT = 1_000_000 * UNIT
+# The packaged models every built-in spec registers (see `agent.models.PACKAGED`;
+# a test checks these hashes against the installed files).
+BUILTIN_MODELS = (
+    (bytes.fromhex("7c1694d85c1566d1fb7270f6c94cdd59e6c94c0688a212a31593e98029a54a12"),
+     "all-minilm-l6-v2", "embed", 22_713_216, 256),
+    (bytes.fromhex("c56da39680127799f12d2f13ea58427f1102abdb7036b1eae53d03d45635c18b"),
+     "smollm2-135m", "inference", 134_515_008, 1024),
+)  # fmt: skip
 DEV_VALIDATOR_BOND = 100_000 * UNIT
 
 
@@ -30,6 +38,7 @@ class ChainSpec:
     endowments: tuple[tuple[bytes, int], ...]
     validators: tuple[tuple[bytes, int], ...]
     bootnodes: tuple[str, ...] = field(default=())
+    models: tuple[tuple[bytes, str, str, int, int], ...] = ()  # (hash, name, kind, params, memory MB)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -40,6 +49,7 @@ class ChainSpec:
             "endowments": [[to_address(who), value] for who, value in self.endowments],
             "validators": [[to_address(who), bond] for who, bond in self.validators],
             "bootnodes": list(self.bootnodes),
+            "models": [[h.hex(), name, kind, params, mem] for h, name, kind, params, mem in self.models],
         }
 
     @classmethod
@@ -53,6 +63,10 @@ class ChainSpec:
                 endowments=tuple((from_address(a), int(v)) for a, v in wire["endowments"]),
                 validators=tuple((from_address(a), int(v)) for a, v in wire["validators"]),
                 bootnodes=tuple(str(b) for b in wire.get("bootnodes", [])),
+                models=tuple(
+                    (bytes.fromhex(h), str(name), str(kind), int(params), int(mem))
+                    for h, name, kind, params, mem in wire.get("models", [])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid chain spec: {exc}") from exc
@@ -65,7 +79,9 @@ class ChainSpec:
         return hash_of(wire)
 
     def genesis_config(self) -> GenesisConfig:
-        return GenesisConfig(self.chain_id, self.params, self.team, self.endowments, self.validators)
+        return GenesisConfig(
+            self.chain_id, self.params, self.team, self.endowments, self.validators, self.models
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_wire(), indent=2)
@@ -91,6 +107,7 @@ def build_spec(
         team=team,
         endowments=tuple((who, endowment) for who in endowed),
         validators=tuple((who, bond) for who in validators),
+        models=BUILTIN_MODELS,
     )
 
 

@@ -46,6 +46,20 @@ MAX_PROPOSALS_ACTIVE: Final = 64
 MAX_UNBONDING_CHUNKS: Final = 32
 MAX_MEMO_BYTES: Final = 256
 
+# Compute market.
+JOB_KINDS: Final = ("inference", "embed", "lora")
+MAX_MODEL_NAME: Final = 64
+MAX_MODELS_PER_PROVIDER: Final = 32
+MAX_PROVIDERS_PER_MODEL: Final = 256
+MAX_INLINE_INPUT: Final = 16 * 1024  # larger inputs are referenced by hash
+MAX_REFERENCED_INPUT: Final = 256 * 1024 * 1024
+MAX_INLINE_RESULT: Final = 32 * 1024  # larger results stay off chain, by hash
+MAX_UNASSIGNED_JOBS: Final = 1_024
+MAX_JOBS_PER_PROVIDER: Final = 64
+MAX_NEW_TOKENS: Final = 1_024
+MAX_LORA_STEPS: Final = 10_000
+NEUTRAL_REPUTATION_PPM: Final = 500_000
+
 # name -> (lowest, highest) a governance proposal may set.
 PARAM_BOUNDS: Final[dict[str, tuple[int, int]]] = {
     "burn_rate_ppm": (100_000, 200_000),

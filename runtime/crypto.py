@@ -100,4 +100,6 @@ def from_address(text: str) -> bytes:
     public, checksum = raw[:ACCOUNT_BYTES], raw[ACCOUNT_BYTES:]
     if _checksum(public) != checksum:
         raise AddressError("address checksum mismatch")
+    if to_address(public) != text.lower():  # the last character carries padding bits
+        raise AddressError("address is not in canonical form")
     return public

@@ -53,6 +53,13 @@ def mapping(value: Any) -> bool:
     return type(value) is dict
 
 
+def hash_list(max_items: int) -> Checker:
+    return lambda value: (
+        type(value) is list and 0 < len(value) <= max_items and all(hash32(v) for v in value)
+        and len(set(value)) == len(value)
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CallSpec:
     fn: Callable[..., None]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from runtime.codec import ZERO_HASH, merkle_root
 from runtime.constants import ECOSYSTEM_ALLOCATION, RESERVE_ALLOCATION, TEAM_ALLOCATION
 from runtime.context import Ctx
-from runtime.pallets import balances, staking, system, treasury, vesting
+from runtime.pallets import balances, registry, staking, system, treasury, vesting
 from runtime.params import Params
 from runtime.state import State
 from runtime.types import Header
@@ -20,6 +20,7 @@ class GenesisConfig:
     # Dev and test funds come out of the ecosystem allocation, never on top.
     endowments: tuple[tuple[bytes, int], ...] = ()
     validators: tuple[tuple[bytes, int], ...] = ()  # (account, bond)
+    models: tuple[tuple[bytes, str, str, int, int], ...] = ()  # (hash, name, kind, params, memory MB)
 
 
 def build_genesis(state: State, config: GenesisConfig) -> Header:
@@ -47,6 +48,8 @@ def build_genesis(state: State, config: GenesisConfig) -> Header:
     for who, bond in config.validators:
         staking.bond_funds(ctx, who, bond)
         staking.validate(ctx, who)
+    for model_hash, name, kind, params, memory_mb in config.models:
+        registry.add_model(ctx, treasury.ECOSYSTEM, model_hash, name, kind, params, memory_mb)
     staking.Active.put(state, staking.elect(ctx))
     if not staking.Active.get(state):
         raise ValueError("genesis elects no validator: check bonds against min_validator_bond")

@@ -33,6 +33,11 @@ class Params:
     slash_mismatch_ppm: int = c.SLASH_MISMATCH_PPM
     slash_failed_known_answer_ppm: int = c.SLASH_FAILED_KNOWN_ANSWER_PPM
     slash_equivocation_ppm: int = c.SLASH_EQUIVOCATION_PPM
+    job_commit_window: int = 20  # blocks from assignment to commit
+    job_reveal_window: int = 10  # blocks from commit to reveal
+    job_challenge_window: int = 20  # blocks from reveal to settlement
+    min_job_price: int = 1  # base units per work unit
+    max_job_deadline: int = 100_000  # blocks
 
     def __post_init__(self) -> None:
         for f in fields(self):

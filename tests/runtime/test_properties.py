@@ -7,10 +7,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from genesis.spec import BUILTIN_MODELS
+from runtime.codec import blake2b_256, encode
 from runtime.constants import CAP, REWARD_POOL, UNIT
 from runtime.crypto import Keypair
 from runtime.executive import apply_block, finalize, initialize
-from runtime.pallets import balances, emission, governance, staking
+from runtime.pallets import balances, emission, governance, jobs, staking
 from runtime.state import State
 from runtime.storage import _load
 from runtime.types import Block, Call, Extrinsic, extrinsics_root
@@ -23,7 +25,12 @@ SHORT: dict[str, Any] = {
     "unbonding_period": 2,
     "voting_period": 3,
     "enactment_delay": 1,
+    "job_commit_window": 2,
+    "job_reveal_window": 2,
+    "job_challenge_window": 2,
 }
+EMBED = BUILTIN_MODELS[0][0]
+RESULT_HASH, SALT = blake2b_256(b"result"), b"salt"
 
 amounts = st.one_of(
     st.integers(0, 10),
@@ -69,6 +76,46 @@ calls = st.one_of(
         ),
         st.binary(max_size=80),
         st.binary(max_size=64),
+    ),
+    st.builds(
+        lambda m, p: ("registry", "register_provider", {"models": [EMBED], "memory_mb": m, "price": p}),
+        st.sampled_from([0, 4096]),
+        st.sampled_from([0, 1, 1_000, UNIT]),
+    ),
+    st.just(("registry", "heartbeat", {})),
+    st.just(("registry", "deregister_provider", {})),
+    st.builds(
+        lambda i, f, d: (
+            "jobs",
+            "submit",
+            {
+                "kind": "embed",
+                "model": EMBED,
+                "input": i,
+                "input_hash": b"",
+                "input_size": 0,
+                "options": {},
+                "max_fee": f,
+                "deadline": d,
+                "min_reputation": 0,
+            },
+        ),  # fmt: skip
+        st.sampled_from([encode(["some text"]), encode("x"), b"\xc1", b""]),
+        st.sampled_from([0, 10**6, UNIT, 2**64 - 1]),
+        st.integers(0, 6),
+    ),
+    st.builds(
+        lambda j, ok: (
+            "jobs",
+            "commit",
+            {"job": j, "commitment": jobs.commitment(RESULT_HASH, SALT) if ok else SALT * 8},
+        ),
+        st.integers(0, 3),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda j: ("jobs", "reveal", {"job": j, "result_hash": RESULT_HASH, "salt": SALT, "result": b""}),
+        st.integers(0, 3),
     ),
     st.builds(
         lambda p, n, a: (p, n, a),
@@ -118,6 +165,7 @@ def check_invariants(state: State) -> None:
     total = 0
     bonded = 0
     reserved_by: dict[bytes, int] = {}
+    held_by: dict[bytes, int] = {}  # bonded + unbonding + fees of open jobs
     for key, value in state.items():
         if key.startswith(balances.Accounts.prefix):
             acc = balances.Account.from_wire(_load(value))
@@ -128,7 +176,13 @@ def check_invariants(state: State) -> None:
             led = staking.Ledger.from_wire(_load(value))
             owner = key[len(staking.Ledgers.prefix) :]
             bonded += led.bonded
-            assert reserved_by.get(owner, 0) >= led.bonded + led.unbonding_total or owner not in reserved_by
+            held_by[owner] = held_by.get(owner, 0) + led.bonded + led.unbonding_total
+        elif key.startswith(jobs.Jobs.prefix):
+            job = jobs.Job.from_wire(_load(value))
+            if job.status not in (jobs.SETTLED, jobs.REFUNDED):
+                held_by[job.submitter] = held_by.get(job.submitter, 0) + job.max_fee
+    for owner, held in held_by.items():
+        assert reserved_by.get(owner, 0) >= held
     minted, burned = balances.Minted.get(state), balances.Burned.get(state)
     assert total + burned == minted
     assert minted <= CAP

@@ -1,0 +1,60 @@
+"""What a job of each kind may ask for, and what it costs in work units.
+
+Options are small integers with defaults; inputs are canonical msgpack of
+the kind's input: a prompt string (`inference`), a list of texts (`embed`,
+`lora`'s training set). Work units scale with the model's size in millions
+of parameters and a token estimate of four bytes a token, so the fee is
+known at submission, before anyone runs anything.
+"""
+
+from typing import Any
+
+from runtime.constants import MAX_LORA_STEPS, MAX_NEW_TOKENS
+
+MAX_TEXTS = 256
+OPTION_BOUNDS: dict[str, dict[str, tuple[int, int, int]]] = {  # name -> (low, high, default)
+    "inference": {"max_tokens": (1, MAX_NEW_TOKENS, 16)},
+    "embed": {},
+    "lora": {
+        "rank": (1, 64, 8),
+        "alpha": (1, 512, 16),
+        "steps": (1, MAX_LORA_STEPS, 10),
+        "lr_ppm": (1, 1_000_000, 1_000),  # learning rate in millionths
+        "seed": (0, (1 << 32) - 1, 0),
+    },
+}
+
+
+def check_options(kind: str, options: dict[str, Any]) -> dict[str, int]:
+    """The job's settings with defaults filled in; ValueError if out of bounds."""
+    bounds = OPTION_BOUNDS[kind]
+    unknown = sorted(set(options) - set(bounds))
+    if unknown:
+        raise ValueError(f"unknown option(s) for {kind}: {', '.join(map(str, unknown))}")
+    settings = {}
+    for name, (low, high, default) in bounds.items():
+        value = options.get(name, default)
+        if type(value) is not int or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer in [{low}, {high}]")
+        settings[name] = value
+    return settings
+
+
+def check_input(kind: str, value: Any) -> None:
+    if kind == "inference":
+        if type(value) is not str or not value:
+            raise ValueError("an inference input is a non-empty prompt")
+        return
+    if type(value) is not list or not 0 < len(value) <= MAX_TEXTS:
+        raise ValueError(f"an {kind} input is a list of 1 to {MAX_TEXTS} texts")
+    if not all(type(text) is str and text for text in value):
+        raise ValueError("every text must be a non-empty string")
+
+
+def work_units(kind: str, params_millions: int, input_size: int, settings: dict[str, int]) -> int:
+    tokens = -(-input_size // 4)
+    if kind == "inference":
+        return params_millions * (tokens + settings["max_tokens"])
+    if kind == "embed":
+        return params_millions * tokens
+    return 3 * params_millions * tokens * settings["steps"]  # forward and backward passes

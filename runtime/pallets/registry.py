@@ -1,0 +1,182 @@
+"""Registry: the models the market knows and the providers that serve them.
+
+A model is named by the content hash of its files (computed off chain by
+`agent.models.model_hash`), with a unique short name, its job kind, its
+parameter count and the GPU memory it needs. A provider is any account with
+at least `min_provider_bond` bonded (validators may serve too) that lists the
+models it serves, its GPU memory and its asking price per work unit; it
+heartbeats once per era so that assignment only picks providers that are up.
+"""
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runtime.constants import (
+    JOB_KINDS,
+    MAX_MODEL_NAME,
+    MAX_MODELS_PER_PROVIDER,
+    MAX_PROVIDERS_PER_MODEL,
+)
+from runtime.context import Ctx
+from runtime.dispatch import amount, call, hash32, hash_list, one_of, text, u32
+from runtime.errors import pallet_errors
+from runtime.pallets import staking
+from runtime.state import State
+from runtime.storage import StorageMap, bytes_tuple, sorted_insert, sorted_remove
+
+PALLET = "registry"
+Error = pallet_errors(PALLET)
+
+
+@dataclass(frozen=True)
+class Model:
+    hash: bytes
+    name: str
+    kind: str
+    params: int  # parameter count
+    memory_mb: int  # GPU memory needed to serve it
+    owner: bytes
+
+    @property
+    def params_millions(self) -> int:
+        return max(1, -(-self.params // 1_000_000))
+
+    def to_wire(self) -> list[Any]:
+        return [self.hash, self.name, self.kind, self.params, self.memory_mb, self.owner]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Model":
+        return cls(*wire)
+
+
+@dataclass(frozen=True)
+class Provider:
+    models: tuple[bytes, ...] = ()
+    memory_mb: int = 0
+    price: int = 0  # base units per work unit
+    last_seen_era: int = -1
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    open_jobs: int = 0
+
+    def to_wire(self) -> list[Any]:
+        return [list(self.models), self.memory_mb, self.price, self.last_seen_era,
+                self.jobs_done, self.jobs_failed, self.open_jobs]  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Provider":
+        return cls(tuple(wire[0]), *wire[1:])
+
+
+NOBODY = Provider()
+Models: StorageMap[Model | None] = StorageMap(
+    PALLET, "Models", None, lambda m: None if m is None else m.to_wire(), lambda w: Model.from_wire(w)
+)
+ModelNames: StorageMap[bytes] = StorageMap(PALLET, "ModelNames", b"")
+Providers: StorageMap[Provider] = StorageMap(
+    PALLET, "Providers", NOBODY, Provider.to_wire, Provider.from_wire
+)
+# model hash -> providers serving it, sorted (the assignment candidates)
+Serving: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Serving", (), list, bytes_tuple)
+
+
+def model(state: State, model_hash: bytes) -> Model | None:
+    return Models.get(state, model_hash)
+
+
+def model_by_name(state: State, name_or_hash: str) -> Model | None:
+    found = ModelNames.get(state, name_or_hash.encode())
+    return Models.get(state, found) if found else None
+
+
+def provider(state: State, who: bytes) -> Provider:
+    return Providers.get(state, who)
+
+
+def is_online(ctx: Ctx, prov: Provider) -> bool:
+    """Heartbeat this era or the last one."""
+    return prov.last_seen_era >= staking.CurrentEra.get(ctx.state) - 1
+
+
+def add_model(
+    ctx: Ctx, owner: bytes, model_hash: bytes, name: str, kind: str, params: int, memory_mb: int
+) -> None:
+    if Models.contains(ctx.state, model_hash):
+        raise Error("ModelExists", "a model with these files is already registered")
+    if ModelNames.contains(ctx.state, name.encode()):
+        raise Error("NameTaken", f"the model name {name!r} is taken")
+    if params == 0:
+        raise Error("BadModel", "a model has at least one parameter")
+    Models.put(ctx.state, model_hash, Model(model_hash, name, kind, params, memory_mb, owner))
+    ModelNames.put(ctx.state, name.encode(), model_hash)
+    ctx.emit(PALLET, "ModelRegistered", hash=model_hash, model_name=name, kind=kind)
+
+
+@call(
+    PALLET, "register_model", hash=hash32, model_name=text(MAX_MODEL_NAME), kind=one_of(*JOB_KINDS),
+    params=amount, memory_mb=u32,
+)  # fmt: skip
+def register_model(
+    ctx: Ctx, origin: bytes, hash: bytes, model_name: str, kind: str, params: int, memory_mb: int
+) -> None:
+    add_model(ctx, origin, hash, model_name, kind, params, memory_mb)
+
+
+def set_provider(ctx: Ctx, who: bytes, models: list[bytes], memory_mb: int, price: int) -> None:
+    if staking.ledger(ctx.state, who).bonded < ctx.params.min_provider_bond:
+        raise Error("InsufficientBond", f"providers bond at least {ctx.params.min_provider_bond}")
+    if price < ctx.params.min_job_price:
+        raise Error("PriceTooLow", f"the price per work unit is at least {ctx.params.min_job_price}")
+    for model_hash in models:
+        found = Models.get(ctx.state, model_hash)
+        if found is None:
+            raise Error("UnknownModel", model_hash.hex())
+        if found.memory_mb > memory_mb:
+            raise Error("NotEnoughMemory", f"{found.name} needs {found.memory_mb} MB")
+    old = Providers.get(ctx.state, who)
+    for model_hash in set(old.models) - set(models):
+        Serving.put(ctx.state, model_hash, sorted_remove(Serving.get(ctx.state, model_hash), who))
+    for model_hash in models:
+        serving = Serving.get(ctx.state, model_hash)
+        if who not in serving and len(serving) >= MAX_PROVIDERS_PER_MODEL:
+            raise Error("TooManyProviders", "this model has as many providers as it may")
+        Serving.put(ctx.state, model_hash, sorted_insert(serving, who))
+    era = staking.CurrentEra.get(ctx.state)
+    Providers.put(ctx.state, who, replace(old, models=tuple(sorted(models)), memory_mb=memory_mb,
+                                          price=price, last_seen_era=era))  # fmt: skip
+    ctx.emit(PALLET, "ProviderRegistered", who=who, models=len(models), price=price)
+
+
+@call(PALLET, "register_provider", models=hash_list(MAX_MODELS_PER_PROVIDER), memory_mb=u32, price=amount)
+def register_provider(ctx: Ctx, origin: bytes, models: list[bytes], memory_mb: int, price: int) -> None:
+    set_provider(ctx, origin, models, memory_mb, price)
+
+
+@call(PALLET, "heartbeat")
+def heartbeat(ctx: Ctx, origin: bytes) -> None:
+    prov = Providers.get(ctx.state, origin)
+    if not prov.models:
+        raise Error("NotProvider", "register as a provider first")
+    Providers.put(ctx.state, origin, replace(prov, last_seen_era=staking.CurrentEra.get(ctx.state)))
+
+
+def remove_provider(ctx: Ctx, who: bytes, reason: str) -> None:
+    prov = Providers.get(ctx.state, who)
+    for model_hash in prov.models:
+        Serving.put(ctx.state, model_hash, sorted_remove(Serving.get(ctx.state, model_hash), who))
+    Providers.put(ctx.state, who, replace(prov, models=()))
+    ctx.emit(PALLET, "ProviderRemoved", who=who, reason=reason)
+
+
+@call(PALLET, "deregister_provider")
+def deregister_provider(ctx: Ctx, origin: bytes) -> None:
+    if not Providers.get(ctx.state, origin).models:
+        raise Error("NotProvider", "not a provider")
+    remove_provider(ctx, origin, "deregistered")
+
+
+def count_job(ctx: Ctx, who: bytes, opened: int = 0, done: int = 0, failed: int = 0) -> None:
+    prov = Providers.get(ctx.state, who)
+    Providers.put(ctx.state, who, replace(prov, open_jobs=max(0, prov.open_jobs + opened),
+                                          jobs_done=prov.jobs_done + done,
+                                          jobs_failed=prov.jobs_failed + failed))  # fmt: skip
