@@ -12,7 +12,7 @@ from tests.chain import BOB, CHARLIE, DAVE, TestChain, failed
 
 EMBED = BUILTIN_MODELS[0][0]
 INFER = BUILTIN_MODELS[1][0]
-WINDOWS = {"job_commit_window": 3, "job_reveal_window": 3, "job_challenge_window": 3}
+WINDOWS: dict[str, Any] = {"job_commit_window": 3, "job_reveal_window": 3, "job_challenge_window": 3}
 TEXTS = encode(["hello world", "a second text"])
 
 
@@ -132,7 +132,7 @@ def test_only_the_assigned_provider_commits_and_the_reveal_must_open_the_commitm
 
 def test_malformed_jobs_are_refused_with_a_reason() -> None:
     chain = market(BOB)
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "system.BadArguments": {"kind": "mining"},
         "jobs.UnknownModel": {"model": b"\x09" * 32},
         "jobs.WrongKind": {"kind": "inference", "input": encode("hi")},
@@ -153,7 +153,7 @@ def test_malformed_jobs_are_refused_with_a_reason() -> None:
 
 def test_providers_need_a_bond_registered_models_and_enough_memory() -> None:
     chain = TestChain()
-    reg = {"models": [EMBED], "memory_mb": 4096, "price": 1_000}
+    reg: dict[str, Any] = {"models": [EMBED], "memory_mb": 4096, "price": 1_000}
     assert failed(chain.call(DAVE, "registry", "register_provider", **reg)) == "registry.InsufficientBond"
     chain.call(DAVE, "staking", "bond", amount=1_000 * UNIT)
     unknown = {**reg, "models": [b"\x05" * 32]}
@@ -168,7 +168,7 @@ def test_providers_need_a_bond_registered_models_and_enough_memory() -> None:
 
 def test_models_register_once_by_hash_and_name() -> None:
     chain = TestChain()
-    args = {"hash": b"\x42" * 32, "model_name": "tiny", "kind": "inference", "params": 1000, "memory_mb": 1}
+    args: dict[str, Any] = {"hash": b"\x42" * 32, "model_name": "tiny", "kind": "inference", "params": 1000, "memory_mb": 1}
     assert failed(chain.call(DAVE, "registry", "register_model", **args)) is None
     assert failed(chain.call(DAVE, "registry", "register_model", **args)) == "registry.ModelExists"
     renamed = {**args, "hash": b"\x43" * 32}
