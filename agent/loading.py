@@ -38,7 +38,7 @@ def causal_lm(path: Path, device: str) -> tuple[Any, Any]:
 
         source, extra = _source(path)
         tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-        model = AutoModelForCausalLM.from_pretrained(source, **extra).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(source, **extra).to(device).eval()  # type: ignore[arg-type]
         return tokenizer, model
 
     return _cached(("causal", str(path), device), build)  # type: ignore[no-any-return]

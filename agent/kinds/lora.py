@@ -39,7 +39,7 @@ def run(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
     tokenizer, _ = loading.causal_lm(model_path, device)
     source, extra = loading._source(model_path)
     torch.manual_seed(opts.get("seed", 0))
-    base = AutoModelForCausalLM.from_pretrained(source, **extra).to(device)  # fresh: training mutates it
+    base = AutoModelForCausalLM.from_pretrained(source, **extra).to(device)  # type: ignore[arg-type]  # fresh
     config = LoraConfig(
         r=opts.get("rank", 8), lora_alpha=opts.get("alpha", 16), target_modules=_targets(base),
         lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
@@ -48,7 +48,9 @@ def run(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
     model.train()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoded = tokenizer(list(spec.input), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+    encoded = tokenizer(
+        list(spec.input), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
+    )
     batch = {k: encoded[k].to(device) for k in ("input_ids", "attention_mask")}
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -41,7 +41,11 @@ def test_inference_is_deterministic_and_greedy_rule_holds(lm: Path, other_lm: Pa
 
 
 def test_inference_divergence_after_a_near_tie_is_not_judged() -> None:
-    reference = {"tokens": [5, 6, 7, 8], "margins": to_fixed([2.0, 1.5, 0.01, 3.0]), "runner_up": [1, 2, 9, 4]}
+    reference = {
+        "tokens": [5, 6, 7, 8],
+        "margins": to_fixed([2.0, 1.5, 0.01, 3.0]),
+        "runner_up": [1, 2, 9, 4],
+    }
     honest_noise = {"tokens": [5, 6, 9, 3]}  # picked the other near-tied token at step 2
     assert inference.compare(reference, honest_noise).match
     cheat = {"tokens": [5, 7, 7, 8]}  # diverges where the margin was clear

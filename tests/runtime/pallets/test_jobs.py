@@ -168,7 +168,13 @@ def test_providers_need_a_bond_registered_models_and_enough_memory() -> None:
 
 def test_models_register_once_by_hash_and_name() -> None:
     chain = TestChain()
-    args: dict[str, Any] = {"hash": b"\x42" * 32, "model_name": "tiny", "kind": "inference", "params": 1000, "memory_mb": 1}
+    args: dict[str, Any] = {
+        "hash": b"\x42" * 32,
+        "model_name": "tiny",
+        "kind": "inference",
+        "params": 1000,
+        "memory_mb": 1,
+    }
     assert failed(chain.call(DAVE, "registry", "register_model", **args)) is None
     assert failed(chain.call(DAVE, "registry", "register_model", **args)) == "registry.ModelExists"
     renamed = {**args, "hash": b"\x43" * 32}

@@ -1,0 +1,76 @@
+"""The process that runs jobs inside a sandbox.
+
+    python -m agent.runner            serve length-prefixed msgpack requests on stdin/stdout
+    python -m agent.runner --once IN OUT   run one request file, write one response file (Docker)
+
+A request is {kind, model_path, input, options, device}; a response is
+{ok, result (canonical bytes), hash, seconds} or {ok: false, error}. Models
+stay loaded between requests, so only the first job on a model pays the load.
+"""
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from agent.canonical import decode, encode
+from agent.job import JobSpec, Result
+
+MAX_REQUEST = 512 * 1024 * 1024
+
+
+def handle(request: dict[str, Any]) -> dict[str, Any]:
+    from agent import loading
+    from agent.kinds import KINDS
+
+    try:
+        kind = KINDS[request["kind"]]
+        spec = JobSpec(request["kind"], request["input"], dict(request.get("options") or {}))
+        device = request.get("device") or loading.best_device()
+        start = time.perf_counter()
+        result = Result.of(kind.run(spec, Path(request["model_path"]), device))
+        seconds = time.perf_counter() - start
+        return {"ok": True, "result": result.encoded, "hash": result.hash, "micros": int(seconds * 1e6)}
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def read_frame(stream: BinaryIO) -> bytes | None:
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    size = int.from_bytes(header, "big")
+    if size > MAX_REQUEST:
+        raise ValueError("request too large")
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return data
+
+
+def write_frame(stream: BinaryIO, payload: bytes) -> None:
+    stream.write(len(payload).to_bytes(4, "big") + payload)
+    stream.flush()
+
+
+def serve() -> None:
+    # Frames own the real stdout; anything a library prints goes to stderr.
+    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr
+    requests = sys.stdin.buffer
+    while (data := read_frame(requests)) is not None:
+        write_frame(frames, encode(handle(decode(data))))
+
+
+def once(request_path: Path, response_path: Path) -> None:
+    response_path.write_bytes(encode(handle(decode(request_path.read_bytes()))))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--once":
+        once(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        serve()

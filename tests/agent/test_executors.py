@@ -1,0 +1,98 @@
+"""The local executor runs real jobs in its sandboxed runner process; the
+Docker executor's container request is checked without a daemon."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.canonical import decode
+from agent.device import discover
+from agent.docker_executor import DockerLimits, container_request
+from agent.executor import ExecutorError, LocalExecutor
+from agent.executors import make_executor
+from agent.job import JobSpec, Result
+from agent.kinds import embed
+from tests.agent.tiny import tiny_encoder
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def enc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_encoder(tmp_path_factory.mktemp("enc"))
+
+
+def test_local_executor_matches_a_direct_run_and_keeps_the_model_loaded(enc: Path, tmp_path: Path) -> None:
+    spec = JobSpec("embed", ["hello world"])
+    executor = LocalExecutor(device="cpu", log=tmp_path / "runner.log")
+    try:
+        first = executor.run(spec, enc, timeout=120)
+        pid = executor.proc.pid if executor.proc else None
+        second = executor.run(spec, enc, timeout=120)
+        assert executor.proc is not None and executor.proc.pid == pid  # one long-lived sandbox
+    finally:
+        executor.close()
+    direct = Result.of(embed.run(spec, enc, "cpu"))
+    assert first.hash == second.hash == direct.hash
+    assert decode(first.encoded) == direct.payload
+
+
+def test_a_failing_job_reports_its_error_and_a_slow_one_is_killed(enc: Path, tmp_path: Path) -> None:
+    executor = LocalExecutor(device="cpu", log=tmp_path / "runner.log")
+    try:
+        with pytest.raises(ExecutorError, match="failed in the sandbox"):
+            executor.run(JobSpec("embed", ["x"]), tmp_path / "no-such-model", timeout=60)
+        start = time.monotonic()
+        with pytest.raises(ExecutorError, match="limit"):
+            executor.run(JobSpec("embed", ["hello"] * 4), enc, timeout=0.01)
+        assert time.monotonic() - start < 5 and executor.proc is None  # killed, restarts on demand
+        assert executor.run(JobSpec("embed", ["again"]), enc, timeout=120).hash
+    finally:
+        executor.close()
+
+
+def test_docker_request_isolates_the_job(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    request = container_request("img", model, tmp_path / "job", gpu=True, limits=DockerLimits(memory="2g"))
+    assert request["network_disabled"] and request["read_only"]
+    assert request["volumes"][str(model)] == {"bind": "/model", "mode": "ro"}
+    assert request["mem_limit"] == "2g" and request["pids_limit"] > 0 and request["cap_drop"] == ["ALL"]
+    assert "size=" in request["tmpfs"]["/tmp"]
+    (gpu,) = request["device_requests"]
+    assert gpu["Count"] == -1 and gpu["Capabilities"] == [["gpu"]]
+    assert "device_requests" not in container_request(
+        "img", model, tmp_path, gpu=False, limits=DockerLimits()
+    )
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"x")
+    single = container_request("img", gguf, tmp_path / "job", gpu=False, limits=DockerLimits())
+    assert (
+        single["volumes"][str(tmp_path)]["mode"] == "ro" and single["environment"]["MODEL"] == "/model/m.gguf"
+    )
+
+
+def _daemon_answers() -> bool:
+    try:
+        import docker
+
+        return bool(docker.from_env().ping())
+    except Exception:
+        return False
+
+
+def test_auto_picks_docker_only_when_a_daemon_answers(tmp_path: Path) -> None:
+    if _daemon_answers():
+        assert make_executor("auto", gpu=False).name == "docker"
+    else:
+        assert make_executor("auto", gpu=False).name == "local"
+        with pytest.raises(ValueError, match="Docker"):
+            make_executor("docker", gpu=False)
+    with pytest.raises(ValueError):
+        make_executor("cloud", gpu=False)
+
+
+def test_discovery_reports_a_device() -> None:
+    devices = discover()
+    assert devices and devices[0].memory_mb > 0 and devices[0].kind in ("cpu", "cuda")
