@@ -125,6 +125,7 @@ def dev_spec() -> ChainSpec:
         slot_seconds=2, blocks_per_year=600, era_length=20, unbonding_period=10,
         voting_period=10, enactment_delay=5, min_validator_bond=1_000 * UNIT,
         min_provider_bond=100 * UNIT, proposal_deposit=10 * UNIT,
+        job_commit_window=10, job_reveal_window=5, job_challenge_window=5,
     )  # fmt: skip
 
 

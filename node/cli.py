@@ -47,7 +47,8 @@ def setup_logging(level: str) -> None:
     logging.getLogger("libp2p").setLevel(logging.ERROR)
 
 
-def _validator_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
+def _node_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
+    """The key that authors (--validator, --dev) and signs the worker's results."""
     name = args.key or ("//alice" if args.dev else None)
     if name is None:
         if args.validator:
@@ -75,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
             base_path = temp_dir
         else:
             base_path = Path(args.base_path) if args.base_path else default_base_path(spec.id)
+        key = _node_key(args, base_path)
         config = NodeConfig(
             spec=spec,
             base_path=base_path,
             dev=args.dev,
-            validator_key=_validator_key(args, base_path),
+            validator_key=key if (args.dev or args.validator) else None,
             rpc_host="0.0.0.0" if args.rpc_external else "127.0.0.1",
             rpc_port=args.rpc_port,
             prometheus_host="0.0.0.0" if args.prometheus_external else "127.0.0.1",
@@ -90,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
             bootnodes=list(args.bootnodes),
             p2p_host=args.listen_addr,
             max_peers=args.max_peers,
+            worker_key=key if args.worker else None,
+            executor=args.executor,
+            model_dirs=[Path(d) for d in args.model_dir],
+            worker_price=args.price,
+            job_timeout=args.job_timeout,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -101,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
                 "RPC listens on all interfaces: anyone who can reach port %d can use it",
                 args.rpc_port,
             )
-        if args.worker:
-            log.warning("--worker: the compute worker is not part of this build yet; running as a plain node")
+        if args.worker and key is None:
+            raise KeystoreError("--worker needs --key NAME: the provider account that signs results")
         node = Node(config)
         trio.run(node.run)
     except BaseExceptionGroup as group:  # a server task failed inside the node's nursery
@@ -164,7 +171,16 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     parser.add_argument("--max-peers", type=int, default=25, help="most peers to keep connected (default 25)")
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
-    parser.add_argument("--worker", action="store_true", help="run the compute worker (GPU provider)")
+    parser.add_argument("--worker", action="store_true", help="run the provider worker: serve compute jobs")
+    parser.add_argument(
+        "--executor", default="auto", choices=["auto", "docker", "local"],
+        help="where jobs run: docker (GPU container), local (sandboxed process), auto (docker if it answers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--model-dir", action="append", default=[], help="a directory of models to serve (repeatable)"
+    )
+    parser.add_argument("--price", type=int, default=1_000, help="asking price, base units per work unit")
+    parser.add_argument("--job-timeout", type=float, default=900.0, help="wall-clock limit per job, seconds")
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")
     parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)

@@ -24,10 +24,15 @@ from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
 from node.p2p import RESPONSE_BUDGET, Network
 from node.rpc import RpcHandler
+from node.rpc_market import build_market_methods
 from node.rpc_methods import build_methods
 from node.storage import ChainStore
 from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
+from node.worker_link import NodeChainView
+from offchain.blobs import BlobStore
+from offchain.provider import ProviderWorker
+from offchain.setup import build_provider_worker
 from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import slashing
@@ -57,6 +62,11 @@ class NodeConfig:
     max_peers: int = 25
     # Test-only: author two blocks per slot (refused unless explicitly allowed).
     equivocate: bool = False
+    worker_key: Keypair | None = None
+    executor: str = "auto"
+    model_dirs: list[Path] = field(default_factory=list)
+    worker_price: int = 1_000
+    job_timeout: float = 900.0
 
 
 def short(block_hash: bytes) -> str:
@@ -85,8 +95,15 @@ class Node:
             self.network.gossip.on(BLOCKS, self._gossiped_blocks)
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
             self.network.gossip.on(VOTES, self._gossiped_votes)
+        self.blobs = BlobStore(config.base_path / "blobs")
+        self.worker: ProviderWorker | None = None
+        if config.worker and config.worker_key is not None:
+            self.worker = build_provider_worker(
+                NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.executor,
+                config.model_dirs, config.worker_price, config.job_timeout,
+            )  # fmt: skip
         self.metrics = Metrics()
-        self.rpc = RpcHandler(build_methods(self))
+        self.rpc = RpcHandler({**build_methods(self), **build_market_methods(self)})
         self._update_gauges()
 
     # -- facts the RPC reports -------------------------------------------
@@ -198,6 +215,8 @@ class Node:
         outcome = self.finality.after_import()
         if vote:
             self._finality_step(outcome)
+            if self.worker is not None:
+                self.worker.notify()
         self._update_gauges()
         # While syncing, progress lines replace one line per block.
         log.log(
@@ -225,6 +244,8 @@ class Node:
     def after_batch(self) -> None:
         """After a synced batch: vote once for the new best, refresh gauges."""
         self._finality_step(None)
+        if self.worker is not None:
+            self.worker.notify()
         self._update_gauges()
 
     # -- finality ---------------------------------------------------------------
@@ -367,6 +388,8 @@ class Node:
                         serve_app, metrics, cfg.prometheus_host, cfg.prometheus_port, "Prometheus"
                     )
                 nursery.start_soon(self._slot_loop)
+                if self.worker is not None:
+                    nursery.start_soon(self.worker.run)
                 nursery.start_soon(self._informant)
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()

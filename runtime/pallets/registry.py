@@ -22,7 +22,7 @@ from runtime.dispatch import amount, call, hash32, hash_list, one_of, text, u32
 from runtime.errors import pallet_errors
 from runtime.pallets import staking
 from runtime.state import State
-from runtime.storage import StorageMap, bytes_tuple, sorted_insert, sorted_remove
+from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
 
 PALLET = "registry"
 Error = pallet_errors(PALLET)
@@ -76,6 +76,7 @@ ModelNames: StorageMap[bytes] = StorageMap(PALLET, "ModelNames", b"")
 Providers: StorageMap[Provider] = StorageMap(
     PALLET, "Providers", NOBODY, Provider.to_wire, Provider.from_wire
 )
+ModelList: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "ModelList", (), list, bytes_tuple)
 # model hash -> providers serving it, sorted (the assignment candidates)
 Serving: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Serving", (), list, bytes_tuple)
 
@@ -87,6 +88,10 @@ def model(state: State, model_hash: bytes) -> Model | None:
 def model_by_name(state: State, name_or_hash: str) -> Model | None:
     found = ModelNames.get(state, name_or_hash.encode())
     return Models.get(state, found) if found else None
+
+
+def models(state: State) -> list[Model]:
+    return [m for h in ModelList.get(state) if (m := Models.get(state, h)) is not None]
 
 
 def provider(state: State, who: bytes) -> Provider:
@@ -109,6 +114,7 @@ def add_model(
         raise Error("BadModel", "a model has at least one parameter")
     Models.put(ctx.state, model_hash, Model(model_hash, name, kind, params, memory_mb, owner))
     ModelNames.put(ctx.state, name.encode(), model_hash)
+    ModelList.put(ctx.state, sorted_insert(ModelList.get(ctx.state), model_hash))
     ctx.emit(PALLET, "ModelRegistered", hash=model_hash, model_name=name, kind=kind)
 
 

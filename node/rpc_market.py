@@ -1,0 +1,137 @@
+"""RPC methods of the compute market: models, providers, jobs, results and
+blobs."""
+
+from typing import TYPE_CHECKING, Any
+
+from node.jsonfmt import hex0x, parse_account, parse_hex
+from node.rpc import Method, RpcError, params_between
+from runtime.crypto import to_address
+from runtime.pallets import jobs, registry, reputation, staking
+from runtime.state import State
+
+if TYPE_CHECKING:
+    from node.service import Node
+
+MAX_LISTED_JOBS = 200
+MAX_BLOB_HEX = 64 * 1024 * 1024
+
+
+def model_json(model: registry.Model) -> dict[str, Any]:
+    return {"hash": hex0x(model.hash), "name": model.name, "kind": model.kind, "params": model.params,
+            "memoryMb": model.memory_mb, "owner": to_address(model.owner)}  # fmt: skip
+
+
+def job_json(job: jobs.Job) -> dict[str, Any]:
+    return {
+        "id": job.id, "submitter": to_address(job.submitter), "kind": job.kind, "model": hex0x(job.model),
+        "inputHash": hex0x(job.input_hash), "inputSize": job.input_size, "options": job.options,
+        "units": job.units, "maxFee": job.max_fee, "deadline": job.deadline, "minReputation": job.min_reputation,
+        "created": job.created, "status": job.status,
+        "provider": to_address(job.provider) if job.provider else None, "price": job.price,
+        "assignedAt": job.assigned_at or None, "committedAt": job.committed_at or None,
+        "revealedAt": job.revealed_at or None,
+        "resultHash": hex0x(job.result_hash) if job.result_hash else None,
+        "fee": job.fee, "attempts": len(job.tried) + (1 if job.provider else 0),
+    }  # fmt: skip
+
+
+def build_market_methods(node: "Node") -> dict[str, Method]:
+    chain = node.chain
+
+    def state() -> State:
+        return chain.state
+
+    def the_job(value: Any) -> jobs.Job:
+        if type(value) is not int or value < 0:
+            raise ValueError("a job id is a non-negative integer")
+        found = jobs.job(state(), value)
+        if found is None:
+            raise RpcError(4005, f"Unknown job {value}")
+        return found
+
+    def vcoin_models(params: list[Any]) -> Any:
+        params_between(params, 0, 0)
+        return sorted((model_json(m) for m in registry.models(state())), key=lambda m: m["name"])
+
+    def vcoin_model(params: list[Any]) -> Any:
+        (name,) = params_between(params, 1, 1)
+        if not isinstance(name, str):
+            raise ValueError("a model is named by its name or 0x hash")
+        model = registry.model(state(), parse_hex(name, 32)) if name.startswith("0x") else None
+        model = model or registry.model_by_name(state(), name)
+        if model is None:
+            raise RpcError(4006, f"Unknown model {name}")
+        return model_json(model)
+
+    def vcoin_provider(params: list[Any]) -> Any:
+        (who,) = params_between(params, 1, 1)
+        account = parse_account(who)
+        prov = registry.provider(state(), account)
+        return {
+            "stake": staking.ledger(state(), account).bonded,
+            "reputation": reputation.score(state(), account),
+            "models": [hex0x(h) for h in prov.models], "memoryMb": prov.memory_mb, "price": prov.price,
+            "lastSeenEra": prov.last_seen_era, "jobsDone": prov.jobs_done, "jobsFailed": prov.jobs_failed,
+            "openJobs": prov.open_jobs, "slashes": _slashes(account),
+        }  # fmt: skip
+
+    def _slashes(account: bytes) -> int:
+        from runtime.pallets import slashing
+
+        return slashing.EraOffences.get(state(), account)[1]
+
+    def vcoin_job(params: list[Any]) -> Any:
+        (job_id,) = params_between(params, 1, 1)
+        return job_json(the_job(job_id))
+
+    def vcoin_jobs(params: list[Any]) -> Any:
+        (filters,) = params_between(params, 0, 1) or ({},)
+        filters = filters or {}
+        if not isinstance(filters, dict):
+            raise ValueError("the filter is an object: {submitter?, provider?, status?}")
+        who = {k: parse_account(filters[k]) for k in ("submitter", "provider") if filters.get(k)}
+        status = filters.get("status")
+        listed = []
+        for job_id in range(jobs.NextId.get(state()) - 1, -1, -1):
+            found = jobs.job(state(), job_id)
+            if found is None or (status and found.status != status):
+                continue
+            if any(getattr(found, k) != v for k, v in who.items()):
+                continue
+            listed.append(job_json(found))
+            if len(listed) >= MAX_LISTED_JOBS:
+                break
+        return listed
+
+    def vcoin_job_result(params: list[Any]) -> Any:
+        (job_id,) = params_between(params, 1, 1)
+        found = the_job(job_id)
+        if not found.result_hash:
+            return {"job": found.id, "status": found.status, "resultHash": None, "result": None}
+        data = found.result or node.blobs.get(found.result_hash)
+        return {"job": found.id, "status": found.status, "resultHash": hex0x(found.result_hash),
+                "result": None if data is None else hex0x(data)}  # fmt: skip
+
+    def vcoin_put_blob(params: list[Any]) -> Any:
+        (data_hex,) = params_between(params, 1, 1)
+        if not isinstance(data_hex, str) or len(data_hex) > MAX_BLOB_HEX:
+            raise ValueError("a blob is 0x-hex of at most 32 MiB")
+        return hex0x(node.blobs.put(parse_hex(data_hex)))
+
+    def vcoin_get_blob(params: list[Any]) -> Any:
+        (digest_hex,) = params_between(params, 1, 1)
+        data = node.blobs.get(parse_hex(digest_hex, 32))
+        if data is None:
+            raise RpcError(4007, "This node does not hold that blob")
+        return hex0x(data)
+
+    return {
+        "vcoin_models": vcoin_models,
+        "vcoin_model": vcoin_model,
+        "vcoin_provider": vcoin_provider,
+        "vcoin_job": vcoin_job,
+        "vcoin_jobs": vcoin_jobs,
+        "vcoin_jobResult": vcoin_job_result,
+        "vcoin_putBlob": vcoin_put_blob,
+        "vcoin_getBlob": vcoin_get_blob,
+    }

@@ -1,0 +1,35 @@
+"""The provider worker's view of this node: read the best state, submit
+calls signed with the node's key (nonces from the pool, so several pending
+calls queue up in order)."""
+
+from typing import TYPE_CHECKING
+
+from node.txpool import PoolError
+from runtime.crypto import Keypair
+from runtime.state import State
+from runtime.types import Call, Extrinsic
+
+if TYPE_CHECKING:
+    from node.service import Node
+
+
+class NodeChainView:
+    def __init__(self, node: "Node", key: Keypair) -> None:
+        self.node = node
+        self.key = key
+        self.account = key.public
+
+    def state(self) -> State:
+        return self.node.chain.state
+
+    def best_number(self) -> int:
+        return self.node.chain.best.number
+
+    def submit_call(self, call: Call) -> bytes:
+        chain = self.node.chain
+        nonce = self.node.pool.next_nonce(chain.state, self.key.public)
+        raw = Extrinsic.sign(self.key, chain.spec.chain_id, nonce, call).encode()
+        try:
+            return self.node.submit_extrinsic(raw)
+        except PoolError as exc:
+            raise ValueError(str(exc)) from None

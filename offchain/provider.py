@@ -1,0 +1,193 @@
+"""The provider worker: runs the jobs the chain assigns to this node's key.
+
+After every imported block it reads its assignments from the state, starts
+new jobs on the executor (in a thread, so block import never waits), and
+moves finished ones through commit and reveal. Every step is recorded in a
+`ProgressStore` before the matching transaction is submitted, so a restart
+resumes: finished results are committed or revealed, interrupted jobs run
+again, and nothing is submitted twice unless the first one was lost.
+It also registers the provider for the local models the chain knows, and
+sends one heartbeat per era.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from agent.executor import Executor, ExecutorError
+from agent.job import JobSpec
+from offchain.blobs import BlobStore
+from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
+from runtime.codec import CodecError, decode
+from runtime.constants import MAX_INLINE_RESULT
+from runtime.pallets import jobs, registry, staking
+from runtime.pallets.system import params as chain_params
+from runtime.state import State
+from runtime.types import Call
+
+log = logging.getLogger("vcoin.worker")
+RESEND_AFTER = 5  # blocks without effect before a commit or reveal is sent again
+
+
+class ChainView(Protocol):
+    """What the worker may do with the node: read state, submit signed calls."""
+
+    account: bytes
+
+    def state(self) -> State: ...
+
+    def best_number(self) -> int: ...
+
+    def submit_call(self, call: Call) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    price: int  # base units per work unit
+    memory_mb: int
+    job_timeout: float = 900.0
+
+
+class ProviderWorker:
+    def __init__(
+        self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
+        progress: ProgressStore, config: WorkerConfig,
+    ) -> None:  # fmt: skip
+        self.chain, self.executor, self.models = chain, executor, models
+        self.blobs, self.progress, self.config = blobs, progress, config
+        self.running: set[int] = set()
+        self.wake = trio.Event()
+        self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
+        self._last_registration_era = -2
+
+    def notify(self) -> None:
+        """A new best block: look at the assignments again."""
+        self.wake.set()
+
+    async def run(self) -> None:
+        log.info("provider worker for %d local model(s), executor %s", len(self.models), self.executor.name)
+        try:
+            async with trio.open_nursery() as nursery:
+                while True:
+                    self.step(nursery)
+                    await self.wake.wait()
+                    self.wake = trio.Event()
+        finally:
+            self.executor.close()
+
+    # -- every block ---------------------------------------------------------
+    def step(self, nursery: trio.Nursery) -> None:
+        state, number = self.chain.state(), self.chain.best_number()
+        self._keep_registered(state)
+        for job_id in jobs.assignments(state, self.chain.account):
+            found = jobs.job(state, job_id)
+            if found is not None:
+                self._advance(nursery, found, number)
+
+    def _advance(self, nursery: trio.Nursery, job: jobs.Job, number: int) -> None:
+        record = self.progress.get(job.id)
+        if record is None or record.assigned_at != job.assigned_at:
+            if job.status == jobs.ASSIGNED:
+                record = JobProgress(job.id, job.assigned_at)
+                self.progress.put(record)
+                self._start(nursery, job, record)
+            return
+
+        def due(sent: int) -> bool:
+            return sent < 0 or number - sent >= RESEND_AFTER
+
+        revealable = job.status == jobs.COMMITTED and number > job.committed_at
+        if record.state == RUNNING and job.status == jobs.ASSIGNED:
+            self._start(nursery, job, record)  # interrupted by a restart: run it again
+        elif record.state == DONE and job.status == jobs.ASSIGNED and due(record.commit_sent):
+            commitment = jobs.commitment(record.result_hash, record.salt)
+            self._submit(record.but(commit_sent=number), "commit", {"job": job.id, "commitment": commitment})
+        elif record.state == DONE and revealable and due(record.reveal_sent):
+            result = (self.blobs.get(record.result_hash) or b"") if record.inline else b""
+            self._submit(record.but(reveal_sent=number), "reveal", {
+                "job": job.id, "result_hash": record.result_hash, "salt": record.salt, "result": result,
+            })  # fmt: skip
+
+    def _submit(self, record: JobProgress, name: str, args: dict[str, object]) -> None:
+        self.progress.put(record)  # first the record, then the transaction
+        try:
+            self.chain.submit_call(Call("jobs", name, args))
+            log.info("job %d: %s submitted", record.job, name)
+        except ValueError as exc:
+            log.warning("job %d: %s refused: %s", record.job, name, exc)
+
+    # -- running a job -------------------------------------------------------
+    def _start(self, nursery: trio.Nursery, job: jobs.Job, record: JobProgress) -> None:
+        if job.id not in self.running:
+            self.running.add(job.id)
+            nursery.start_soon(self._execute, job, record)
+
+    async def _execute(self, job: jobs.Job, record: JobProgress) -> None:
+        try:
+            record = await self._run_job(job, record)
+        finally:
+            self.running.discard(job.id)
+        self.progress.put(record)
+        self.wake.set()  # commit right away, not at the next block
+
+    async def _run_job(self, job: jobs.Job, record: JobProgress) -> JobProgress:
+        path = self.models.get(job.model)
+        raw = job.input or self.blobs.get(job.input_hash)
+        if path is None or raw is None:
+            why = "the model is not on this machine" if path is None else "the input blob is not here"
+            log.warning("job %d cannot run: %s", job.id, why)
+            return record.but(state=FAILED, error=why)
+        try:
+            spec = JobSpec(job.kind, decode(raw, max_len=len(raw)), dict(job.options))
+        except CodecError as exc:
+            return record.but(state=FAILED, error=f"undecodable input: {exc}")
+        log.info("job %d: running %s (%d work units)", job.id, job.kind, job.units)
+        try:
+            done = await trio.to_thread.run_sync(
+                self.executor.run, spec, path, self.config.job_timeout, limiter=self.limiter
+            )
+        except ExecutorError as exc:
+            log.warning("job %d failed: %s", job.id, exc)
+            return record.but(state=FAILED, error=str(exc))
+        self.blobs.put(done.encoded)
+        log.info("job %d: done in %.2f s, result %s", job.id, done.seconds, done.hash.hex()[:16])
+        return record.but(state=DONE, result_hash=done.hash, salt=os.urandom(32),
+                          inline=len(done.encoded) <= MAX_INLINE_RESULT)  # fmt: skip
+
+    # -- registration and heartbeats -----------------------------------------
+    def _keep_registered(self, state: State) -> None:
+        era = staking.CurrentEra.get(state)
+        if era == self._last_registration_era:
+            return
+        me = self.chain.account
+        serve = sorted(h for h in self.models if registry.model(state, h) is not None)
+        if not serve:
+            log.warning("none of this worker's models is registered on chain (see `vcoin model add`)")
+            self._last_registration_era = era
+            return
+        current = registry.provider(state, me)
+        fits = set(current.models) == set(serve) and current.price == self.config.price
+        if fits and current.last_seen_era >= era:
+            self._last_registration_era = era
+            return
+        params = chain_params(state)
+        if staking.ledger(state, me).bonded < params.min_provider_bond:
+            log.warning("bond at least %d base units to serve jobs (vcoin tx bond)", params.min_provider_bond)
+            self._last_registration_era = era
+            return
+        if fits:
+            call = Call("registry", "heartbeat", {})
+        else:
+            call = Call("registry", "register_provider", {
+                "models": serve, "memory_mb": self.config.memory_mb, "price": self.config.price,
+            })  # fmt: skip
+        try:
+            self.chain.submit_call(call)
+            self._last_registration_era = era
+            log.info("submitted registry.%s (%d models)", call.name, len(serve))
+        except ValueError as exc:
+            log.warning("registry.%s refused: %s", call.name, exc)

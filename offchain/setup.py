@@ -1,0 +1,32 @@
+"""Building the provider worker from the node's settings (the node itself
+never touches the agent)."""
+
+import logging
+from pathlib import Path
+
+from agent.device import discover
+from agent.executors import make_executor
+from offchain.blobs import BlobStore
+from offchain.models import local_models
+from offchain.progress import ProgressStore
+from offchain.provider import ChainView, ProviderWorker, WorkerConfig
+
+log = logging.getLogger("vcoin.worker")
+
+
+def build_provider_worker(
+    chain: ChainView, base_path: Path, blobs: BlobStore, executor: str, model_dirs: list[Path], price: int,
+    job_timeout: float,
+) -> ProviderWorker:  # fmt: skip
+    devices = discover()
+    gpu = devices[0].kind == "cuda"
+    for device in devices:
+        log.info("device %d: %s, %d MB (%s)", device.index, device.name, device.memory_mb, device.kind)
+    models = local_models(model_dirs)
+    runner_log = base_path / "worker" / "runner.log"
+    runner_log.parent.mkdir(parents=True, exist_ok=True)
+    return ProviderWorker(
+        chain, make_executor(executor, gpu, runner_log), models, blobs,
+        ProgressStore(base_path / "worker" / "jobs"),
+        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=job_timeout),
+    )  # fmt: skip
