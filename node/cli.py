@@ -4,6 +4,7 @@ import argparse
 import getpass
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -15,10 +16,21 @@ from genesis.spec import load_spec
 from node.keystore import Keystore, KeystoreError, resolve_key
 from node.service import Node, NodeConfig
 from node.storage import StorageError
+from runtime.constants import UNIT
 from runtime.crypto import Keypair
 
 log = logging.getLogger("vcoin.node")
 TEST_SWITCHES_ENV = "VCOIN_ALLOW_TEST_SWITCHES"
+_AMOUNT = re.compile(r"^(\d{1,10})(?:\.(\d{1,9}))?$")
+
+
+def parse_vc(text: str) -> int:
+    """VCoin with up to 9 decimals -> base units; ValueError otherwise."""
+    match = _AMOUNT.match(text.strip())
+    if not match:
+        raise ValueError(f"invalid amount {text!r}: use VCoin with up to 9 decimals, e.g. 12.5")
+    whole, frac = match.group(1), (match.group(2) or "").ljust(9, "0")
+    return int(whole) * UNIT + int(frac)
 
 
 def default_base_path(chain_id: str) -> Path:
@@ -95,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             worker_key=key if args.worker else None,
             executor=args.executor,
             model_dirs=[Path(d) for d in args.model_dir],
-            worker_price=args.price,
+            worker_price=parse_vc(args.price),
             job_timeout=args.job_timeout,
         )
         if args.max_peers < 1:
@@ -179,7 +191,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--model-dir", action="append", default=[], help="a directory of models to serve (repeatable)"
     )
-    parser.add_argument("--price", type=int, default=1_000, help="asking price, base units per work unit")
+    parser.add_argument(
+        "--price", default="0.000001", help="asking price per work unit, in VCoin (default 0.000001)"
+    )
     parser.add_argument("--job-timeout", type=float, default=900.0, help="wall-clock limit per job, seconds")
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")
     parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)

@@ -62,7 +62,8 @@ class ProviderWorker:
         self.running: set[int] = set()
         self.wake = trio.Event()
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
-        self._last_registration_era = -2
+        self._registration_sent = -RESEND_AFTER
+        self._warned = False
 
     def notify(self) -> None:
         """A new best block: look at the assignments again."""
@@ -82,7 +83,7 @@ class ProviderWorker:
     # -- every block ---------------------------------------------------------
     def step(self, nursery: trio.Nursery) -> None:
         state, number = self.chain.state(), self.chain.best_number()
-        self._keep_registered(state)
+        self._keep_registered(state, number)
         for job_id in jobs.assignments(state, self.chain.account):
             found = jobs.job(state, job_id)
             if found is not None:
@@ -159,35 +160,34 @@ class ProviderWorker:
                           inline=len(done.encoded) <= MAX_INLINE_RESULT)  # fmt: skip
 
     # -- registration and heartbeats -----------------------------------------
-    def _keep_registered(self, state: State) -> None:
-        era = staking.CurrentEra.get(state)
-        if era == self._last_registration_era:
-            return
-        me = self.chain.account
+    def _keep_registered(self, state: State, number: int) -> None:
+        """Register for the local models the chain knows (again when that set
+        or the price changes), and heartbeat once per era."""
+        me, era = self.chain.account, staking.CurrentEra.get(state)
         serve = sorted(h for h in self.models if registry.model(state, h) is not None)
-        if not serve:
-            log.warning("none of this worker's models is registered on chain (see `vcoin model add`)")
-            self._last_registration_era = era
-            return
         current = registry.provider(state, me)
-        fits = set(current.models) == set(serve) and current.price == self.config.price
-        if fits and current.last_seen_era >= era:
-            self._last_registration_era = era
+        stale = set(current.models) != set(serve) or current.price != self.config.price
+        if not serve or not (stale or current.last_seen_era < era):
+            if not serve and not self._warned:
+                log.warning("none of this worker's models is registered on chain (see `vcoin model add`)")
+                self._warned = True
             return
+        if number - self._registration_sent < RESEND_AFTER:
+            return  # the last one is still on its way
         params = chain_params(state)
         if staking.ledger(state, me).bonded < params.min_provider_bond:
-            log.warning("bond at least %d base units to serve jobs (vcoin tx bond)", params.min_provider_bond)
-            self._last_registration_era = era
+            if not self._warned:
+                log.warning(
+                    "bond at least %d base units to serve jobs (vcoin tx bond)", params.min_provider_bond
+                )
+                self._warned = True
             return
-        if fits:
-            call = Call("registry", "heartbeat", {})
-        else:
-            call = Call("registry", "register_provider", {
-                "models": serve, "memory_mb": self.config.memory_mb, "price": self.config.price,
-            })  # fmt: skip
+        call = Call("registry", "register_provider", {
+            "models": serve, "memory_mb": self.config.memory_mb, "price": self.config.price,
+        }) if stale else Call("registry", "heartbeat", {})  # fmt: skip
+        self._registration_sent = number
         try:
             self.chain.submit_call(call)
-            self._last_registration_era = era
             log.info("submitted registry.%s (%d models)", call.name, len(serve))
         except ValueError as exc:
             log.warning("registry.%s refused: %s", call.name, exc)

@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 from node import cli as node_cli
 from node.keystore import KeystoreError
-from tools import bench_cmd, gov_cmd, query_cmd, testnet_cmd, tx_cmd, wallet_cmd
+from tools import (
+    bench_cmd,
+    gov_cmd,
+    job_cmd,
+    model_cmd,
+    provider_cmd,
+    query_cmd,
+    testnet_cmd,
+    tx_cmd,
+    wallet_cmd,
+)
 from tools.client import NodeUnreachable, RpcFailure
 from tools.common import CliError
 
@@ -17,6 +27,9 @@ SUBCOMMANDS: list[Registrar] = [
     wallet_cmd.register,
     tx_cmd.register,
     gov_cmd.register,
+    job_cmd.register,
+    model_cmd.register,
+    provider_cmd.register,
     query_cmd.register,
     bench_cmd.register,
     testnet_cmd.register,

@@ -3,19 +3,16 @@ account resolution, output as a table or JSON, waiting with a spinner."""
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node.cli import read_password
+from node.cli import parse_vc, read_password
 from node.keystore import Keystore, KeystoreError, resolve_key
 from runtime.constants import UNIT
 from runtime.crypto import AddressError, Keypair, dev_keypair, from_address
 from tools.client import DEFAULT_RPC_URL, VcoinClient
-
-_AMOUNT = re.compile(r"^(\d{1,10})(?:\.(\d{1,9}))?$")
 
 
 class CliError(Exception):
@@ -24,11 +21,10 @@ class CliError(Exception):
 
 def parse_amount(text: str) -> int:
     """VCoin with up to 9 decimals -> base units."""
-    match = _AMOUNT.match(text.strip())
-    if not match:
-        raise CliError(f"invalid amount {text!r}: use VCoin with up to 9 decimals, e.g. 12.5")
-    whole, frac = match.group(1), (match.group(2) or "").ljust(9, "0")
-    return int(whole) * UNIT + int(frac)
+    try:
+        return parse_vc(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def format_vc(base_units: int) -> str:

@@ -1,0 +1,108 @@
+"""The Python SDK for job submitters.
+
+    from tools.sdk import Market
+    job = Market("http://127.0.0.1:9944", key="//bob").submit("embed", "all-minilm-l6-v2", ["some text"], max_fee="1")
+    print(job.result()["vectors"][0][:4])
+
+`key` is a `//dev` name, a `Keypair`, or a keystore name (with `password`).
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.canonical import encode
+from node.cli import parse_vc
+from node.keystore import Keystore, resolve_key
+from runtime.constants import MAX_INLINE_INPUT
+from runtime.crypto import Keypair
+from tools.client import DEFAULT_RPC_URL, VcoinClient, WaitTimeout
+from tools.results import render
+
+DONE = ("revealed", "settled")
+ENDED = ("refunded",)
+
+
+class JobFailed(Exception):
+    """The job ended without a result (refunded, or its submission failed)."""
+
+
+@dataclass
+class Job:
+    id: int
+    kind: str
+    client: VcoinClient
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.client.call("vcoin_job", self.id)
+        return result
+
+    def wait(
+        self, timeout: float = 600.0, on_tick: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Until the result is revealed (then settlement follows on its own)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if on_tick is not None:
+                on_tick(status)
+            if status["status"] in DONE:
+                return status
+            if status["status"] in ENDED:
+                raise JobFailed(f"job {self.id} was refunded: no provider delivered before its deadline")
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"job {self.id} is still {status['status']} after {timeout:.0f} s")
+            time.sleep(0.5)
+
+    def result_bytes(self) -> bytes:
+        answer = self.client.call("vcoin_jobResult", self.id)
+        if answer["result"] is None:
+            raise JobFailed(f"job {self.id} has no result available yet (status {answer['status']})")
+        return bytes.fromhex(answer["result"][2:])
+
+    def result(self, timeout: float = 600.0) -> dict[str, Any]:
+        self.wait(timeout)
+        return render(self.kind, self.result_bytes())
+
+
+class Market:
+    def __init__(
+        self, url: str = DEFAULT_RPC_URL, key: Keypair | str | None = None, password: str | None = None,
+        keystore: Path | None = None,
+    ) -> None:  # fmt: skip
+        self.client = VcoinClient(url, timeout=30)
+        if isinstance(key, str):
+            store = Keystore(keystore or Path.home() / ".vcoin" / "keystore")
+            key = resolve_key(store, key, lambda: password or "")
+        self.key = key
+
+    def model(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.client.call("vcoin_model", name)
+        return found
+
+    def submit(
+        self, kind: str, model: str, input: Any, max_fee: str | int, options: dict[str, int] | None = None,
+        deadline: int = 200, min_reputation: int = 0,
+    ) -> Job:  # fmt: skip
+        """Submit a job; `max_fee` in VCoin (a string like "0.5") or base units (int)."""
+        if self.key is None:
+            raise ValueError("a Market needs a key to submit jobs")
+        model_hash = bytes.fromhex(self.model(model)["hash"][2:])
+        fee = parse_vc(max_fee) if isinstance(max_fee, str) else int(max_fee)
+        data = encode(input)
+        inline, input_hash, size = (data, b"", 0) if len(data) <= MAX_INLINE_INPUT else (b"", b"", len(data))
+        if not inline:
+            input_hash = bytes.fromhex(self.client.call("vcoin_putBlob", "0x" + data.hex())[2:])
+        args = {"kind": kind, "model": model_hash, "input": inline, "input_hash": input_hash, "input_size": size,
+                "options": options or {}, "max_fee": fee, "deadline": deadline, "min_reputation": min_reputation}  # fmt: skip
+        tx = self.client.submit_call(self.key, "jobs", "submit", args)
+        status = self.client.wait(tx, timeout=120)  # the job id comes with the inclusion
+        if not status["success"]:
+            raise JobFailed(f"the chain refused the job: {status['error']} ({status.get('detail')})")
+        submitted = next(e for e in status["events"] if e["name"] == "Submitted")
+        return Job(int(submitted["data"]["job"]), kind, self.client)
+
+    def job(self, job_id: int) -> Job:
+        return Job(job_id, self.client.call("vcoin_job", job_id)["kind"], self.client)
