@@ -10,6 +10,7 @@ stay loaded between requests, so only the first job on a model pays the load.
 
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -56,7 +57,20 @@ def write_frame(stream: BinaryIO, payload: bytes) -> None:
     stream.flush()
 
 
+def _exit_with_parent() -> None:
+    """A killed node must not leave its sandbox running: poll the parent."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def serve() -> None:
+    _exit_with_parent()
     # Frames own the real stdout; anything a library prints goes to stderr.
     frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr

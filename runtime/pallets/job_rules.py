@@ -12,6 +12,8 @@ from typing import Any
 from runtime.constants import MAX_LORA_STEPS, MAX_NEW_TOKENS
 
 MAX_TEXTS = 256
+# model kind -> the job kinds it serves: a causal LM also fine-tunes
+SERVES = {"inference": ("inference", "lora"), "embed": ("embed",), "lora": ("lora",)}
 OPTION_BOUNDS: dict[str, dict[str, tuple[int, int, int]]] = {  # name -> (low, high, default)
     "inference": {"max_tokens": (1, MAX_NEW_TOKENS, 16)},
     "embed": {},

@@ -25,7 +25,7 @@ from runtime.dispatch import amount, blob, call, hash32, mapping, one_of, u32
 from runtime.errors import pallet_errors
 from runtime.pallets import balances, registry, slashing
 from runtime.pallets.job_assignment import choose_provider
-from runtime.pallets.job_rules import check_input, check_options, work_units
+from runtime.pallets.job_rules import SERVES, check_input, check_options, work_units
 from runtime.pallets.job_settlement import refund, settle
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
@@ -121,8 +121,8 @@ def submit(
     found = registry.model(ctx.state, model)
     if found is None:
         raise Error("UnknownModel", "no registered model has this hash")
-    if found.kind != kind:
-        raise Error("WrongKind", f"{found.name} serves {found.kind} jobs, not {kind}")
+    if kind not in SERVES[found.kind]:
+        raise Error("WrongKind", f"{found.name} serves {' and '.join(SERVES[found.kind])} jobs, not {kind}")
     if input:
         input_hash, input_size = blake2b_256(input), len(input)
         try:

@@ -135,7 +135,7 @@ def test_malformed_jobs_are_refused_with_a_reason() -> None:
     cases: dict[str, dict[str, Any]] = {
         "system.BadArguments": {"kind": "mining"},
         "jobs.UnknownModel": {"model": b"\x09" * 32},
-        "jobs.WrongKind": {"kind": "inference", "input": encode("hi")},
+        "jobs.WrongKind": {"kind": "inference", "input": encode("hi")},  # an encoder does not generate
         "jobs.BadInput": {"input": encode("not a list")},
         "jobs.BadOptions": {"options": {"rank": 4}},
         "jobs.BadDeadline": {"deadline": 0},
