@@ -15,31 +15,28 @@ import msgpack
 FIXED_SCALE = 1_000_000
 
 
-def _check(value: Any) -> None:
-    if isinstance(value, float):
+_SCALARS = frozenset({int, str, bytes, bool, type(None)})
+
+
+def _canonical(value: Any) -> Any:
+    """A copy with sorted maps; TypeError on floats or non-string keys."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        if _SCALARS.issuperset(map(type, value)):  # flat lists of scalars (vectors): one C-speed pass
+            return list(value)
+        return [_canonical(v) for v in value]
+    if kind is dict:
+        if not all(type(k) is str for k in value):
+            raise TypeError("map keys are strings")
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if kind is float:
         raise TypeError("floats are not canonical: convert with to_fixed")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError("map keys are strings")
-            _check(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check(item)
+    return value
 
 
 def encode(value: Any) -> bytes:
-    _check(value)
-    packed: bytes = msgpack.packb(_sorted(value), use_bin_type=True)
+    packed: bytes = msgpack.packb(_canonical(value), use_bin_type=True)
     return packed
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [_sorted(v) for v in value]
-    return value
 
 
 def decode(data: bytes) -> Any:

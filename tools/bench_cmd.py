@@ -27,7 +27,13 @@ def _network(args: argparse.Namespace) -> dict[str, Any]:
     return result.to_json()
 
 
-BENCHES = {"runtime": _runtime, "import": _import, "network": _network}
+def _agent(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import agent_bench
+
+    return agent_bench.run(min_seconds=args.min_seconds).to_json()
+
+
+BENCHES = {"runtime": _runtime, "import": _import, "network": _network, "agent": _agent}
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -65,4 +71,5 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--finality-seconds", type=float, default=20.0, help="network: how long to sample finality lag"
     )
+    parser.add_argument("--min-seconds", type=float, default=1.0, help="agent: the bare job lasts at least this")
     parser.set_defaults(handler=run)

@@ -43,3 +43,14 @@ def test_bench_network_json_measures_sync_finality_and_inclusion() -> None:
     assert result["ratio"] == result["sync_blocks_per_s"] / result["local_import_blocks_per_s"]
     assert 0 <= result["finality_lag_slots_median"] <= result["finality_lag_slots_max"] < 10
     assert 0 < result["inclusion_seconds_median"] < 30
+
+
+def test_bench_agent_json_compares_the_executor_with_a_bare_call() -> None:
+    pytest.importorskip("transformers")
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "agent", "--json", "--min-seconds", "0.05"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["ratio"] == result["executor_seconds"] / result["bare_seconds"]
+    assert result["texts"] >= 16 and 0.3 < result["ratio"] < 3
