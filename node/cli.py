@@ -83,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
     temp_dir = None
     try:
         spec = load_spec(chain_name)
-        if args.tmp:
+        if args.tmp or (args.dev and not args.base_path):
+            # Like Substrate, --dev alone runs a throw-away chain.
             temp_dir = Path(tempfile.mkdtemp(prefix="vcoin-"))
             base_path = temp_dir
+            log.info("Temporary data directory %s (deleted on exit; --base-path keeps a chain)", temp_dir)
         else:
             base_path = Path(args.base_path) if args.base_path else default_base_path(spec.id)
         key = _node_key(args, base_path)
@@ -161,7 +163,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="single-validator dev chain with //alice authoring",
     )
     parser.add_argument("--chain", help="built-in chain (dev, local) or a chain spec JSON file")
-    parser.add_argument("--base-path", help="data directory (default ~/.vcoin/<chain>)")
+    parser.add_argument(
+        "--base-path", help="data directory (default ~/.vcoin/<chain>; with --dev a temporary one)"
+    )
     parser.add_argument("--tmp", action="store_true", help="use a temporary data directory, deleted on exit")
     parser.add_argument("--validator", action="store_true", help="author blocks with --key")
     parser.add_argument("--key", help="validator key: a keystore name or //dev name")

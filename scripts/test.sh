@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up and run every check: lint, types, layer rules, and the test suite.
+# Set up and run every check: lint, types, layer rules, and the test suite
+# (the worker extra too: the compute-market tests run real models on the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh test
+scripts/setup.sh test,worker
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy runtime consensus node offchain agent genesis tools tests

@@ -71,5 +71,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--finality-seconds", type=float, default=20.0, help="network: how long to sample finality lag"
     )
-    parser.add_argument("--min-seconds", type=float, default=1.0, help="agent: the bare job lasts at least this")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="agent: the bare job lasts at least this"
+    )
     parser.set_defaults(handler=run)
