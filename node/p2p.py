@@ -191,7 +191,8 @@ class Network:
     async def request_blocks(self, peer: Any, start: int, count: int) -> list[SyncItem]:
         """Blocks `start..` from one peer, each with its justification if it
         has one; garbage gets the peer banned."""
-        stream = await self.host.new_stream(peer, [self.protocol])
+        with trio.fail_after(STREAM_TIMEOUT):  # opening a stream can stall too
+            stream = await self.host.new_stream(peer, [self.protocol])
         try:
             with trio.fail_after(STREAM_TIMEOUT):
                 await write_frame(stream, msgpack.packb([start, count]))

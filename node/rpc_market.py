@@ -109,8 +109,9 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         if not found.result_hash:
             return {"job": found.id, "status": found.status, "resultHash": None, "result": None}
         data = found.result or node.blobs.get(found.result_hash)
+        fetching = data is None and node.want_blob(found.result_hash)  # large results live off chain
         return {"job": found.id, "status": found.status, "resultHash": hex0x(found.result_hash),
-                "result": None if data is None else hex0x(data)}  # fmt: skip
+                "result": None if data is None else hex0x(data), "fetching": fetching}  # fmt: skip
 
     def vcoin_put_blob(params: list[Any]) -> Any:
         (data_hex,) = params_between(params, 1, 1)
@@ -120,9 +121,13 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
 
     def vcoin_get_blob(params: list[Any]) -> Any:
         (digest_hex,) = params_between(params, 1, 1)
-        data = node.blobs.get(parse_hex(digest_hex, 32))
+        digest = parse_hex(digest_hex, 32)
+        data = node.blobs.get(digest)
         if data is None:
-            raise RpcError(4007, "This node does not hold that blob")
+            fetching = node.want_blob(digest)
+            raise RpcError(
+                4007, "This node does not hold that blob" + (" yet; asking peers" if fetching else "")
+            )
         return hex0x(data)
 
     return {

@@ -16,6 +16,7 @@ from consensus.finality import Vote
 from consensus.slots import expected_author, slot_at, slot_start
 from consensus.votebook import Outcome, Verdict
 from genesis.spec import ChainSpec
+from node.blob_exchange import BlobExchange
 from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
 from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
@@ -96,6 +97,9 @@ class Node:
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
             self.network.gossip.on(VOTES, self._gossiped_votes)
         self.blobs = BlobStore(config.base_path / "blobs")
+        self.blob_exchange: BlobExchange | None = None
+        if self.network is not None:
+            self.blob_exchange = BlobExchange(self.network, self.blobs, self.chain.genesis.hash)
         self.worker: ProviderWorker | None = None
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
@@ -118,6 +122,13 @@ class Node:
 
     def listen_addresses(self) -> list[str]:
         return [] if self.network is None else self.network.addresses()
+
+    def want_blob(self, digest: bytes) -> bool:
+        """Ask peers for a blob this node lacks; False when there is no network."""
+        if self.blob_exchange is None:
+            return False
+        self.blob_exchange.want(digest)
+        return True
 
     def _blocks_from(self, start: int, count: int) -> list[list[bytes | None]]:
         items: list[list[bytes | None]] = []
@@ -380,6 +391,8 @@ class Node:
                 if self.network is not None:
                     log.info("p2p listening as %s", self.network.addresses()[0])
                     nursery.start_soon(self.sync.run)
+                    if self.blob_exchange is not None:
+                        nursery.start_soon(self.blob_exchange.run)
                 app = rpc_app(self.rpc, cfg.max_rpc_body)
                 await nursery.start(serve_app, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
                 if cfg.prometheus_port is not None:

@@ -37,6 +37,7 @@ class BlockSync:
         """Our best block does not lead to the peers' chain: search from finality."""
         if self.rewind_to is None:
             self.rewind_to = self.node.chain.finalized.number + 1
+            log.info("our best block is on a fork the peers left: searching from #%d", self.rewind_to)
 
     async def run(self) -> None:
         network = self.node.network
@@ -47,36 +48,48 @@ class BlockSync:
             await network.enforce_limits()
             start = self.rewind_to if self.rewind_to is not None else self.node.chain.best.number + 1
             fetched = received = 0
+            attached = False
             for peer in network.peers():
                 try:
                     items = await network.request_blocks(peer, start, SYNC_BATCH)
                 except Exception as exc:
-                    log.debug("sync from %s failed: %s", peer, exc)
+                    log.info("sync from %s failed: %s", peer, type(exc).__name__)
                     continue
                 received = max(received, len(items))
-                fetched += self.import_batch(peer, items)
+                count, whole = self.import_batch(peer, items)
+                fetched += count
+                attached = attached or (whole and bool(items))
             if self.rewind_to is not None:
-                # Walk forward until a batch attaches (or the peers run out).
-                self.rewind_to = start + received if received == SYNC_BATCH else None
+                # Walk forward a batch at a time; stop once the peers' chain attached.
+                if received == SYNC_BATCH:
+                    self.rewind_to = start + received
+                elif attached:
+                    self.rewind_to = None
             was_syncing, self.syncing = self.syncing, fetched >= SYNC_BATCH or self.rewind_to is not None
             if self.syncing or was_syncing:
                 self._progress(fetched)
-            if not self.syncing:
+            if not self.syncing or fetched == 0:
                 await trio.sleep(poll)
 
-    def import_batch(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> int:
+    def import_batch(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> tuple[int, bool]:
+        """(blocks imported, whether the whole batch attached to known blocks)."""
         node = self.node
         imported = 0
+        whole = True
         proof: Justification | None = None
         for block, justification in items:
             if not node.chain.store.has_block(block.hash):
                 try:
                     node.import_block(block, vote=False)
                 except UnknownParent:
+                    log.debug("block #%d from %s does not attach (start #%s)", block.header.number, peer,
+                              items[0][0].header.number)  # fmt: skip
                     self.rewind()
+                    whole = False
                     break
                 except BlockImportError as exc:
                     log.warning("refused block #%d from %s: %s", block.header.number, peer, exc)
+                    whole = False
                     break
                 imported += 1
             if justification is not None:
@@ -96,7 +109,7 @@ class BlockSync:
             log.debug("a synced justification for #%d did not verify", proof.source.number)
         if imported:
             node.after_batch()
-        return imported
+        return imported, whole
 
     def _progress(self, fetched: int) -> None:
         """Log progress every few seconds while syncing, and once when done."""

@@ -25,6 +25,9 @@ class NodeChainView:
     def best_number(self) -> int:
         return self.node.chain.best.number
 
+    def want_blob(self, digest: bytes) -> None:
+        self.node.want_blob(digest)
+
     def submit_call(self, call: Call) -> bytes:
         chain = self.node.chain
         nonce = self.node.pool.next_nonce(chain.state, self.key.public)

@@ -44,6 +44,8 @@ class ChainView(Protocol):
 
     def submit_call(self, call: Call) -> bytes: ...
 
+    def want_blob(self, digest: bytes) -> None: ...
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -92,7 +94,9 @@ class ProviderWorker:
     def _advance(self, nursery: trio.Nursery, job: jobs.Job, number: int) -> None:
         record = self.progress.get(job.id)
         if record is None or record.assigned_at != job.assigned_at:
-            if job.status == jobs.ASSIGNED:
+            if job.status == jobs.ASSIGNED and not job.input and not self.blobs.has(job.input_hash):
+                self.chain.want_blob(job.input_hash)  # referenced input: fetch it, start next block
+            elif job.status == jobs.ASSIGNED:
                 record = JobProgress(job.id, job.assigned_at)
                 self.progress.put(record)
                 self._start(nursery, job, record)

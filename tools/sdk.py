@@ -56,11 +56,16 @@ class Job:
                 raise WaitTimeout(f"job {self.id} is still {status['status']} after {timeout:.0f} s")
             time.sleep(0.5)
 
-    def result_bytes(self) -> bytes:
-        answer = self.client.call("vcoin_jobResult", self.id)
-        if answer["result"] is None:
-            raise JobFailed(f"job {self.id} has no result available yet (status {answer['status']})")
-        return bytes.fromhex(answer["result"][2:])
+    def result_bytes(self, fetch_timeout: float = 120.0) -> bytes:
+        """The canonical result; a large one is fetched from peers first."""
+        deadline = time.monotonic() + fetch_timeout
+        while True:
+            answer = self.client.call("vcoin_jobResult", self.id)
+            if answer["result"] is not None:
+                return bytes.fromhex(answer["result"][2:])
+            if not answer.get("fetching") or time.monotonic() > deadline:
+                raise JobFailed(f"job {self.id} has no result available here (status {answer['status']})")
+            time.sleep(0.5)
 
     def result(self, timeout: float = 600.0) -> dict[str, Any]:
         self.wait(timeout)

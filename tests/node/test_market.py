@@ -12,7 +12,7 @@ import pytest
 
 from agent.job import JobSpec, Result
 from agent.kinds import KINDS
-from agent.models import PACKAGED
+from agent.models import PACKAGED, model_hash
 from runtime.constants import ppm_of
 from runtime.crypto import dev_keypair, to_address
 from runtime.types import Extrinsic
@@ -54,9 +54,8 @@ def add_tiny_lm(node: NodeProcess, models: Path) -> None:
                    "--params", "2000000", "--memory-mb", "64", "--name", "tiny-lm")  # fmt: skip
     assert out.returncode == 0, out.stderr
     # the worker notices the newly registered model and re-registers
-    wait_until(
-        lambda: len(node.rpc("vcoin_provider", ALICE)["models"]) == 3, 30, "the worker to serve tiny-lm"
-    )
+    tiny = "0x" + model_hash(models / "tiny-lm").hex()
+    wait_until(lambda: tiny in node.rpc("vcoin_provider", ALICE)["models"], 30, "the worker to serve tiny-lm")
 
 
 def submit(node: NodeProcess, *args: str) -> dict[str, Any]:
@@ -229,3 +228,28 @@ def test_a_provider_that_commits_but_never_reveals_is_slashed_5_percent(tmp_path
         assert after == bonded - ppm_of(bonded, 50_000)
     finally:
         node.stop()
+
+
+def test_large_inputs_and_results_travel_between_nodes_by_hash(tmp_path: Path, models: Path) -> None:
+    """A job submitted to a plain node: its large input is put there and
+    fetched by the worker's node; its large result is fetched back."""
+    worker = worker_node(tmp_path, models).start()
+    plain = NodeProcess(tmp_path / "plain", tmp_path / "spec.json", dev=False,
+                        extra=["--bootnodes", worker.rpc("system_localListenAddresses")[0]])  # fmt: skip
+    try:
+        plain.start()
+        wait_until(lambda: plain.best() >= worker.best() > 1, 30, "the plain node to follow")
+        texts = [f"sentence {i} for the embedding model, long enough to matter" for i in range(400)]
+        lines = tmp_path / "texts.txt"
+        lines.write_text("\n".join(texts))
+        out = plain.cli("job", "submit", "--from", "//bob", "--kind", "embed", "--model", "all-minilm-l6-v2",
+                        "--input-file", str(lines), "--max-fee", "10", "--wait", "--json", "--timeout", "120")  # fmt: skip
+        assert out.returncode == 0, out.stderr + worker.log.read_text()[-2000:]
+        job = plain.rpc("vcoin_jobs", {"submitter": BOB})[0]
+        assert job["inputSize"] > 16 * 1024  # referenced by hash, not inline
+        assert len(json.loads(out.stdout)["vectors"]) == 400
+        assert "fetched blob" in worker.log.read_text()  # the input, from the plain node
+        assert "fetched blob" in plain.log.read_text()  # the result, from the worker's node
+    finally:
+        plain.stop()
+        worker.stop()
