@@ -4,7 +4,7 @@ account resolution, output as a table or JSON, waiting with a spinner."""
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,25 @@ def print_pairs(title: str, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         grid.add_row(key, value)
     Console().print(grid)
+
+
+def emit_table(
+    args: argparse.Namespace, data: Any, title: str, columns: tuple[str, ...], rows: Sequence[Sequence[str]]
+) -> None:
+    """`data` as JSON with --json, else a table with a header row."""
+
+    def table() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        grid = Table(title=title)
+        for column in columns:
+            grid.add_column(column)
+        for row in rows:
+            grid.add_row(*row)
+        Console().print(grid)
+
+    emit(args, data, table)
 
 
 def spinner(args: argparse.Namespace, text: str) -> Any:

@@ -9,7 +9,7 @@ from tools.common import (
     add_key_options,
     add_rpc_options,
     client_of,
-    emit,
+    emit_table,
     parse_amount,
     signer,
 )
@@ -62,21 +62,10 @@ def vote(args: argparse.Namespace) -> int:
 def list_proposals(args: argparse.Namespace) -> int:
     proposals = client_of(args).call("vcoin_proposals")
 
-    def table() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        grid = Table(title="Proposals")
-        for column in ("id", "action", "args", "status", "ayes", "nays", "end", "enact at"):
-            grid.add_column(column)
-        for p in proposals:
-            grid.add_row(
-                str(p["id"]), p["action"], str(p["args"]), p["status"], str(p["ayes"]), str(p["nays"]),
-                str(p["end"]), str(p["enactAt"] or ""),
-            )  # fmt: skip
-        Console().print(grid)
-
-    emit(args, proposals, table)
+    rows = [(str(p["id"]), p["action"], str(p["args"]), p["status"], str(p["ayes"]), str(p["nays"]),
+             str(p["end"]), str(p["enactAt"] or "")) for p in proposals]  # fmt: skip
+    columns = ("id", "action", "args", "status", "ayes", "nays", "end", "enact at")
+    emit_table(args, proposals, "Proposals", columns, rows)
     return 0
 
 

@@ -14,6 +14,7 @@ from tools.common import (
     add_rpc_options,
     client_of,
     emit,
+    emit_table,
     format_vc,
     parse_amount,
     print_pairs,
@@ -116,19 +117,9 @@ def _list(args: argparse.Namespace) -> int:
             filters[key] = to_address(account_id(args, filters[key]))
     listed = client_of(args).call("vcoin_jobs", filters)
 
-    def table() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        grid = Table(title="Jobs")
-        for column in ("id", "kind", "status", "units", "max fee", "provider"):
-            grid.add_column(column)
-        for job in listed:
-            grid.add_row(str(job["id"]), job["kind"], job["status"], str(job["units"]), format_vc(job["maxFee"]),
-                         (job["provider"] or "-")[:16])  # fmt: skip
-        Console().print(grid)
-
-    emit(args, listed, table)
+    rows = [(str(j["id"]), j["kind"], j["status"], str(j["units"]), format_vc(j["maxFee"]),
+             (j["provider"] or "-")[:16]) for j in listed]  # fmt: skip
+    emit_table(args, listed, "Jobs", ("id", "kind", "status", "units", "max fee", "provider"), rows)
     return 0
 
 

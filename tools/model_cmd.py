@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from agent.models import model_hash
-from tools.common import CliError, add_key_options, add_rpc_options, client_of, emit, signer
+from tools.common import CliError, add_key_options, add_rpc_options, client_of, emit_table, signer
 from tools.submit import add_submit_options, submit_call
 
 
@@ -25,20 +25,9 @@ def _add(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     models = client_of(args).call("vcoin_models")
 
-    def table() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        grid = Table(title="Models")
-        for column in ("name", "kind", "parameters", "memory", "hash"):
-            grid.add_column(column)
-        for m in models:
-            grid.add_row(
-                m["name"], m["kind"], f"{m['params']:,}", f"{m['memoryMb']} MB", m["hash"][:18] + "…"
-            )
-        Console().print(grid)
-
-    emit(args, models, table)
+    rows = [(m["name"], m["kind"], f"{m['params']:,}", f"{m['memoryMb']} MB", m["hash"][:18] + "…")
+            for m in models]  # fmt: skip
+    emit_table(args, models, "Models", ("name", "kind", "parameters", "memory", "hash"), rows)
     return 0
 
 

@@ -3,6 +3,7 @@ dir: real transformers models, small enough for every test run. They reuse
 the packaged MiniLM model's (BERT WordPiece) tokenizer."""
 
 from pathlib import Path
+from typing import Any
 
 from agent.models import PACKAGED
 
@@ -13,33 +14,33 @@ def _tokenizer_dir() -> Path:
     return path
 
 
-def tiny_causal_lm(target: Path, seed: int = 7) -> Path:
+def _save(target: Path, seed: int, build: Any) -> Path:
+    """Seed, build the model for the shared tokenizer, save both to `target`."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_dir()))
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    build(tokenizer).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+def tiny_causal_lm(target: Path, seed: int = 7) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return _save(target, seed, lambda tokenizer: LlamaForCausalLM(LlamaConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id,
         initializer_range=0.5,  # peaked logits: clear greedy margins, like a trained model
-    )  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
+    )))  # fmt: skip
 
 
 def tiny_encoder(target: Path, seed: int = 7) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import BertConfig, BertModel
 
-    tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_dir()))
-    torch.manual_seed(seed)
-    config = BertConfig(
+    return _save(target, seed, lambda tokenizer: BertModel(BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=2, max_position_embeddings=256,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
+    )))  # fmt: skip
