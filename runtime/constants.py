@@ -70,6 +70,7 @@ PARAM_BOUNDS: Final[dict[str, tuple[int, int]]] = {
     "slash_mismatch_ppm": (SLASH_MIN_PPM, SLASH_CAP_PPM),
     "slash_failed_known_answer_ppm": (SLASH_MIN_PPM, SLASH_CAP_PPM),
     "slash_equivocation_ppm": (SLASH_MIN_PPM, SLASH_CAP_PPM),
+    "slash_false_verdict_ppm": (SLASH_MIN_PPM, SLASH_CAP_PPM),
     "tx_base_fee": (0, 1_000 * UNIT),
     "tx_byte_fee": (0, UNIT),
     "max_validators": (1, 1_000),

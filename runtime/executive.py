@@ -19,7 +19,17 @@ from runtime.context import Ctx
 from runtime.crypto import verify
 from runtime.dispatch import dispatch
 from runtime.errors import DispatchError, InvalidBlock, InvalidTransaction
-from runtime.pallets import balances, emission, governance, jobs, staking, system, treasury, vesting
+from runtime.pallets import (
+    balances,
+    emission,
+    governance,
+    jobs,
+    staking,
+    system,
+    treasury,
+    verification,
+    vesting,
+)
 from runtime.pallets import registry as _registry  # noqa: F401  (registers its calls)
 from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
 from runtime.params import Params
@@ -117,6 +127,7 @@ def finalize(ctx: Ctx) -> bytes:
     ctx.extrinsic_index = None
     treasury.receive(ctx, ctx.base_fees, "fees")
     balances.deposit(ctx, ctx.author, ctx.tips)
+    verification.on_finalize(ctx)
     jobs.on_finalize(ctx)  # before emission: work settled in this block is paid in it
     emission.on_finalize(ctx)
     staking.on_finalize(ctx)

@@ -38,6 +38,8 @@ class Params:
     job_challenge_window: int = 20  # blocks from reveal to settlement
     min_job_price: int = 1  # base units per work unit
     max_job_deadline: int = 100_000  # blocks
+    verify_window: int = 30  # blocks a verifier has for its verdict
+    slash_false_verdict_ppm: int = c.SLASH_MISMATCH_PPM
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -1,9 +1,10 @@
 """Moving a job's reserved fee: the refund and the settlement split.
 
 Settlement takes the reserved `max_fee`, returns what the job did not cost,
-burns `burn_rate_ppm` of the fee, sends `verifier_share_ppm` to the treasury
-(until the verification pallet pays verifiers), pays the rest to the provider
-and reports its work units to emission. Every base unit taken is deposited or
+burns `burn_rate_ppm` of the fee, splits `verifier_share_ppm` among the
+verifiers who re-executed it (to the treasury when none did, and the
+rounding remainder too), pays the rest to the provider and reports its work
+units to emission. Every base unit taken is deposited or
 burned, so the supply invariant holds.
 """
 
@@ -16,16 +17,22 @@ def refund(ctx: Ctx, submitter: bytes, reserved: int) -> None:
     balances.deposit(ctx, submitter, balances.take_reserved(ctx, submitter, reserved))
 
 
-def settle(ctx: Ctx, submitter: bytes, provider: bytes, reserved: int, fee: int, units: int) -> int:
+def settle(
+    ctx: Ctx, submitter: bytes, provider: bytes, reserved: int, fee: int, units: int,
+    verifiers: tuple[bytes, ...] = (),
+) -> int:  # fmt: skip
     """Pay for a finished job; returns the fee charged."""
     taken = balances.take_reserved(ctx, submitter, reserved)
     fee = min(fee, taken)
     burned = ppm_of(fee, ctx.params.burn_rate_ppm)
-    verifiers = ppm_of(fee, ctx.params.verifier_share_ppm)
+    verifier_cut = ppm_of(fee, ctx.params.verifier_share_ppm)
     balances.deposit(ctx, submitter, taken - fee)
-    balances.deposit(ctx, provider, fee - burned - verifiers)
+    balances.deposit(ctx, provider, fee - burned - verifier_cut)
     balances.burn(ctx, burned)
-    treasury.receive(ctx, verifiers, "verifier share")
+    each = verifier_cut // len(verifiers) if verifiers else 0
+    for verifier in verifiers:
+        balances.deposit(ctx, verifier, each)
+    treasury.receive(ctx, verifier_cut - each * len(verifiers), "verifier share")
     if units > 0:
         emission.report_work(ctx, provider, units)
     return fee

@@ -23,7 +23,7 @@ from runtime.constants import JOB_KINDS, MAX_INLINE_INPUT, MAX_INLINE_RESULT, MA
 from runtime.context import Ctx
 from runtime.dispatch import amount, blob, call, hash32, mapping, one_of, u32
 from runtime.errors import pallet_errors
-from runtime.pallets import balances, registry, slashing
+from runtime.pallets import balances, registry, reputation, slashing, verification
 from runtime.pallets.job_assignment import choose_provider
 from runtime.pallets.job_rules import SERVES, check_input, check_options, work_units
 from runtime.pallets.job_settlement import refund, settle
@@ -34,7 +34,7 @@ PALLET = "jobs"
 Error = pallet_errors(PALLET)
 
 PENDING, ASSIGNED, COMMITTED, REVEALED = "pending", "assigned", "committed", "revealed"
-SETTLED, REFUNDED = "settled", "refunded"
+SETTLED, REFUNDED, REJECTED = "settled", "refunded", "rejected"
 MAX_ASSIGNMENTS_PER_BLOCK = 64
 
 
@@ -100,7 +100,9 @@ def commitment(result_hash: bytes, salt: bytes) -> bytes:
 
 
 def _schedule(ctx: Ctx, job_id: int, at: int) -> None:
-    Due.put(ctx.state, at, (*Due.get(ctx.state, at), job_id))
+    due = Due.get(ctx.state, at)
+    if job_id not in due:
+        Due.put(ctx.state, at, (*due, job_id))
 
 
 def _open(ctx: Ctx, who: bytes, job_id: int, add: bool) -> None:
@@ -188,7 +190,8 @@ def reveal(ctx: Ctx, origin: bytes, job: int, result_hash: bytes, salt: bytes, r
         raise Error("ResultMismatch", "the inline result does not hash to the result hash")
     Jobs.put(ctx.state, job, replace(found, status=REVEALED, result_hash=result_hash, result=result,
                                      revealed_at=ctx.number))  # fmt: skip
-    _schedule(ctx, job, ctx.number + ctx.params.job_challenge_window)
+    _schedule(ctx, job, ctx.number + verification.SAMPLE_DELAY)
+    _schedule(ctx, job, ctx.number + max(ctx.params.job_challenge_window, verification.SAMPLE_DELAY))
     ctx.emit(PALLET, "Revealed", job=job, provider=origin, result_hash=result_hash)
 
 
@@ -202,6 +205,7 @@ def _requeue(ctx: Ctx, found: Job, reason: str) -> None:
     """The provider failed the job: another one gets it, or the submitter a refund."""
     _close(ctx, found, PENDING, provider=b"", price=0, tried=(*found.tried, found.provider))
     registry.count_job(ctx, found.provider, failed=1)
+    reputation.record_failure(ctx, found.provider)
     ctx.emit(PALLET, reason, job=found.id, provider=found.provider)
     if ctx.number >= found.deadline:
         requeued = Jobs.get(ctx.state, found.id)
@@ -230,13 +234,33 @@ def _expire(ctx: Ctx, job_id: int) -> None:
     elif found.status == COMMITTED and ctx.number > found.committed_at + p.job_reveal_window:
         slashing.report_offence(ctx, found.provider, slashing.MISSED_REVEAL)
         _requeue(ctx, found, "MissedReveal")
-    elif found.status == REVEALED and ctx.number >= found.revealed_at + p.job_challenge_window:
-        fee = settle(
-            ctx, found.submitter, found.provider, found.max_fee, found.price * found.units, found.units
-        )
-        _close(ctx, found, SETTLED, fee=fee)
-        registry.count_job(ctx, found.provider, done=1)
-        ctx.emit(PALLET, "Settled", job=found.id, provider=found.provider, fee=fee)
+    elif found.status == REVEALED:
+        if ctx.number >= found.revealed_at + verification.SAMPLE_DELAY:
+            verification.sample(ctx, found.id, found.provider)
+        if ctx.number >= found.revealed_at + p.job_challenge_window:
+            _finish(ctx, found)
+
+
+def _finish(ctx: Ctx, found: Job) -> None:
+    """After the challenge window: settle, wait for an open check, or reject."""
+    result = verification.outcome(ctx.state, found.id)
+    if result == verification.OPEN:
+        _schedule(ctx, found.id, ctx.number + 1)
+        return
+    if result == verification.FAILED:  # slashing was done by the dispute
+        refund(ctx, found.submitter, found.max_fee)
+        _close(ctx, found, REJECTED)
+        registry.count_job(ctx, found.provider, failed=1)
+        ctx.emit(PALLET, "Rejected", job=found.id, provider=found.provider, refunded=found.max_fee)
+        return
+    verifiers = verification.rewarded_verifiers(ctx.state, found.id)
+    fee = settle(ctx, found.submitter, found.provider, found.max_fee, found.price * found.units, found.units,
+                 verifiers)  # fmt: skip
+    _close(ctx, found, SETTLED, fee=fee)
+    registry.count_job(ctx, found.provider, done=1)
+    windows = ctx.params.job_commit_window + ctx.params.job_reveal_window
+    reputation.record_success(ctx, found.provider, fast=found.revealed_at - found.assigned_at <= windows // 2)
+    ctx.emit(PALLET, "Settled", job=found.id, provider=found.provider, fee=fee)
 
 
 def _assign(ctx: Ctx) -> None:

@@ -30,7 +30,8 @@ MISSED_REVEAL = "missed_reveal"
 MISMATCH = "mismatch"
 FAILED_KNOWN_ANSWER = "failed_known_answer"
 EQUIVOCATION = "equivocation"
-OFFENCES = (MISSED_REVEAL, MISMATCH, FAILED_KNOWN_ANSWER, EQUIVOCATION)
+FALSE_VERDICT = "false_verdict"  # a verifier outvoted in a dispute
+OFFENCES = (MISSED_REVEAL, MISMATCH, FAILED_KNOWN_ANSWER, EQUIVOCATION, FALSE_VERDICT)
 
 
 def _pair(wire: Any) -> tuple[int, int]:

@@ -114,6 +114,9 @@ calls = st.one_of(
         st.booleans(),
     ),
     st.builds(
+        lambda j, m: ("verification", "verdict", {"job": j, "match": m}), st.integers(0, 3), st.booleans()
+    ),
+    st.builds(
         lambda j: ("jobs", "reveal", {"job": j, "result_hash": RESULT_HASH, "salt": SALT, "result": b""}),
         st.integers(0, 3),
     ),

@@ -1,0 +1,211 @@
+"""Verification: sampled re-execution of revealed jobs, and disputes.
+
+Two blocks after a reveal, the hash of the block before (unknown to anyone
+at commit or reveal time) and the job id decide whether the job is checked.
+The rate is `sample_rate_ppm` scaled by the provider's reputation: twice the
+base for a provider at zero, half of it for one at the top, the base at
+neutral. A checked job gets a verifier drawn from the active validators,
+never the provider. It re-executes the job and submits a verdict judged by
+the job kind's comparison rule:
+
+- match: the check passes and the verifier shares the verifier fee;
+- mismatch: a dispute. Two more validators re-execute; the provider is
+  found cheating only if at least two of the three say mismatch. Then it is
+  slashed (`mismatch`), its reputation halves and the submitter is refunded.
+  Whoever voted against the majority is slashed (`false_verdict`), so one
+  malicious validator can neither slash an honest provider nor clear a cheat.
+
+A check whose sampled verifier never answers expires and the job settles
+unverified; a dispute decides on the verdicts it has when its time is up.
+Settlement waits while a check is open.
+"""
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runtime.codec import blake2b_256
+from runtime.constants import NEUTRAL_REPUTATION_PPM, PPM
+from runtime.context import Ctx
+from runtime.dispatch import amount, boolean, call
+from runtime.errors import pallet_errors
+from runtime.pallets import reputation, slashing, staking
+from runtime.state import State
+from runtime.storage import StorageMap
+
+PALLET = "verification"
+Error = pallet_errors(PALLET)
+SAMPLE_DELAY = 2  # blocks after the reveal
+DISPUTE_VERIFIERS = 2  # added to the first one
+OPEN, DISPUTED, PASSED, FAILED, EXPIRED = "open", "disputed", "passed", "failed", "expired"
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Check:
+    job: int
+    provider: bytes
+    verifiers: tuple[bytes, ...]
+    verdicts: tuple[tuple[bytes, bool], ...]
+    deadline: int
+    status: str = OPEN
+
+    def to_wire(self) -> list[Any]:
+        return [self.job, self.provider, list(self.verifiers), [list(v) for v in self.verdicts],
+                self.deadline, self.status]  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Check":
+        return cls(wire[0], wire[1], tuple(wire[2]), tuple((v, m) for v, m in wire[3]), wire[4], wire[5])
+
+
+Checks: StorageMap[Check | None] = StorageMap(
+    PALLET, "Checks", None, lambda c: None if c is None else c.to_wire(), lambda w: Check.from_wire(w)
+)
+Sampled: StorageMap[int] = StorageMap(PALLET, "Sampled", 0)  # job -> 1 once the draw was made
+Due: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Due", (), list, tuple)
+# verifier -> jobs it must re-execute (what its verifier worker reads)
+Tasks: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Tasks", (), list, tuple)
+
+
+def check(state: State, job: int) -> Check | None:
+    return Checks.get(state, job)
+
+
+def tasks(state: State, verifier: bytes) -> tuple[int, ...]:
+    return Tasks.get(state, verifier)
+
+
+def sample_rate(state: State, provider: bytes, base_ppm: int) -> int:
+    """The chance (ppm) that a job of `provider` is re-executed."""
+    rep = reputation.score(state, provider)
+    if rep <= NEUTRAL_REPUTATION_PPM:
+        rate = base_ppm + base_ppm * (NEUTRAL_REPUTATION_PPM - rep) // NEUTRAL_REPUTATION_PPM
+    else:
+        rate = base_ppm - base_ppm * (rep - NEUTRAL_REPUTATION_PPM) // (2 * (PPM - NEUTRAL_REPUTATION_PPM))
+    return min(rate, PPM)
+
+
+def _draw(ctx: Ctx, tag: bytes, job: int) -> int:
+    return int.from_bytes(blake2b_256(tag + ctx.parent_hash + job.to_bytes(8, "big")), "big")
+
+
+def _pick(ctx: Ctx, job: int, exclude: set[bytes], count: int) -> tuple[bytes, ...]:
+    pool = [v for v in staking.Active.get(ctx.state) if v not in exclude]
+    chosen: list[bytes] = []
+    seed = _draw(ctx, b"vcoin-verifier", job)
+    while pool and len(chosen) < count:
+        chosen.append(pool.pop(seed % len(pool)))
+        seed //= 1 << 16
+    return tuple(chosen)
+
+
+def _task(ctx: Ctx, verifier: bytes, job: int, add: bool) -> None:
+    ids = Tasks.get(ctx.state, verifier)
+    Tasks.put(ctx.state, verifier, (*ids, job) if add else tuple(i for i in ids if i != job))
+
+
+def _schedule(ctx: Ctx, job: int, at: int) -> None:
+    due = Due.get(ctx.state, at)
+    if job not in due:
+        Due.put(ctx.state, at, (*due, job))
+
+
+def sample(ctx: Ctx, job: int, provider: bytes) -> bool:
+    """Draw whether `job` is re-executed; open its check if so."""
+    if Sampled.get(ctx.state, job):
+        return Checks.get(ctx.state, job) is not None
+    Sampled.put(ctx.state, job, 1)
+    if _draw(ctx, b"vcoin-sample", job) % PPM >= sample_rate(ctx.state, provider, ctx.params.sample_rate_ppm):
+        return False
+    verifiers = _pick(ctx, job, {provider}, 1)
+    if not verifiers:
+        return False
+    deadline = ctx.number + ctx.params.verify_window
+    Checks.put(ctx.state, job, Check(job, provider, verifiers, (), deadline))
+    _task(ctx, verifiers[0], job, add=True)
+    _schedule(ctx, job, deadline)
+    ctx.emit(PALLET, "CheckOpened", job=job, provider=provider, verifier=verifiers[0])
+    return True
+
+
+@call(PALLET, "verdict", job=amount, match=boolean)
+def verdict(ctx: Ctx, origin: bytes, job: int, match: bool) -> None:
+    found = Checks.get(ctx.state, job)
+    if found is None or found.status not in (OPEN, DISPUTED):
+        raise Error("NoOpenCheck", "this job has no open check")
+    if origin not in found.verifiers:
+        raise Error("NotVerifier", "you were not chosen to verify this job")
+    if any(v == origin for v, _ in found.verdicts):
+        raise Error("AlreadyVoted", "you already gave a verdict")
+    found = replace(found, verdicts=(*found.verdicts, (origin, match)))
+    _task(ctx, origin, job, add=False)
+    ctx.emit(PALLET, "Verdict", job=job, verifier=origin, match=match)
+    if found.status == OPEN and match:
+        _close(ctx, found, PASSED)
+    elif found.status == OPEN:
+        _dispute(ctx, found)
+    elif len(found.verdicts) == len(found.verifiers):
+        _resolve(ctx, found)
+    else:
+        Checks.put(ctx.state, job, found)
+
+
+def _dispute(ctx: Ctx, found: Check) -> None:
+    extra = _pick(ctx, found.job, {found.provider, *found.verifiers}, DISPUTE_VERIFIERS)
+    if not extra:  # nobody else to ask: one verdict never slashes
+        _close(ctx, found, PASSED)
+        return
+    for verifier in extra:
+        _task(ctx, verifier, found.job, add=True)
+    deadline = ctx.number + ctx.params.verify_window
+    Checks.put(ctx.state, found.job, replace(found, verifiers=(*found.verifiers, *extra), status=DISPUTED,
+                                             deadline=deadline))  # fmt: skip
+    _schedule(ctx, found.job, deadline)
+    ctx.emit(PALLET, "Disputed", job=found.job, verifiers=len(extra))
+
+
+def _resolve(ctx: Ctx, found: Check) -> None:
+    mismatches = sum(1 for _, match in found.verdicts if not match)
+    cheated = mismatches >= 2 and mismatches * 2 > len(found.verdicts)
+    for verifier, match in found.verdicts:
+        if match == cheated:  # voted against the outcome
+            slashing.report_offence(ctx, verifier, slashing.FALSE_VERDICT)
+    if cheated:
+        slashing.report_offence(ctx, found.provider, slashing.MISMATCH)
+        reputation.record_cheat(ctx, found.provider)
+    _close(ctx, found, FAILED if cheated else PASSED)
+
+
+def _close(ctx: Ctx, found: Check, status: str) -> None:
+    for verifier in found.verifiers:
+        _task(ctx, verifier, found.job, add=False)
+    Checks.put(ctx.state, found.job, replace(found, status=status))
+    ctx.emit(PALLET, "CheckClosed", job=found.job, status=status)
+
+
+def on_finalize(ctx: Ctx) -> None:
+    for job in Due.get(ctx.state, ctx.number):
+        found = Checks.get(ctx.state, job)
+        if found is None or found.deadline != ctx.number:
+            continue
+        if found.status == OPEN:
+            _close(ctx, found, EXPIRED)
+        elif found.status == DISPUTED:
+            _resolve(ctx, found)
+    Due.put(ctx.state, ctx.number, ())
+
+
+def outcome(state: State, job: int) -> str:
+    found = Checks.get(state, job)
+    if found is None:
+        return NONE
+    return OPEN if found.status in (OPEN, DISPUTED) else found.status
+
+
+def rewarded_verifiers(state: State, job: int) -> tuple[bytes, ...]:
+    """The verifiers who re-executed the job and agreed with the outcome."""
+    found = Checks.get(state, job)
+    if found is None or found.status not in (PASSED, FAILED):
+        return ()
+    want = found.status == PASSED
+    return tuple(v for v, match in found.verdicts if match == want)

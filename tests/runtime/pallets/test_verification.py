@@ -1,0 +1,137 @@
+"""Verification: sampled checks, verdicts, disputes decided by majority, and
+the fees and slashes that follow."""
+
+from typing import Any
+
+from genesis.spec import BUILTIN_MODELS, local_spec
+from runtime.codec import blake2b_256, encode
+from runtime.constants import UNIT, ppm_of
+from runtime.crypto import Keypair
+from runtime.pallets import jobs, reputation, staking, verification
+from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
+
+EMBED = BUILTIN_MODELS[0][0]
+VALIDATORS = {k.public: k for k in (ALICE, BOB, CHARLIE, DAVE)}
+SETTINGS: dict[str, Any] = {"job_commit_window": 3, "job_reveal_window": 3, "job_challenge_window": 3,
+                            "verify_window": 4, "sample_rate_ppm": 500_000}  # fmt: skip
+
+
+def revealed_job(sampled: bool = True) -> tuple[TestChain, int]:
+    """EVE serves; FERDIE pays; the job is revealed and (if `sampled`) checked."""
+    chain = TestChain(local_spec(), replicate=False, **SETTINGS)
+    chain.call(EVE, "staking", "bond", amount=1_000 * UNIT)
+    chain.call(EVE, "registry", "register_provider", models=[EMBED], memory_mb=4096, price=1_000)
+    if sampled:  # a provider at zero reputation is checked at twice the base rate: always
+        reputation.Records.put(chain.state, EVE.public, reputation.Record(score=0))
+    args: dict[str, Any] = {"kind": "embed", "model": EMBED, "input": encode(["x"]), "input_hash": b"", "input_size": 0,
+            "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
+    assert failed(chain.call(FERDIE, "jobs", "submit", **args)) is None
+    result_hash, salt = blake2b_256(b"result"), b"s" * 32
+    chain.call(EVE, "jobs", "commit", job=0, commitment=jobs.commitment(result_hash, salt))
+    chain.call(EVE, "jobs", "reveal", job=0, result_hash=result_hash, salt=salt, result=b"")
+    chain.advance_to(chain.head.number + verification.SAMPLE_DELAY)
+    return chain, 0
+
+
+def verifiers(chain: TestChain, job: int) -> list[Keypair]:
+    found = verification.check(chain.state, job)
+    assert found is not None
+    return [VALIDATORS[v] for v in found.verifiers]
+
+
+def test_a_sampled_job_waits_for_its_verdict_and_pays_the_verifier() -> None:
+    chain, job = revealed_job()
+    (verifier,) = verifiers(chain, job)
+    assert verifier.public != EVE.public and verification.tasks(chain.state, verifier.public) == (job,)
+    chain.advance_to(chain.head.number + 4 - 1)
+    assert jobs.job(chain.state, job).status == jobs.REVEALED  # type: ignore[union-attr]  # held for the check
+    before = chain.account(verifier.public).free
+    events = chain.call(verifier, "verification", "verdict", job=job, match=True)
+    assert failed(events) is None
+    chain.advance_to(chain.head.number + 1)
+    settled = jobs.job(chain.state, job)
+    assert settled is not None and settled.status == jobs.SETTLED
+    tx_fee = next(e.data["fee"] for e in events if e.name == "ExtrinsicSuccess")
+    assert chain.account(verifier.public).free - before == ppm_of(settled.fee, 50_000) - tx_fee
+    assert reputation.record(chain.state, EVE.public).successes == 1
+
+
+def test_two_mismatch_verdicts_of_three_slash_the_provider_and_refund_the_submitter() -> None:
+    chain, job = revealed_job()
+    first = verifiers(chain, job)[0]
+    chain.call(first, "verification", "verdict", job=job, match=False)
+    check = verification.check(chain.state, job)
+    assert check is not None and check.status == verification.DISPUTED and len(check.verifiers) == 3
+    bonded = staking.ledger(chain.state, EVE.public).bonded
+    second, third = verifiers(chain, job)[1:]
+    chain.call(second, "verification", "verdict", job=job, match=False)
+    honest_third = staking.ledger(chain.state, third.public).bonded
+    chain.call(third, "verification", "verdict", job=job, match=True)  # outvoted
+    assert staking.ledger(chain.state, EVE.public).bonded == bonded - ppm_of(bonded, 200_000)
+    assert staking.ledger(chain.state, third.public).bonded == honest_third - ppm_of(honest_third, 200_000)
+    chain.advance_to(chain.head.number + 3)
+    assert jobs.job(chain.state, job).status == jobs.REJECTED  # type: ignore[union-attr]
+    assert chain.account(FERDIE.public).reserved == 0
+    assert reputation.score(chain.state, EVE.public) == 0
+
+
+def test_one_malicious_verifier_cannot_slash_an_honest_provider() -> None:
+    chain, job = revealed_job()
+    liar = verifiers(chain, job)[0]
+    chain.call(liar, "verification", "verdict", job=job, match=False)
+    provider_bond = staking.ledger(chain.state, EVE.public).bonded
+    liar_bond = staking.ledger(chain.state, liar.public).bonded
+    for honest in verifiers(chain, job)[1:]:
+        assert failed(chain.call(honest, "verification", "verdict", job=job, match=True)) is None
+    assert staking.ledger(chain.state, EVE.public).bonded == provider_bond
+    assert staking.ledger(chain.state, liar.public).bonded == liar_bond - ppm_of(liar_bond, 200_000)
+    chain.advance_to(chain.head.number + 3)
+    assert jobs.job(chain.state, job).status == jobs.SETTLED  # type: ignore[union-attr]
+    assert verification.rewarded_verifiers(chain.state, job) == tuple(
+        v.public for v in verifiers(chain, job)[1:]
+    )
+
+
+def test_a_dispute_without_enough_answers_never_slashes() -> None:
+    chain, job = revealed_job()
+    first = verifiers(chain, job)[0]
+    chain.call(first, "verification", "verdict", job=job, match=False)
+    bonded = staking.ledger(chain.state, EVE.public).bonded
+    chain.advance_to(chain.head.number + 5)  # the other two never answer
+    assert staking.ledger(chain.state, EVE.public).bonded == bonded
+    assert verification.outcome(chain.state, job) == verification.PASSED
+
+
+def test_verdicts_only_from_chosen_verifiers_once_each_and_unanswered_checks_expire() -> None:
+    chain, job = revealed_job()
+    (verifier,) = verifiers(chain, job)
+    outsider = next(k for k in VALIDATORS.values() if k.public != verifier.public)
+    assert (
+        failed(chain.call(outsider, "verification", "verdict", job=job, match=True))
+        == "verification.NotVerifier"
+    )
+    assert (
+        failed(chain.call(verifier, "verification", "verdict", job=9, match=True))
+        == "verification.NoOpenCheck"
+    )
+    chain.advance_to(chain.head.number + 5)
+    assert verification.outcome(chain.state, job) == verification.EXPIRED
+    assert (
+        failed(chain.call(verifier, "verification", "verdict", job=job, match=True))
+        == "verification.NoOpenCheck"
+    )
+    assert jobs.job(chain.state, job).status == jobs.SETTLED  # type: ignore[union-attr]
+
+
+def test_sampling_rate_follows_reputation_and_a_job_is_drawn_once() -> None:
+    chain, job = revealed_job(sampled=False)
+    base = 100_000
+    assert verification.sample_rate(chain.state, BOB.public, base) == base  # neutral
+    reputation.Records.put(chain.state, BOB.public, reputation.Record(score=0))
+    assert verification.sample_rate(chain.state, BOB.public, base) == 2 * base
+    reputation.Records.put(chain.state, BOB.public, reputation.Record(score=1_000_000))
+    assert verification.sample_rate(chain.state, BOB.public, base) == base // 2
+    drawn = verification.Sampled.get(chain.state, job)
+    assert drawn == 1 and verification.sample(chain.ctx(), job, EVE.public) == (
+        verification.check(chain.state, job) is not None
+    )
