@@ -33,7 +33,8 @@ from node.txpool import PoolError, TxPool
 from node.worker_link import NodeChainView
 from offchain.blobs import BlobStore
 from offchain.provider import ProviderWorker
-from offchain.setup import build_provider_worker
+from offchain.setup import build_provider_worker, build_verifier_worker
+from offchain.verifier import VerifierWorker
 from runtime.codec import CodecError, decode, encode
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import slashing
@@ -101,10 +102,16 @@ class Node:
         if self.network is not None:
             self.blob_exchange = BlobExchange(self.network, self.blobs, self.chain.genesis.hash)
         self.worker: ProviderWorker | None = None
+        self.verifier: VerifierWorker | None = None
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.executor,
                 config.model_dirs, config.worker_price, config.job_timeout,
+            )  # fmt: skip
+        if config.worker and config.validator_key is not None:
+            self.verifier = build_verifier_worker(
+                NodeChainView(self, config.validator_key), config.base_path, self.blobs, config.executor,
+                config.model_dirs, config.job_timeout,
             )  # fmt: skip
         self.metrics = Metrics()
         self.rpc = RpcHandler({**build_methods(self), **build_market_methods(self)})
@@ -226,8 +233,7 @@ class Node:
         outcome = self.finality.after_import()
         if vote:
             self._finality_step(outcome)
-            if self.worker is not None:
-                self.worker.notify()
+            self._notify_workers()
         self._update_gauges()
         # While syncing, progress lines replace one line per block.
         log.log(
@@ -255,9 +261,13 @@ class Node:
     def after_batch(self) -> None:
         """After a synced batch: vote once for the new best, refresh gauges."""
         self._finality_step(None)
-        if self.worker is not None:
-            self.worker.notify()
+        self._notify_workers()
         self._update_gauges()
+
+    def _notify_workers(self) -> None:
+        for worker in (self.worker, self.verifier):
+            if worker is not None:
+                worker.notify()
 
     # -- finality ---------------------------------------------------------------
     def _finality_step(self, outcome: Outcome | None) -> None:
@@ -401,8 +411,9 @@ class Node:
                         serve_app, metrics, cfg.prometheus_host, cfg.prometheus_port, "Prometheus"
                     )
                 nursery.start_soon(self._slot_loop)
-                if self.worker is not None:
-                    nursery.start_soon(self.worker.run)
+                for worker in (self.worker, self.verifier):
+                    if worker is not None:
+                        nursery.start_soon(worker.run)
                 nursery.start_soon(self._informant)
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()

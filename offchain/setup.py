@@ -10,6 +10,7 @@ from offchain.blobs import BlobStore
 from offchain.models import local_models
 from offchain.progress import ProgressStore
 from offchain.provider import ChainView, ProviderWorker, WorkerConfig
+from offchain.verifier import VerifierWorker
 
 log = logging.getLogger("vcoin.worker")
 
@@ -29,4 +30,21 @@ def build_provider_worker(
         chain, make_executor(executor, gpu, runner_log), models, blobs,
         ProgressStore(base_path / "worker" / "jobs"),
         WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=job_timeout),
+    )  # fmt: skip
+
+
+def build_verifier_worker(
+    chain: ChainView,
+    base_path: Path,
+    blobs: BlobStore,
+    executor: str,
+    model_dirs: list[Path],
+    job_timeout: float,
+) -> VerifierWorker:
+    """A validator's re-execution worker, with its own sandbox so checks never
+    queue behind the jobs this node serves."""
+    gpu = discover()[0].kind == "cuda"
+    return VerifierWorker(
+        chain, make_executor(executor, gpu, base_path / "worker" / "verifier.log"), local_models(model_dirs),
+        blobs, job_timeout,
     )  # fmt: skip

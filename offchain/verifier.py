@@ -1,0 +1,108 @@
+"""The verifier worker: re-executes the jobs the chain gives this validator
+to check and submits a verdict by the job kind's comparison rule.
+
+A check it cannot do (the model is not on this machine) gets no verdict:
+the check expires and nobody is slashed. A revealed result that does not
+hash to what the provider committed is a mismatch without re-execution.
+"""
+
+import logging
+from pathlib import Path
+
+import trio
+
+from agent.canonical import decode as decode_result
+from agent.executor import Executor, ExecutorError
+from agent.job import JobSpec
+from agent.kinds import KINDS
+from offchain.blobs import BlobStore
+from offchain.provider import ChainView
+from runtime.codec import CodecError, blake2b_256, decode
+from runtime.pallets import jobs, verification
+from runtime.types import Call
+
+log = logging.getLogger("vcoin.verifier")
+
+
+class VerifierWorker:
+    def __init__(
+        self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
+        job_timeout: float = 900.0,
+    ) -> None:  # fmt: skip
+        self.chain, self.executor, self.models, self.blobs = chain, executor, models, blobs
+        self.job_timeout = job_timeout
+        self.busy: set[int] = set()
+        self.done: set[int] = set()
+        self.wake = trio.Event()
+        self.limiter = trio.CapacityLimiter(1)
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                while True:
+                    self.step(nursery)
+                    await self.wake.wait()
+                    self.wake = trio.Event()
+        finally:
+            self.executor.close()
+
+    def step(self, nursery: trio.Nursery) -> None:
+        state = self.chain.state()
+        for job_id in verification.tasks(state, self.chain.account):
+            if job_id in self.busy or job_id in self.done:
+                continue
+            job = jobs.job(state, job_id)
+            if job is not None:
+                self.busy.add(job_id)
+                nursery.start_soon(self._check, job)
+
+    async def _check(self, job: jobs.Job) -> None:
+        try:
+            match = await self.judge(job)
+        finally:
+            self.busy.discard(job.id)
+        if match is None:
+            return  # retried next block, or left to expire
+        self.done.add(job.id)
+        try:
+            self.chain.submit_call(Call("verification", "verdict", {"job": job.id, "match": match}))
+            log.info("job %d: verdict %s submitted", job.id, "match" if match else "MISMATCH")
+        except ValueError as exc:
+            log.warning("job %d: verdict refused: %s", job.id, exc)
+
+    async def judge(self, job: jobs.Job) -> bool | None:
+        """True/False for a verdict, None when this node cannot judge (yet)."""
+        claimed = job.result or self.blobs.get(job.result_hash)
+        raw_input = job.input or self.blobs.get(job.input_hash)
+        if claimed is None or raw_input is None:
+            for digest, held in ((job.result_hash, claimed), (job.input_hash, raw_input)):
+                if held is None:
+                    self.chain.want_blob(digest)
+            return None
+        if blake2b_256(claimed) != job.result_hash:
+            return False
+        path = self.models.get(job.model)
+        if path is None:
+            log.warning("job %d: cannot verify, the model is not on this machine", job.id)
+            self.done.add(job.id)
+            return None
+        try:
+            spec = JobSpec(job.kind, decode(raw_input, max_len=len(raw_input)), dict(job.options))
+            claimed_payload = decode_result(claimed)
+        except (CodecError, ValueError):
+            return False  # the provider revealed bytes that are no result at all
+        try:
+            mine = await trio.to_thread.run_sync(self.executor.run, spec, path, self.job_timeout,
+                                                 limiter=self.limiter)  # fmt: skip
+        except ExecutorError as exc:
+            log.warning("job %d: re-execution failed (%s); no verdict", job.id, exc)
+            return None
+        verdict = KINDS[job.kind].compare(decode_result(mine.encoded), claimed_payload)
+        if not verdict.match:
+            log.warning(
+                "job %d: result of %s does not match: %s", job.id, job.provider.hex()[:12], verdict.reason
+            )
+        return bool(verdict.match)
