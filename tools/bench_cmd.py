@@ -33,7 +33,13 @@ def _agent(args: argparse.Namespace) -> dict[str, Any]:
     return agent_bench.run(min_seconds=args.min_seconds).to_json()
 
 
-BENCHES = {"runtime": _runtime, "import": _import, "network": _network, "agent": _agent}
+def _cheat(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import cheat_bench
+
+    return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers)
+
+
+BENCHES = {"runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat}
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -44,9 +50,19 @@ def _print_table(result: dict[str, Any]) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in result.items():
-        if key != "name":
+        if key != "name" and not isinstance(value, dict):
             table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     Console().print(table)
+    if "strategies" in result:
+        rows = result["strategies"]
+        columns = list(next(iter(rows.values())))
+        grid = Table(title="per strategy")
+        for column in ["strategy", *columns]:
+            grid.add_column(column, justify="right")
+        for name, figures in rows.items():
+            grid.add_row(name, *(f"{figures[c]:,.2f}" if isinstance(figures[c], float) else str(figures[c])
+                                 for c in columns))  # fmt: skip
+        Console().print(grid)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,4 +90,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--min-seconds", type=float, default=1.0, help="agent: the bare job lasts at least this"
     )
+    parser.add_argument("--jobs", type=int, default=20_000, help="cheat: jobs to simulate")
+    parser.add_argument("--providers", type=int, default=10, help="cheat: providers per strategy")
     parser.set_defaults(handler=run)

@@ -2,9 +2,11 @@
 
 Two blocks after a reveal, the hash of the block before (unknown to anyone
 at commit or reveal time) and the job id decide whether the job is checked.
-The rate is `sample_rate_ppm` scaled by the provider's reputation: twice the
-base for a provider at zero, half of it for one at the top, the base at
-neutral. A checked job gets a verifier drawn from the active validators,
+The rate is `sample_rate_ppm` for a provider at neutral reputation or above,
+rising linearly to twice that at zero, and `PROBATION_RATE_PPM` for a
+provider's first `PROBATION_JOBS` jobs (new providers are checked more; no
+provider is checked less than the base, so the network-wide rate never
+falls below it). A checked job gets a verifier drawn from the active validators,
 never the provider. It re-executes the job and submits a verdict judged by
 the job kind's comparison rule:
 
@@ -36,6 +38,8 @@ PALLET = "verification"
 Error = pallet_errors(PALLET)
 SAMPLE_DELAY = 2  # blocks after the reveal
 DISPUTE_VERIFIERS = 2  # added to the first one
+PROBATION_JOBS = 20
+PROBATION_RATE_PPM = 500_000
 OPEN, DISPUTED, PASSED, FAILED, EXPIRED = "open", "disputed", "passed", "failed", "expired"
 NONE = "none"
 
@@ -77,11 +81,11 @@ def tasks(state: State, verifier: bytes) -> tuple[int, ...]:
 
 def sample_rate(state: State, provider: bytes, base_ppm: int) -> int:
     """The chance (ppm) that a job of `provider` is re-executed."""
+    history = reputation.record(state, provider)
     rep = reputation.score(state, provider)
-    if rep <= NEUTRAL_REPUTATION_PPM:
-        rate = base_ppm + base_ppm * (NEUTRAL_REPUTATION_PPM - rep) // NEUTRAL_REPUTATION_PPM
-    else:
-        rate = base_ppm - base_ppm * (rep - NEUTRAL_REPUTATION_PPM) // (2 * (PPM - NEUTRAL_REPUTATION_PPM))
+    rate = base_ppm + base_ppm * max(NEUTRAL_REPUTATION_PPM - rep, 0) // NEUTRAL_REPUTATION_PPM
+    if history.successes + history.failures < PROBATION_JOBS:
+        rate = max(rate, PROBATION_RATE_PPM)
     return min(rate, PPM)
 
 

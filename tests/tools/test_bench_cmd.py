@@ -54,3 +54,20 @@ def test_bench_agent_json_compares_the_executor_with_a_bare_call() -> None:
     result = json.loads(out.stdout)
     assert result["ratio"] == result["executor_seconds"] / result["bare_seconds"]
     assert result["texts"] >= 16 and 0.3 < result["ratio"] < 3
+
+
+def test_bench_cheat_catches_cheaters_and_spares_honest_providers() -> None:
+    """A small run of the adversarial simulation over the real runtime."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "cheat", "--json", "--jobs", "1500", "--providers", "4"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    strategies = result["strategies"]
+    assert set(strategies) == {"honest", "lazy", "copycat", "model_swap", "intermittent_0.05",
+                               "intermittent_0.2", "intermittent_0.5", "no_show"}  # fmt: skip
+    assert result["honest_slashed"] == 0 and strategies["honest"]["slashed_share"] == 0
+    for always in ("lazy", "copycat", "model_swap"):
+        assert strategies[always]["slashed_share"] == 1.0 and strategies[always]["jobs_to_slash_p99"] <= 30
+    assert strategies["no_show"]["rewards_paid"] == 0
+    assert result["jobs"] == 1500 and 0 < result["overhead"] < 1

@@ -126,11 +126,15 @@ def test_verdicts_only_from_chosen_verifiers_once_each_and_unanswered_checks_exp
 def test_sampling_rate_follows_reputation_and_a_job_is_drawn_once() -> None:
     chain, job = revealed_job(sampled=False)
     base = 100_000
+    new = verification.PROBATION_RATE_PPM
+    assert verification.sample_rate(chain.state, BOB.public, base) == new  # a new provider: probation
+    proven = verification.PROBATION_JOBS
+    reputation.Records.put(chain.state, BOB.public, reputation.Record(successes=proven))
     assert verification.sample_rate(chain.state, BOB.public, base) == base  # neutral
-    reputation.Records.put(chain.state, BOB.public, reputation.Record(score=0))
+    reputation.Records.put(chain.state, BOB.public, reputation.Record(score=0, successes=proven))
     assert verification.sample_rate(chain.state, BOB.public, base) == 2 * base
-    reputation.Records.put(chain.state, BOB.public, reputation.Record(score=1_000_000))
-    assert verification.sample_rate(chain.state, BOB.public, base) == base // 2
+    reputation.Records.put(chain.state, BOB.public, reputation.Record(score=1_000_000, successes=proven))
+    assert verification.sample_rate(chain.state, BOB.public, base) == base  # never below the base
     drawn = verification.Sampled.get(chain.state, job)
     assert drawn == 1 and verification.sample(chain.ctx(), job, EVE.public) == (
         verification.check(chain.state, job) is not None
