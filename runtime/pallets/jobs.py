@@ -247,11 +247,13 @@ def _finish(ctx: Ctx, found: Job) -> None:
     if result == verification.OPEN:
         _schedule(ctx, found.id, ctx.number + 1)
         return
-    if result == verification.FAILED:  # slashing was done by the dispute
+    forfeited = verification.cheated_since(ctx.state, found.provider, found.assigned_at)
+    if result == verification.FAILED or forfeited:  # slashing was done by the dispute
         refund(ctx, found.submitter, found.max_fee)
         _close(ctx, found, REJECTED)
         registry.count_job(ctx, found.provider, failed=1)
-        ctx.emit(PALLET, "Rejected", job=found.id, provider=found.provider, refunded=found.max_fee)
+        ctx.emit(PALLET, "Rejected", job=found.id, provider=found.provider, refunded=found.max_fee,
+                 forfeited=forfeited and result != verification.FAILED)  # fmt: skip
         return
     verifiers = verification.rewarded_verifiers(ctx.state, found.id)
     fee = settle(ctx, found.submitter, found.provider, found.max_fee, found.price * found.units, found.units,

@@ -186,3 +186,10 @@ def count_job(ctx: Ctx, who: bytes, opened: int = 0, done: int = 0, failed: int 
     Providers.put(ctx.state, who, replace(prov, open_jobs=max(0, prov.open_jobs + opened),
                                           jobs_done=prov.jobs_done + done,
                                           jobs_failed=prov.jobs_failed + failed))  # fmt: skip
+
+
+def enforce_bond(ctx: Ctx, who: bytes) -> None:
+    """A provider slashed below the minimum bond stops being one."""
+    prov = Providers.get(ctx.state, who)
+    if prov.models and staking.ledger(ctx.state, who).bonded < ctx.params.min_provider_bond:
+        remove_provider(ctx, who, "bond below the minimum")

@@ -18,7 +18,7 @@ from runtime.context import Ctx
 from runtime.crypto import verify
 from runtime.dispatch import blob, call
 from runtime.errors import pallet_errors
-from runtime.pallets import staking, system, treasury
+from runtime.pallets import registry, staking, system, treasury
 from runtime.state import State
 from runtime.storage import StorageMap
 from runtime.types import Header, seal_payload, vote_payload, votes_conflict
@@ -61,6 +61,7 @@ def report_offence(ctx: Ctx, offender: bytes, kind: str) -> int:
     slashed = staking.slash(ctx, offender, ppm)
     treasury.receive(ctx, slashed, "slash")
     ctx.emit(PALLET, "Slashed", who=offender, offence=kind, ppm=ppm, amount=slashed, repeat=count)
+    registry.enforce_bond(ctx, offender)
     if kind == EQUIVOCATION:
         staking.chill(ctx, offender, "equivocation")
     return slashed

@@ -17,7 +17,8 @@ the job kind's comparison rule:
   Whoever voted against the majority is slashed (`false_verdict`), so one
   malicious validator can neither slash an honest provider nor clear a cheat.
 
-A check whose sampled verifier never answers expires and the job settles
+A proven cheat also forfeits the provider's jobs that were still waiting to
+settle (their submitters are refunded). A check whose sampled verifier never answers expires and the job settles
 unverified; a dispute decides on the verdicts it has when its time is up.
 Settlement waits while a check is open.
 """
@@ -66,6 +67,8 @@ Checks: StorageMap[Check | None] = StorageMap(
     PALLET, "Checks", None, lambda c: None if c is None else c.to_wire(), lambda w: Check.from_wire(w)
 )
 Sampled: StorageMap[int] = StorageMap(PALLET, "Sampled", 0)  # job -> 1 once the draw was made
+# provider -> block of its last proven cheat: its jobs not yet settled then are forfeited
+Cheated: StorageMap[int] = StorageMap(PALLET, "Cheated", 0)
 Due: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Due", (), list, tuple)
 # verifier -> jobs it must re-execute (what its verifier worker reads)
 Tasks: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Tasks", (), list, tuple)
@@ -177,6 +180,7 @@ def _resolve(ctx: Ctx, found: Check) -> None:
     if cheated:
         slashing.report_offence(ctx, found.provider, slashing.MISMATCH)
         reputation.record_cheat(ctx, found.provider)
+        Cheated.put(ctx.state, found.provider, ctx.number)
     _close(ctx, found, FAILED if cheated else PASSED)
 
 
@@ -197,6 +201,12 @@ def on_finalize(ctx: Ctx) -> None:
         elif found.status == DISPUTED:
             _resolve(ctx, found)
     Due.put(ctx.state, ctx.number, ())
+
+
+def cheated_since(state: State, provider: bytes, block: int) -> bool:
+    """Was `provider` proven cheating at or after `block`?"""
+    last = Cheated.get(state, provider)
+    return last > 0 and last >= block
 
 
 def outcome(state: State, job: int) -> str:

@@ -139,3 +139,27 @@ def test_sampling_rate_follows_reputation_and_a_job_is_drawn_once() -> None:
     assert drawn == 1 and verification.sample(chain.ctx(), job, EVE.public) == (
         verification.check(chain.state, job) is not None
     )
+
+
+def test_a_proven_cheat_forfeits_unsettled_jobs_and_a_small_bond_deregisters() -> None:
+    chain, job = revealed_job()
+    args: dict[str, Any] = {"kind": "embed", "model": EMBED, "input": encode(["y"]), "input_hash": b"",
+                            "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
+    chain.call(FERDIE, "jobs", "submit", **args)  # job 1, also EVE's, revealed before the verdicts
+    second = jobs.job(chain.state, 1)
+    assert second is not None and second.provider == EVE.public
+    chain.call(EVE, "jobs", "commit", job=1, commitment=jobs.commitment(b"\x01" * 32, b"s"))
+    chain.call(EVE, "jobs", "reveal", job=1, result_hash=b"\x01" * 32, salt=b"s", result=b"")
+    chain.call(verifiers(chain, job)[0], "verification", "verdict", job=job, match=False)
+    for other in verifiers(chain, job)[1:]:
+        chain.call(other, "verification", "verdict", job=job, match=False)
+    assert verification.outcome(chain.state, job) == verification.FAILED
+    chain.advance_to(chain.head.number + 12)
+    assert jobs.job(chain.state, 1).status == jobs.REJECTED  # type: ignore[union-attr]  # forfeited
+    assert chain.account(FERDIE.public).reserved == 0
+    from runtime.pallets import registry, slashing
+
+    for _ in range(6):  # repeated offences within the era: each at the 50% cap
+        slashing.report_offence(chain.ctx(), EVE.public, slashing.MISMATCH)
+    assert staking.ledger(chain.state, EVE.public).bonded < 100 * UNIT
+    assert registry.provider(chain.state, EVE.public).models == ()
