@@ -30,6 +30,7 @@ from runtime.pallets import (
     verification,
     vesting,
 )
+from runtime.pallets import known_answers as _known_answers  # noqa: F401  (registers its calls)
 from runtime.pallets import registry as _registry  # noqa: F401  (registers its calls)
 from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
 from runtime.params import Params

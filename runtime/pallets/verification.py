@@ -53,14 +53,16 @@ class Check:
     verdicts: tuple[tuple[bytes, bool], ...]
     deadline: int
     status: str = OPEN
+    offence: str = slashing.MISMATCH  # failed_known_answer when a known-answer job caught it
 
     def to_wire(self) -> list[Any]:
         return [self.job, self.provider, list(self.verifiers), [list(v) for v in self.verdicts],
-                self.deadline, self.status]  # fmt: skip
+                self.deadline, self.status, self.offence]  # fmt: skip
 
     @classmethod
     def from_wire(cls, wire: Any) -> "Check":
-        return cls(wire[0], wire[1], tuple(wire[2]), tuple((v, m) for v, m in wire[3]), wire[4], wire[5])
+        verdicts = tuple((v, m) for v, m in wire[3])
+        return cls(wire[0], wire[1], tuple(wire[2]), verdicts, wire[4], wire[5], wire[6])
 
 
 Checks: StorageMap[Check | None] = StorageMap(
@@ -157,6 +159,19 @@ def verdict(ctx: Ctx, origin: bytes, job: int, match: bool) -> None:
         Checks.put(ctx.state, job, found)
 
 
+def dispute_known_answer(ctx: Ctx, job: int, provider: bytes, validator: bytes) -> None:
+    """A known-answer job whose revealed result the validator judged wrong:
+    straight to a dispute, with the validator's mismatch as the first verdict."""
+    if Checks.get(ctx.state, job) is not None:
+        raise Error("AlreadyChecked", "this job is already being checked")
+    Sampled.put(ctx.state, job, 1)
+    found = Check(
+        job, provider, (validator,), ((validator, False),), ctx.number, OPEN, slashing.FAILED_KNOWN_ANSWER
+    )
+    ctx.emit(PALLET, "KnownAnswerFailed", job=job, provider=provider)
+    _dispute(ctx, found)
+
+
 def _dispute(ctx: Ctx, found: Check) -> None:
     extra = _pick(ctx, found.job, {found.provider, *found.verifiers}, DISPUTE_VERIFIERS)
     if not extra:  # nobody else to ask: one verdict never slashes
@@ -178,7 +193,7 @@ def _resolve(ctx: Ctx, found: Check) -> None:
         if match == cheated:  # voted against the outcome
             slashing.report_offence(ctx, verifier, slashing.FALSE_VERDICT)
     if cheated:
-        slashing.report_offence(ctx, found.provider, slashing.MISMATCH)
+        slashing.report_offence(ctx, found.provider, found.offence)
         reputation.record_cheat(ctx, found.provider)
         Cheated.put(ctx.state, found.provider, ctx.number)
     _close(ctx, found, FAILED if cheated else PASSED)

@@ -7,7 +7,7 @@ from genesis.spec import BUILTIN_MODELS, local_spec
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT, ppm_of
 from runtime.crypto import Keypair
-from runtime.pallets import jobs, reputation, staking, verification
+from runtime.pallets import jobs, known_answers, reputation, staking, verification
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 
 EMBED = BUILTIN_MODELS[0][0]
@@ -163,3 +163,57 @@ def test_a_proven_cheat_forfeits_unsettled_jobs_and_a_small_bond_deregisters() -
         slashing.report_offence(chain.ctx(), EVE.public, slashing.MISMATCH)
     assert staking.ledger(chain.state, EVE.public).bonded < 100 * UNIT
     assert registry.provider(chain.state, EVE.public).models == ()
+
+
+def known_answer_job(seal_first: bool = True) -> tuple[TestChain, bytes, bytes]:
+    """FERDIE (a validator's ordinary-looking account) pays; ALICE seals the answer."""
+    chain = TestChain(local_spec(), replicate=False, **SETTINGS)
+    chain.call(EVE, "staking", "bond", amount=1_000 * UNIT)
+    chain.call(EVE, "registry", "register_provider", models=[EMBED], memory_mb=4096, price=1_000)
+    args: dict[str, Any] = {"kind": "embed", "model": EMBED, "input": encode(["known"]), "input_hash": b"",
+                            "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
+    chain.call(FERDIE, "jobs", "submit", **args)
+    expected, salt = blake2b_256(b"the right answer"), b"k" * 16
+    seal = known_answers.seal_of(0, expected, salt)
+    if seal_first:
+        assert failed(chain.call(ALICE, "known_answers", "seal", seal=seal)) is None
+    wrong = blake2b_256(b"a lazy answer")
+    chain.call(EVE, "jobs", "commit", job=0, commitment=jobs.commitment(wrong, b"s"))
+    chain.call(EVE, "jobs", "reveal", job=0, result_hash=wrong, salt=b"s", result=b"")
+    if not seal_first:
+        chain.call(ALICE, "known_answers", "seal", seal=seal)
+    return chain, expected, salt
+
+
+def test_a_failed_known_answer_confirmed_by_dispute_is_slashed_30_percent() -> None:
+    chain, expected, salt = known_answer_job()
+    bonded = staking.ledger(chain.state, EVE.public).bonded
+    events = chain.call(
+        ALICE, "known_answers", "open", job=0, expected_hash=expected, salt=salt, matches=False
+    )
+    assert failed(events) is None
+    check = verification.check(chain.state, 0)
+    assert check is not None and check.status == verification.DISPUTED
+    for key in verifiers(chain, 0)[1:]:
+        chain.call(key, "verification", "verdict", job=0, match=False)
+    assert staking.ledger(chain.state, EVE.public).bonded == bonded - ppm_of(bonded, 300_000)
+
+
+def test_known_answer_seals_must_precede_the_reveal_and_open_only_for_their_sealer() -> None:
+    chain, expected, salt = known_answer_job(seal_first=False)
+    late = chain.call(ALICE, "known_answers", "open", job=0, expected_hash=expected, salt=salt, matches=False)
+    assert failed(late) == "known_answers.SealedTooLate"
+    chain, expected, salt = known_answer_job()
+    stranger = chain.call(
+        BOB, "known_answers", "open", job=0, expected_hash=expected, salt=salt, matches=False
+    )
+    assert failed(stranger) == "known_answers.UnknownSeal"
+    assert (
+        failed(chain.call(FERDIE, "known_answers", "seal", seal=b"\x01" * 32)) == "known_answers.NotValidator"
+    )
+    honest_noise = chain.call(
+        ALICE, "known_answers", "open", job=0, expected_hash=expected, salt=salt, matches=True
+    )
+    assert failed(honest_noise) is None and honest_noise[0].data["passed"] is True
+    check = verification.check(chain.state, 0)  # (random sampling may still check it, as any job)
+    assert check is None or check.offence != "failed_known_answer"

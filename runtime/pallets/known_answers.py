@@ -1,0 +1,55 @@
+"""Known-answer jobs: hidden tests of providers.
+
+A validator submits an ordinary job from an ordinary-looking account, and
+from its own account seals `H(job_id || expected_result_hash || salt)` before
+the provider reveals; the seal names no job, so the provider cannot tell
+which jobs are tests. After the reveal the validator opens the seal: a
+result that hashes to the expected one passes; otherwise the validator says
+whether it still matches by the kind's comparison rule (honest hardware noise
+changes hashes, not verdicts). A non-match goes to a dispute of three
+verifiers like any mismatch, and a confirmed one is slashed as
+`failed_known_answer` (30%).
+"""
+
+from runtime.codec import blake2b_256
+from runtime.context import Ctx
+from runtime.dispatch import amount, blob, boolean, call, hash32
+from runtime.errors import pallet_errors
+from runtime.pallets import jobs, staking, verification
+from runtime.storage import StorageMap
+
+PALLET = "known_answers"
+Error = pallet_errors(PALLET)
+
+# seal -> [validator, block sealed]
+Seals: StorageMap[list[object] | None] = StorageMap(PALLET, "Seals", None)
+
+
+def seal_of(job: int, expected_hash: bytes, salt: bytes) -> bytes:
+    return blake2b_256(b"vcoin-known-answer" + job.to_bytes(8, "big") + expected_hash + salt)
+
+
+@call(PALLET, "seal", seal=hash32)
+def seal(ctx: Ctx, origin: bytes, seal: bytes) -> None:
+    if origin not in staking.Active.get(ctx.state):
+        raise Error("NotValidator", "only active validators seal known answers")
+    if Seals.contains(ctx.state, seal):
+        raise Error("Duplicate", "this seal exists")
+    Seals.put(ctx.state, seal, [origin, ctx.number])
+
+
+@call(PALLET, "open", job=amount, expected_hash=hash32, salt=blob(64), matches=boolean)
+def open_seal(ctx: Ctx, origin: bytes, job: int, expected_hash: bytes, salt: bytes, matches: bool) -> None:
+    sealed = Seals.get(ctx.state, seal_of(job, expected_hash, salt))
+    if sealed is None or sealed[0] != origin:
+        raise Error("UnknownSeal", "no seal of yours opens to this job and answer")
+    found = jobs.job(ctx.state, job)
+    if found is None or found.status != jobs.REVEALED:
+        raise Error("NotRevealed", "open a known answer after the reveal and before settlement")
+    if not isinstance(sealed[1], int) or sealed[1] >= found.revealed_at:
+        raise Error("SealedTooLate", "the answer was sealed after the provider revealed")
+    Seals.put(ctx.state, seal_of(job, expected_hash, salt), None)
+    passed = found.result_hash == expected_hash or matches
+    ctx.emit(PALLET, "Opened", job=job, provider=found.provider, passed=passed)
+    if not passed:
+        verification.dispute_known_answer(ctx, job, found.provider, origin)
