@@ -36,7 +36,7 @@ def _agent(args: argparse.Namespace) -> dict[str, Any]:
 def _cheat(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import cheat_bench
 
-    return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers)
+    return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers, honest=args.honest)
 
 
 BENCHES = {"runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat}
@@ -92,4 +92,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     parser.add_argument("--jobs", type=int, default=20_000, help="cheat: jobs to simulate")
     parser.add_argument("--providers", type=int, default=10, help="cheat: providers per strategy")
+    parser.add_argument(
+        "--honest", type=int, help="cheat: honest providers (default: as many as --providers)"
+    )
     parser.set_defaults(handler=run)

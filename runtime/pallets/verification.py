@@ -39,8 +39,8 @@ PALLET = "verification"
 Error = pallet_errors(PALLET)
 SAMPLE_DELAY = 2  # blocks after the reveal
 DISPUTE_VERIFIERS = 2  # added to the first one
-PROBATION_JOBS = 20
-PROBATION_RATE_PPM = 500_000
+PROBATION_JOBS = 10
+PROBATION_RATE_PPM = 300_000
 OPEN, DISPUTED, PASSED, FAILED, EXPIRED = "open", "disputed", "passed", "failed", "expired"
 NONE = "none"
 

@@ -14,8 +14,11 @@ judge with the real `embed.compare` rule:
 - intermittent_p: honest, but lazy with probability p per job;
 - no_show: takes jobs and never commits.
 
-Verification compute is re-executions (checks and dispute rounds) over
-provider executions.
+5% of the jobs are known-answer jobs: a validator submits them through an
+ordinary submitter account, seals the expected answer before the reveal and
+opens it after (the `known_answers` pallet). Verification compute is the
+validators' executions (checks, dispute rounds, known answers) over the
+providers' executions.
 """
 
 import hashlib
@@ -33,7 +36,7 @@ from runtime.constants import UNIT
 from runtime.crypto import Keypair
 from runtime.executive import build_block
 from runtime.genesis_state import build_genesis
-from runtime.pallets import balances, jobs, verification
+from runtime.pallets import balances, jobs, known_answers, verification
 from runtime.state import State
 from runtime.types import Call, Extrinsic
 
@@ -72,6 +75,8 @@ class Sim:
     provider_runs: int = 0
     verifier_runs: int = 0
     events: list[Any] = field(default_factory=list)
+    known: dict[int, tuple[Keypair, bytes, bytes, dict[str, Any]]] = field(default_factory=dict)
+    to_seal: list[tuple[Keypair, bytes]] = field(default_factory=list)
 
     def sign(self, key: Keypair, pallet: str, name: str, args: dict[str, Any]) -> None:
         nonce = self.nonces.get(key.public, 0)
@@ -137,6 +142,43 @@ def provider_turn(sim: Sim) -> None:
             sim.revealed.append(result)
 
 
+def reference(job_input: bytes, rng: random.Random) -> dict[str, Any]:
+    """A validator's own execution: the true output with its own hardware noise."""
+    return {"vectors": [to_fixed([x + rng.gauss(0, 1e-5) for x in true_vector(job_input)])]}
+
+
+def known_answer_turn(sim: Sim) -> None:
+    for validator, seal in sim.to_seal:
+        sim.sign(validator, "known_answers", "seal", {"seal": seal})
+    sim.to_seal = []
+    for job_id, (validator, expected_hash, salt, expected) in list(sim.known.items()):
+        job = jobs.job(sim.state, job_id)
+        if job is None or job.status in (jobs.SETTLED, jobs.REFUNDED, jobs.REJECTED):
+            sim.known.pop(job_id)
+        elif job.status == jobs.REVEALED:
+            matches = embed.compare(expected, decode(job.result)).match
+            sim.sign(validator, "known_answers", "open", {"job": job_id, "expected_hash": expected_hash,
+                                                          "salt": salt, "matches": matches})  # fmt: skip
+            sim.known.pop(job_id)
+
+
+def submit_jobs(sim: Sim, count: int, first_id: int, known_rate: float) -> None:
+    for offset in range(count):
+        text = f"job {first_id + offset} {sim.rng.random()}"
+        job_input = chain_encode([text])
+        sim.sign(sim.rng.choice(sim.submitters), "jobs", "submit", {
+            "kind": "embed", "model": MODEL, "input": job_input, "input_hash": b"",
+            "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 40, "min_reputation": 0,
+        })  # fmt: skip
+        if sim.rng.random() < known_rate:  # a hidden test: the validator knows the answer
+            validator = sim.rng.choice(sim.validators)
+            expected = reference(job_input, sim.rng)
+            expected_hash, salt = digest(encode(expected)), sim.rng.randbytes(16)
+            sim.verifier_runs += 1
+            sim.known[first_id + offset] = (validator, expected_hash, salt, expected)
+            sim.to_seal.append((validator, known_answers.seal_of(first_id + offset, expected_hash, salt)))
+
+
 def verifier_turn(sim: Sim, answered: set[tuple[int, bytes]]) -> None:
     for validator in sim.validators:
         for job_id in verification.tasks(sim.state, validator.public):
@@ -146,18 +188,17 @@ def verifier_turn(sim: Sim, answered: set[tuple[int, bytes]]) -> None:
             job = jobs.job(sim.state, job_id)
             assert job is not None
             sim.verifier_runs += 1
-            reference = {"vectors": [to_fixed([x + sim.rng.gauss(0, 1e-5) for x in true_vector(job.input)])]}
-            verdict = embed.compare(reference, decode(job.result))
+            verdict = embed.compare(reference(job.input, sim.rng), decode(job.result))
             sim.sign(validator, "verification", "verdict", {"job": job_id, "match": verdict.match})
 
 
-def setup(seed: int, per_strategy: int) -> Sim:
+def setup(seed: int, per_strategy: int, honest: int) -> Sim:
     rng = random.Random(seed)
     validators = [Keypair(rng.randbytes(32)) for _ in range(4)]
     submitters = [Keypair(rng.randbytes(32)) for _ in range(8)]
     providers = {}
     for strategy in STRATEGIES:
-        for _ in range(per_strategy):
+        for _ in range(honest if strategy == "honest" else per_strategy):
             key = Keypair(rng.randbytes(32))
             providers[key.public] = Provider(key, strategy)
     everyone = [*validators, *submitters, *(p.key for p in providers.values())]
@@ -183,22 +224,23 @@ def setup(seed: int, per_strategy: int) -> Sim:
 
 
 def run(
-    jobs_total: int = 20_000, per_strategy: int = 10, per_block: int = 60, seed: int = 5
+    jobs_total: int = 20_000,
+    per_strategy: int = 10,
+    per_block: int = 60,
+    seed: int = 5,
+    known_rate: float = 0.05,
+    honest: int | None = None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    sim = setup(seed, per_strategy)
+    sim = setup(seed, per_strategy, per_strategy if honest is None else honest)
     submitted = 0
     answered: set[tuple[int, bytes]] = set()
     paid_before = {p: balances.get(sim.state, p).free for p in sim.providers}
     while submitted < jobs_total or _open_jobs(sim):
-        for _ in range(min(per_block, jobs_total - submitted)):
-            who = sim.rng.choice(sim.submitters)
-            text = f"job {submitted} {sim.rng.random()}"
-            sim.sign(who, "jobs", "submit", {
-                "kind": "embed", "model": MODEL, "input": chain_encode([text]), "input_hash": b"",
-                "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 40, "min_reputation": 0,
-            })  # fmt: skip
-            submitted += 1
+        count = min(per_block, jobs_total - submitted)
+        known_answer_turn(sim)
+        submit_jobs(sim, count, jobs.NextId.get(sim.state), known_rate)
+        submitted += count
         provider_turn(sim)
         verifier_turn(sim, answered)
         sim.block()
