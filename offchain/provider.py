@@ -21,6 +21,7 @@ import trio
 from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
+from offchain.driver import BlockDriven
 from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
 from runtime.codec import CodecError, decode
 from runtime.constants import MAX_INLINE_RESULT
@@ -54,33 +55,22 @@ class WorkerConfig:
     job_timeout: float = 900.0
 
 
-class ProviderWorker:
+class ProviderWorker(BlockDriven):
     def __init__(
         self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
         progress: ProgressStore, config: WorkerConfig,
     ) -> None:  # fmt: skip
+        super().__init__()
         self.chain, self.executor, self.models = chain, executor, models
         self.blobs, self.progress, self.config = blobs, progress, config
         self.running: set[int] = set()
-        self.wake = trio.Event()
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
         self._registration_sent = -RESEND_AFTER
         self._warned = False
 
-    def notify(self) -> None:
-        """A new best block: look at the assignments again."""
-        self.wake.set()
-
     async def run(self) -> None:
         log.info("provider worker for %d local model(s), executor %s", len(self.models), self.executor.name)
-        try:
-            async with trio.open_nursery() as nursery:
-                while True:
-                    self.step(nursery)
-                    await self.wake.wait()
-                    self.wake = trio.Event()
-        finally:
-            self.executor.close()
+        await super().run()
 
     # -- every block ---------------------------------------------------------
     def step(self, nursery: trio.Nursery) -> None:

@@ -16,6 +16,7 @@ from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
 from agent.kinds import KINDS
 from offchain.blobs import BlobStore
+from offchain.driver import BlockDriven
 from offchain.provider import ChainView
 from runtime.codec import CodecError, blake2b_256, decode
 from runtime.pallets import jobs, verification
@@ -24,30 +25,17 @@ from runtime.types import Call
 log = logging.getLogger("vcoin.verifier")
 
 
-class VerifierWorker:
+class VerifierWorker(BlockDriven):
     def __init__(
         self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
         job_timeout: float = 900.0,
     ) -> None:  # fmt: skip
+        super().__init__()
         self.chain, self.executor, self.models, self.blobs = chain, executor, models, blobs
         self.job_timeout = job_timeout
         self.busy: set[int] = set()
         self.done: set[int] = set()
-        self.wake = trio.Event()
         self.limiter = trio.CapacityLimiter(1)
-
-    def notify(self) -> None:
-        self.wake.set()
-
-    async def run(self) -> None:
-        try:
-            async with trio.open_nursery() as nursery:
-                while True:
-                    self.step(nursery)
-                    await self.wake.wait()
-                    self.wake = trio.Event()
-        finally:
-            self.executor.close()
 
     def step(self, nursery: trio.Nursery) -> None:
         state = self.chain.state()
