@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.canonical import decode, encode
-from agent.executor import Execution, ExecutorError, execution_of, request_of
+from agent.executor import Check, Execution, ExecutorError, check_of, execution_of, request_of
 from agent.job import JobSpec
 
 DEFAULT_IMAGE = "vcoin/agent:latest"
@@ -85,10 +85,16 @@ class DockerExecutor:
         self.image, self.gpu, self.limits = image, gpu, limits or DockerLimits()
 
     def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
+        return execution_of(self._call(spec, model_path, None, timeout))
+
+    def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
+        return check_of(self._call(spec, model_path, claimed, timeout))
+
+    def _call(self, spec: JobSpec, model_path: Path, claimed: bytes | None, timeout: float) -> Any:
         job_dir = Path(tempfile.mkdtemp(prefix="vcoin-docker-job-"))
         try:
             inside = Path(MODEL_MOUNT) / model_path.name if model_path.is_file() else Path(MODEL_MOUNT)
-            (job_dir / "request").write_bytes(encode(request_of(spec, inside, None)))
+            (job_dir / "request").write_bytes(encode(request_of(spec, inside, None, claimed)))
             container = self.client.containers.run(
                 **container_request(self.image, model_path, job_dir, self.gpu, self.limits)
             )
@@ -102,7 +108,7 @@ class DockerExecutor:
             response = job_dir / "response"
             if status.get("StatusCode") != 0 or not response.exists():
                 raise ExecutorError(f"the container exited with {status.get('StatusCode')}")
-            return execution_of(decode(response.read_bytes()))
+            return decode(response.read_bytes())
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
 

@@ -52,24 +52,45 @@ class Execution:
     seconds: float  # inside the sandbox, model load included on first use
 
 
+@dataclass(frozen=True)
+class Check:
+    match: bool
+    reason: str
+    seconds: float
+
+
 class Executor(Protocol):
     name: str
 
     def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution: ...
 
+    def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check: ...
+
     def close(self) -> None: ...
 
 
-def request_of(spec: JobSpec, model_path: Path, device: str | None) -> dict[str, Any]:
+def request_of(
+    spec: JobSpec, model_path: Path, device: str | None, claimed: bytes | None = None
+) -> dict[str, Any]:
     return {"kind": spec.kind, "model_path": str(model_path), "input": spec.input,
-            "options": dict(spec.options), "device": device}  # fmt: skip
+            "options": dict(spec.options), "device": device, "claimed": claimed}  # fmt: skip
 
 
-def execution_of(response: Any) -> Execution:
+def _ok(response: Any) -> dict[str, Any]:
     if not isinstance(response, dict) or not response.get("ok"):
         error = response.get("error") if isinstance(response, dict) else "malformed response"
         raise ExecutorError(f"the job failed in the sandbox: {error}")
-    return Execution(bytes(response["result"]), bytes(response["hash"]), response["micros"] / 1e6)
+    return response
+
+
+def execution_of(response: Any) -> Execution:
+    answer = _ok(response)
+    return Execution(bytes(answer["result"]), bytes(answer["hash"]), answer["micros"] / 1e6)
+
+
+def check_of(response: Any) -> Check:
+    answer = _ok(response)
+    return Check(bool(answer["match"]), str(answer["reason"]), answer["micros"] / 1e6)
 
 
 def _limits(memory_bytes: int | None) -> Any:
@@ -113,9 +134,15 @@ class LocalExecutor:
         return self.proc
 
     def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
+        return execution_of(self._call(request_of(spec, model_path, self.device), timeout))
+
+    def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
+        return check_of(self._call(request_of(spec, model_path, self.device, claimed), timeout))
+
+    def _call(self, request: dict[str, Any], timeout: float) -> Any:
         proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
         assert proc.stdin is not None and proc.stdout is not None
-        payload = encode(request_of(spec, model_path, self.device))
+        payload = encode(request)
         try:
             proc.stdin.write(len(payload).to_bytes(4, "big") + payload)
             proc.stdin.flush()
@@ -126,7 +153,7 @@ class LocalExecutor:
         except TimeoutError:
             self.close()
             raise ExecutorError(f"the job ran past its {timeout:.0f} s limit and was killed") from None
-        return execution_of(decode(response))
+        return decode(response)
 
     def _read(self, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
         assert proc.stdout is not None

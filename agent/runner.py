@@ -30,8 +30,17 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         kind = KINDS[request["kind"]]
         spec = JobSpec(request["kind"], request["input"], dict(request.get("options") or {}))
         device = request.get("device") or loading.best_device()
+        path = Path(request["model_path"])
         start = time.perf_counter()
-        result = Result.of(kind.run(spec, Path(request["model_path"]), device))
+        if request.get("claimed") is not None:  # a verifier's check of someone else's result
+            claimed = decode(request["claimed"])
+            if hasattr(kind, "check"):  # a cheaper check than re-execution (teacher forcing)
+                verdict = kind.check(spec, path, device, claimed)
+            else:
+                verdict = kind.compare(kind.run(spec, path, device), claimed)
+            micros = int((time.perf_counter() - start) * 1e6)
+            return {"ok": True, "match": verdict.match, "reason": verdict.reason, "micros": micros}
+        result = Result.of(kind.run(spec, path, device))
         seconds = time.perf_counter() - start
         return {"ok": True, "result": result.encoded, "hash": result.hash, "micros": int(seconds * 1e6)}
     except Exception as exc:

@@ -57,3 +57,35 @@ def compare(reference: dict[str, Any], claimed: dict[str, Any]) -> Verdict:
     if len(got) != len(ref_tokens):
         return Verdict(False, f"{len(got)} tokens where greedy decoding gives {len(ref_tokens)}")
     return Verdict(True)
+
+
+def check(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any]) -> Verdict:
+    """Verify a claimed result with one teacher-forced forward pass over the
+    prompt and the claimed tokens (a prefill, not a decode loop): every
+    claimed token must be the argmax there, or its runner-up at a near-tie
+    (after which nothing is judged); a result shorter than `max_tokens` must
+    end at the end-of-sequence token."""
+    import torch
+
+    tokens = claimed.get("tokens")
+    limit = spec.options.get("max_tokens", 16)
+    if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens) or len(tokens) > limit:
+        return Verdict(False, "tokens are not a list of at most max_tokens ids")
+    tokenizer, model = loading.causal_lm(model_path, device)
+    prompt = tokenizer(str(spec.input), return_tensors="pt")["input_ids"]
+    ids = torch.cat([prompt, torch.tensor([tokens], dtype=prompt.dtype)], dim=1).to(device)
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0].float()
+    start = prompt.shape[1] - 1
+    for step, token in enumerate(tokens):
+        top = torch.topk(logits[start + step], 2)
+        if token == int(top.indices[0]):
+            continue
+        margin = float(top.values[0] - top.values[1])
+        if margin < NEAR_TIE and token == int(top.indices[1]):
+            return Verdict(True, f"near-tie at step {step}: the rest is not judged")
+        return Verdict(False, f"token {step}: {token} is not what greedy decoding picks")
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model.config.eos_token_id
+    if len(tokens) < limit and eos is not None and (not tokens or tokens[-1] != eos):
+        return Verdict(False, f"{len(tokens)} tokens without an end of sequence, below max_tokens")
+    return Verdict(True)

@@ -87,3 +87,15 @@ def test_results_are_canonical() -> None:
     assert decode(encode({"x": b"\x00"})) == {"x": b"\x00"}
     with pytest.raises(TypeError):
         encode({"x": 1.5})
+
+
+def test_teacher_forced_check_agrees_with_full_re_execution(lm: Path, other_lm: Path) -> None:
+    spec = JobSpec("inference", "the quick brown fox", {"max_tokens": 8})
+    honest = inference.run(spec, lm, "cpu")
+    assert inference.check(spec, lm, "cpu", honest).match
+    swapped = inference.run(spec, other_lm, "cpu")  # a different model's greedy output
+    assert not inference.check(spec, lm, "cpu", swapped).match
+    assert not inference.check(spec, lm, "cpu", {"tokens": honest["tokens"][:5]}).match  # truncated
+    assert not inference.check(spec, lm, "cpu", {"tokens": honest["tokens"] * 2}).match  # too long
+    lazy = {"tokens": [(t + 1) % 30522 for t in honest["tokens"]]}
+    assert not inference.check(spec, lm, "cpu", lazy).match
