@@ -39,7 +39,16 @@ def _cheat(args: argparse.Namespace) -> dict[str, Any]:
     return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers, honest=args.honest)
 
 
-BENCHES = {"runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat}
+def _verify(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import verify_bench
+
+    return verify_bench.run()
+
+
+BENCHES = {
+    "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
+    "verify": _verify,
+}  # fmt: skip
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -53,11 +62,13 @@ def _print_table(result: dict[str, Any]) -> None:
         if key != "name" and not isinstance(value, dict):
             table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     Console().print(table)
-    if "strategies" in result:
-        rows = result["strategies"]
+    for nested in ("strategies", "kinds"):
+        if nested not in result:
+            continue
+        rows = result[nested]
         columns = list(next(iter(rows.values())))
-        grid = Table(title="per strategy")
-        for column in ["strategy", *columns]:
+        grid = Table(title=f"per {nested.rstrip('s')}")
+        for column in [nested.rstrip("s"), *columns]:
             grid.add_column(column, justify="right")
         for name, figures in rows.items():
             grid.add_row(name, *(f"{figures[c]:,.2f}" if isinstance(figures[c], float) else str(figures[c])

@@ -71,3 +71,15 @@ def test_bench_cheat_catches_cheaters_and_spares_honest_providers() -> None:
         assert strategies[always]["slashed_share"] == 1.0 and strategies[always]["jobs_to_slash_p99"] <= 30
     assert strategies["no_show"]["rewards_paid"] == 0
     assert result["jobs"] == 1500 and 0 < result["overhead"] < 1
+
+
+def test_bench_verify_reports_check_cost_per_kind() -> None:
+    pytest.importorskip("transformers")
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "verify", "--json"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert set(result["kinds"]) == {"inference", "embed", "lora"}
+    assert all(kind["self_check_matches"] for kind in result["kinds"].values())
+    assert result["ratio"] == result["kinds"]["inference"]["verify_over_execute"] > 0
