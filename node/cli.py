@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         if args.test_equivocate and os.environ.get(TEST_SWITCHES_ENV) != "1":
             raise ValueError(f"--test-equivocate is a test-only switch (needs {TEST_SWITCHES_ENV}=1)")
         config.equivocate = args.test_equivocate
+        if args.test_cheat and os.environ.get(TEST_SWITCHES_ENV) != "1":
+            raise ValueError(f"--test-cheat is a test-only switch (needs {TEST_SWITCHES_ENV}=1)")
+        config.cheat = args.test_cheat
         if args.rpc_external:
             log.warning(
                 "RPC listens on all interfaces: anyone who can reach port %d can use it",
@@ -201,4 +204,5 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--job-timeout", type=float, default=900.0, help="wall-clock limit per job, seconds")
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")
     parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--test-cheat", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)

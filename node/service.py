@@ -69,6 +69,7 @@ class NodeConfig:
     model_dirs: list[Path] = field(default_factory=list)
     worker_price: int = 1_000
     job_timeout: float = 900.0
+    cheat: bool = False  # test-only: the worker reveals made-up results
 
 
 def short(block_hash: bytes) -> str:
@@ -106,7 +107,7 @@ class Node:
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.executor,
-                config.model_dirs, config.worker_price, config.job_timeout,
+                config.model_dirs, config.worker_price, config.job_timeout, config.cheat,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(

@@ -17,7 +17,7 @@ log = logging.getLogger("vcoin.worker")
 
 def build_provider_worker(
     chain: ChainView, base_path: Path, blobs: BlobStore, executor: str, model_dirs: list[Path], price: int,
-    job_timeout: float,
+    job_timeout: float, cheat: bool = False,
 ) -> ProviderWorker:  # fmt: skip
     devices = discover()
     gpu = devices[0].kind == "cuda"
@@ -29,7 +29,7 @@ def build_provider_worker(
     return ProviderWorker(
         chain, make_executor(executor, gpu, runner_log), models, blobs,
         ProgressStore(base_path / "worker" / "jobs"),
-        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=job_timeout),
+        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=job_timeout, cheat=cheat),
     )  # fmt: skip
 
 

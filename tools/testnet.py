@@ -17,14 +17,22 @@ from node.p2p import load_node_key, peer_id_of
 PORT_RANGE = (20_000, 32_000)
 
 
+_draw = random.SystemRandom()  # never the (test-seeded) global generator
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A bindable port this process has not handed out before."""
     while True:
-        port = random.randint(*PORT_RANGE)
+        port = _draw.randint(*PORT_RANGE)
+        if port in _handed_out:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
 
 

@@ -1,0 +1,56 @@
+"""Verification on a real net: three validators run workers serving the real
+MiniLM embedding model; one reveals made-up results (a test-only switch).
+Sampled checks, disputes and slashing happen through the real verifier
+workers, executors and runtime."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from genesis.spec import BUILTIN_MODELS, DEV_VALIDATOR_BOND
+from runtime.codec import encode
+from runtime.constants import UNIT
+from runtime.crypto import dev_keypair, to_address
+from tests.node.test_network import Net
+from tests.nodeproc import wait_until
+
+pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow
+PARAMS = {"job_commit_window": 10, "job_reveal_window": 5, "job_challenge_window": 8, "verify_window": 15,
+          "sample_rate_ppm": 500_000}  # fmt: skip
+
+
+def test_a_cheating_worker_is_caught_and_honest_ones_are_paid(tmp_path: Path) -> None:
+    net = Net(tmp_path, validators=3, **PARAMS)
+    for node in net.nodes:
+        node.extra = ["--worker", "--executor", "local"]
+    cheater = net.nodes[2]
+    cheater.extra += ["--test-cheat"]
+    cheater.env = {"VCOIN_ALLOW_TEST_SWITCHES": "1"}
+    names = {node.name: to_address(dev_keypair(f"//{node.name}").public) for node in net.nodes}
+    try:
+        net.start()
+        client = net.nodes[0].client
+        wait_until(lambda: all(client.call("vcoin_provider", a)["models"] for a in names.values()), 60,
+                   "all three workers to register")  # fmt: skip
+        payer = dev_keypair("//eve")
+        for index in range(45):
+            client.submit_call(payer, "jobs", "submit", {
+                "kind": "embed", "model": BUILTIN_MODELS[0][0], "input": encode([f"text number {index}"]),
+                "input_hash": b"", "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 60,
+                "min_reputation": 0,
+            })  # fmt: skip
+            time.sleep(0.1)
+        cheat = names[cheater.name]
+        wait_until(lambda: client.call("vcoin_staking", cheat)["bonded"] < DEV_VALIDATOR_BOND, 240,
+                   "the cheating provider to be slashed")  # fmt: skip
+        for name, address in names.items():
+            if name != cheater.name:
+                assert client.call("vcoin_staking", address)["bonded"] == DEV_VALIDATOR_BOND, name
+        wait_until(lambda: any(j["status"] == "settled" and j["provider"] != cheat
+                               for j in client.call("vcoin_jobs", {})), 120, "honest jobs to settle")  # fmt: skip
+        assert client.call("vcoin_provider", cheat)["reputation"] < client.call("vcoin_provider",
+                                                                                  names["alice"])["reputation"]  # fmt: skip
+    finally:
+        net.stop()
