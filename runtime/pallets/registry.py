@@ -20,7 +20,7 @@ from runtime.constants import (
 from runtime.context import Ctx
 from runtime.dispatch import amount, call, hash32, hash_list, one_of, text, u32
 from runtime.errors import pallet_errors
-from runtime.pallets import staking
+from runtime.pallets import reputation, staking
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
 
@@ -163,7 +163,10 @@ def heartbeat(ctx: Ctx, origin: bytes) -> None:
     prov = Providers.get(ctx.state, origin)
     if not prov.models:
         raise Error("NotProvider", "register as a provider first")
-    Providers.put(ctx.state, origin, replace(prov, last_seen_era=staking.CurrentEra.get(ctx.state)))
+    era = staking.CurrentEra.get(ctx.state)
+    if prov.last_seen_era < era:
+        reputation.record_uptime(ctx, origin)
+    Providers.put(ctx.state, origin, replace(prov, last_seen_era=era))
 
 
 def remove_provider(ctx: Ctx, who: bytes, reason: str) -> None:

@@ -1,6 +1,7 @@
 """Reputation: an integer score per provider, in parts per million.
 
-Every provider starts at the neutral score. A verified or settled job moves
+Every provider starts at the neutral score. Uptime (one heartbeat per era)
+nudges it up a little. A verified or settled job moves
 the score a step towards the top (a bigger step when it was delivered fast);
 a failed job (missed commit or reveal) halves the distance to zero less
 harshly than a proven cheat, which halves the score itself. Between updates
@@ -19,6 +20,7 @@ from runtime.storage import StorageMap
 
 PALLET = "reputation"
 FAST_STEP, SLOW_STEP = 25, 50  # success moves 1/25 (fast) or 1/50 of the way to the top
+UPTIME_STEP = 200  # an era's heartbeat moves 1/200 of the way to the top
 DECAY_NUM, DECAY_DEN = 9, 10  # per era, the gap to neutral keeps 9/10
 
 
@@ -66,6 +68,14 @@ def _update(ctx: Ctx, who: bytes, new_score: int, success: bool) -> None:
 def record_success(ctx: Ctx, who: bytes, fast: bool) -> None:
     current = score(ctx.state, who)
     _update(ctx, who, current + (PPM - current) // (FAST_STEP if fast else SLOW_STEP), True)
+
+
+def record_uptime(ctx: Ctx, who: bytes) -> None:
+    """A heartbeat in a new era: the provider was up."""
+    current = score(ctx.state, who)
+    old = Records.get(ctx.state, who)
+    Records.put(ctx.state, who, Record(current + (PPM - current) // UPTIME_STEP, staking.CurrentEra.get(ctx.state),
+                                       old.successes, old.failures))  # fmt: skip
 
 
 def record_failure(ctx: Ctx, who: bytes) -> None:

@@ -192,3 +192,18 @@ def test_models_register_once_by_hash_and_name() -> None:
     found = registry.model_by_name(chain.state, "tiny")
     assert found is not None and found.owner == DAVE.public and found.params_millions == 1
     assert registry.model(chain.state, EMBED).owner == treasury.ECOSYSTEM  # type: ignore[union-attr]
+
+
+def test_a_heartbeat_in_a_new_era_nudges_reputation_up_once() -> None:
+    from runtime.pallets import reputation
+
+    chain = market(BOB)
+    before = reputation.score(chain.state, BOB.public)
+    chain.call(BOB, "registry", "heartbeat")  # same era as the registration: nothing new
+    assert reputation.score(chain.state, BOB.public) == before
+    chain.advance_to(chain.params.era_length + 1)
+    chain.call(BOB, "registry", "heartbeat")
+    after = reputation.score(chain.state, BOB.public)
+    assert after > before
+    chain.call(BOB, "registry", "heartbeat")
+    assert reputation.score(chain.state, BOB.public) == after
