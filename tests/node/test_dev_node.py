@@ -1,5 +1,6 @@
 """A real `vcoin node --dev` process driven only through the CLI and RPC."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -102,23 +103,18 @@ def test_governance_proposal_is_passed_and_enacted(dev_node: NodeProcess) -> Non
     assert out_of_bounds.returncode == 1 and "OutOfBounds" in out_of_bounds.stderr
 
 
+def node_once(spec: Path, base_path: Path) -> subprocess.CompletedProcess[str]:
+    """`vcoin node` on `base_path`, expected to refuse to start."""
+    args = ["node", "--dev", "--chain", str(spec), "--base-path", str(base_path), "--rpc-port", "0"]
+    return vcoin(*args, "--no-prometheus", timeout=30)
+
+
 def test_restart_continues_from_the_stored_head_and_second_process_is_refused(tmp_path: Path) -> None:
     spec = fast_dev_spec(tmp_path / "spec.json")
     node = NodeProcess(tmp_path / "node", spec).start()
     try:
         node.wait_for_block(3)
-        second = vcoin(
-            "node",
-            "--dev",
-            "--chain",
-            str(spec),
-            "--base-path",
-            str(tmp_path / "node"),
-            "--rpc-port",
-            "0",
-            "--no-prometheus",
-            timeout=30,
-        )
+        second = node_once(spec, tmp_path / "node")
         assert second.returncode == 1 and "already in use" in second.stderr
     finally:
         assert node.stop() == 0
@@ -142,16 +138,5 @@ def test_node_refuses_a_base_path_of_another_chain(tmp_path: Path) -> None:
     node.wait_for_block(1)
     node.stop()
     other = fast_dev_spec(tmp_path / "other.json", era_length=7)
-    out = vcoin(
-        "node",
-        "--dev",
-        "--chain",
-        str(other),
-        "--base-path",
-        str(tmp_path / "node"),
-        "--rpc-port",
-        "0",
-        "--no-prometheus",
-        timeout=30,
-    )
+    out = node_once(other, tmp_path / "node")
     assert out.returncode == 1 and "another chain" in out.stderr

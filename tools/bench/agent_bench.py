@@ -8,7 +8,6 @@ the packaged MiniLM model) is sized so that the bare call takes at least
 `min_seconds`. The headline ratio is executor time / bare time (goal ≤ 1.10).
 """
 
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from agent.executor import LocalExecutor
 from agent.job import JobSpec
 from agent.kinds import embed
 from agent.models import PACKAGED
+from tools.bench.timing import median_seconds
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,6 @@ class AgentBenchResult:
         return {"name": "agent", **self.__dict__}
 
 
-def _median_seconds(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _job(texts: int) -> JobSpec:
     return JobSpec("embed", [f"text {i}: GPU providers run jobs for VCoin" for i in range(texts)])
 
@@ -52,7 +43,7 @@ def run(min_seconds: float = 1.0, repeats: int = 5) -> AgentBenchResult:
         raise RuntimeError("the packaged embedding model is not installed (pip install '.[worker]')")
     texts = 16
     embed.run(_job(texts), path, "cpu")  # warm
-    while _median_seconds(lambda n=texts: embed.run(_job(n), path, "cpu"), 1) < min_seconds:
+    while median_seconds(lambda n=texts: embed.run(_job(n), path, "cpu"), 1) < min_seconds:
         texts *= 2
     spec = _job(texts)
     executor = LocalExecutor(device="cpu")
@@ -60,9 +51,9 @@ def run(min_seconds: float = 1.0, repeats: int = 5) -> AgentBenchResult:
         executor.run(spec, path, timeout=600)  # warm the sandbox's model too
         # In blocks, not interleaved: torch's worker threads in this process
         # spin for a while after each call and would slow the sandbox's run.
-        bare_s = _median_seconds(lambda: embed.run(spec, path, "cpu"), repeats)
+        bare_s = median_seconds(lambda: embed.run(spec, path, "cpu"), repeats)
         time.sleep(1.0)
-        worker_s = _median_seconds(lambda: executor.run(spec, path, timeout=600), repeats)
+        worker_s = median_seconds(lambda: executor.run(spec, path, timeout=600), repeats)
     finally:
         executor.close()
     return AgentBenchResult(texts, bare_s, worker_s, worker_s / bare_s, worker_s / bare_s - 1, repeats)

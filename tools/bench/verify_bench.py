@@ -8,25 +8,15 @@ tokenizer. The headline ratio is the inference check's time over its
 execution time.
 """
 
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from agent.executor import LocalExecutor
 from agent.job import JobSpec
 from agent.models import PACKAGED
+from tools.bench.timing import median_seconds
 from tools.gpu_check import build_models
-
-
-def _median(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(max_tokens: int = 64, repeats: int = 3) -> dict[str, Any]:
@@ -49,8 +39,8 @@ def run(max_tokens: int = 64, repeats: int = 3) -> dict[str, Any]:
         try:
             for kind, (spec, path) in jobs.items():
                 result = executor.run(spec, path, timeout=600)  # also warms the model
-                execute = _median(lambda s=spec, p=path: executor.run(s, p, timeout=600), repeats)
-                check = _median(
+                execute = median_seconds(lambda s=spec, p=path: executor.run(s, p, timeout=600), repeats)
+                check = median_seconds(
                     lambda s=spec, p=path, r=result: executor.verify(s, p, r.encoded, 600), repeats
                 )
                 verdict = executor.verify(spec, path, result.encoded, 600)
