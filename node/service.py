@@ -231,9 +231,8 @@ class Node:
         self.metrics.imported.inc()
         self.metrics.extrinsics.inc(len(block.extrinsics))
         self.metrics.import_time.observe(imported.millis / 1e3)
-        outcome = self.finality.after_import()
-        if vote:
-            self._finality_step(outcome)
+        if vote:  # a synced batch retries pending votes once, in after_batch, not per block
+            self._finality_step(self.finality.after_import())
             self._notify_workers()
         self._update_gauges()
         # While syncing, progress lines replace one line per block.
@@ -260,8 +259,9 @@ class Node:
             log.info("Reorg replaced %d blocks; %d transactions back in the pool", len(retracted), back)
 
     def after_batch(self) -> None:
-        """After a synced batch: vote once for the new best, refresh gauges."""
-        self._finality_step(None)
+        """After a synced batch: count pending votes and vote once for the new
+        best, refresh gauges."""
+        self._finality_step(self.finality.after_import())
         self._notify_workers()
         self._update_gauges()
 
