@@ -112,7 +112,7 @@ class Node:
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(
                 NodeChainView(self, config.validator_key), config.base_path, self.blobs, config.executor,
-                config.model_dirs, config.job_timeout,
+                config.model_dirs, config.job_timeout, config.validator_key.seed,
             )  # fmt: skip
         self.metrics = Metrics()
         self.rpc = RpcHandler({**build_methods(self), **build_market_methods(self)})

@@ -29,9 +29,12 @@ class NodeChainView:
         self.node.want_blob(digest)
 
     def submit_call(self, call: Call) -> bytes:
+        return self.submit_call_as(self.key, call)
+
+    def submit_call_as(self, key: Keypair, call: Call) -> bytes:
         chain = self.node.chain
-        nonce = self.node.pool.next_nonce(chain.state, self.key.public)
-        raw = Extrinsic.sign(self.key, chain.spec.chain_id, nonce, call).encode()
+        nonce = self.node.pool.next_nonce(chain.state, key.public)
+        raw = Extrinsic.sign(key, chain.spec.chain_id, nonce, call).encode()
         try:
             return self.node.submit_extrinsic(raw)
         except PoolError as exc:

@@ -2,12 +2,10 @@
 neither loses a job nor submits twice: one small msgpack file per job,
 replaced atomically on every change."""
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import msgpack
+from offchain.records import RecordDir
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
 
@@ -30,25 +28,14 @@ class JobProgress:
 
 class ProgressStore:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, job: int) -> Path:
-        return self.root / f"job-{job}.msgpack"
+        self.records = RecordDir(root)
 
     def get(self, job: int) -> JobProgress | None:
-        path = self._path(job)
-        if not path.exists():
-            return None
-        return JobProgress(**msgpack.unpackb(path.read_bytes(), raw=False))
+        record = self.records.get(f"job-{job}")
+        return None if record is None else JobProgress(**record)
 
     def put(self, progress: JobProgress) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(msgpack.packb(asdict(progress), use_bin_type=True))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._path(progress.job))
+        self.records.put(f"job-{progress.job}", asdict(progress))
 
     def forget(self, job: int) -> None:
-        self._path(job).unlink(missing_ok=True)
+        self.records.forget(f"job-{job}")

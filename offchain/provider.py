@@ -25,6 +25,7 @@ from offchain.driver import BlockDriven
 from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
 from runtime.codec import CodecError, decode
 from runtime.constants import MAX_INLINE_RESULT
+from runtime.crypto import Keypair
 from runtime.pallets import jobs, registry, staking
 from runtime.pallets.system import params as chain_params
 from runtime.state import State
@@ -44,6 +45,10 @@ class ChainView(Protocol):
     def best_number(self) -> int: ...
 
     def submit_call(self, call: Call) -> bytes: ...
+
+    def submit_call_as(self, key: Keypair, call: Call) -> bytes:
+        """Signed with another key of this node's (known-answer accounts)."""
+        ...
 
     def want_blob(self, digest: bytes) -> None: ...
 

@@ -10,6 +10,7 @@ from offchain.blobs import BlobStore
 from offchain.models import local_models
 from offchain.progress import ProgressStore
 from offchain.provider import ChainView, ProviderWorker, WorkerConfig
+from offchain.records import RecordDir
 from offchain.verifier import VerifierWorker
 
 log = logging.getLogger("vcoin.worker")
@@ -40,11 +41,13 @@ def build_verifier_worker(
     executor: str,
     model_dirs: list[Path],
     job_timeout: float,
+    secret: bytes,
 ) -> VerifierWorker:
-    """A validator's re-execution worker, with its own sandbox so checks never
-    queue behind the jobs this node serves."""
+    """A validator's re-execution and known-answer worker, with its own
+    sandbox so checks never queue behind the jobs this node serves; `secret`
+    (the validator's key seed) derives its known-answer accounts."""
     gpu = discover()[0].kind == "cuda"
     return VerifierWorker(
         chain, make_executor(executor, gpu, base_path / "worker" / "verifier.log"), local_models(model_dirs),
-        blobs, job_timeout,
+        blobs, job_timeout, RecordDir(base_path / "worker" / "known-answers"), secret,
     )  # fmt: skip

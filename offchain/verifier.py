@@ -1,5 +1,6 @@
 """The verifier worker: re-executes the jobs the chain gives this validator
-to check and submits a verdict by the job kind's comparison rule.
+to check and submits a verdict by the job kind's comparison rule; it also
+runs the validator's known-answer tests (`offchain.known_answers`).
 
 A check it cannot do (the model is not on this machine) gets no verdict:
 the check expires and nobody is slashed. A revealed result that does not
@@ -16,7 +17,9 @@ from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven
+from offchain.known_answers import KnownAnswerTester
 from offchain.provider import ChainView
+from offchain.records import RecordDir
 from runtime.codec import blake2b_256, decode
 from runtime.pallets import jobs, verification
 from runtime.types import Call
@@ -27,16 +30,23 @@ log = logging.getLogger("vcoin.verifier")
 class VerifierWorker(BlockDriven):
     def __init__(
         self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
-        job_timeout: float = 900.0,
+        job_timeout: float = 900.0, known_answers: RecordDir | None = None, secret: bytes = b"",
     ) -> None:  # fmt: skip
+        """With `known_answers` (where its tests are kept) the worker also
+        submits known-answer jobs, paid from accounts derived from `secret`."""
         super().__init__()
         self.chain, self.executor, self.models, self.blobs = chain, executor, models, blobs
         self.job_timeout = job_timeout
         self.busy: set[int] = set()
         self.done: set[int] = set()
-        self.limiter = trio.CapacityLimiter(1)
+        self.limiter = trio.CapacityLimiter(1)  # one sandbox for checks and known answers
+        self.tester = None if known_answers is None else KnownAnswerTester(
+            chain, executor, models, blobs, known_answers, secret, self.limiter, job_timeout,
+        )  # fmt: skip
 
     def step(self, nursery: trio.Nursery) -> None:
+        if self.tester is not None:
+            self.tester.step(nursery)
         state = self.chain.state()
         for job_id in verification.tasks(state, self.chain.account):
             if job_id in self.busy or job_id in self.done:

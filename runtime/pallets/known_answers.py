@@ -1,9 +1,12 @@
 """Known-answer jobs: hidden tests of providers.
 
-A validator submits an ordinary job from an ordinary-looking account, and
-from its own account seals `H(job_id || expected_result_hash || salt)` before
-the provider reveals; the seal names no job, so the provider cannot tell
-which jobs are tests. After the reveal the validator opens the seal: a
+A validator seals `H(task || expected_result_hash || salt)` from its own
+account, where `task` digests the job's kind, model, input hash and settings,
+and later submits that job from an ordinary-looking account. The seal names
+no job and may precede the job by any number of blocks, so neither its
+content nor its timing tells a provider which jobs are tests; it only has to
+be on chain before the provider reveals. After the reveal the validator
+opens the seal: a
 result that hashes to the expected one passes; otherwise the validator says
 whether it still matches by the kind's comparison rule (honest hardware noise
 changes hashes, not verdicts). A non-match goes to a dispute of three
@@ -11,7 +14,7 @@ verifiers like any mismatch, and a confirmed one is slashed as
 `failed_known_answer` (30%).
 """
 
-from runtime.codec import blake2b_256
+from runtime.codec import blake2b_256, encode
 from runtime.context import Ctx
 from runtime.dispatch import amount, blob, boolean, call, hash32
 from runtime.errors import pallet_errors
@@ -25,8 +28,14 @@ Error = pallet_errors(PALLET)
 Seals: StorageMap[list[object] | None] = StorageMap(PALLET, "Seals", None)
 
 
-def seal_of(job: int, expected_hash: bytes, salt: bytes) -> bytes:
-    return blake2b_256(b"vcoin-known-answer" + job.to_bytes(8, "big") + expected_hash + salt)
+def task_of(kind: str, model: bytes, input_hash: bytes, settings: dict[str, int]) -> bytes:
+    """What a known answer is the answer to; `settings` with defaults filled in
+    (`job_rules.check_options`), as the job stores them."""
+    return blake2b_256(encode([kind, model, input_hash, sorted(settings.items())]))
+
+
+def seal_of(task: bytes, expected_hash: bytes, salt: bytes) -> bytes:
+    return blake2b_256(b"vcoin-known-answer" + task + expected_hash + salt)
 
 
 @call(PALLET, "seal", seal=hash32)
@@ -40,15 +49,16 @@ def seal(ctx: Ctx, origin: bytes, seal: bytes) -> None:
 
 @call(PALLET, "open", job=amount, expected_hash=hash32, salt=blob(64), matches=boolean)
 def open_seal(ctx: Ctx, origin: bytes, job: int, expected_hash: bytes, salt: bytes, matches: bool) -> None:
-    sealed = Seals.get(ctx.state, seal_of(job, expected_hash, salt))
-    if sealed is None or sealed[0] != origin:
-        raise Error("UnknownSeal", "no seal of yours opens to this job and answer")
     found = jobs.job(ctx.state, job)
     if found is None or found.status != jobs.REVEALED:
         raise Error("NotRevealed", "open a known answer after the reveal and before settlement")
+    seal = seal_of(task_of(found.kind, found.model, found.input_hash, found.options), expected_hash, salt)
+    sealed = Seals.get(ctx.state, seal)
+    if sealed is None or sealed[0] != origin:
+        raise Error("UnknownSeal", "no seal of yours opens to this job and answer")
     if not isinstance(sealed[1], int) or sealed[1] >= found.revealed_at:
         raise Error("SealedTooLate", "the answer was sealed after the provider revealed")
-    Seals.put(ctx.state, seal_of(job, expected_hash, salt), None)
+    Seals.put(ctx.state, seal, None)
     passed = found.result_hash == expected_hash or matches
     ctx.emit(PALLET, "Opened", job=job, provider=found.provider, passed=passed)
     if not passed:

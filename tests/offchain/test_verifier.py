@@ -20,37 +20,13 @@ from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, reputation, verification
-from runtime.state import State
-from runtime.types import Call, Extrinsic
 from tests.agent.tiny import tiny_causal_lm
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
+from tests.offchain.view import ChainOfTest
 
 pytest.importorskip("transformers")
 VALIDATORS = {k.public: k for k in (ALICE, BOB, CHARLIE, DAVE)}
 PROMPT = "the quick brown fox"
-
-
-class ChainOfTest:
-    """The worker's ChainView over a TestChain: calls wait for the next block."""
-
-    def __init__(self, chain: TestChain, key: Keypair) -> None:
-        self.chain, self.key, self.account = chain, key, key.public
-        self.sent: list[bytes] = []
-        self.wanted: list[bytes] = []
-
-    def state(self) -> State:
-        return self.chain.state
-
-    def best_number(self) -> int:
-        return self.chain.head.number
-
-    def submit_call(self, call: Call) -> bytes:
-        nonce = self.chain.nonce(self.key.public) + len(self.sent)
-        self.sent.append(Extrinsic.sign(self.key, self.chain.chain_id, nonce, call).encode())
-        return b""
-
-    def want_blob(self, digest: bytes) -> None:
-        self.wanted.append(digest)
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,14 @@ from typing import Any
 from agent.canonical import decode, digest, encode, to_fixed
 from agent.kinds import embed
 from genesis.spec import build_spec
+from runtime.codec import blake2b_256
 from runtime.codec import encode as chain_encode
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
 from runtime.executive import build_block
 from runtime.genesis_state import build_genesis
 from runtime.pallets import balances, jobs, known_answers, verification
+from runtime.pallets.job_rules import check_options
 from runtime.state import State
 from runtime.types import Call, Extrinsic
 
@@ -176,7 +178,8 @@ def submit_jobs(sim: Sim, count: int, first_id: int, known_rate: float) -> None:
             expected_hash, salt = digest(encode(expected)), sim.rng.randbytes(16)
             sim.verifier_runs += 1
             sim.known[first_id + offset] = (validator, expected_hash, salt, expected)
-            sim.to_seal.append((validator, known_answers.seal_of(first_id + offset, expected_hash, salt)))
+            task = known_answers.task_of("embed", MODEL, blake2b_256(job_input), check_options("embed", {}))
+            sim.to_seal.append((validator, known_answers.seal_of(task, expected_hash, salt)))
 
 
 def verifier_turn(sim: Sim, answered: set[tuple[int, bytes]]) -> None:

@@ -8,6 +8,7 @@ from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT, ppm_of
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, known_answers, reputation, staking, verification
+from runtime.pallets.job_rules import check_options
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 
 EMBED = BUILTIN_MODELS[0][0]
@@ -172,11 +173,12 @@ def known_answer_job(seal_first: bool = True) -> tuple[TestChain, bytes, bytes]:
     chain.call(EVE, "registry", "register_provider", models=[EMBED], memory_mb=4096, price=1_000)
     args: dict[str, Any] = {"kind": "embed", "model": EMBED, "input": encode(["known"]), "input_hash": b"",
                             "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
-    chain.call(FERDIE, "jobs", "submit", **args)
     expected, salt = blake2b_256(b"the right answer"), b"k" * 16
-    seal = known_answers.seal_of(0, expected, salt)
-    if seal_first:
+    task = known_answers.task_of("embed", EMBED, blake2b_256(args["input"]), check_options("embed", {}))
+    seal = known_answers.seal_of(task, expected, salt)
+    if seal_first:  # the seal names no job, so it may come before the job exists
         assert failed(chain.call(ALICE, "known_answers", "seal", seal=seal)) is None
+    chain.call(FERDIE, "jobs", "submit", **args)
     wrong = blake2b_256(b"a lazy answer")
     chain.call(EVE, "jobs", "commit", job=0, commitment=jobs.commitment(wrong, b"s"))
     chain.call(EVE, "jobs", "reveal", job=0, result_hash=wrong, salt=b"s", result=b"")

@@ -1,0 +1,250 @@
+"""Known-answer jobs: a validator's worker tests providers with jobs whose
+answer it already knows.
+
+For about `known_answer_rate_ppm` of the market's jobs (shared out among the
+active validators), the worker takes an ordinary job it just saw as a
+template, makes a fresh input of the same shape (`known_answer_inputs`),
+computes the answer in its own sandbox, and then:
+
+1. seals `H(task || answer hash || salt)` from the validator's account: the
+   seal names no job;
+2. waits a few blocks, so the seal's timing points at no job, and submits
+   the job from one of its ordinary-looking accounts (keys derived from the
+   validator's key, funded by plain transfers when they run low) with the
+   template's kind, model, settings, fee and deadline;
+3. after the provider's reveal, opens the seal, saying whether the revealed
+   result matches the answer by the kind's comparison rule (honest hardware
+   noise changes the hash, not the verdict). A failure goes to a dispute.
+
+Each test is a record on disk, written before its transaction is sent, so a
+restart neither loses a salt nor sends a job twice.
+"""
+
+import logging
+import os
+import random
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from agent.canonical import decode as decode_result
+from agent.executor import Executor, ExecutorError
+from agent.job import JobSpec
+from agent.kinds import KINDS
+from offchain.blobs import BlobStore
+from offchain.known_answer_inputs import TextPool
+from offchain.provider import ChainView
+from offchain.records import RecordDir
+from runtime.codec import CodecError, blake2b_256, decode, encode
+from runtime.constants import MAX_INLINE_INPUT, PPM, UNIT
+from runtime.crypto import Keypair
+from runtime.pallets import balances, jobs, known_answers, staking
+from runtime.pallets.system import params as chain_params
+from runtime.state import State
+from runtime.types import Call
+
+log = logging.getLogger("vcoin.known_answers")
+SEALING, SEALED, SUBMITTED, RUNNING = "sealing", "sealed", "submitted", "running"
+ACCOUNTS = 16  # ordinary-looking accounts per validator
+MAX_OPEN = 8  # tests in flight at once
+HOLD = (2, 8)  # blocks between the seal's inclusion and the job
+RESEND_AFTER = 5
+GIVE_UP_AFTER = 40  # blocks a sent job may take to show up on chain
+TX_MARGIN = UNIT // 10  # for the accounts' own transaction fees
+CLOSED = (jobs.SETTLED, jobs.REFUNDED, jobs.REJECTED)
+
+
+@dataclass(frozen=True)
+class Test:
+    name: str
+    account: int
+    kind: str
+    model: bytes
+    input: bytes
+    settings: dict[str, int]
+    max_fee: int
+    deadline: int  # blocks from submission
+    min_reputation: int
+    expected: bytes  # the canonical result this validator computed
+    salt: bytes
+    phase: str = SEALING
+    sent: int = -1  # block of the phase's last transaction
+    submit_after: int = 0
+    floor: int = 0  # the next job id when the job was sent: it cannot be lower
+    job: int = -1
+
+    @property
+    def seal(self) -> bytes:
+        task = known_answers.task_of(self.kind, self.model, blake2b_256(self.input), self.settings)
+        return known_answers.seal_of(task, blake2b_256(self.expected), self.salt)
+
+
+class KnownAnswerTester:
+    def __init__(
+        self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
+        records: RecordDir, secret: bytes, limiter: trio.CapacityLimiter, job_timeout: float = 900.0,
+        rng: random.Random | None = None,
+    ) -> None:  # fmt: skip
+        self.chain, self.executor, self.models, self.blobs = chain, executor, models, blobs
+        self.records, self.limiter, self.job_timeout = records, limiter, job_timeout
+        self.rng = rng or random.SystemRandom()
+        self.accounts = [Keypair(blake2b_256(b"vcoin-known-answer-account" + secret + i.to_bytes(4, "big")))
+                         for i in range(ACCOUNTS)]  # fmt: skip
+        self.ours = {key.public for key in self.accounts}
+        self.pool = TextPool()
+        self.tests = {name: Test(**rec) for name in records.names() if (rec := records.get(name)) is not None}
+        sent = [t.floor for t in self.tests.values() if t.phase == SUBMITTED]
+        self.next_job: int | None = min(sent) if sent else None
+        self.preparing = 0
+
+    def step(self, nursery: trio.Nursery) -> None:
+        state, number = self.chain.state(), self.chain.best_number()
+        self._observe(state, nursery)
+        for test in list(self.tests.values()):
+            self._advance(state, number, test)
+
+    # -- watching the market ---------------------------------------------------
+    def _observe(self, state: State, nursery: trio.Nursery) -> None:
+        end = jobs.NextId.get(state)
+        start = min(end, end if self.next_job is None else self.next_job)
+        self.next_job = end
+        for job_id in range(start, end):
+            job = jobs.job(state, job_id)
+            if job is None:
+                continue
+            if job.submitter in self.ours:
+                self._found(job)
+                continue
+            value = self._input_of(job)
+            if value is None:
+                continue
+            self.pool.learn(job.kind, value)
+            if self._should_test(state, job):
+                self.preparing += 1
+                nursery.start_soon(self._prepare, job, value)
+
+    def _input_of(self, job: jobs.Job) -> Any:
+        raw = job.input or self.blobs.get(job.input_hash)
+        try:
+            return None if raw is None else decode(raw, max_len=len(raw))
+        except CodecError:
+            return None
+
+    def _should_test(self, state: State, job: jobs.Job) -> bool:
+        if job.model not in self.models or len(self.tests) + self.preparing >= MAX_OPEN:
+            return False
+        rate = chain_params(state).known_answer_rate_ppm
+        share = rate / max(1, PPM - rate) / max(1, len(staking.Active.get(state)))
+        return self.rng.random() < share  # tests / ordinary jobs = rate / (1 - rate), network-wide
+
+    def _found(self, job: jobs.Job) -> None:
+        for test in self.tests.values():
+            mine = self.accounts[test.account].public == job.submitter
+            if test.phase == SUBMITTED and mine and blake2b_256(test.input) == job.input_hash:
+                self._save(replace(test, phase=RUNNING, job=job.id, sent=-1))
+                return
+
+    # -- one test ----------------------------------------------------------------
+    async def _prepare(self, template: jobs.Job, value: Any) -> None:
+        try:
+            fresh = self.pool.make_input(template.kind, value, self.rng)
+            spec = JobSpec(template.kind, fresh, dict(template.options))
+            done = await trio.to_thread.run_sync(self.executor.run, spec, self.models[template.model],
+                                                 self.job_timeout, limiter=self.limiter)  # fmt: skip
+        except ExecutorError as exc:
+            log.warning("known-answer job not prepared: %s", exc)
+            return
+        finally:
+            self.preparing -= 1
+        raw = encode(fresh)
+        if len(raw) > MAX_INLINE_INPUT:
+            self.blobs.put(raw)  # served to the provider from here, like any referenced input
+        test = Test(
+            os.urandom(8).hex(), self.rng.randrange(ACCOUNTS), template.kind, template.model, raw,
+            dict(template.options), template.max_fee, template.deadline - template.created,
+            template.min_reputation, done.encoded, os.urandom(32),
+        )  # fmt: skip
+        self._send(test, self.chain.best_number(), Call("known_answers", "seal", {"seal": test.seal}))
+        log.info("known-answer test %s (%s) sealed", test.name, test.kind)
+
+    def _advance(self, state: State, number: int, test: Test) -> None:
+        due = test.sent < 0 or number - test.sent >= RESEND_AFTER
+        sealed = known_answers.Seals.contains(state, test.seal)
+        if test.phase == SEALING and sealed:
+            self._save(replace(test, phase=SEALED, sent=-1, submit_after=number + self.rng.randint(*HOLD)))
+        elif test.phase == SEALING and due:
+            self._send(test, number, Call("known_answers", "seal", {"seal": test.seal}))
+        elif test.phase == SEALED and number >= test.submit_after:
+            self._submit_job(state, number, test, due)
+        elif test.phase == SUBMITTED and number - test.sent > GIVE_UP_AFTER:
+            self._drop(test, "its job never reached the chain")
+        elif test.phase == RUNNING:
+            self._open(state, number, test, sealed, due)
+
+    def _submit_job(self, state: State, number: int, test: Test, due: bool) -> None:
+        payer = self.accounts[test.account]
+        if balances.get(state, payer.public).free < test.max_fee + TX_MARGIN:
+            if due:  # plain transfers, as from an exchange or a friend, a few jobs' worth
+                amount = -(-(test.max_fee + TX_MARGIN) * self.rng.randint(2, 6) // UNIT) * UNIT
+                self._send(test, number, Call("balances", "transfer", {"to": payer.public, "amount": amount}))
+            return
+        inline = len(test.input) <= MAX_INLINE_INPUT
+        call = Call("jobs", "submit", {
+            "kind": test.kind, "model": test.model, "input": test.input if inline else b"",
+            "input_hash": b"" if inline else blake2b_256(test.input), "input_size": 0 if inline else len(test.input),
+            "options": test.settings, "max_fee": test.max_fee, "deadline": test.deadline,
+            "min_reputation": test.min_reputation,
+        })  # fmt: skip
+        self._save(replace(test, phase=SUBMITTED, sent=number, floor=jobs.NextId.get(state)))
+        try:
+            self.chain.submit_call_as(payer, call)
+        except ValueError as exc:
+            self._drop(test, f"the job was refused: {exc}")
+
+    def _open(self, state: State, number: int, test: Test, sealed: bool, due: bool) -> None:
+        job = jobs.job(state, test.job)
+        if test.sent >= 0 and not sealed:
+            self._drop(test, "opened", level=logging.INFO)
+        elif job is None or job.status in CLOSED:
+            self._drop(test, "the job closed before its result could be judged")
+        elif job.status == jobs.REVEALED and due:
+            claimed = job.result or self.blobs.get(job.result_hash)
+            if claimed is None:
+                self.chain.want_blob(job.result_hash)
+                return
+            matches = judge(test, claimed)
+            if not matches:
+                log.warning("known-answer job %d: the result of %s is wrong", job.id, job.provider.hex()[:12])
+            self._send(test, number, Call("known_answers", "open", {
+                "job": job.id, "expected_hash": blake2b_256(test.expected), "salt": test.salt, "matches": matches,
+            }))  # fmt: skip
+
+    # -- records and transactions ------------------------------------------------
+    def _save(self, test: Test) -> None:
+        self.records.put(test.name, asdict(test))
+        self.tests[test.name] = test
+
+    def _drop(self, test: Test, why: str, level: int = logging.WARNING) -> None:
+        log.log(level, "known-answer test %s (job %d): %s", test.name, test.job, why)
+        self.records.forget(test.name)
+        self.tests.pop(test.name, None)
+
+    def _send(self, test: Test, number: int, call: Call) -> None:
+        self._save(replace(test, sent=number))  # first the record, then the transaction
+        try:
+            self.chain.submit_call(call)
+        except ValueError as exc:
+            log.warning("known-answer %s.%s refused: %s", call.pallet, call.name, exc)
+
+
+def judge(test: Test, claimed: bytes) -> bool:
+    """Whether a revealed result is the known answer, by the kind's rule."""
+    if blake2b_256(claimed) == blake2b_256(test.expected):
+        return True
+    try:
+        reference, got = decode_result(test.expected), decode_result(claimed)
+    except Exception:
+        return False
+    return isinstance(got, dict) and KINDS[test.kind].compare(reference, got).match
