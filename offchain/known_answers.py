@@ -215,8 +215,8 @@ class KnownAnswerTester:
                 self.chain.want_blob(job.result_hash)
                 return
             matches = judge(test, claimed)
-            if not matches:
-                log.warning("known-answer job %d: the result of %s is wrong", job.id, job.provider.hex()[:12])
+            log.log(logging.INFO if matches else logging.WARNING, "known-answer job %d: the result of %s is %s",
+                    job.id, job.provider.hex()[:12], "right" if matches else "wrong")  # fmt: skip
             self._send(test, number, Call("known_answers", "open", {
                 "job": job.id, "expected_hash": blake2b_256(test.expected), "salt": test.salt, "matches": matches,
             }))  # fmt: skip

@@ -1,24 +1,29 @@
 """Verification on a real net: three validators run workers serving the real
 MiniLM embedding model; one reveals made-up results (a test-only switch).
-Sampled checks, disputes and slashing happen through the real verifier
-workers, executors and runtime."""
+Over 200 jobs, sampled checks, known-answer jobs, disputes and slashing
+happen through the real verifier workers, executors and runtime."""
 
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from genesis.spec import BUILTIN_MODELS, DEV_VALIDATOR_BOND
 from runtime.codec import encode
 from runtime.constants import UNIT
-from runtime.crypto import dev_keypair, to_address
+from runtime.crypto import dev_keypair, from_address, to_address
 from tests.node.test_network import Net
 from tests.nodeproc import wait_until
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.slow
-PARAMS = {"job_commit_window": 10, "job_reveal_window": 5, "job_challenge_window": 8, "verify_window": 15,
-          "sample_rate_ppm": 500_000}  # fmt: skip
+PARAMS = {"job_commit_window": 30, "job_reveal_window": 5, "job_challenge_window": 8, "verify_window": 15,
+          "sample_rate_ppm": 100_000, "known_answer_rate_ppm": 200_000}  # fmt: skip
+JOBS = 200
+PAYERS = ("dave", "eve", "ferdie")
+CLOSED = ("settled", "refunded", "rejected")
 
 
 def test_a_cheating_worker_is_caught_and_honest_ones_are_paid(tmp_path: Path) -> None:
@@ -34,9 +39,9 @@ def test_a_cheating_worker_is_caught_and_honest_ones_are_paid(tmp_path: Path) ->
         client = net.nodes[0].client
         wait_until(lambda: all(client.call("vcoin_provider", a)["models"] for a in names.values()), 60,
                    "all three workers to register")  # fmt: skip
-        payer = dev_keypair("//eve")
-        for index in range(45):
-            client.submit_call(payer, "jobs", "submit", {
+        payers = [dev_keypair(f"//{name}") for name in PAYERS]
+        for index in range(JOBS):
+            client.submit_call(payers[index % len(payers)], "jobs", "submit", {
                 "kind": "embed", "model": BUILTIN_MODELS[0][0], "input": encode([f"text number {index}"]),
                 "input_hash": b"", "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 60,
                 "min_reputation": 0,
@@ -52,5 +57,28 @@ def test_a_cheating_worker_is_caught_and_honest_ones_are_paid(tmp_path: Path) ->
                                for j in client.call("vcoin_jobs", {})), 120, "honest jobs to settle")  # fmt: skip
         assert client.call("vcoin_provider", cheat)["reputation"] < client.call("vcoin_provider",
                                                                                   names["alice"])["reputation"]  # fmt: skip
+        payer_addresses = {to_address(key.public) for key in payers}
+        tests = [j for j in client.call("vcoin_jobs", {}) if j["submitter"] not in payer_addresses]
+        assert tests and all(j["kind"] == "embed" for j in tests), (
+            "the validators submitted known-answer jobs"
+        )
+        honest = {from_address(a).hex()[:12] for name, a in names.items() if name != cheater.name}
+        wait_until(lambda: any(f"the result of {h} is right" in logs(net) for h in honest), 120,
+                   "an honest provider's known-answer job to be opened")  # fmt: skip
+        for provider in honest:  # honest hardware never fails a known answer
+            assert f"the result of {provider} is wrong" not in logs(net), provider
+
+        def ordinary() -> list[dict[str, Any]]:
+            return [j for a in payer_addresses for j in client.call("vcoin_jobs", {"submitter": a})]
+
+        wait_until(lambda: all(j["status"] in CLOSED for j in ordinary()), 180, "every job to close")
+        closed = ordinary()
+        assert len(closed) == JOBS
+        settled = [j for j in closed if j["status"] == "settled"]
+        assert sum(j["provider"] != cheat for j in settled) >= JOBS // 2, Counter(j["status"] for j in closed)
     finally:
         net.stop()
+
+
+def logs(net: Net) -> str:
+    return "".join(node.log.read_text() for node in net.nodes)
