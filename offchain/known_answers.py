@@ -98,12 +98,13 @@ class KnownAnswerTester:
         sent = [t.floor for t in self.tests.values() if t.phase == SUBMITTED]
         self.next_job: int | None = min(sent) if sent else None
         self.preparing = 0
+        self.judging: set[str] = set()
 
     def step(self, nursery: trio.Nursery) -> None:
         state, number = self.chain.state(), self.chain.best_number()
         self._observe(state, nursery)
         for test in list(self.tests.values()):
-            self._advance(state, number, test)
+            self._advance(nursery, state, number, test)
 
     # -- watching the market ---------------------------------------------------
     def _observe(self, state: State, nursery: trio.Nursery) -> None:
@@ -169,7 +170,7 @@ class KnownAnswerTester:
         self._send(test, self.chain.best_number(), Call("known_answers", "seal", {"seal": test.seal}))
         log.info("known-answer test %s (%s) sealed", test.name, test.kind)
 
-    def _advance(self, state: State, number: int, test: Test) -> None:
+    def _advance(self, nursery: trio.Nursery, state: State, number: int, test: Test) -> None:
         due = test.sent < 0 or number - test.sent >= RESEND_AFTER
         sealed = known_answers.Seals.contains(state, test.seal)
         if test.phase == SEALING and sealed:
@@ -181,7 +182,7 @@ class KnownAnswerTester:
         elif test.phase == SUBMITTED and number - test.sent > GIVE_UP_AFTER:
             self._drop(test, "its job never reached the chain")
         elif test.phase == RUNNING:
-            self._open(state, number, test, sealed, due)
+            self._open(nursery, state, test, sealed, due)
 
     def _submit_job(self, state: State, number: int, test: Test, due: bool) -> None:
         payer = self.accounts[test.account]
@@ -203,23 +204,58 @@ class KnownAnswerTester:
         except ValueError as exc:
             self._drop(test, f"the job was refused: {exc}")
 
-    def _open(self, state: State, number: int, test: Test, sealed: bool, due: bool) -> None:
+    def _open(self, nursery: trio.Nursery, state: State, test: Test, sealed: bool, due: bool) -> None:
         job = jobs.job(state, test.job)
         if test.sent >= 0 and not sealed:
             self._drop(test, "opened", level=logging.INFO)
         elif job is None or job.status in CLOSED:
             self._drop(test, "the job closed before its result could be judged")
-        elif job.status == jobs.REVEALED and due:
+        elif job.status == jobs.REVEALED and due and test.name not in self.judging:
             claimed = job.result or self.blobs.get(job.result_hash)
             if claimed is None:
                 self.chain.want_blob(job.result_hash)
                 return
-            matches = judge(test, claimed)
-            log.log(logging.INFO if matches else logging.WARNING, "known-answer job %d: the result of %s is %s",
-                    job.id, job.provider.hex()[:12], "right" if matches else "wrong")  # fmt: skip
-            self._send(test, number, Call("known_answers", "open", {
-                "job": job.id, "expected_hash": blake2b_256(test.expected), "salt": test.salt, "matches": matches,
-            }))  # fmt: skip
+            self.judging.add(test.name)
+            nursery.start_soon(self._judge_and_open, test, job, claimed)
+
+    async def _judge_and_open(self, test: Test, job: jobs.Job, claimed: bytes) -> None:
+        try:
+            matches = await self._judge(test, claimed)
+        finally:
+            self.judging.discard(test.name)
+        if matches is None:
+            return  # the sandbox failed: judged again next block
+        log.log(logging.INFO if matches else logging.WARNING, "known-answer job %d: the result of %s is %s",
+                job.id, job.provider.hex()[:12], "right" if matches else "wrong")  # fmt: skip
+        self._send(test, self.chain.best_number(), Call("known_answers", "open", {
+            "job": job.id, "expected_hash": blake2b_256(test.expected), "salt": test.salt, "matches": matches,
+        }))  # fmt: skip
+
+    async def _judge(self, test: Test, claimed: bytes) -> bool | None:
+        """Whether a revealed result is the known answer, by the kind's rule:
+        the same bytes; else the kind's teacher-forced check in the sandbox
+        where it has one (it also checks the fingerprint); else a comparison
+        with the answer computed before."""
+        if claimed == test.expected:
+            return True
+        try:
+            reference, got = decode_result(test.expected), decode_result(claimed)
+        except Exception:
+            return False
+        if not isinstance(got, dict):
+            return False
+        kind = KINDS[test.kind]
+        if not hasattr(kind, "check"):
+            verdict = await trio.to_thread.run_sync(kind.compare, reference, got)
+            return bool(verdict.match)
+        spec = JobSpec(test.kind, decode(test.input, max_len=len(test.input)), dict(test.settings))
+        try:
+            check = await trio.to_thread.run_sync(self.executor.verify, spec, self.models[test.model], claimed,
+                                                  self.job_timeout, limiter=self.limiter)  # fmt: skip
+        except ExecutorError as exc:
+            log.warning("known-answer check failed in the sandbox: %s", exc)
+            return None
+        return check.match
 
     # -- records and transactions ------------------------------------------------
     def _save(self, test: Test) -> None:
@@ -237,14 +273,3 @@ class KnownAnswerTester:
             self.chain.submit_call(call)
         except ValueError as exc:
             log.warning("known-answer %s.%s refused: %s", call.pallet, call.name, exc)
-
-
-def judge(test: Test, claimed: bytes) -> bool:
-    """Whether a revealed result is the known answer, by the kind's rule."""
-    if blake2b_256(claimed) == blake2b_256(test.expected):
-        return True
-    try:
-        reference, got = decode_result(test.expected), decode_result(claimed)
-    except Exception:
-        return False
-    return isinstance(got, dict) and KINDS[test.kind].compare(reference, got).match

@@ -81,19 +81,24 @@ def run(tokenizer_dir: Path, gpu: str = "cuda") -> dict[str, Any]:
         executors = {"cpu": LocalExecutor(device="cpu"), "cuda": LocalExecutor(device=gpu)}
         try:
             for kind, (spec, path) in jobs.items():
-                results, seconds = {}, {}
+                results, seconds, encoded = {}, {}, {}
                 for device, executor in executors.items():
                     executor.run(spec, path, timeout=600)  # warm: load the model once
                     start = time.perf_counter()
                     done = executor.run(spec, path, timeout=600)
                     seconds[device] = time.perf_counter() - start
-                    results[device] = decode(done.encoded)
+                    results[device], encoded[device] = decode(done.encoded), done.encoded
                 verdict = KINDS[kind].compare(results["cpu"], results["cuda"])
                 report["kinds"][kind] = {
                     "verdict_gpu_vs_cpu": {"match": verdict.match, "reason": verdict.reason},
                     "seconds": seconds,
                     **drift(kind, results["cpu"], results["cuda"]),
                 }
+                if kind == "inference":  # tokens and fingerprint of each, checked by the other's prefill
+                    for checker, claimed in (("cpu", "cuda"), ("cuda", "cpu")):
+                        check = executors[checker].verify(spec, path, encoded[claimed], timeout=600)
+                        report["kinds"][kind][f"{checker}_checks_{claimed}"] = {"match": check.match,
+                                                                                 "reason": check.reason}  # fmt: skip
         finally:
             for executor in executors.values():
                 executor.close()

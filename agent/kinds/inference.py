@@ -1,7 +1,8 @@
 """`inference`: greedy decoding with a causal LM.
 
-The result holds the new token ids, their text, and for every step the
-runner-up token and the margin between the top two logits. Compare: the
+The result holds the new token ids, their text, for every step the
+runner-up token and the margin between the top two logits, and a top-k
+logit fingerprint (`agent.fingerprint`). Compare: the
 claimed tokens must equal the re-execution's, except that at a step where
 the re-executor's own top-2 margin is below `NEAR_TIE` logits the claimed
 token may be its runner-up instead; from that divergence on, two honest
@@ -13,7 +14,7 @@ nothing after it is judged.
 from pathlib import Path
 from typing import Any
 
-from agent import loading
+from agent import fingerprint, loading
 from agent.canonical import from_fixed, to_fixed
 from agent.job import JobSpec, Verdict
 
@@ -33,13 +34,21 @@ def run(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
             output_logits=True, return_dict_in_generate=True, pad_token_id=pad if pad is not None else 0,
         )  # fmt: skip
     tokens = out.sequences[0, prompt["input_ids"].shape[1] :].tolist()
-    margins, runner_up = [], []
-    for step_logits in out.logits[: len(tokens)]:
-        top = torch.topk(step_logits[0].float(), 2)
-        margins.append(float(top.values[0] - top.values[1]))
-        runner_up.append(int(top.indices[1]))
+    steps = [top_of(step_logits[0]) for step_logits in out.logits[: len(tokens)]]
+    margins = [values[0] - values[1] for _, values in steps]
     text = tokenizer.decode(tokens, skip_special_tokens=True)
-    return {"tokens": tokens, "text": text, "margins": to_fixed(margins), "runner_up": runner_up}
+    return {
+        "tokens": tokens, "text": text, "margins": to_fixed(margins), "runner_up": [ids[1] for ids, _ in steps],
+        "fingerprint": fingerprint.make(steps, int(out.logits[0].shape[-1])) if steps else [],
+    }  # fmt: skip
+
+
+def top_of(logits: Any) -> tuple[list[int], list[float]]:
+    """A step's top-(k+1) token ids and logits in fp32, highest first."""
+    import torch
+
+    top = torch.topk(logits.float(), fingerprint.TOP_K + 1)
+    return [int(i) for i in top.indices], [float(v) for v in top.values]
 
 
 def compare(reference: dict[str, Any], claimed: dict[str, Any]) -> Verdict:
@@ -62,9 +71,11 @@ def compare(reference: dict[str, Any], claimed: dict[str, Any]) -> Verdict:
 def check(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any]) -> Verdict:
     """Verify a claimed result with one teacher-forced forward pass over the
     prompt and the claimed tokens (a prefill, not a decode loop): every
-    claimed token must be the argmax there, or its runner-up at a near-tie
-    (after which nothing is judged); a result shorter than `max_tokens` must
-    end at the end-of-sequence token."""
+    claimed token must be the argmax there, or its runner-up at a near-tie;
+    since every position is conditioned on the claimed tokens, the steps
+    after a near-tie are judged too. A result shorter than `max_tokens` must
+    end at the end-of-sequence token, and the committed fingerprint must fit
+    the top-k logits of every step."""
     import torch
 
     tokens = claimed.get("tokens")
@@ -73,19 +84,19 @@ def check(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any])
         return Verdict(False, "tokens are not a list of at most max_tokens ids")
     tokenizer, model = loading.causal_lm(model_path, device)
     prompt = tokenizer(str(spec.input), return_tensors="pt")["input_ids"]
+    if any(not 0 <= t < model.config.vocab_size for t in tokens):
+        return Verdict(False, "a token id is outside the vocabulary")
     ids = torch.cat([prompt, torch.tensor([tokens], dtype=prompt.dtype)], dim=1).to(device)
     with torch.inference_mode():
         logits = model(input_ids=ids).logits[0].float()
     start = prompt.shape[1] - 1
-    for step, token in enumerate(tokens):
-        top = torch.topk(logits[start + step], 2)
-        if token == int(top.indices[0]):
-            continue
-        margin = float(top.values[0] - top.values[1])
-        if margin < NEAR_TIE and token == int(top.indices[1]):
-            return Verdict(True, f"near-tie at step {step}: the rest is not judged")
-        return Verdict(False, f"token {step}: {token} is not what greedy decoding picks")
+    steps = [top_of(logits[start + step]) for step in range(len(tokens))]
+    for step, (token, (top_ids, top_values)) in enumerate(zip(tokens, steps, strict=True)):
+        near_tie = top_values[0] - top_values[1] < NEAR_TIE and token == top_ids[1]
+        if token != top_ids[0] and not near_tie:
+            return Verdict(False, f"token {step}: {token} is not what greedy decoding picks")
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model.config.eos_token_id
     if len(tokens) < limit and eos is not None and (not tokens or tokens[-1] != eos):
         return Verdict(False, f"{len(tokens)} tokens without an end of sequence, below max_tokens")
-    return Verdict(True)
+    why = fingerprint.check(claimed.get("fingerprint"), steps, int(logits.shape[-1]), NEAR_TIE)
+    return Verdict(False, why) if why else Verdict(True)

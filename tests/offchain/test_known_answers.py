@@ -109,7 +109,7 @@ class Market:
                         self.view.submit_call_as(FERDIE, jobs_call("submit", kind="inference", model=self.model,
                             input=encode(PROMPT), input_hash=b"", input_size=0, options=OPTIONS, max_fee=2 * UNIT,
                             deadline=40, min_reputation=0))  # fmt: skip
-                    while self.tester.preparing:
+                    while self.tester.preparing or self.tester.judging:
                         await trio.sleep(0.02)
                     self.serve()
                     self.view.flush()
