@@ -12,7 +12,8 @@ from runtime.codec import blake2b_256, encode
 from runtime.constants import CAP, REWARD_POOL, UNIT
 from runtime.crypto import Keypair
 from runtime.executive import apply_block, finalize, initialize
-from runtime.pallets import balances, emission, governance, jobs, staking
+from runtime.pallets import balances, emission, governance, jobs, known_answers, staking
+from runtime.pallets.job_rules import check_options
 from runtime.state import State
 from runtime.storage import _load
 from runtime.types import Block, Call, Extrinsic, extrinsics_root
@@ -31,6 +32,11 @@ SHORT: dict[str, Any] = {
 }
 EMBED = BUILTIN_MODELS[0][0]
 RESULT_HASH, SALT = blake2b_256(b"result"), b"salt"
+KNOWN_ANSWER_SEAL = known_answers.seal_of(
+    known_answers.task_of("embed", EMBED, blake2b_256(encode(["some text"])), check_options("embed", {})),
+    RESULT_HASH,
+    SALT,
+)
 
 amounts = st.one_of(
     st.integers(0, 10),
@@ -119,6 +125,15 @@ calls = st.one_of(
     st.builds(
         lambda j: ("jobs", "reveal", {"job": j, "result_hash": RESULT_HASH, "salt": SALT, "result": b""}),
         st.integers(0, 3),
+    ),
+    st.builds(
+        lambda ok: ("known_answers", "seal", {"seal": KNOWN_ANSWER_SEAL if ok else SALT}), st.booleans()
+    ),
+    st.builds(
+        lambda j, e, m: ("known_answers", "open", {"job": j, "expected_hash": e, "salt": SALT, "matches": m}),
+        st.integers(0, 3),
+        st.sampled_from([RESULT_HASH, SALT]),
+        st.booleans(),
     ),
     st.builds(
         lambda p, n, a: (p, n, a),
