@@ -24,13 +24,13 @@ from runtime.pallets import (
     emission,
     governance,
     jobs,
+    known_answers,
     staking,
     system,
     treasury,
     verification,
     vesting,
 )
-from runtime.pallets import known_answers as _known_answers  # noqa: F401  (registers its calls)
 from runtime.pallets import registry as _registry  # noqa: F401  (registers its calls)
 from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
 from runtime.params import Params
@@ -129,6 +129,7 @@ def finalize(ctx: Ctx) -> bytes:
     treasury.receive(ctx, ctx.base_fees, "fees")
     balances.deposit(ctx, ctx.author, ctx.tips)
     verification.on_finalize(ctx)
+    known_answers.on_finalize(ctx)
     jobs.on_finalize(ctx)  # before emission: work settled in this block is paid in it
     emission.on_finalize(ctx)
     staking.on_finalize(ctx)

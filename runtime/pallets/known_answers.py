@@ -19,13 +19,16 @@ from runtime.context import Ctx
 from runtime.dispatch import amount, blob, boolean, call, hash32
 from runtime.errors import pallet_errors
 from runtime.pallets import jobs, staking, verification
-from runtime.storage import StorageMap
+from runtime.storage import StorageMap, bytes_tuple
 
 PALLET = "known_answers"
 Error = pallet_errors(PALLET)
 
 # seal -> [validator, block sealed]
 Seals: StorageMap[list[object] | None] = StorageMap(PALLET, "Seals", None)
+# block -> seals that lapse then (an unopened seal must not stay in the state forever)
+Lapsing: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Lapsing", (), list, bytes_tuple)
+SEAL_GRACE = 600  # blocks a seal may wait for its job, beyond the longest job's life
 
 
 def task_of(kind: str, model: bytes, input_hash: bytes, settings: dict[str, int]) -> bytes:
@@ -45,6 +48,15 @@ def seal(ctx: Ctx, origin: bytes, seal: bytes) -> None:
     if Seals.contains(ctx.state, seal):
         raise Error("Duplicate", "this seal exists")
     Seals.put(ctx.state, seal, [origin, ctx.number])
+    p = ctx.params
+    lapses = ctx.number + SEAL_GRACE + p.max_job_deadline + p.job_challenge_window + p.verify_window
+    Lapsing.put(ctx.state, lapses, (*Lapsing.get(ctx.state, lapses), seal))
+
+
+def on_finalize(ctx: Ctx) -> None:
+    for seal in Lapsing.get(ctx.state, ctx.number):
+        Seals.put(ctx.state, seal, None)
+    Lapsing.put(ctx.state, ctx.number, ())
 
 
 @call(PALLET, "open", job=amount, expected_hash=hash32, salt=blob(64), matches=boolean)

@@ -219,3 +219,18 @@ def test_known_answer_seals_must_precede_the_reveal_and_open_only_for_their_seal
     assert failed(honest_noise) is None and honest_noise[0].data["passed"] is True
     check = verification.check(chain.state, 0)  # (random sampling may still check it, as any job)
     assert check is None or check.offence != "failed_known_answer"
+
+
+def test_an_unopened_seal_lapses_after_the_longest_job_could_have_ended() -> None:
+    chain = TestChain(local_spec(), replicate=False, max_job_deadline=20, **SETTINGS)
+    assert failed(chain.call(ALICE, "known_answers", "seal", seal=b"\x05" * 32)) is None
+    sealed_at = chain.head.number
+    p = chain.params
+    lapses = (
+        sealed_at + known_answers.SEAL_GRACE + p.max_job_deadline + p.job_challenge_window + p.verify_window
+    )
+    chain.advance_to(lapses - 1)
+    assert known_answers.Seals.contains(chain.state, b"\x05" * 32)
+    chain.advance_to(lapses)
+    assert not known_answers.Seals.contains(chain.state, b"\x05" * 32)
+    assert known_answers.Lapsing.get(chain.state, lapses) == ()
