@@ -15,7 +15,7 @@ judge with the real `embed.compare` rule:
 - no_show: takes jobs and never commits.
 
 5% of the jobs are known-answer jobs: a validator submits them through an
-ordinary submitter account, seals the expected answer before the reveal and
+ordinary submitter account, seals the expected answer before the job and
 opens it after (the `known_answers` pallet). Verification compute is the
 validators' executions (checks, dispute rounds, known answers) over the
 providers' executions.
@@ -78,7 +78,6 @@ class Sim:
     verifier_runs: int = 0
     events: list[Any] = field(default_factory=list)
     known: dict[int, tuple[Keypair, bytes, bytes, dict[str, Any]]] = field(default_factory=dict)
-    to_seal: list[tuple[Keypair, bytes]] = field(default_factory=list)
 
     def sign(self, key: Keypair, pallet: str, name: str, args: dict[str, Any]) -> None:
         nonce = self.nonces.get(key.public, 0)
@@ -150,9 +149,6 @@ def reference(job_input: bytes, rng: random.Random) -> dict[str, Any]:
 
 
 def known_answer_turn(sim: Sim) -> None:
-    for validator, seal in sim.to_seal:
-        sim.sign(validator, "known_answers", "seal", {"seal": seal})
-    sim.to_seal = []
     for job_id, (validator, expected_hash, salt, expected) in list(sim.known.items()):
         job = jobs.job(sim.state, job_id)
         if job is None or job.status in (jobs.SETTLED, jobs.REFUNDED, jobs.REJECTED):
@@ -168,18 +164,20 @@ def submit_jobs(sim: Sim, count: int, first_id: int, known_rate: float) -> None:
     for offset in range(count):
         text = f"job {first_id + offset} {sim.rng.random()}"
         job_input = chain_encode([text])
-        sim.sign(sim.rng.choice(sim.submitters), "jobs", "submit", {
-            "kind": "embed", "model": MODEL, "input": job_input, "input_hash": b"",
-            "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 40, "min_reputation": 0,
-        })  # fmt: skip
-        if sim.rng.random() < known_rate:  # a hidden test: the validator knows the answer
+        if sim.rng.random() < known_rate:  # a hidden test: sealed before the job, from the validator
             validator = sim.rng.choice(sim.validators)
             expected = reference(job_input, sim.rng)
             expected_hash, salt = digest(encode(expected)), sim.rng.randbytes(16)
             sim.verifier_runs += 1
             sim.known[first_id + offset] = (validator, expected_hash, salt, expected)
             task = known_answers.task_of("embed", MODEL, blake2b_256(job_input), check_options("embed", {}))
-            sim.to_seal.append((validator, known_answers.seal_of(task, expected_hash, salt)))
+            sim.sign(
+                validator, "known_answers", "seal", {"seal": known_answers.seal_of(task, expected_hash, salt)}
+            )
+        sim.sign(sim.rng.choice(sim.submitters), "jobs", "submit", {
+            "kind": "embed", "model": MODEL, "input": job_input, "input_hash": b"",
+            "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 40, "min_reputation": 0,
+        })  # fmt: skip
 
 
 def verifier_turn(sim: Sim, answered: set[tuple[int, bytes]]) -> None:
