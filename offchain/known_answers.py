@@ -40,7 +40,7 @@ from offchain.records import RecordDir
 from runtime.codec import CodecError, blake2b_256, decode, encode
 from runtime.constants import MAX_INLINE_INPUT, PPM, UNIT
 from runtime.crypto import Keypair
-from runtime.pallets import balances, jobs, known_answers, staking
+from runtime.pallets import balances, jobs, known_answers, registry, staking
 from runtime.pallets.system import params as chain_params
 from runtime.state import State
 from runtime.types import Call
@@ -136,6 +136,8 @@ class KnownAnswerTester:
     def _should_test(self, state: State, job: jobs.Job) -> bool:
         if job.model not in self.models or len(self.tests) + self.preparing >= MAX_OPEN:
             return False
+        if not any(p != self.chain.account for p in registry.Serving.get(state, job.model)):
+            return False  # nobody but this node to test (a dev chain)
         rate = chain_params(state).known_answer_rate_ppm
         share = rate / max(1, PPM - rate) / max(1, len(staking.Active.get(state)))
         return self.rng.random() < share  # tests / ordinary jobs = rate / (1 - rate), network-wide

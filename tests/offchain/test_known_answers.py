@@ -170,3 +170,14 @@ def test_fresh_inputs_keep_the_template_shape_and_differ_from_it() -> None:
         assert all(t.strip() for t in fresh)
     prompts = {pool.make_input("inference", "a prompt of six words here", rng) for _ in range(50)}
     assert len(prompts) > 40 and all(len(p.split()) == 6 for p in prompts)
+
+
+def test_a_validator_that_alone_serves_the_model_does_not_test_itself(lm: Path, tmp_path: Path) -> None:
+    market = Market(lm, tmp_path, lazy=False)
+    market.chain.call(EVE, "registry", "deregister_provider")
+    market.chain.call(
+        ALICE, "registry", "register_provider", models=[market.model], memory_mb=4096, price=1_000
+    )
+    market.run_until(lambda: False, blocks=6)
+    assert jobs.NextId.get(market.chain.state) == 1  # the ordinary job only
+    assert not market.tester.tests and not list(RecordDir(tmp_path / "known-answers").names())
