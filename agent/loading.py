@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 CACHE_SIZE = 2
+# Every machine computes in fp32, whatever the checkpoint's dtype: CPU and GPU
+# fp32 kernels agree to ~1e-5 in logits, bf16 ones only to ~1e-2, and the
+# verifiers' tolerances (`agent.fingerprint`, the kinds' compare) assume fp32.
+FLOAT32 = "float32"
 _cache: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 
 # No hub: every model is a local directory or file.
@@ -38,8 +42,8 @@ def causal_lm(path: Path, device: str) -> tuple[Any, Any]:
 
         source, extra = _source(path)
         tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-        model = AutoModelForCausalLM.from_pretrained(source, **extra).to(device).eval()  # type: ignore[arg-type]
-        return tokenizer, model
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=FLOAT32, **extra)
+        return tokenizer, model.to(device).eval()
 
     return _cached(("causal", str(path), device), build)  # type: ignore[no-any-return]
 
@@ -49,7 +53,7 @@ def encoder(path: Path, device: str) -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModel.from_pretrained(str(path)).to(device).eval()
+        model = AutoModel.from_pretrained(str(path), dtype=FLOAT32).to(device).eval()
         return tokenizer, model
 
     return _cached(("encoder", str(path), device), build)  # type: ignore[no-any-return]

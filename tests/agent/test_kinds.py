@@ -99,3 +99,15 @@ def test_teacher_forced_check_agrees_with_full_re_execution(lm: Path, other_lm: 
     assert not inference.check(spec, lm, "cpu", {"tokens": honest["tokens"] * 2}).match  # too long
     lazy = {"tokens": [(t + 1) % 30522 for t in honest["tokens"]]}
     assert not inference.check(spec, lm, "cpu", lazy).match
+
+
+def test_a_bf16_checkpoint_computes_in_fp32_like_every_other_machine(lm: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agent import loading
+
+    AutoModelForCausalLM.from_pretrained(lm, dtype=torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    AutoTokenizer.from_pretrained(lm).save_pretrained(tmp_path / "bf16")
+    _, model = loading.causal_lm(tmp_path / "bf16", "cpu")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
