@@ -5,6 +5,8 @@ import argparse
 import json
 from typing import Any
 
+from tools.common import CliError
+
 
 def _runtime(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import runtime_bench
@@ -36,7 +38,10 @@ def _agent(args: argparse.Namespace) -> dict[str, Any]:
 def _cheat(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import cheat_bench
 
-    return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers, honest=args.honest)
+    try:
+        return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers, honest=args.honest)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _verify(args: argparse.Namespace) -> dict[str, Any]:

@@ -33,11 +33,11 @@ from agent.kinds import embed
 from genesis.spec import build_spec
 from runtime.codec import blake2b_256
 from runtime.codec import encode as chain_encode
-from runtime.constants import UNIT
+from runtime.constants import MAX_PROVIDERS_PER_MODEL, UNIT
 from runtime.crypto import Keypair
 from runtime.executive import build_block
 from runtime.genesis_state import build_genesis
-from runtime.pallets import balances, jobs, known_answers, verification
+from runtime.pallets import balances, jobs, known_answers, registry, verification
 from runtime.pallets.job_rules import check_options
 from runtime.state import State
 from runtime.types import Call, Extrinsic
@@ -221,6 +221,10 @@ def setup(seed: int, per_strategy: int, honest: int) -> Sim:
             prov.key, "registry", "register_provider", {"models": [MODEL], "memory_mb": 16, "price": 1_000}
         )
     sim.block()
+    unserved = [p for p in providers if MODEL not in registry.provider(state, p).models]
+    if unserved:  # e.g. more providers than one model may have
+        raise ValueError(f"{len(unserved)} of {len(providers)} simulated providers could not register "
+                         f"(at most {MAX_PROVIDERS_PER_MODEL} serve one model)")  # fmt: skip
     return sim
 
 
