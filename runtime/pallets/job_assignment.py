@@ -1,14 +1,14 @@
 """Which provider gets a job: drawn from the parent block hash and the job
 id, weighted by bonded stake x reputation, among the providers that serve
 the model, are online, have room, fit the job's price and meet its minimum
-reputation, and have not already failed it."""
+reputation, are not under dispute, and have not already failed it."""
 
 from typing import TYPE_CHECKING
 
 from runtime.codec import blake2b_256
 from runtime.constants import MAX_JOBS_PER_PROVIDER
 from runtime.context import Ctx
-from runtime.pallets import registry, reputation, staking
+from runtime.pallets import registry, reputation, staking, verification
 
 if TYPE_CHECKING:
     from runtime.pallets.jobs import Job
@@ -18,7 +18,7 @@ def candidates(ctx: Ctx, job: "Job") -> list[tuple[bytes, int, int]]:
     """(provider, weight, price) of every eligible provider, in account order."""
     found = []
     for who in registry.Serving.get(ctx.state, job.model):
-        if who in job.tried:
+        if who in job.tried or verification.under_dispute(ctx.state, who):
             continue
         prov = registry.provider(ctx.state, who)
         if not registry.is_online(ctx, prov) or prov.open_jobs >= MAX_JOBS_PER_PROVIDER:

@@ -74,6 +74,8 @@ Cheated: StorageMap[int] = StorageMap(PALLET, "Cheated", 0)
 Due: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Due", (), list, tuple)
 # verifier -> jobs it must re-execute (what its verifier worker reads)
 Tasks: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Tasks", (), list, tuple)
+# provider -> its disputes still open: no new jobs until they are decided
+OpenDisputes: StorageMap[int] = StorageMap(PALLET, "OpenDisputes", 0)
 
 
 def check(state: State, job: int) -> Check | None:
@@ -82,6 +84,13 @@ def check(state: State, job: int) -> Check | None:
 
 def tasks(state: State, verifier: bytes) -> tuple[int, ...]:
     return Tasks.get(state, verifier)
+
+
+def under_dispute(state: State, provider: bytes) -> bool:
+    """A provider accused of a wrong result gets no new job until the dispute
+    is decided (a few blocks): a cheater stops earning at the first accusation,
+    and an honest provider loses only those blocks, its accuser its bond."""
+    return OpenDisputes.get(state, provider) > 0
 
 
 def sample_rate(state: State, provider: bytes, base_ppm: int) -> int:
@@ -183,10 +192,12 @@ def _dispute(ctx: Ctx, found: Check) -> None:
     Checks.put(ctx.state, found.job, replace(found, verifiers=(*found.verifiers, *extra), status=DISPUTED,
                                              deadline=deadline))  # fmt: skip
     _schedule(ctx, found.job, deadline)
+    OpenDisputes.put(ctx.state, found.provider, OpenDisputes.get(ctx.state, found.provider) + 1)
     ctx.emit(PALLET, "Disputed", job=found.job, verifiers=len(extra))
 
 
 def _resolve(ctx: Ctx, found: Check) -> None:
+    OpenDisputes.put(ctx.state, found.provider, OpenDisputes.get(ctx.state, found.provider) - 1)
     mismatches = sum(1 for _, match in found.verdicts if not match)
     cheated = mismatches >= 2 and mismatches * 2 > len(found.verdicts)
     for verifier, match in found.verdicts:

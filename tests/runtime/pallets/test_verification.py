@@ -234,3 +234,20 @@ def test_an_unopened_seal_lapses_after_the_longest_job_could_have_ended() -> Non
     chain.advance_to(lapses)
     assert not known_answers.Seals.contains(chain.state, b"\x05" * 32)
     assert known_answers.Lapsing.get(chain.state, lapses) == ()
+
+
+def test_a_provider_under_dispute_gets_no_new_job_until_it_is_decided() -> None:
+    chain, job = revealed_job()
+    chain.call(verifiers(chain, job)[0], "verification", "verdict", job=job, match=False)
+    assert verification.under_dispute(chain.state, EVE.public)
+    args: dict[str, Any] = {"kind": "embed", "model": EMBED, "input": encode(["y"]), "input_hash": b"",
+                            "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
+    assert failed(chain.call(FERDIE, "jobs", "submit", **args)) is None
+    chain.advance_to(chain.head.number + 1)
+    assert jobs.job(chain.state, 1).status == jobs.PENDING  # type: ignore[union-attr]  # EVE is the only provider
+    for key in verifiers(chain, job)[1:]:  # cleared: the accuser is outvoted
+        chain.call(key, "verification", "verdict", job=job, match=True)
+    assert not verification.under_dispute(chain.state, EVE.public)
+    chain.advance_to(chain.head.number + 1)
+    assigned = jobs.job(chain.state, 1)
+    assert assigned is not None and assigned.status == jobs.ASSIGNED and assigned.provider == EVE.public
