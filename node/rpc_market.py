@@ -72,7 +72,7 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
             "reputation": reputation.score(state(), account),
             "models": [hex0x(h) for h in prov.models], "memoryMb": prov.memory_mb, "price": prov.price,
             "lastSeenEra": prov.last_seen_era, "jobsDone": prov.jobs_done, "jobsFailed": prov.jobs_failed,
-            "openJobs": prov.open_jobs, "slashes": _slashes(account),
+            "openJobs": prov.open_jobs, "slashes": _slashes(account), "chilledUntil": prov.chilled_until,
         }  # fmt: skip
 
     def _slashes(account: bytes) -> int:

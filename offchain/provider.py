@@ -168,6 +168,12 @@ class ProviderWorker(BlockDriven):
         me, era = self.chain.account, staking.CurrentEra.get(state)
         serve = sorted(h for h in self.models if registry.model(state, h) is not None)
         current = registry.provider(state, me)
+        if number < current.chilled_until:
+            if not self._warned:
+                log.warning("proven cheating: the chain lets this account serve again from block %d",
+                            current.chilled_until)  # fmt: skip
+                self._warned = True
+            return
         stale = set(current.models) != set(serve) or current.price != self.config.price
         if not serve or not (stale or current.last_seen_era < era):
             if not serve and not self._warned:

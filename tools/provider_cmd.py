@@ -40,6 +40,7 @@ def _status(args: argparse.Namespace) -> int:
             ("models", str(len(status["models"]))), ("price", format_vc(status["price"]) + " per unit"),
             ("jobs done", str(status["jobsDone"])), ("jobs failed", str(status["jobsFailed"])),
             ("open jobs", str(status["openJobs"])), ("slashes this era", str(status["slashes"])),
+            *([("chilled until block", str(status["chilledUntil"]))] if status.get("chilledUntil") else []),
         ])  # fmt: skip
 
     emit(args, status, table)

@@ -58,10 +58,11 @@ class Provider:
     jobs_done: int = 0
     jobs_failed: int = 0
     open_jobs: int = 0
+    chilled_until: int = 0  # a proven cheater may not serve before this block
 
     def to_wire(self) -> list[Any]:
         return [list(self.models), self.memory_mb, self.price, self.last_seen_era,
-                self.jobs_done, self.jobs_failed, self.open_jobs]  # fmt: skip
+                self.jobs_done, self.jobs_failed, self.open_jobs, self.chilled_until]  # fmt: skip
 
     @classmethod
     def from_wire(cls, wire: Any) -> "Provider":
@@ -129,6 +130,9 @@ def register_model(
 
 
 def set_provider(ctx: Ctx, who: bytes, models: list[bytes], memory_mb: int, price: int) -> None:
+    until = Providers.get(ctx.state, who).chilled_until
+    if ctx.number < until:
+        raise Error("Chilled", f"proven cheating: this account may serve again from block {until}")
     if staking.ledger(ctx.state, who).bonded < ctx.params.min_provider_bond:
         raise Error("InsufficientBond", f"providers bond at least {ctx.params.min_provider_bond}")
     if price < ctx.params.min_job_price:
@@ -175,6 +179,13 @@ def remove_provider(ctx: Ctx, who: bytes, reason: str) -> None:
         Serving.put(ctx.state, model_hash, sorted_remove(Serving.get(ctx.state, model_hash), who))
     Providers.put(ctx.state, who, replace(prov, models=()))
     ctx.emit(PALLET, "ProviderRemoved", who=who, reason=reason)
+
+
+def chill(ctx: Ctx, who: bytes, until: int) -> None:
+    """A proven cheater stops serving, and may not register again before `until`."""
+    remove_provider(ctx, who, "proven cheating")
+    prov = Providers.get(ctx.state, who)
+    Providers.put(ctx.state, who, replace(prov, chilled_until=max(prov.chilled_until, until)))
 
 
 @call(PALLET, "deregister_provider")

@@ -13,7 +13,8 @@ the job kind's comparison rule:
 - match: the check passes and the verifier shares the verifier fee;
 - mismatch: a dispute. Two more validators re-execute; the provider is
   found cheating only if at least two of the three say mismatch. Then it is
-  slashed (`mismatch`), its reputation halves and the submitter is refunded.
+  slashed (`mismatch`), its reputation halves, the submitter is refunded,
+  and it stops serving for an era (`registry.chill`).
   Whoever voted against the majority is slashed (`false_verdict`), so one
   malicious validator can neither slash an honest provider nor clear a cheat.
 
@@ -31,7 +32,7 @@ from runtime.constants import NEUTRAL_REPUTATION_PPM, PPM
 from runtime.context import Ctx
 from runtime.dispatch import amount, boolean, call
 from runtime.errors import pallet_errors
-from runtime.pallets import reputation, slashing, staking
+from runtime.pallets import registry, reputation, slashing, staking
 from runtime.state import State
 from runtime.storage import StorageMap
 
@@ -206,6 +207,7 @@ def _resolve(ctx: Ctx, found: Check) -> None:
         slashing.report_offence(ctx, found.provider, found.offence)
         reputation.record_cheat(ctx, found.provider)
         Cheated.put(ctx.state, found.provider, ctx.number)
+        registry.chill(ctx, found.provider, ctx.number + ctx.params.era_length)
     _close(ctx, found, FAILED if cheated else PASSED)
 
 

@@ -7,7 +7,7 @@ from genesis.spec import BUILTIN_MODELS, local_spec
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT, ppm_of
 from runtime.crypto import Keypair
-from runtime.pallets import jobs, known_answers, reputation, staking, verification
+from runtime.pallets import jobs, known_answers, registry, reputation, staking, verification
 from runtime.pallets.job_rules import check_options
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 
@@ -74,6 +74,13 @@ def test_two_mismatch_verdicts_of_three_slash_the_provider_and_refund_the_submit
     assert jobs.job(chain.state, job).status == jobs.REJECTED  # type: ignore[union-attr]
     assert chain.account(FERDIE.public).reserved == 0
     assert reputation.score(chain.state, EVE.public) == 0
+    chilled = registry.provider(chain.state, EVE.public)  # out of the market for an era
+    assert chilled.models == () and EVE.public not in registry.Serving.get(chain.state, EMBED)
+    again = chain.call(EVE, "registry", "register_provider", models=[EMBED], memory_mb=4096, price=1_000)
+    assert failed(again) == "registry.Chilled"
+    chain.advance_to(chilled.chilled_until)
+    again = chain.call(EVE, "registry", "register_provider", models=[EMBED], memory_mb=4096, price=1_000)
+    assert failed(again) is None
 
 
 def test_one_malicious_verifier_cannot_slash_an_honest_provider() -> None:
