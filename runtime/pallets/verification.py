@@ -3,11 +3,12 @@
 Two blocks after a reveal, the hash of the block before (unknown to anyone
 at commit or reveal time) and the job id decide whether the job is checked.
 The rate is `sample_rate_ppm` for a provider at neutral reputation or above,
-rising linearly to twice that at zero, and twice the base for a provider's
-first `PROBATION_JOBS` jobs (a new provider is checked like the least
-trusted one; no provider is checked less than the base, so the network-wide
-rate never falls below it). A checked job gets a verifier drawn from the active validators,
-never the provider. It re-executes the job and submits a verdict judged by
+rising linearly to twice that at zero, and `PROBATION_FACTOR` times the base
+for a provider's first `PROBATION_JOBS` jobs (a new provider is checked
+more than the least trusted one: an always-cheating newcomer is caught
+within its first jobs; no provider is checked less than the base, so the
+network-wide rate never falls below it). A checked job gets a verifier
+drawn from the active validators, never the provider. It re-executes the job and submits a verdict judged by
 the job kind's comparison rule:
 
 - match: the check passes and the verifier shares the verifier fee;
@@ -41,6 +42,7 @@ Error = pallet_errors(PALLET)
 SAMPLE_DELAY = 2  # blocks after the reveal
 DISPUTE_VERIFIERS = 2  # added to the first one
 PROBATION_JOBS = 10
+PROBATION_FACTOR = 3
 OPEN, DISPUTED, PASSED, FAILED, EXPIRED = "open", "disputed", "passed", "failed", "expired"
 NONE = "none"
 
@@ -99,7 +101,7 @@ def sample_rate(state: State, provider: bytes, base_ppm: int) -> int:
     rep = reputation.score(state, provider)
     rate = base_ppm + base_ppm * max(NEUTRAL_REPUTATION_PPM - rep, 0) // NEUTRAL_REPUTATION_PPM
     if history.successes + history.failures < PROBATION_JOBS:
-        rate = 2 * base_ppm
+        rate = PROBATION_FACTOR * base_ppm
     return min(rate, PPM)
 
 

@@ -134,7 +134,8 @@ def test_verdicts_only_from_chosen_verifiers_once_each_and_unanswered_checks_exp
 def test_sampling_rate_follows_reputation_and_a_job_is_drawn_once() -> None:
     chain, job = revealed_job(sampled=False)
     base = 100_000
-    assert verification.sample_rate(chain.state, BOB.public, base) == 2 * base  # a new provider: probation
+    new = verification.PROBATION_FACTOR * base
+    assert verification.sample_rate(chain.state, BOB.public, base) == new  # a new provider: probation
     proven = verification.PROBATION_JOBS
     reputation.Records.put(chain.state, BOB.public, reputation.Record(successes=proven))
     assert verification.sample_rate(chain.state, BOB.public, base) == base  # neutral
