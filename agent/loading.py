@@ -43,7 +43,7 @@ def causal_lm(path: Path, device: str) -> tuple[Any, Any]:
         source, extra = _source(path)
         tokenizer = AutoTokenizer.from_pretrained(source, **extra)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=FLOAT32, **extra)
-        return tokenizer, model.to(device).eval()
+        return tokenizer, model.to(device).eval()  # type: ignore[arg-type]
 
     return _cached(("causal", str(path), device), build)  # type: ignore[no-any-return]
 

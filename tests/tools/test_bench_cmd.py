@@ -83,3 +83,6 @@ def test_bench_verify_reports_check_cost_per_kind() -> None:
     assert set(result["kinds"]) == {"inference", "embed", "lora"}
     assert all(kind["self_check_matches"] for kind in result["kinds"].values())
     assert result["ratio"] == result["kinds"]["inference"]["verify_over_execute"] > 0
+    swaps = result["fingerprint"]  # same tokens from other logits: only the fingerprint can tell
+    assert swaps["honest_rejected"] == 0 and swaps["swaps_with_identical_tokens"] > swaps["prompts"] // 2
+    assert swaps["caught_by_fingerprint"] == swaps["swaps_with_identical_tokens"]
