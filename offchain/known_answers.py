@@ -188,7 +188,9 @@ class KnownAnswerTester:
 
     def _submit_job(self, state: State, number: int, test: Test, due: bool) -> None:
         payer = self.accounts[test.account]
-        if balances.get(state, payer.public).free < test.max_fee + TX_MARGIN:
+        on_the_way = sum(t.max_fee + TX_MARGIN for t in self.tests.values()
+                         if t.account == test.account and t.phase == SUBMITTED)  # fmt: skip
+        if balances.get(state, payer.public).free < on_the_way + test.max_fee + TX_MARGIN:
             if due:  # plain transfers, as from an exchange or a friend, a few jobs' worth
                 amount = -(-(test.max_fee + TX_MARGIN) * self.rng.randint(2, 6) // UNIT) * UNIT
                 self._send(test, number, Call("balances", "transfer", {"to": payer.public, "amount": amount}))
