@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from node.jsonfmt import hex0x, parse_account, parse_hex
 from node.rpc import Method, RpcError, params_between
 from runtime.crypto import to_address
-from runtime.pallets import jobs, registry, reputation, staking
+from runtime.pallets import jobs, registry, reputation, staking, verification
 from runtime.state import State
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ def model_json(model: registry.Model) -> dict[str, Any]:
             "memoryMb": model.memory_mb, "owner": to_address(model.owner)}  # fmt: skip
 
 
-def job_json(job: jobs.Job) -> dict[str, Any]:
+def job_json(job: jobs.Job, state: State) -> dict[str, Any]:
+    check = verification.check(state, job.id)
     return {
         "id": job.id, "submitter": to_address(job.submitter), "kind": job.kind, "model": hex0x(job.model),
         "inputHash": hex0x(job.input_hash), "inputSize": job.input_size, "options": job.options,
@@ -32,6 +33,7 @@ def job_json(job: jobs.Job) -> dict[str, Any]:
         "revealedAt": job.revealed_at or None,
         "resultHash": hex0x(job.result_hash) if job.result_hash else None,
         "fee": job.fee, "attempts": len(job.tried) + (1 if job.provider else 0),
+        "check": check.status if check is not None else "none",  # re-execution: open/disputed/passed/...
     }  # fmt: skip
 
 
@@ -82,7 +84,7 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
 
     def vcoin_job(params: list[Any]) -> Any:
         (job_id,) = params_between(params, 1, 1)
-        return job_json(the_job(job_id))
+        return job_json(the_job(job_id), state())
 
     def vcoin_jobs(params: list[Any]) -> Any:
         (filters,) = params_between(params, 0, 1) or ({},)
@@ -98,7 +100,7 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
                 continue
             if any(getattr(found, k) != v for k, v in who.items()):
                 continue
-            listed.append(job_json(found))
+            listed.append(job_json(found, state()))
             if len(listed) >= MAX_LISTED_JOBS:
                 break
         return listed

@@ -76,6 +76,8 @@ def test_a_cheating_worker_is_caught_and_honest_ones_are_paid(tmp_path: Path) ->
         assert len(closed) == JOBS
         settled = [j for j in closed if j["status"] == "settled"]
         assert sum(j["provider"] != cheat for j in settled) >= JOBS // 2, Counter(j["status"] for j in closed)
+        assert any(j["check"] == "passed" for j in settled if j["provider"] != cheat)  # re-executed, agreed
+        assert any(j["check"] == "failed" for j in client.call("vcoin_jobs", {"provider": cheat}))
     finally:
         net.stop()
 
