@@ -23,18 +23,17 @@ restart neither loses a salt nor sends a job twice.
 import logging
 import os
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from agent.canonical import decode as decode_result
 from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
-from agent.kinds import KINDS
 from offchain.blobs import BlobStore
 from offchain.known_answer_inputs import TextPool
+from offchain.known_answer_record import RUNNING, SEALED, SEALING, SUBMITTED, Test, judge
 from offchain.provider import ChainView
 from offchain.records import RecordDir
 from runtime.codec import CodecError, blake2b_256, decode, encode
@@ -46,39 +45,14 @@ from runtime.state import State
 from runtime.types import Call
 
 log = logging.getLogger("vcoin.known_answers")
-SEALING, SEALED, SUBMITTED, RUNNING = "sealing", "sealed", "submitted", "running"
 ACCOUNTS = 16  # ordinary-looking accounts per validator
 MAX_OPEN = 8  # tests in flight at once
 HOLD = (2, 8)  # blocks between the seal's inclusion and the job
 RESEND_AFTER = 5
 GIVE_UP_AFTER = 40  # blocks a sent job may take to show up on chain
+WAIT_FOR_INPUT = 20  # blocks a template's referenced input may take to arrive
 TX_MARGIN = UNIT // 10  # for the accounts' own transaction fees
 CLOSED = (jobs.SETTLED, jobs.REFUNDED, jobs.REJECTED)
-
-
-@dataclass(frozen=True)
-class Test:
-    name: str
-    account: int
-    kind: str
-    model: bytes
-    input: bytes
-    settings: dict[str, int]
-    max_fee: int
-    deadline: int  # blocks from submission
-    min_reputation: int
-    expected: bytes  # the canonical result this validator computed
-    salt: bytes
-    phase: str = SEALING
-    sent: int = -1  # block of the phase's last transaction
-    submit_after: int = 0
-    floor: int = 0  # the next job id when the job was sent: it cannot be lower
-    job: int = -1
-
-    @property
-    def seal(self) -> bytes:
-        task = known_answers.task_of(self.kind, self.model, blake2b_256(self.input), self.settings)
-        return known_answers.seal_of(task, blake2b_256(self.expected), self.salt)
 
 
 class KnownAnswerTester:
@@ -98,16 +72,24 @@ class KnownAnswerTester:
         sent = [t.floor for t in self.tests.values() if t.phase == SUBMITTED]
         self.next_job: int | None = min(sent) if sent else None
         self.preparing = 0
+        self.waiting: dict[int, tuple[jobs.Job, int]] = {}  # templates whose input blob is on its way
         self.judging: set[str] = set()
 
     def step(self, nursery: trio.Nursery) -> None:
         state, number = self.chain.state(), self.chain.best_number()
-        self._observe(state, nursery)
+        self._observe(state, number, nursery)
+        for job, since in list(self.waiting.values()):
+            value = self._input_of(job)
+            if value is not None or number - since > WAIT_FOR_INPUT:
+                del self.waiting[job.id]
+            if value is not None:
+                self.pool.learn(job.kind, value)
+                self._start(nursery, job, value)
         for test in list(self.tests.values()):
             self._advance(nursery, state, number, test)
 
     # -- watching the market ---------------------------------------------------
-    def _observe(self, state: State, nursery: trio.Nursery) -> None:
+    def _observe(self, state: State, number: int, nursery: trio.Nursery) -> None:
         end = jobs.NextId.get(state)
         start = min(end, end if self.next_job is None else self.next_job)
         self.next_job = end
@@ -119,12 +101,19 @@ class KnownAnswerTester:
                 self._found(job)
                 continue
             value = self._input_of(job)
-            if value is None:
+            if value is not None:
+                self.pool.learn(job.kind, value)
+            if not self._should_test(state, job):
                 continue
-            self.pool.learn(job.kind, value)
-            if self._should_test(state, job):
-                self.preparing += 1
-                nursery.start_soon(self._prepare, job, value)
+            if value is not None:
+                self._start(nursery, job, value)
+            elif not job.input:  # a referenced input: fetch it, so large jobs are tested too
+                self.chain.want_blob(job.input_hash)
+                self.waiting[job.id] = (job, number)
+
+    def _start(self, nursery: trio.Nursery, template: jobs.Job, value: Any) -> None:
+        self.preparing += 1
+        nursery.start_soon(self._prepare, template, value)
 
     def _input_of(self, job: jobs.Job) -> Any:
         raw = job.input or self.blobs.get(job.input_hash)
@@ -134,7 +123,7 @@ class KnownAnswerTester:
             return None
 
     def _should_test(self, state: State, job: jobs.Job) -> bool:
-        if job.model not in self.models or len(self.tests) + self.preparing >= MAX_OPEN:
+        if job.model not in self.models or len(self.tests) + self.preparing + len(self.waiting) >= MAX_OPEN:
             return False
         if not any(p != self.chain.account for p in registry.Serving.get(state, job.model)):
             return False  # nobody but this node to test (a dev chain)
@@ -162,12 +151,14 @@ class KnownAnswerTester:
         finally:
             self.preparing -= 1
         raw = encode(fresh)
-        if len(raw) > MAX_INLINE_INPUT:
+        referenced = not template.input or len(raw) > MAX_INLINE_INPUT
+        if referenced:
             self.blobs.put(raw)  # served to the provider from here, like any referenced input
         test = Test(
-            os.urandom(8).hex(), self.rng.randrange(ACCOUNTS), template.kind, template.model, raw,
-            dict(template.options), template.max_fee, template.deadline - template.created,
-            template.min_reputation, done.encoded, os.urandom(32),
+            name=os.urandom(8).hex(), account=self.rng.randrange(ACCOUNTS), kind=template.kind,
+            model=template.model, input=raw, settings=dict(template.options), max_fee=template.max_fee,
+            deadline=template.deadline - template.created, min_reputation=template.min_reputation,
+            expected=done.encoded, salt=os.urandom(32), referenced=referenced,
         )  # fmt: skip
         self._send(test, self.chain.best_number(), Call("known_answers", "seal", {"seal": test.seal}))
         log.info("known-answer test %s (%s) sealed", test.name, test.kind)
@@ -195,7 +186,7 @@ class KnownAnswerTester:
                 amount = -(-(test.max_fee + TX_MARGIN) * self.rng.randint(2, 6) // UNIT) * UNIT
                 self._send(test, number, Call("balances", "transfer", {"to": payer.public, "amount": amount}))
             return
-        inline = len(test.input) <= MAX_INLINE_INPUT
+        inline = not test.referenced
         call = Call("jobs", "submit", {
             "kind": test.kind, "model": test.model, "input": test.input if inline else b"",
             "input_hash": b"" if inline else blake2b_256(test.input), "input_size": 0 if inline else len(test.input),
@@ -224,7 +215,9 @@ class KnownAnswerTester:
 
     async def _judge_and_open(self, test: Test, job: jobs.Job, claimed: bytes) -> None:
         try:
-            matches = await self._judge(test, claimed)
+            matches = await judge(
+                test, claimed, self.executor, self.models[test.model], self.limiter, self.job_timeout
+            )
         finally:
             self.judging.discard(test.name)
         if matches is None:
@@ -234,32 +227,6 @@ class KnownAnswerTester:
         self._send(test, self.chain.best_number(), Call("known_answers", "open", {
             "job": job.id, "expected_hash": blake2b_256(test.expected), "salt": test.salt, "matches": matches,
         }))  # fmt: skip
-
-    async def _judge(self, test: Test, claimed: bytes) -> bool | None:
-        """Whether a revealed result is the known answer, by the kind's rule:
-        the same bytes; else the kind's teacher-forced check in the sandbox
-        where it has one (it also checks the fingerprint); else a comparison
-        with the answer computed before."""
-        if claimed == test.expected:
-            return True
-        try:
-            reference, got = decode_result(test.expected), decode_result(claimed)
-        except Exception:
-            return False
-        if not isinstance(got, dict):
-            return False
-        kind = KINDS[test.kind]
-        if not hasattr(kind, "check"):
-            verdict = await trio.to_thread.run_sync(kind.compare, reference, got)
-            return bool(verdict.match)
-        spec = JobSpec(test.kind, decode(test.input, max_len=len(test.input)), dict(test.settings))
-        try:
-            check = await trio.to_thread.run_sync(self.executor.verify, spec, self.models[test.model], claimed,
-                                                  self.job_timeout, limiter=self.limiter)  # fmt: skip
-        except ExecutorError as exc:
-            log.warning("known-answer check failed in the sandbox: %s", exc)
-            return None
-        return check.match
 
     # -- records and transactions ------------------------------------------------
     def _save(self, test: Test) -> None:

@@ -20,7 +20,7 @@ from offchain.blobs import BlobStore
 from offchain.known_answer_inputs import TextPool
 from offchain.known_answers import KnownAnswerTester
 from offchain.records import RecordDir
-from runtime.codec import decode, encode
+from runtime.codec import blake2b_256, decode, encode
 from runtime.constants import UNIT
 from runtime.pallets import jobs, known_answers, verification
 from runtime.types import Call, Event
@@ -52,10 +52,11 @@ class Market:
     """EVE serves the tiny model; FERDIE submits one ordinary job; ALICE's
     worker runs its known-answer tests."""
 
-    def __init__(self, lm: Path, tmp: Path, lazy: bool) -> None:
+    def __init__(self, lm: Path, tmp: Path, lazy: bool, referenced: bool = False) -> None:
         self.chain = TestChain(local_spec(), replicate=False, job_commit_window=3, job_reveal_window=3,
                                job_challenge_window=8, verify_window=6, sample_rate_ppm=10_000)  # fmt: skip
         self.lm, self.tmp, self.lazy, self.model = lm, tmp, lazy, model_hash(lm)
+        self.referenced, self.blobs = referenced, BlobStore(tmp / "blobs")  # the node's blob store
         chain = self.chain
         chain.call(EVE, "registry", "register_model", hash=self.model, model_name="tiny", kind="inference",
                    params=2_000_000, memory_mb=64)  # fmt: skip
@@ -70,7 +71,7 @@ class Market:
     def new_tester(self) -> KnownAnswerTester:
         """The worker as it starts (or restarts) over its records on disk."""
         return KnownAnswerTester(
-            self.view, self.executor, {self.model: self.lm}, BlobStore(self.tmp / "blobs"),
+            self.view, self.executor, {self.model: self.lm}, self.blobs,
             RecordDir(self.tmp / "known-answers"), ALICE.seed, trio.CapacityLimiter(1), rng=AlwaysTest(7),
         )  # fmt: skip
 
@@ -81,9 +82,9 @@ class Market:
             job = jobs.job(state, job_id)
             assert job is not None
             if job.status == jobs.ASSIGNED:
-                payload = inference.run(
-                    JobSpec("inference", decode(job.input), dict(job.options)), self.lm, "cpu"
-                )
+                raw = job.input or self.blobs.get(job.input_hash)  # referenced: from the tester's node
+                assert raw is not None
+                payload = inference.run(JobSpec("inference", decode(raw), dict(job.options)), self.lm, "cpu")
                 if self.lazy:
                     payload = {**payload, "tokens": [(t + 5) % 100 for t in payload["tokens"]]}
                 result = self.results[job_id] = Result.of(payload)
@@ -93,6 +94,13 @@ class Market:
                 result = self.results[job_id]
                 self.view.submit_call_as(EVE, jobs_call("reveal", job=job_id, result_hash=result.hash, salt=b"s",
                                                         result=result.encoded))  # fmt: skip
+
+    def submit_template(self) -> None:
+        raw = encode(PROMPT)
+        where = {"input": b"", "input_hash": blake2b_256(raw), "input_size": len(raw)} if self.referenced else {
+            "input": raw, "input_hash": b"", "input_size": 0}  # fmt: skip
+        self.view.submit_call_as(FERDIE, jobs_call("submit", kind="inference", model=self.model, options=OPTIONS,
+                                                   max_fee=2 * UNIT, deadline=40, min_reputation=0, **where))  # fmt: skip
 
     def run_until(self, done: Callable[[], bool], blocks: int = 60, restart_at: str = "") -> None:
         """Blocks until `done`; with `restart_at`, the worker restarts once when
@@ -106,9 +114,10 @@ class Market:
                         self.tester, restart = self.new_tester(), ""
                     self.tester.step(nursery)
                     if block == 0:  # after the worker started: it learns from new jobs only
-                        self.view.submit_call_as(FERDIE, jobs_call("submit", kind="inference", model=self.model,
-                            input=encode(PROMPT), input_hash=b"", input_size=0, options=OPTIONS, max_fee=2 * UNIT,
-                            deadline=40, min_reputation=0))  # fmt: skip
+                        self.submit_template()
+                    for digest in self.view.wanted:  # the node's blob exchange, at once
+                        if digest == blake2b_256(encode(PROMPT)):
+                            self.blobs.put(encode(PROMPT))
                     while self.tester.preparing or self.tester.judging:
                         await trio.sleep(0.02)
                     self.serve()
@@ -146,6 +155,16 @@ def test_an_honest_provider_passes_a_known_answer_job_that_looks_ordinary(lm: Pa
     assert test.input != template.input
     assert len(decode(test.input).split()) == len(PROMPT.split())
     assert not list(RecordDir(tmp_path / "known-answers").names())  # nothing left to do after a restart
+
+
+def test_a_job_with_a_referenced_input_is_copied_as_one(lm: Path, tmp_path: Path) -> None:
+    market = Market(lm, tmp_path, lazy=False, referenced=True)
+    market.run_until(lambda: bool(market.opened()))
+    assert [e.data["passed"] for e in market.opened()] == [True]
+    assert blake2b_256(encode(PROMPT)) in market.view.wanted  # the template's input was fetched first
+    test = jobs.job(market.chain.state, market.opened()[0].data["job"])
+    assert test is not None and not test.input and test.input_size > 0
+    assert test.input_hash != blake2b_256(encode(PROMPT)) and market.blobs.has(test.input_hash)
 
 
 def test_a_lazy_provider_fails_a_known_answer_job_and_goes_to_a_dispute(lm: Path, tmp_path: Path) -> None:
