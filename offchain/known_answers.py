@@ -100,15 +100,16 @@ class KnownAnswerTester:
             if job.submitter in self.ours:
                 self._found(job)
                 continue
-            value = self._input_of(job)
+            value = self._input_of(job) if job.input else None  # a referenced one is read for a template only
             if value is not None:
                 self.pool.learn(job.kind, value)
             if not self._should_test(state, job):
                 continue
             if value is not None:
                 self._start(nursery, job, value)
-            elif not job.input:  # a referenced input: fetch it, so large jobs are tested too
-                self.chain.want_blob(job.input_hash)
+            elif not job.input:  # fetched first (if not here), so large jobs are tested too
+                if not self.blobs.has(job.input_hash):
+                    self.chain.want_blob(job.input_hash)
                 self.waiting[job.id] = (job, number)
 
     def _start(self, nursery: trio.Nursery, template: jobs.Job, value: Any) -> None:
