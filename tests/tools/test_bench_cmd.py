@@ -1,16 +1,20 @@
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 
+def bench_json(name: str, *options: str) -> Any:
+    """`vcoin bench NAME --json OPTIONS...` in a process of its own, parsed."""
+    out = subprocess.run([sys.executable, "-m", "tools.cli", "bench", name, "--json", *options],
+                         capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+    return json.loads(out.stdout)
+
+
 def test_bench_runtime_json_reports_a_ratio_from_its_own_figures() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "runtime", "--json", "--accounts", "300", "--blocks", "2", "--per-block", "150"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(out.stdout)
+    result = bench_json("runtime", "--accounts", "300", "--blocks", "2", "--per-block", "150")
     assert result["transfers"] == 300
     assert result["ratio"] == result["transfers_per_s"] / result["verifies_per_s"]
     assert 0 < result["ratio"] < 1.5
@@ -22,11 +26,7 @@ def test_unknown_bench_is_a_usage_error() -> None:
 
 
 def test_bench_import_json_reports_a_ratio_from_its_own_figures() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "import", "--json", "--accounts", "300", "--blocks", "2", "--per-block", "150"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(out.stdout)
+    result = bench_json("import", "--accounts", "300", "--blocks", "2", "--per-block", "150")
     assert result["transfers"] == 300 and result["blocks"] == 2
     assert result["ratio"] == result["transfers_per_s"] / result["verifies_per_s"]
     assert 0 < result["ratio"] < 1.5
@@ -34,11 +34,7 @@ def test_bench_import_json_reports_a_ratio_from_its_own_figures() -> None:
 
 @pytest.mark.slow
 def test_bench_network_json_measures_sync_finality_and_inclusion() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "network", "--json", "--sync-blocks", "600", "--finality-seconds", "3"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(out.stdout)
+    result = bench_json("network", "--sync-blocks", "600", "--finality-seconds", "3")
     assert result["sync_blocks"] == 600 and result["sync_blocks_per_s"] > 0
     assert result["ratio"] == result["sync_blocks_per_s"] / result["local_import_blocks_per_s"]
     assert 0 <= result["finality_lag_slots_median"] <= result["finality_lag_slots_max"] < 10
@@ -47,22 +43,14 @@ def test_bench_network_json_measures_sync_finality_and_inclusion() -> None:
 
 def test_bench_agent_json_compares_the_executor_with_a_bare_call() -> None:
     pytest.importorskip("transformers")
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "agent", "--json", "--min-seconds", "0.05"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(out.stdout)
+    result = bench_json("agent", "--min-seconds", "0.05")
     assert result["ratio"] == result["executor_seconds"] / result["bare_seconds"]
     assert result["texts"] >= 16 and 0.3 < result["ratio"] < 3
 
 
 def test_bench_cheat_catches_cheaters_and_spares_honest_providers() -> None:
     """A small run of the adversarial simulation over the real runtime."""
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "cheat", "--json", "--jobs", "1500", "--providers", "4"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(out.stdout)
+    result = bench_json("cheat", "--jobs", "1500", "--providers", "4")
     strategies = result["strategies"]
     assert set(strategies) == {"honest", "lazy", "copycat", "model_swap", "intermittent_0.05",
                                "intermittent_0.2", "intermittent_0.5", "no_show"}  # fmt: skip
@@ -75,11 +63,7 @@ def test_bench_cheat_catches_cheaters_and_spares_honest_providers() -> None:
 
 def test_bench_verify_reports_check_cost_per_kind() -> None:
     pytest.importorskip("transformers")
-    out = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "bench", "verify", "--json"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(out.stdout)
+    result = bench_json("verify")
     assert set(result["kinds"]) == {"inference", "embed", "lora"}
     assert all(kind["self_check_matches"] for kind in result["kinds"].values())
     assert result["ratio"] == result["kinds"]["inference"]["verify_over_execute"] > 0
