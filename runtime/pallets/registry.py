@@ -183,7 +183,8 @@ def remove_provider(ctx: Ctx, who: bytes, reason: str) -> None:
 
 def chill(ctx: Ctx, who: bytes, until: int) -> None:
     """A proven cheater stops serving, and may not register again before `until`."""
-    remove_provider(ctx, who, "proven cheating")
+    if Providers.get(ctx.state, who).models:  # (the slash may have removed it already)
+        remove_provider(ctx, who, "proven cheating")
     prov = Providers.get(ctx.state, who)
     Providers.put(ctx.state, who, replace(prov, chilled_until=max(prov.chilled_until, until)))
 
