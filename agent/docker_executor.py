@@ -91,6 +91,14 @@ class DockerExecutor:
         return check_of(self._call(spec, model_path, claimed, timeout))
 
     def _call(self, spec: JobSpec, model_path: Path, claimed: bytes | None, timeout: float) -> Any:
+        try:  # whatever the daemon or the container does, the caller sees one kind of failure
+            return self._call_container(spec, model_path, claimed, timeout)
+        except ExecutorError:
+            raise
+        except Exception as exc:
+            raise ExecutorError(f"Docker: {type(exc).__name__}: {exc}") from None
+
+    def _call_container(self, spec: JobSpec, model_path: Path, claimed: bytes | None, timeout: float) -> Any:
         job_dir = Path(tempfile.mkdtemp(prefix="vcoin-docker-job-"))
         try:
             inside = Path(MODEL_MOUNT) / model_path.name if model_path.is_file() else Path(MODEL_MOUNT)

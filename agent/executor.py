@@ -2,9 +2,10 @@
 
 - `LocalExecutor`: a long-lived `agent.runner` subprocess in its own session
   and private temp dir, with resource limits (no core files, bounded open
-  files and file size, optional address-space cap), a scrubbed environment
+  files and file size), a scrubbed environment
   with the model hub switched off, and a wall-clock timeout per job (the
-  runner is killed and restarted on expiry). It has no network isolation:
+  runner is killed and restarted on expiry), and a resident-memory limit
+  (half the machine's memory by default; the runner is killed above it). It has no network isolation:
   run untrusted models with Docker.
 - `DockerExecutor` (in `agent.docker_executor`): one container per job,
   GPU-enabled, no network, read-only root, tmpfs scratch, limits.
@@ -39,6 +40,26 @@ SAFE_ENV = (
     "CUDA_HOME",
     "NVIDIA_VISIBLE_DEVICES",
 )
+
+
+MEMORY_POLL_SECONDS = 0.25
+
+
+def resident_bytes(pid: int) -> int:
+    """The process's resident set (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def default_memory_limit() -> int:
+    """Half of this machine's memory: a job may not starve the node beside it."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (OSError, ValueError):
+        return 8 << 30
 
 
 class ExecutorError(Exception):
@@ -85,23 +106,24 @@ def _ok(response: Any) -> dict[str, Any]:
 
 def execution_of(response: Any) -> Execution:
     answer = _ok(response)
-    return Execution(bytes(answer["result"]), bytes(answer["hash"]), answer["micros"] / 1e6)
+    try:
+        return Execution(bytes(answer["result"]), bytes(answer["hash"]), int(answer["micros"]) / 1e6)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExecutorError(f"the sandbox answered a malformed result: {exc!r}") from None
 
 
 def check_of(response: Any) -> Check:
     answer = _ok(response)
-    return Check(bool(answer["match"]), str(answer["reason"]), answer["micros"] / 1e6)
+    try:
+        return Check(bool(answer["match"]), str(answer["reason"]), int(answer["micros"]) / 1e6)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExecutorError(f"the sandbox answered a malformed check: {exc!r}") from None
 
 
-def _limits(memory_bytes: int | None) -> Any:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 30, 8 << 30))
-        if memory_bytes:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-
-    return apply
+def _limits() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 30, 8 << 30))
 
 
 class LocalExecutor:
@@ -111,7 +133,7 @@ class LocalExecutor:
         self, device: str | None = None, memory_bytes: int | None = None, log: Path | None = None
     ) -> None:
         self.device = device
-        self.memory_bytes = memory_bytes
+        self.memory_bytes = memory_bytes or default_memory_limit()
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.scratch: Path | None = None
@@ -129,7 +151,7 @@ class LocalExecutor:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent.runner"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=stderr, cwd=self.scratch, env=env, start_new_session=True,
-            preexec_fn=_limits(self.memory_bytes),
+            preexec_fn=_limits,
         )  # fmt: skip
         return self.proc
 
@@ -140,20 +162,33 @@ class LocalExecutor:
         return check_of(self._call(request_of(spec, model_path, self.device, claimed), timeout))
 
     def _call(self, request: dict[str, Any], timeout: float) -> Any:
-        proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+        try:  # an input the sandbox cannot even receive is the job's fault, not the node's
+            payload = encode(request)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExecutorError(f"the job cannot be sent to the sandbox: {exc}") from None
+        try:
+            proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+        except OSError as exc:
+            raise ExecutorError(f"the sandbox could not start: {exc}") from None
         assert proc.stdin is not None and proc.stdout is not None
-        payload = encode(request)
         try:
             proc.stdin.write(len(payload).to_bytes(4, "big") + payload)
             proc.stdin.flush()
             response = self._read(proc, time.monotonic() + timeout)
-        except (BrokenPipeError, ExecutorError):
+        except ExecutorError:
             self.close()
             raise
         except TimeoutError:
             self.close()
             raise ExecutorError(f"the job ran past its {timeout:.0f} s limit and was killed") from None
-        return decode(response)
+        except OSError as exc:
+            self.close()
+            raise ExecutorError(f"the sandbox could not be reached: {exc}") from None
+        try:
+            return decode(response)
+        except Exception as exc:
+            self.close()
+            raise ExecutorError(f"the sandbox answered undecodable bytes: {exc!r}") from None
 
     def _read(self, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
         assert proc.stdout is not None
@@ -165,8 +200,9 @@ class LocalExecutor:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
+            ready, _, _ = select.select([fd], [], [], min(left, MEMORY_POLL_SECONDS))
             if not ready:
+                self._check_memory(proc)
                 continue
             chunk = os.read(fd, want - len(data))
             if not chunk:
@@ -176,6 +212,15 @@ class LocalExecutor:
                 size = int.from_bytes(data, "big")
                 want, data = size, b""
         return data
+
+    def _check_memory(self, proc: subprocess.Popen[bytes]) -> None:
+        """Resident memory, not address space, is what a job can exhaust: an
+        address-space limit would also break CUDA, which reserves far more."""
+        used = resident_bytes(proc.pid)
+        if self.memory_bytes and used > self.memory_bytes:
+            raise ExecutorError(
+                f"the job used {used >> 20} MiB, over the sandbox's {self.memory_bytes >> 20} MiB, and was killed"
+            )
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

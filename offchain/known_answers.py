@@ -32,11 +32,13 @@ import trio
 from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
+from offchain.driver import spawn
+from offchain.job_input import InvalidInput, job_input
 from offchain.known_answer_inputs import TextPool
 from offchain.known_answer_record import RUNNING, SEALED, SEALING, SUBMITTED, Test, judge
 from offchain.provider import ChainView
 from offchain.records import RecordDir
-from runtime.codec import CodecError, blake2b_256, decode, encode
+from runtime.codec import blake2b_256, encode
 from runtime.constants import MAX_INLINE_INPUT, PPM, UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import balances, jobs, known_answers, registry, staking
@@ -114,14 +116,13 @@ class KnownAnswerTester:
 
     def _start(self, nursery: trio.Nursery, template: jobs.Job, value: Any) -> None:
         self.preparing += 1
-        nursery.start_soon(self._prepare, template, value)
+        spawn(nursery, f"known-answer test from job {template.id}", self._prepare, template, value)
 
     def _input_of(self, job: jobs.Job) -> Any:
-        raw = job.input or self.blobs.get(job.input_hash)
         try:
-            return None if raw is None else decode(raw, max_len=len(raw))
-        except CodecError:
-            return None
+            return job_input(job, self.blobs)
+        except InvalidInput:
+            return None  # no template: its provider refuses it
 
     def _should_test(self, state: State, job: jobs.Job) -> bool:
         if job.model not in self.models or len(self.tests) + self.preparing + len(self.waiting) >= MAX_OPEN:
@@ -212,7 +213,9 @@ class KnownAnswerTester:
                 self.chain.want_blob(job.result_hash)
                 return
             self.judging.add(test.name)
-            nursery.start_soon(self._judge_and_open, test, job, claimed)
+            spawn(
+                nursery, f"known-answer judgement of job {job.id}", self._judge_and_open, test, job, claimed
+            )
 
     async def _judge_and_open(self, test: Test, job: jobs.Job, claimed: bytes) -> None:
         try:

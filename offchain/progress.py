@@ -21,6 +21,9 @@ class JobProgress:
     commit_sent: int = -1  # block number when the commit was submitted
     reveal_sent: int = -1
     error: str = ""
+    attempts: int = 0  # runs started: a job that keeps killing its node is not started forever
+    invalid: bool = False  # the input can never run: refused on chain, never run
+    refuse_sent: int = -1
 
     def but(self, **changes: object) -> "JobProgress":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ sends one heartbeat per era.
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -21,9 +22,9 @@ import trio
 from agent.executor import Execution, Executor, ExecutorError
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
-from offchain.driver import BlockDriven
+from offchain.driver import BlockDriven, isolated_step, spawn
+from offchain.job_input import InvalidInput, job_input
 from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
-from runtime.codec import CodecError, decode
 from runtime.constants import MAX_INLINE_RESULT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, registry, staking
@@ -33,6 +34,7 @@ from runtime.types import Call
 
 log = logging.getLogger("vcoin.worker")
 RESEND_AFTER = 5  # blocks without effect before a commit or reveal is sent again
+MAX_ATTEMPTS = 2  # runs of one job interrupted by the node's death before it is given up
 
 
 class ChainView(Protocol):
@@ -81,22 +83,29 @@ class ProviderWorker(BlockDriven):
     # -- every block ---------------------------------------------------------
     def step(self, nursery: trio.Nursery) -> None:
         state, number = self.chain.state(), self.chain.best_number()
-        self._keep_registered(state, number)
+        isolated_step("registration", lambda: self._keep_registered(state, number))
         for job_id in jobs.assignments(state, self.chain.account):
             found = jobs.job(state, job_id)
             if found is not None:
-                self._advance(nursery, found, number)
+                isolated_step(f"job {job_id}", partial(self._advance, nursery, found, number))
 
     def _advance(self, nursery: trio.Nursery, job: jobs.Job, number: int) -> None:
         record = self.progress.get(job.id)
         if record is None or record.assigned_at != job.assigned_at:
-            if job.status == jobs.ASSIGNED and not job.input and not self.blobs.has(job.input_hash):
-                self.chain.want_blob(job.input_hash)  # referenced input: fetch it, start next block
-            elif job.status == jobs.ASSIGNED:
-                record = JobProgress(job.id, job.assigned_at)
+            if job.status != jobs.ASSIGNED:
+                return
+            try:
+                if job_input(job, self.blobs) is None:
+                    self.chain.want_blob(job.input_hash)  # referenced input: fetch it, start next block
+                    return
+            except InvalidInput as exc:
+                log.warning("job %d: refused, %s", job.id, exc)
+                record = JobProgress(job.id, job.assigned_at, state=FAILED, error=str(exc), invalid=True)
                 self.progress.put(record)
+            else:
+                record = JobProgress(job.id, job.assigned_at)
                 self._start(nursery, job, record)
-            return
+                return
 
         def due(sent: int) -> bool:
             return sent < 0 or number - sent >= RESEND_AFTER
@@ -104,6 +113,10 @@ class ProviderWorker(BlockDriven):
         revealable = job.status == jobs.COMMITTED and number > job.committed_at
         if record.state == RUNNING and job.status == jobs.ASSIGNED:
             self._start(nursery, job, record)  # interrupted by a restart: run it again
+        elif record.invalid and job.status == jobs.ASSIGNED and due(record.refuse_sent):
+            self._submit(
+                record.but(refuse_sent=number), "refuse", {"job": job.id, "reason": record.error[:200]}
+            )
         elif record.state == DONE and job.status == jobs.ASSIGNED and due(record.commit_sent):
             commitment = jobs.commitment(record.result_hash, record.salt)
             self._submit(record.but(commit_sent=number), "commit", {"job": job.id, "commitment": commitment})
@@ -123,13 +136,23 @@ class ProviderWorker(BlockDriven):
 
     # -- running a job -------------------------------------------------------
     def _start(self, nursery: trio.Nursery, job: jobs.Job, record: JobProgress) -> None:
-        if job.id not in self.running:
-            self.running.add(job.id)
-            nursery.start_soon(self._execute, job, record)
+        if job.id in self.running:
+            return
+        if record.attempts >= MAX_ATTEMPTS:  # it was running each time this node died
+            log.error("job %d: given up after %d interrupted runs", job.id, record.attempts)
+            self.progress.put(record.but(state=FAILED, error=f"interrupted {record.attempts} times"))
+            return
+        record = record.but(attempts=record.attempts + 1)
+        self.progress.put(record)  # counted before it runs, so a run that kills the node still counts
+        self.running.add(job.id)
+        spawn(nursery, f"job {job.id}", self._execute, job, record)
 
     async def _execute(self, job: jobs.Job, record: JobProgress) -> None:
         try:
             record = await self._run_job(job, record)
+        except Exception as exc:  # whatever the job does, it fails alone and is never run again
+            log.exception("job %d: failed: %s", job.id, exc)
+            record = record.but(state=FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
             self.running.discard(job.id)
         self.progress.put(record)
@@ -137,15 +160,15 @@ class ProviderWorker(BlockDriven):
 
     async def _run_job(self, job: jobs.Job, record: JobProgress) -> JobProgress:
         path = self.models.get(job.model)
-        raw = job.input or self.blobs.get(job.input_hash)
-        if path is None or raw is None:
+        try:
+            value = job_input(job, self.blobs)
+        except InvalidInput as exc:
+            return record.but(state=FAILED, error=str(exc), invalid=True)
+        if path is None or value is None:
             why = "the model is not on this machine" if path is None else "the input blob is not here"
             log.warning("job %d cannot run: %s", job.id, why)
             return record.but(state=FAILED, error=why)
-        try:
-            spec = JobSpec(job.kind, decode(raw, max_len=len(raw)), dict(job.options))
-        except CodecError as exc:
-            return record.but(state=FAILED, error=f"undecodable input: {exc}")
+        spec = JobSpec(job.kind, value, dict(job.options))
         log.info("job %d: running %s (%d work units)", job.id, job.kind, job.units)
         try:
             done = await trio.to_thread.run_sync(

@@ -16,11 +16,12 @@ from agent.canonical import decode as decode_result
 from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
-from offchain.driver import BlockDriven
+from offchain.driver import BlockDriven, isolated_step, spawn
+from offchain.job_input import InvalidInput, checked_input
 from offchain.known_answers import KnownAnswerTester
 from offchain.provider import ChainView
 from offchain.records import RecordDir
-from runtime.codec import blake2b_256, decode
+from runtime.codec import blake2b_256
 from runtime.pallets import jobs, verification
 from runtime.types import Call
 
@@ -46,7 +47,8 @@ class VerifierWorker(BlockDriven):
 
     def step(self, nursery: trio.Nursery) -> None:
         if self.tester is not None:
-            self.tester.step(nursery)
+            tester = self.tester
+            isolated_step("known-answer tests", lambda: tester.step(nursery))
         state = self.chain.state()
         for job_id in verification.tasks(state, self.chain.account):
             if job_id in self.busy or job_id in self.done:
@@ -54,7 +56,7 @@ class VerifierWorker(BlockDriven):
             job = jobs.job(state, job_id)
             if job is not None:
                 self.busy.add(job_id)
-                nursery.start_soon(self._check, job)
+                spawn(nursery, f"check of job {job_id}", self._check, job)
 
     async def _check(self, job: jobs.Job) -> None:
         try:
@@ -87,7 +89,12 @@ class VerifierWorker(BlockDriven):
             self.done.add(job.id)
             return None
         try:
-            spec = JobSpec(job.kind, decode(raw_input, max_len=len(raw_input)), dict(job.options))
+            spec = JobSpec(job.kind, checked_input(job, raw_input), dict(job.options))
+        except InvalidInput as exc:  # the provider should have refused it; nothing to compare
+            log.warning("job %d: cannot verify: %s", job.id, exc)
+            self.done.add(job.id)
+            return None
+        try:
             if not isinstance(decode_result(claimed), dict):
                 return False
         except Exception:

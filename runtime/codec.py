@@ -72,7 +72,11 @@ def decode(data: bytes, max_len: int = 16 * 1024 * 1024) -> Any:
         raise
     except Exception as exc:  # msgpack raises a zoo of types on garbage
         raise CodecError(f"undecodable: {exc.__class__.__name__}") from exc
-    if encode(obj) != data:
+    try:
+        canonical = encode(obj)
+    except Exception as exc:  # e.g. map keys of mixed types cannot be sorted
+        raise CodecError(f"not canonical: {exc.__class__.__name__}") from exc
+    if canonical != data:
         raise CodecError("non-canonical encoding")
     return obj
 

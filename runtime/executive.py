@@ -31,6 +31,7 @@ from runtime.pallets import (
     verification,
     vesting,
 )
+from runtime.pallets import job_refusal as _job_refusal  # noqa: F401  (registers its calls)
 from runtime.pallets import registry as _registry  # noqa: F401  (registers its calls)
 from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
 from runtime.params import Params

@@ -1,0 +1,78 @@
+"""Referenced inputs are the attack: whatever bytes a submitter stores, the
+workers either get an input of the kind's shape that the sandbox can take,
+or `InvalidInput`; never another exception (which used to stop the node)."""
+
+from pathlib import Path
+
+import msgpack
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.canonical import encode as sandbox_encode
+from agent.executor import request_of
+from agent.job import JobSpec
+from offchain.job_input import InvalidInput, checked_input
+from runtime.codec import blake2b_256
+from runtime.constants import JOB_KINDS
+from runtime.pallets import jobs
+
+scalars = (
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=8) | st.binary(max_size=8)
+)
+values = st.recursive(
+    scalars | st.floats(allow_nan=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(scalars, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def referenced(kind: str, raw: bytes, size: int) -> jobs.Job:
+    return jobs.Job(0, b"s" * 32, kind, b"m" * 32, b"", blake2b_256(raw), size, {}, 1, 1, 10, 0, 0)
+
+
+def packed(value: object) -> bytes:
+    try:
+        return bytes(msgpack.packb(value, use_bin_type=True))
+    except (TypeError, ValueError, OverflowError):
+        return b"\xc1"
+
+
+def accepted_or_refused(job: jobs.Job, raw: bytes) -> None:
+    try:
+        value = checked_input(job, raw)
+    except InvalidInput:
+        return
+    sandbox_encode(request_of(JobSpec(job.kind, value, {}), Path("/model"), "cpu"))  # what the executor sends
+
+
+@given(st.sampled_from(JOB_KINDS), values, st.integers(-3, 3))
+def test_any_decoded_value_is_either_runnable_or_refused(kind: str, value: object, size_error: int) -> None:
+    raw = packed(value)
+    accepted_or_refused(referenced(kind, raw, max(1, len(raw) + size_error)), raw)
+
+
+@given(st.sampled_from(JOB_KINDS), st.binary(max_size=64))
+def test_any_bytes_are_either_runnable_or_refused(kind: str, raw: bytes) -> None:
+    accepted_or_refused(referenced(kind, raw, max(1, len(raw))), raw)
+
+
+def test_the_declared_size_must_be_the_real_size() -> None:
+    raw = packed(["some", "texts"])
+    checked_input(referenced("embed", raw, len(raw)), raw)
+    for wrong in (1, len(raw) - 1, len(raw) + 1):
+        try:
+            checked_input(referenced("embed", raw, wrong), raw)
+        except InvalidInput as exc:
+            assert "paid for" in str(exc)
+        else:
+            raise AssertionError(f"size {wrong} of {len(raw)} accepted")
+
+
+def test_more_texts_than_a_job_may_have_are_refused() -> None:
+    raw = packed(["text"] * 2_000)
+    try:
+        checked_input(referenced("embed", raw, len(raw)), raw)
+    except InvalidInput as exc:
+        assert "list of 1 to" in str(exc)
+    else:
+        raise AssertionError("2,000 texts accepted")
