@@ -28,6 +28,7 @@ from node.rpc import RpcHandler
 from node.rpc_market import build_market_methods
 from node.rpc_methods import build_methods
 from node.storage import ChainStore
+from node.supervise import supervised
 from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
 from node.worker_link import NodeChainView
@@ -401,9 +402,9 @@ class Node:
             async with self._network_running(), trio.open_nursery() as nursery:
                 if self.network is not None:
                     log.info("p2p listening as %s", self.network.addresses()[0])
-                    nursery.start_soon(self.sync.run)
+                    nursery.start_soon(supervised, "block sync", self.sync.run)
                     if self.blob_exchange is not None:
-                        nursery.start_soon(self.blob_exchange.run)
+                        nursery.start_soon(supervised, "blob exchange", self.blob_exchange.run)
                 app = rpc_app(self.rpc, cfg.max_rpc_body)
                 await nursery.start(serve_app, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
                 if cfg.prometheus_port is not None:
@@ -411,11 +412,11 @@ class Node:
                     await nursery.start(
                         serve_app, metrics, cfg.prometheus_host, cfg.prometheus_port, "Prometheus"
                     )
-                nursery.start_soon(self._slot_loop)
+                nursery.start_soon(supervised, "block authoring", self._slot_loop)
                 for worker in (self.worker, self.verifier):
                     if worker is not None:
-                        nursery.start_soon(worker.run)
-                nursery.start_soon(self._informant)
+                        nursery.start_soon(supervised, type(worker).__name__, worker.run)
+                nursery.start_soon(supervised, "informant", self._informant)
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()
         finally:

@@ -52,6 +52,20 @@ def test_a_failing_job_reports_its_error_and_a_slow_one_is_killed(enc: Path, tmp
         executor.close()
 
 
+def test_a_job_over_the_memory_limit_is_killed_and_bad_inputs_are_executor_errors(
+    enc: Path, tmp_path: Path
+) -> None:
+    executor = LocalExecutor(device="cpu", memory_bytes=48 << 20, log=tmp_path / "runner.log")
+    try:  # importing torch alone takes more than 48 MiB resident
+        with pytest.raises(ExecutorError, match="over the sandbox's 48 MiB"):
+            executor.run(JobSpec("embed", ["hello"]), enc, timeout=120)
+        assert executor.proc is None
+        with pytest.raises(ExecutorError, match="cannot be sent"):
+            executor.run(JobSpec("embed", {1: "not a list"}), enc, timeout=120)
+    finally:
+        executor.close()
+
+
 def test_docker_request_isolates_the_job(tmp_path: Path) -> None:
     model = tmp_path / "model"
     model.mkdir()
