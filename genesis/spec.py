@@ -122,7 +122,7 @@ def dev_spec() -> ChainSpec:
     """One validator (//alice), short years and eras so tests cross them fast."""
     return build_spec(
         "Development", "dev", [_dev("alice")], DEV_ACCOUNTS, _dev("team"),
-        slot_seconds=2, blocks_per_year=600, era_length=20, unbonding_period=10,
+        slot_seconds=2, blocks_per_year=600, era_length=20, unbonding_period=15,
         voting_period=10, enactment_delay=5, min_validator_bond=1_000 * UNIT,
         min_provider_bond=100 * UNIT, proposal_deposit=10 * UNIT,
         job_commit_window=10, job_reveal_window=5, job_challenge_window=5,
@@ -133,7 +133,7 @@ def local_spec() -> ChainSpec:
     """Four validators (//alice .. //dave) on loopback."""
     return build_spec(
         "Local Testnet", "local", DEV_ACCOUNTS[:4], DEV_ACCOUNTS, _dev("team"),
-        slot_seconds=2, era_length=30, unbonding_period=30, voting_period=30,
+        slot_seconds=2, era_length=30, unbonding_period=45, voting_period=30,
         enactment_delay=10, min_validator_bond=1_000 * UNIT, min_provider_bond=100 * UNIT,
         proposal_deposit=10 * UNIT,
     )  # fmt: skip
@@ -154,7 +154,7 @@ def testnet_spec(validators: int, slot_seconds: int = 2, **params: int) -> Chain
     keys = [dev_keypair(name).public for name in testnet_key_names(validators)]
     endowed = list(dict.fromkeys(DEV_ACCOUNTS + keys))
     settings = {
-        "era_length": 30, "unbonding_period": 30, "voting_period": 30, "enactment_delay": 10,
+        "era_length": 30, "unbonding_period": 45, "voting_period": 30, "enactment_delay": 10,
         "min_validator_bond": 1_000 * UNIT, "min_provider_bond": 100 * UNIT,
         "proposal_deposit": 10 * UNIT, **params,
     }  # fmt: skip

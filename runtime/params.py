@@ -11,7 +11,7 @@ class Params:
     blocks_per_year: int
     slot_seconds: int = 6
     era_length: int = 600
-    unbonding_period: int = 1_200
+    unbonding_period: int = 2_400  # longer than voting_period: see __post_init__
     min_validator_bond: int = 10_000 * c.UNIT
     min_provider_bond: int = 1_000 * c.UNIT
     max_validators: int = 100
@@ -56,6 +56,11 @@ class Params:
             object.__setattr__(self, "vesting_duration", months)
         if self.approval_ppm > c.PPM or self.quorum_ppm > c.PPM:
             raise ValueError("quorum and approval are at most 1,000,000 ppm")
+        # Defence in depth behind governance's vote lock: stake unbonded in the
+        # block a proposal opens is withdrawable only after the proposal closed,
+        # so it can never be moved, bonded again and vote twice on it.
+        if self.unbonding_period <= self.voting_period:
+            raise ValueError("parameter unbonding_period must be longer than voting_period")
 
     def to_wire(self) -> dict[str, int]:
         return asdict(self)

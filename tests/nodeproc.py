@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def fast_dev_spec(path: Path, **params: int) -> Path:
     """The dev spec with 1 s slots and short periods, written as a spec file."""
     spec = dev_spec()
-    defaults = {"slot_seconds": 1, "unbonding_period": 4, "voting_period": 4, "enactment_delay": 2}
+    defaults = {"slot_seconds": 1, "unbonding_period": 6, "voting_period": 4, "enactment_delay": 2}
     spec = replace(spec, params=replace(spec.params, **{**defaults, **params}))
     path.write_text(spec.to_json())
     return path

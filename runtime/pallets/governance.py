@@ -2,7 +2,10 @@
 the validator count.
 
 A proposal reserves a deposit and is open for `voting_period` blocks. A vote
-weighs the voter's bonded stake when cast (a new vote replaces the old). At
+weighs the voter's bonded stake when cast (a new vote replaces the old), and
+that stake stays bonded until the proposal closes (`staking.lock_for_vote`):
+a snapshot weight is only sound if the stake behind it cannot move to another
+account and vote again before the tally. At
 the end it passes if turnout reaches `quorum_ppm` of all bonded stake and
 ayes reach `approval_ppm` of turnout; a passed proposal is enacted
 `enactment_delay` blocks later. The deposit is returned either way.
@@ -140,6 +143,7 @@ def vote(ctx: Ctx, origin: bytes, id: int, aye: bool) -> None:
     ayes = prop.ayes - (old_weight if old_aye else 0) + (weight if aye else 0)
     nays = prop.nays - (0 if old_aye else old_weight) + (0 if aye else weight)
     Votes.put(ctx.state, [id, origin], (aye, weight))
+    staking.lock_for_vote(ctx, origin, id, weight, prop.end)
     Proposals.put(ctx.state, id, replace(prop, ayes=ayes, nays=nays))
     ctx.emit(PALLET, "Voted", id=id, voter=origin, aye=aye, weight=weight)
 

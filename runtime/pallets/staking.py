@@ -1,6 +1,9 @@
 """Staking: bond, unbond, withdraw, roles, eras and validator election.
 
-Bonded and unbonding stake sit in the account's `reserved` balance. The
+Bonded and unbonding stake sit in the account's `reserved` balance. Stake
+that backs a vote on an open proposal may not be unbonded before the
+proposal closes: otherwise it could be withdrawn, moved to another account,
+bonded again and vote a second time on the same proposal. The
 active validator set of each era is the top `max_validators` candidates by
 bonded stake (ties broken by account id), among those bonded at least
 `min_validator_bond`; an election that finds nobody keeps the old set so the
@@ -51,6 +54,14 @@ Providers: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Providers", (
 Active: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Active", (), list, bytes_tuple)
 CurrentEra: StorageValue[int] = StorageValue(PALLET, "CurrentEra", 0)
 TotalBonded: StorageValue[int] = StorageValue(PALLET, "TotalBonded", 0)
+# voter -> (proposal id, vote weight, last block of the vote) of each vote that may still be open
+VoteLocks: StorageMap[tuple[tuple[int, int, int], ...]] = StorageMap(
+    PALLET,
+    "VoteLocks",
+    (),
+    lambda locks: [list(lock) for lock in locks],
+    lambda w: tuple((a, b, c) for a, b, c in w),
+)
 
 
 def ledger(state: State, who: bytes) -> Ledger:
@@ -102,6 +113,21 @@ def bond(ctx: Ctx, origin: bytes, amount: int) -> None:
     bond_funds(ctx, origin, amount)
 
 
+def lock_for_vote(ctx: Ctx, who: bytes, proposal: int, weight: int, until: int) -> None:
+    """Keep `weight` of `who`'s bond bonded up to block `until` (the proposal's last
+    voting block); a new vote on the same proposal replaces the old lock."""
+    kept = tuple(
+        lock for lock in VoteLocks.get(ctx.state, who) if lock[0] != proposal and lock[2] >= ctx.number
+    )
+    VoteLocks.put(ctx.state, who, tuple(sorted((*kept, (proposal, weight, until)))))
+
+
+def vote_locked(state: State, who: bytes, number: int) -> tuple[int, int]:
+    """(stake that must stay bonded at block `number`, last block it must)."""
+    live = [(weight, until) for _, weight, until in VoteLocks.get(state, who) if until >= number]
+    return (max(w for w, _ in live), max(u for _, u in live)) if live else (0, 0)
+
+
 @call(PALLET, "unbond", amount=amount)
 def unbond(ctx: Ctx, origin: bytes, amount: int) -> None:
     led = ledger(ctx.state, origin)
@@ -109,6 +135,11 @@ def unbond(ctx: Ctx, origin: bytes, amount: int) -> None:
         raise Error("ZeroAmount", "unbond a positive amount")
     if amount > led.bonded:
         raise Error("InsufficientBond", f"bonded {led.bonded} < {amount}")
+    locked, until = vote_locked(ctx.state, origin, ctx.number)
+    if led.bonded - amount < locked:
+        raise Error("VoteLocked", f"{locked} backs votes on open proposals until block {until}")
+    if not locked:  # every vote lock has expired: drop them
+        VoteLocks.put(ctx.state, origin, ())
     if len(led.unbonding) >= MAX_UNBONDING_CHUNKS:
         raise Error("TooManyChunks", "withdraw matured chunks first")
     unlock_at = ctx.number + ctx.params.unbonding_period

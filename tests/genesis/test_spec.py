@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from genesis import spec as specs
 from genesis.spec import ChainSpec, dev_spec, load_spec, local_spec
 from runtime.constants import CAP, REWARD_POOL
 from runtime.crypto import dev_keypair
@@ -58,3 +59,21 @@ def test_genesis_refuses_endowments_beyond_the_ecosystem_allocation() -> None:
     greedy = replace(spec, endowments=((dev_keypair("bob").public, 300_000_000 * 10**9),))
     with pytest.raises(ValueError, match="ecosystem"):
         build_genesis(State.in_memory(), greedy.genesis_config())
+
+
+def test_every_built_in_spec_unbonds_slower_than_it_votes() -> None:
+    """Issue 11, finding 7: with unbonding no longer than voting, stake that
+    voted could be withdrawn, moved and bonded again before the tally."""
+    for spec in [*(make() for make in specs.BUILTIN.values()), specs.testnet_spec(4)]:
+        assert spec.params.unbonding_period > spec.params.voting_period, spec.id
+
+
+def test_a_spec_that_unbonds_within_a_voting_period_is_refused(tmp_path: Path) -> None:
+    wire = json.loads(dev_spec().to_json())
+    wire["params"]["unbonding_period"] = wire["params"]["voting_period"]
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(wire))
+    with pytest.raises(ValueError, match="unbonding_period must be longer than voting_period"):
+        load_spec(str(path))
+    with pytest.raises(ValueError, match="unbonding_period"):
+        specs.testnet_spec(2, voting_period=60)

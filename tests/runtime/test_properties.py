@@ -23,7 +23,7 @@ KEYS = [ALICE, BOB, CHARLIE, DAVE, Keypair(b"\x11" * 32), Keypair(b"\x22" * 32)]
 SHORT: dict[str, Any] = {
     "blocks_per_year": 7,
     "era_length": 3,
-    "unbonding_period": 2,
+    "unbonding_period": 4,
     "voting_period": 3,
     "enactment_delay": 1,
     "job_commit_window": 2,

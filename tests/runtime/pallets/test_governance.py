@@ -1,5 +1,6 @@
 from runtime.constants import UNIT
-from runtime.pallets import governance, treasury
+from runtime.crypto import Keypair
+from runtime.pallets import governance, staking, treasury
 from tests.chain import ALICE, BOB, CHARLIE, TestChain, failed
 
 
@@ -130,7 +131,7 @@ def test_passes_rule() -> None:
 def test_open_proposals_are_bounded() -> None:
     from runtime.constants import MAX_PROPOSALS_ACTIVE
 
-    chain = TestChain(replicate=False, voting_period=1_000)
+    chain = TestChain(replicate=False, voting_period=1_000, unbonding_period=1_001)
     n = chain.nonce(BOB.public)
     raws = [
         chain.sign(
@@ -147,3 +148,67 @@ def test_open_proposals_are_bounded() -> None:
     last = [e for e in built.events if e.extrinsic_index == MAX_PROPOSALS_ACTIVE]
     assert failed(last) == "governance.TooManyProposals"
     assert len(governance.Open.get(chain.state)) == MAX_PROPOSALS_ACTIVE
+
+
+def test_stake_that_voted_cannot_move_and_vote_again_before_the_close() -> None:
+    """Issue 11, finding 7: vote, unbond, withdraw, move to another account,
+    bond again and vote a second time, all within one voting period."""
+    chain = TestChain()
+    first, second = Keypair(b"\x31" * 32), Keypair(b"\x32" * 32)
+    stake = 60_000 * UNIT  # alice's 100,000 say nay: the honest tally rejects
+    chain.call(BOB, "balances", "transfer", to=first.public, amount=stake + UNIT)
+    chain.call(BOB, "balances", "transfer", to=second.public, amount=UNIT)
+    assert failed(chain.call(first, "staking", "bond", amount=stake)) is None
+    pid, n = governance.NextId.get(chain.state), chain.nonce(first.public)
+    built = chain.produce([
+        chain.sign(BOB, "governance", "propose", action="set_param", args={"name": "burn_rate_ppm",
+                                                                           "value": 200_000}),
+        chain.sign(ALICE, "governance", "vote", id=pid, aye=False),
+        chain.sign(first, "governance", "vote", nonce=n, id=pid, aye=True),
+        chain.sign(first, "staking", "unbond", nonce=n + 1, amount=stake),
+    ])  # fmt: skip
+    assert failed([e for e in built.events if e.extrinsic_index == 3]) == "staking.VoteLocked"
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None
+    unlocks = [at for _, at in staking.ledger(chain.state, first.public).unbonding] or [prop.end]
+    chain.advance_to(min(unlocks) - 1)
+    n, m = chain.nonce(first.public), chain.nonce(second.public)
+    # the rest of the attack, in the last block that takes votes
+    chain.produce([
+        chain.sign(first, "staking", "withdraw_unbonded", nonce=n),
+        chain.sign(first, "balances", "transfer", nonce=n + 1, to=second.public, amount=stake),
+        chain.sign(second, "staking", "bond", nonce=m, amount=stake),
+        chain.sign(second, "governance", "vote", nonce=m + 1, id=pid, aye=True),
+    ])  # fmt: skip
+    chain.advance_to(prop.end)
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and prop.status == governance.REJECTED and prop.ayes == stake
+    assert chain.params.burn_rate_ppm == 150_000
+
+
+def test_voted_stake_unbonds_after_the_close_and_unvoted_stake_at_any_time() -> None:
+    chain = TestChain()
+    chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+    pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
+    assert failed(chain.call(BOB, "governance", "vote", id=pid, aye=True)) is None
+    chain.call(BOB, "staking", "bond", amount=500 * UNIT)  # bonded after the vote: not locked
+    assert failed(chain.call(BOB, "staking", "unbond", amount=500 * UNIT)) is None
+    assert failed(chain.call(BOB, "staking", "unbond", amount=1)) == "staking.VoteLocked"
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None
+    chain.advance_to(prop.end)
+    assert failed(chain.call(BOB, "staking", "unbond", amount=1_000 * UNIT)) is None
+    assert staking.VoteLocks.get(chain.state, BOB.public) == ()
+
+
+def test_a_revote_moves_the_lock_with_the_new_weight() -> None:
+    chain = TestChain()
+    chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
+    pid = _propose(chain, "set_param", name="burn_rate_ppm", value=120_000)
+    chain.call(BOB, "governance", "vote", id=pid, aye=True)
+    chain.call(BOB, "staking", "bond", amount=500 * UNIT)
+    chain.call(BOB, "governance", "vote", id=pid, aye=False)  # now 1,500 vote
+    assert failed(chain.call(BOB, "staking", "unbond", amount=1)) == "staking.VoteLocked"
+    prop = governance.proposal(chain.state, pid)
+    assert prop is not None and (prop.ayes, prop.nays) == (0, 1_500 * UNIT)
+    assert staking.vote_locked(chain.state, BOB.public, chain.head.number) == (1_500 * UNIT, prop.end)
