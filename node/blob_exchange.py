@@ -5,11 +5,15 @@ A request-response protocol `/vcoin/<genesis>/blob/1`: the request is a
 an RPC asking for a result this node lacks, or a worker missing a job's
 input, marks the hash wanted, and a background task asks each peer in turn.
 A blob that does not hash to what was asked for gets its sender banned.
+
+The wanted set is bounded (the oldest wish gives way) and each hash is asked
+for again only after a backoff, so nobody can make this node ask its peers
+for an unbounded number of blobs or keep it busy asking for ones nobody has.
 """
 
 import contextlib
 import logging
-import time
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -23,6 +27,8 @@ log = logging.getLogger("vcoin.blobs")
 MAX_BLOB_FRAME = 64 * 1024 * 1024
 WANT_SECONDS = 600.0
 POLL_SECONDS = 0.5
+MAX_WANTED = 256
+RETRY_SECONDS = (1.0, 60.0)  # first and longest wait before a hash is asked for again
 
 
 class BlobExchange:
@@ -30,12 +36,16 @@ class BlobExchange:
         self.network = network
         self.blobs = blobs
         self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/blob/1")
-        self.wanted: dict[bytes, float] = {}
+        self.wanted: dict[bytes, Wish] = {}  # insertion order: the oldest first
         network.host.set_stream_handler(self.protocol, self._serve)
 
     def want(self, digest: bytes) -> None:
-        if not self.blobs.has(digest):
-            self.wanted.setdefault(digest, time.monotonic())
+        if digest in self.wanted or self.blobs.has(digest):
+            return
+        while len(self.wanted) >= MAX_WANTED:
+            del self.wanted[next(iter(self.wanted))]
+        now = trio.current_time()
+        self.wanted[digest] = Wish(since=now, next_try=now, wait=RETRY_SECONDS[0])
 
     async def _serve(self, stream: Any) -> None:
         peer = stream.muxed_conn.peer_id
@@ -75,19 +85,34 @@ class BlobExchange:
     async def run(self) -> None:
         while True:
             await trio.sleep(POLL_SECONDS)
-            now = time.monotonic()
-            for digest, since in list(self.wanted.items()):
-                if self.blobs.has(digest) or now - since > WANT_SECONDS:
+            now = trio.current_time()
+            for digest, wish in list(self.wanted.items()):
+                if now - wish.since > WANT_SECONDS:
                     self.wanted.pop(digest, None)
-                    continue
-                for peer in self.network.peers():
-                    try:
-                        data = await self.fetch(peer, digest)
-                    except Exception as exc:
-                        log.debug("blob %s from %s failed: %s", digest.hex()[:12], peer, exc)
-                        continue
-                    if data is not None:
-                        self.blobs.put(data)
-                        self.wanted.pop(digest, None)
-                        log.info("fetched blob %s (%d bytes) from %s", digest.hex()[:12], len(data), peer)
-                        break
+                elif now >= wish.next_try:
+                    wish.next_try, wish.wait = now + wish.wait, min(wish.wait * 2, RETRY_SECONDS[1])
+                    await self._ask_peers(digest)
+
+    async def _ask_peers(self, digest: bytes) -> None:
+        if self.blobs.has(digest):
+            self.wanted.pop(digest, None)
+            return
+        for peer in self.network.peers():
+            try:
+                data = await self.fetch(peer, digest)
+                if data is not None:
+                    self.blobs.put(data)
+            except Exception as exc:
+                log.debug("blob %s from %s failed: %s", digest.hex()[:12], peer, exc)
+                continue
+            if data is not None:
+                self.wanted.pop(digest, None)
+                log.info("fetched blob %s (%d bytes) from %s", digest.hex()[:12], len(data), peer)
+                return
+
+
+@dataclass
+class Wish:
+    since: float
+    next_try: float
+    wait: float

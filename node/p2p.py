@@ -69,13 +69,13 @@ async def read_frame(stream: Any, limit: int) -> bytes:
 
 
 async def _read_exactly(stream: Any, size: int) -> bytes:
-    data = b""
+    data = bytearray()  # appended in place: a large frame in small chunks stays linear
     while len(data) < size:
         chunk = await stream.read(size - len(data))
         if not chunk:
             raise EOFError("stream closed mid-frame")
         data += chunk
-    return data
+    return bytes(data)
 
 
 async def write_frame(stream: Any, payload: bytes) -> None:

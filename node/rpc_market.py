@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from node.jsonfmt import hex0x, parse_account, parse_hex
 from node.rpc import Method, RpcError, params_between
+from offchain.blobs import BlobStoreFull
 from runtime.crypto import to_address
 from runtime.pallets import jobs, registry, reputation, staking, verification
 from runtime.state import State
@@ -119,16 +120,18 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         (data_hex,) = params_between(params, 1, 1)
         if not isinstance(data_hex, str) or len(data_hex) > MAX_BLOB_HEX:
             raise ValueError("a blob is 0x-hex of at most 32 MiB")
-        return hex0x(node.blobs.put(parse_hex(data_hex)))
+        try:
+            return hex0x(node.blobs.put(parse_hex(data_hex)))
+        except BlobStoreFull as exc:
+            raise RpcError(4008, f"{exc}; try again later") from None
 
     def vcoin_get_blob(params: list[Any]) -> Any:
         (digest_hex,) = params_between(params, 1, 1)
         digest = parse_hex(digest_hex, 32)
         data = node.blobs.get(digest)
-        if data is None:
-            fetching = node.want_blob(digest)
+        if data is None:  # fetched from peers only for a job's sake (vcoin_jobResult), never for any hash
             raise RpcError(
-                4007, "This node does not hold that blob" + (" yet; asking peers" if fetching else "")
+                4007, "This node does not hold that blob; a job's result comes with vcoin_jobResult"
             )
         return hex0x(data)
 

@@ -17,6 +17,7 @@ from consensus.slots import expected_author, slot_at, slot_start
 from consensus.votebook import Outcome, Verdict
 from genesis.spec import ChainSpec
 from node.blob_exchange import BlobExchange
+from node.blob_pins import referenced_blobs
 from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
 from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
@@ -32,7 +33,7 @@ from node.supervise import supervised
 from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
 from node.worker_link import NodeChainView
-from offchain.blobs import BlobStore
+from offchain.blobs import DEFAULT_QUOTA, BlobStore
 from offchain.provider import ProviderWorker
 from offchain.setup import build_provider_worker, build_verifier_worker
 from offchain.verifier import VerifierWorker
@@ -43,6 +44,7 @@ from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
+BLOB_COLLECT_SECONDS = 30.0
 MAX_DRIFT_SECONDS = 1.0
 
 
@@ -58,6 +60,7 @@ class NodeConfig:
     prometheus_port: int | None = 9615
     p2p_port: int = 30333
     max_rpc_body: int = 1024 * 1024
+    blob_quota: int = DEFAULT_QUOTA  # bytes of job inputs and results kept off chain
     worker: bool = False
     bootnodes: list[str] = field(default_factory=list)
     p2p_host: str = "127.0.0.1"
@@ -99,7 +102,7 @@ class Node:
             self.network.gossip.on(BLOCKS, self._gossiped_blocks)
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
             self.network.gossip.on(VOTES, self._gossiped_votes)
-        self.blobs = BlobStore(config.base_path / "blobs")
+        self.blobs = BlobStore(config.base_path / "blobs", config.blob_quota)
         self.blob_exchange: BlobExchange | None = None
         if self.network is not None:
             self.blob_exchange = BlobExchange(self.network, self.blobs, self.chain.genesis.hash)
@@ -229,6 +232,8 @@ class Node:
         self.pool.remove([extrinsic_hash(raw) for raw in block.extrinsics])
         self._resubmit(imported.retracted)
         self.pool.prune(self.chain.state)
+        for digest in referenced_blobs(imported.events, self.chain.state):
+            self.blobs.touch(digest)
         self.metrics.imported.inc()
         self.metrics.extrinsics.inc(len(block.extrinsics))
         self.metrics.import_time.observe(imported.millis / 1e3)
@@ -417,11 +422,19 @@ class Node:
                     if worker is not None:
                         nursery.start_soon(supervised, type(worker).__name__, worker.run)
                 nursery.start_soon(supervised, "informant", self._informant)
+                nursery.start_soon(supervised, "blob collector", self._collect_blobs)
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()
         finally:
             self.store.close()
             log.info("Stopped; database closed cleanly at #%d", self.chain.best.number)
+
+    async def _collect_blobs(self) -> None:
+        while True:
+            await trio.sleep(BLOB_COLLECT_SECONDS)
+            freed = await trio.to_thread.run_sync(self.blobs.collect)
+            if freed:
+                log.info("Blob store: %d MiB of unreferenced blobs collected", freed >> 20)
 
     def _network_running(self) -> Any:
         if self.network is None:

@@ -1,20 +1,39 @@
 """A content-addressed blob store: results too large for a block, and
 inputs referenced by hash. Files are named by their BLAKE2b-256 hash and
-written atomically, so a crash never leaves a blob that lies about itself."""
+written atomically, so a crash never leaves a blob that lies about itself.
 
+The store is bounded: past its quota, `collect` deletes the blobs touched
+least recently (a file's mtime is the last time the chain referenced it or
+it was written), never one touched within `keep_fresh` seconds, so what an
+open job needs stays and what nobody paid for goes first."""
+
+import contextlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from runtime.codec import blake2b_256
 
 MAX_BLOB = 512 * 1024 * 1024
+DEFAULT_QUOTA = 8 << 30
+KEEP_FRESH_SECONDS = 3600.0  # longer than any job's commit and reveal windows
+
+
+class BlobStoreFull(ValueError):
+    """No room for another blob until old ones are collected."""
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, quota: int = DEFAULT_QUOTA, keep_fresh: float = KEEP_FRESH_SECONDS
+    ) -> None:
         self.root = root
+        self.quota, self.keep_fresh = quota, keep_fresh
         root.mkdir(parents=True, exist_ok=True)
+        self.used = sum(size for _, size, _ in self._files())
+        self._lock = threading.Lock()  # `collect` runs in a thread beside `put`
 
     def _path(self, digest: bytes) -> Path:
         name = digest.hex()
@@ -25,7 +44,17 @@ class BlobStore:
             raise ValueError(f"blobs are at most {MAX_BLOB} bytes")
         digest = blake2b_256(data)
         path = self._path(digest)
-        if not path.exists():
+        if path.exists():
+            self.touch(digest)
+        else:
+            if self.used + len(data) > self.quota:
+                self.collect(incoming=len(data))
+            if self.used + len(data) > self.quota:
+                raise BlobStoreFull(
+                    f"the blob store holds {self.used >> 20} MiB of its {self.quota >> 20} MiB quota"
+                )
+            with self._lock:
+                self.used += len(data)
             path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent)
             with os.fdopen(fd, "wb") as handle:
@@ -44,3 +73,37 @@ class BlobStore:
 
     def has(self, digest: bytes) -> bool:
         return self._path(digest).exists()
+
+    def touch(self, digest: bytes) -> None:
+        """The chain referenced this blob: keep it."""
+        with contextlib.suppress(OSError):
+            os.utime(self._path(digest))
+
+    def collect(self, incoming: int = 0, target: float = 0.9) -> int:
+        """Delete the least recently touched blobs until the store, with
+        `incoming` more bytes, is below `target` of its quota; returns the
+        bytes freed."""
+        if self.used + incoming <= self.quota * target:
+            return 0
+        fresh_after = time.time() - self.keep_fresh
+        freed = 0
+        for mtime, size, path in sorted(self._files()):
+            if self.used + incoming - freed <= self.quota * target or mtime > fresh_after:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                freed += size
+        with self._lock:
+            self.used -= freed
+        return freed
+
+    def _files(self) -> list[tuple[float, int, Path]]:
+        found = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                with contextlib.suppress(OSError):
+                    info = entry.stat()
+                    found.append((info.st_mtime, info.st_size, Path(entry.path)))
+        return found

@@ -1,0 +1,55 @@
+"""The blob store is bounded: past its quota the least recently referenced
+blobs go first, fresh ones never, and a full store refuses new blobs
+instead of filling the disk."""
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from offchain.blobs import BlobStore, BlobStoreFull
+
+
+def aged(store: BlobStore, data: bytes, seconds_ago: float) -> bytes:
+    digest = store.put(data)
+    then = time.time() - seconds_ago
+    os.utime(store._path(digest), (then, then))
+    return digest
+
+
+def test_collect_drops_the_least_recently_referenced_first(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path, quota=10_000, keep_fresh=60)
+    old = aged(store, b"o" * 3_000, 7_200)
+    older = aged(store, b"p" * 3_000, 9_000)
+    referenced = aged(store, b"r" * 3_000, 8_000)
+    store.touch(referenced)  # the chain named it in a new block
+    fresh = store.put(b"f" * 3_000)  # over the quota: the oldest goes, down to 90% of it
+    assert not store.has(older) and store.has(old) and store.has(referenced) and store.has(fresh)
+    store.put(b"g" * 2_000)
+    assert not store.has(old) and store.has(referenced) and store.has(fresh)
+    assert store.used == 8_000 == BlobStore(tmp_path).used  # the count survives a restart
+
+
+def test_a_full_store_of_fresh_blobs_refuses_more(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path, quota=5_000, keep_fresh=3_600)
+    store.put(b"a" * 4_000)
+    with pytest.raises(BlobStoreFull, match="quota"):
+        store.put(b"b" * 2_000)
+    assert store.put(b"a" * 4_000)  # a blob it holds is only touched
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3_000), st.integers(0, 20_000)), max_size=30))
+def test_the_store_never_holds_more_than_its_quota(tmp_path_factory: pytest.TempPathFactory,
+                                                   puts: list[tuple[int, int]]) -> None:  # fmt: skip
+    root = tmp_path_factory.mktemp("blobs")
+    store = BlobStore(root, quota=8_000, keep_fresh=3_600)
+    for index, (size, age) in enumerate(puts):
+        with contextlib.suppress(BlobStoreFull):
+            aged(store, index.to_bytes(4, "big") * size, age)
+        on_disk = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+        assert on_disk == store.used <= store.quota
