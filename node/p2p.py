@@ -4,14 +4,15 @@ blocks by range, each with its justification when it has one.
 
 Sync never relies on gossip: a node asks each peer for the blocks after its
 best one, over a stream, in bounded batches, and imports them through the
-same checks as any block. Every peer has a score; garbage costs it, and a
-peer at the ban threshold is disconnected and refused for `BAN_SECONDS`.
+same checks as any block. Every peer has a score (`node.peer_book`);
+garbage costs it, time restores it, and a peer at the ban threshold is
+disconnected and refused for a while, its address too when it keeps
+coming back under new keys.
 """
 
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from node.gossip import Gossip
+from node.peer_book import BANS_PER_ADDRESS, PeerBook
 from runtime.codec import CodecError
 from runtime.types import Block
 
@@ -35,8 +37,6 @@ MAX_RESPONSE = 8 * 1024 * 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 RESPONSE_BUDGET = 2 * 1024 * 1024
 STREAM_TIMEOUT = 10.0
-BAN_THRESHOLD = -100
-BAN_SECONDS = 600.0
 SyncItem = tuple[Block, bytes | None]
 
 
@@ -104,8 +104,8 @@ class Network:
         self.blocks_from = blocks_from
         self.host.set_stream_handler(self.protocol, self._serve)
         self.gossip = Gossip(self.host, genesis_hash, self.punish)
-        self.scores: dict[str, int] = {}
-        self.banned: dict[str, float] = {}
+        self.book = PeerBook()
+        self._denied: set[str] = set()  # addresses in the swarm's deny list
         self._nursery: trio.Nursery | None = None
 
     @contextlib.asynccontextmanager
@@ -117,27 +117,45 @@ class Network:
             nursery.cancel_scope.cancel()
 
     def is_banned(self, peer: Any) -> bool:
-        until = self.banned.get(str(peer))
-        if until is not None and until < time.monotonic():
-            del self.banned[str(peer)]
-            self.scores.pop(str(peer), None)
+        key = str(peer)
+        was_banned = key in self.book.banned
+        banned = self.book.is_banned(key, self.address_of(peer))
+        if was_banned and key not in self.book.banned:
             with contextlib.suppress(Exception):
                 self.gossip.pubsub.remove_from_blacklist(peer)
-            return False
-        return until is not None
+        return banned
 
     def punish(self, peer: Any, points: int, reason: str) -> None:
-        """Lower a peer's score; at the threshold, disconnect and ban it."""
-        key = str(peer)
-        self.scores[key] = self.scores.get(key, 0) - points
-        if self.scores[key] > BAN_THRESHOLD or key in self.banned:
+        """Lower a peer's score; at the threshold, disconnect and ban it (and
+        its address, when several of its peer ids were banned)."""
+        address = self.address_of(peer)
+        if not self.book.punish(str(peer), points, address):
             return
-        log.warning("disconnecting peer %s: %s", key, reason)
-        self.banned[key] = time.monotonic() + BAN_SECONDS
+        log.warning("disconnecting peer %s: %s", peer, reason)
         with contextlib.suppress(Exception):
             self.gossip.pubsub.add_to_blacklist(peer)
+        if address is not None and self.book.is_blocked(address):
+            log.warning(
+                "refusing connections from %s: %d of its peer ids were banned", address, BANS_PER_ADDRESS
+            )
+            with contextlib.suppress(Exception):
+                self.host.get_network().connection_gate.add_to_deny_list(address)
+                self._denied.add(address)
         if self._nursery is not None:
             self._nursery.start_soon(self._disconnect, peer)
+
+    def address_of(self, peer: Any) -> str | None:
+        """The IP address a connected peer reaches us from."""
+        try:
+            conns = self.host.get_network().connections.get(peer)
+            for conn in conns if isinstance(conns, list) else [conns]:
+                for holder in (conn, getattr(conn, "muxed_conn", None)):
+                    remote = getattr(holder, "get_remote_address", lambda: None)()
+                    if isinstance(remote, tuple | list) and len(remote) == 2:
+                        return str(remote[0])
+        except Exception:
+            return None
+        return None
 
     async def _disconnect(self, peer: Any) -> None:
         with contextlib.suppress(Exception):
@@ -145,12 +163,17 @@ class Network:
 
     async def enforce_limits(self) -> None:
         """Drop banned peers, then the lowest-scored beyond `max_peers`."""
+        self.book.prune()
+        for address in [a for a in self._denied if not self.book.is_blocked(a)]:
+            self._denied.discard(address)
+            with contextlib.suppress(Exception):
+                self.host.get_network().connection_gate.remove_from_deny_list(address)
         peers = self.peers()
         for peer in peers:
             if self.is_banned(peer):
                 await self._disconnect(peer)
         allowed = [p for p in peers if not self.is_banned(p)]
-        allowed.sort(key=lambda p: self.scores.get(str(p), 0), reverse=True)
+        allowed.sort(key=lambda p: self.book.score(str(p)), reverse=True)
         for peer in allowed[self.max_peers :]:
             log.info("over the peer limit (%d): disconnecting %s", self.max_peers, peer)
             await self._disconnect(peer)

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from consensus.finality import Vote
-from consensus.slots import expected_author, slot_at, slot_start
+from consensus.slots import expected_author, slot_at, slot_start, verify_seal
 from consensus.votebook import Outcome, Verdict
 from genesis.spec import ChainSpec
 from node.blob_exchange import BlobExchange
@@ -45,6 +45,7 @@ from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
 BLOB_COLLECT_SECONDS = 30.0
+ORPHAN_PENALTY = 25  # graded: an honest peer ahead of an era change may rarely send one
 MAX_DRIFT_SECONDS = 1.0
 
 
@@ -326,6 +327,12 @@ class Node:
                 self.import_block(block)
                 verdict = Gossiped.RELAY
             except UnknownParent:
+                if not self._plausible_orphan(block):
+                    if self.network is not None:
+                        self.network.punish(
+                            peer, ORPHAN_PENALTY, "a block with an unknown parent and a bad seal"
+                        )
+                    return Gossiped.DROP
                 if block.header.number <= self.chain.best.number + 1:
                     self.sync.rewind()  # the sender's chain forks below our best
             except BadBlock as exc:
@@ -334,6 +341,11 @@ class Node:
             except BlockImportError as exc:
                 log.debug("gossiped block #%d not imported: %s", block.header.number, exc)
         return verdict
+
+    def _plausible_orphan(self, block: Block) -> bool:
+        """A block whose parent we lack can still be checked for a seal by a
+        validator we know, before it may send us searching for a fork."""
+        return block.header.author in self.chain.validators() and verify_seal(block.header, block.seal)
 
     def _gossiped_extrinsics(self, peer: Any, items: list[bytes]) -> Gossiped:
         verdict = Gossiped.DROP

@@ -13,10 +13,12 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from consensus.finality import Checkpoint, Vote
+from consensus.slots import seal
 from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossip
 from node.p2p import read_frame, write_frame
 from runtime.codec import encode
-from runtime.crypto import dev_keypair
+from runtime.crypto import Keypair, dev_keypair
+from runtime.types import Block, Header
 from tests.node.test_network import Net
 from tools.testnet import free_port
 
@@ -80,8 +82,12 @@ def test_garbage_peers_are_disconnected_while_the_net_finalizes(tmp_path: Path) 
         forged = Vote(
             Checkpoint(0, genesis), Checkpoint(1, first), bob, bytes(64)
         )  # known blocks, bad signature
+        stranger = Keypair(os.urandom(32))  # no validator: its orphans used to send the node syncing
+        header = Header(os.urandom(32), 2, bytes(32), bytes(32), 10**6, stranger.public)
+        orphan = Block(header, (), seal(stranger, header)).encode()
         cases = {
             "garbage block": (BLOCKS, b"\xc1 not msgpack"),
+            "orphan blocks by a stranger": (BLOCKS, encode([orphan])),
             "oversized extrinsics": (EXTRINSICS, encode([os.urandom(600 * 1024)])),
             "wrongly signed vote": (VOTES, encode([encode(forged.to_wire())])),
         }
