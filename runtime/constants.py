@@ -54,8 +54,22 @@ MAX_PROVIDERS_PER_MODEL: Final = 256
 MAX_INLINE_INPUT: Final = 16 * 1024  # larger inputs are referenced by hash
 MAX_REFERENCED_INPUT: Final = 256 * 1024 * 1024
 MAX_INLINE_RESULT: Final = 32 * 1024  # larger results stay off chain, by hash
-MAX_UNASSIGNED_JOBS: Final = 1_024
+MAX_UNASSIGNED_JOBS: Final = 1_024  # jobs waiting for a provider, all submitters together
 MAX_JOBS_PER_PROVIDER: Final = 64
+# One account may not hold more of the waiting set than one provider can take at once.
+MAX_WAITING_PER_SUBMITTER: Final = 64
+# When the waiting set is full, a new job must offer a max fee more than this much
+# above the cheapest waiting job's to take its place: outbidding by one base unit
+# at a time would let two bidders refund each other's jobs for a transaction fee.
+MARKET_OUTBID_PPM: Final = 100_000
+# A waiting job is looked at this often; if no provider could take it then
+# (none serves the model online at its price and reputation floor, or all that
+# do have failed it) it is refunded at once instead of waiting for its deadline.
+JOB_IDLE_BLOCKS: Final = 20
+MAX_ASSIGNMENTS_PER_BLOCK: Final = 64
+# Assignment work per block: one per model queue and per provider looked at,
+# one per waiting job read; the next block goes on where this one stopped.
+MAX_ASSIGN_STEPS_PER_BLOCK: Final = 512
 MAX_NEW_TOKENS: Final = 1_024
 MAX_LORA_STEPS: Final = 10_000
 NEUTRAL_REPUTATION_PPM: Final = 500_000

@@ -5,7 +5,10 @@
                  +----------+------------+  missed commit / missed reveal:
                                             reassigned, or refunded at the deadline
 
-The fee is reserved at submission (up to `max_fee`). Assignment happens in
+The fee is reserved at submission (up to `max_fee`). A pending job waits in
+the bounded waiting set of `job_market`: admitted by fee, with a cap per
+submitter, and refunded early when outbid in a full market or when no
+provider could take it (`JOB_IDLE_BLOCKS`). Assignment happens in
 the block's finalization, from the parent block hash, weighted by bonded
 stake x reputation among online providers that serve the model, fit the
 price and meet the job's minimum reputation. The provider commits to
@@ -15,7 +18,7 @@ verifiers' share (to the treasury until verifiers are paid), and the burn.
 Work units are a deterministic function of the model's size and the input.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from runtime.codec import CodecError, blake2b_256, decode
@@ -23,72 +26,28 @@ from runtime.constants import JOB_KINDS, MAX_INLINE_INPUT, MAX_INLINE_RESULT, MA
 from runtime.context import Ctx
 from runtime.dispatch import amount, blob, call, hash32, mapping, one_of, u32
 from runtime.errors import pallet_errors
-from runtime.pallets import balances, registry, reputation, slashing, verification
-from runtime.pallets.job_assignment import choose_provider
+from runtime.pallets import balances, job_market, registry, reputation, slashing, verification
+from runtime.pallets.job_assignment import assign_waiting, could_serve
 from runtime.pallets.job_rules import SERVES, check_input, check_options, work_units
 from runtime.pallets.job_settlement import refund, settle
+from runtime.pallets.job_types import ASSIGNED as ASSIGNED
+from runtime.pallets.job_types import COMMITTED as COMMITTED
+from runtime.pallets.job_types import PALLET as PALLET
+from runtime.pallets.job_types import PENDING as PENDING
+from runtime.pallets.job_types import REFUNDED as REFUNDED
+from runtime.pallets.job_types import REJECTED as REJECTED
+from runtime.pallets.job_types import REVEALED as REVEALED
+from runtime.pallets.job_types import SETTLED as SETTLED
+from runtime.pallets.job_types import Assignments as Assignments
+from runtime.pallets.job_types import Due as Due
+from runtime.pallets.job_types import Job as Job
+from runtime.pallets.job_types import Jobs as Jobs
+from runtime.pallets.job_types import NextId as NextId
+from runtime.pallets.job_types import job as job
+from runtime.pallets.job_types import schedule as _schedule
 from runtime.state import State
-from runtime.storage import StorageMap, StorageValue
 
-PALLET = "jobs"
 Error = pallet_errors(PALLET)
-
-PENDING, ASSIGNED, COMMITTED, REVEALED = "pending", "assigned", "committed", "revealed"
-SETTLED, REFUNDED, REJECTED = "settled", "refunded", "rejected"
-MAX_ASSIGNMENTS_PER_BLOCK = 64
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    submitter: bytes
-    kind: str
-    model: bytes
-    input: bytes  # inline input (canonical msgpack), or b"" when referenced by hash
-    input_hash: bytes
-    input_size: int
-    options: dict[str, int]
-    units: int
-    max_fee: int
-    deadline: int
-    min_reputation: int
-    created: int
-    status: str = PENDING
-    provider: bytes = b""
-    price: int = 0
-    assigned_at: int = 0
-    commitment: bytes = b""
-    committed_at: int = 0
-    result_hash: bytes = b""
-    result: bytes = b""
-    revealed_at: int = 0
-    tried: tuple[bytes, ...] = ()
-    fee: int = 0
-
-    def to_wire(self) -> list[Any]:
-        return [getattr(self, f) for f in _FIELDS[:-2]] + [list(self.tried), self.fee]
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Job":
-        values = list(wire)
-        values[-2] = tuple(values[-2])
-        return cls(*values)
-
-
-_FIELDS = tuple(Job.__dataclass_fields__)
-Jobs: StorageMap[Job | None] = StorageMap(
-    PALLET, "Jobs", None, lambda j: None if j is None else j.to_wire(), lambda w: Job.from_wire(w)
-)
-NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
-Unassigned: StorageValue[tuple[int, ...]] = StorageValue(PALLET, "Unassigned", (), list, tuple)
-# block number -> jobs whose timers expire then
-Due: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Due", (), list, tuple)
-# provider -> its open jobs (assigned, committed or revealed): what its worker reads
-Assignments: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Assignments", (), list, tuple)
-
-
-def job(state: State, job_id: int) -> Job | None:
-    return Jobs.get(state, job_id)
 
 
 def assignments(state: State, who: bytes) -> tuple[int, ...]:
@@ -97,12 +56,6 @@ def assignments(state: State, who: bytes) -> tuple[int, ...]:
 
 def commitment(result_hash: bytes, salt: bytes) -> bytes:
     return blake2b_256(result_hash + salt)
-
-
-def _schedule(ctx: Ctx, job_id: int, at: int) -> None:
-    due = Due.get(ctx.state, at)
-    if job_id not in due:
-        Due.put(ctx.state, at, (*due, job_id))
 
 
 def _open(ctx: Ctx, who: bytes, job_id: int, add: bool) -> None:
@@ -144,18 +97,27 @@ def submit(
     units = work_units(kind, found.params_millions, input_size, settings)
     if units * ctx.params.min_job_price > max_fee:
         raise Error("FeeTooLow", f"{units} work units cost at least {units * ctx.params.min_job_price}")
-    if len(Unassigned.get(ctx.state)) >= MAX_ASSIGNMENTS_PER_BLOCK * 16:
-        raise Error("MarketFull", "too many jobs wait for a provider; try again later")
+    victim = job_market.admit(ctx.state, origin, max_fee)
     balances.reserve(ctx, origin, max_fee)
     job_id = NextId.get(ctx.state)
     NextId.put(ctx.state, job_id + 1)
-    Jobs.put(ctx.state, job_id, Job(
+    created = Job(
         job_id, origin, kind, model, input, input_hash, input_size, settings, units, max_fee,
         ctx.number + deadline, min_reputation, ctx.number,
-    ))  # fmt: skip
-    Unassigned.put(ctx.state, (*Unassigned.get(ctx.state), job_id))
+    )  # fmt: skip
+    Jobs.put(ctx.state, job_id, created)
+    if victim is not None:
+        _evict(ctx, victim, job_id)
+    job_market.enter(ctx, created)
     _schedule(ctx, job_id, ctx.number + deadline)
     ctx.emit(PALLET, "Submitted", job=job_id, who=origin, units=units, max_fee=max_fee)
+
+
+def _evict(ctx: Ctx, victim: int, by: int) -> None:
+    found = Jobs.get(ctx.state, victim)
+    assert found is not None and found.status == PENDING
+    ctx.emit(PALLET, "Evicted", job=victim, who=found.submitter, by=by)
+    _refund(ctx, found, f"outbid by job {by} in a full market")
 
 
 def _provider_job(ctx: Ctx, origin: bytes, job_id: int, status: str) -> Job:
@@ -212,12 +174,14 @@ def _requeue(ctx: Ctx, found: Job, reason: str) -> None:
         assert requeued is not None
         _refund(ctx, requeued, "deadline passed after a failed attempt")
     else:
-        Unassigned.put(ctx.state, (*Unassigned.get(ctx.state), found.id))
+        requeued = Jobs.get(ctx.state, found.id)
+        assert requeued is not None
+        job_market.enter(ctx, requeued)
 
 
 def _refund(ctx: Ctx, found: Job, reason: str) -> None:
     refund(ctx, found.submitter, found.max_fee)
-    Unassigned.put(ctx.state, tuple(i for i in Unassigned.get(ctx.state) if i != found.id))
+    job_market.leave(ctx, found)
     Jobs.put(ctx.state, found.id, replace(found, status=REFUNDED))
     ctx.emit(PALLET, "Refunded", job=found.id, who=found.submitter, amount=found.max_fee, reason=reason)
 
@@ -229,6 +193,11 @@ def _expire(ctx: Ctx, job_id: int) -> None:
     p = ctx.params
     if found.status == PENDING and ctx.number >= found.deadline:
         _refund(ctx, found, "no provider before the deadline")
+    elif found.status == PENDING and job_market.idle_check_due(ctx.state, found.id, ctx.number):
+        if could_serve(ctx, found):
+            job_market.recheck(ctx, found)
+        else:
+            _refund(ctx, found, "no provider can serve it")
     elif found.status == ASSIGNED and ctx.number > found.assigned_at + p.job_commit_window:
         _requeue(ctx, found, "MissedCommit")
     elif found.status == COMMITTED and ctx.number > found.committed_at + p.job_reveal_window:
@@ -265,28 +234,17 @@ def _finish(ctx: Ctx, found: Job) -> None:
     ctx.emit(PALLET, "Settled", job=found.id, provider=found.provider, fee=fee)
 
 
-def _assign(ctx: Ctx) -> None:
-    waiting = Unassigned.get(ctx.state)
-    left: list[int] = []
-    for index, job_id in enumerate(waiting):
-        found = Jobs.get(ctx.state, job_id)
-        if found is None or found.status != PENDING:
-            continue
-        chosen = choose_provider(ctx, found) if index < MAX_ASSIGNMENTS_PER_BLOCK else None
-        if chosen is None:
-            left.append(job_id)
-            continue
-        who, price = chosen
-        Jobs.put(ctx.state, job_id, replace(found, status=ASSIGNED, provider=who, price=price,
-                                            assigned_at=ctx.number))  # fmt: skip
-        _open(ctx, who, job_id, add=True)
-        _schedule(ctx, job_id, ctx.number + ctx.params.job_commit_window + 1)
-        ctx.emit(PALLET, "Assigned", job=job_id, provider=who, price=price)
-    Unassigned.put(ctx.state, tuple(left))
+def _assign(ctx: Ctx, found: Job, who: bytes, price: int) -> None:
+    job_market.leave(ctx, found)
+    Jobs.put(ctx.state, found.id, replace(found, status=ASSIGNED, provider=who, price=price,
+                                          assigned_at=ctx.number))  # fmt: skip
+    _open(ctx, who, found.id, add=True)
+    _schedule(ctx, found.id, ctx.number + ctx.params.job_commit_window + 1)
+    ctx.emit(PALLET, "Assigned", job=found.id, provider=who, price=price)
 
 
 def on_finalize(ctx: Ctx) -> None:
     for job_id in Due.get(ctx.state, ctx.number):
         _expire(ctx, job_id)
     Due.put(ctx.state, ctx.number, ())
-    _assign(ctx)
+    assign_waiting(ctx, _assign)

@@ -1,0 +1,77 @@
+"""The job record and the jobs pallet's storage, shared by the modules that
+admit, assign and settle jobs (`jobs` re-exports them)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.context import Ctx
+from runtime.state import State
+from runtime.storage import StorageMap, StorageValue
+
+PALLET = "jobs"
+
+PENDING, ASSIGNED, COMMITTED, REVEALED = "pending", "assigned", "committed", "revealed"
+SETTLED, REFUNDED, REJECTED = "settled", "refunded", "rejected"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    submitter: bytes
+    kind: str
+    model: bytes
+    input: bytes  # inline input (canonical msgpack), or b"" when referenced by hash
+    input_hash: bytes
+    input_size: int
+    options: dict[str, int]
+    units: int
+    max_fee: int
+    deadline: int
+    min_reputation: int
+    created: int
+    status: str = PENDING
+    provider: bytes = b""
+    price: int = 0
+    assigned_at: int = 0
+    commitment: bytes = b""
+    committed_at: int = 0
+    result_hash: bytes = b""
+    result: bytes = b""
+    revealed_at: int = 0
+    tried: tuple[bytes, ...] = ()
+    fee: int = 0
+
+    @property
+    def rate(self) -> int:
+        """The most it pays per work unit: a provider fits it iff its price is at most this."""
+        return self.max_fee // self.units
+
+    def to_wire(self) -> list[Any]:
+        return [getattr(self, f) for f in _FIELDS[:-2]] + [list(self.tried), self.fee]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Job":
+        values = list(wire)
+        values[-2] = tuple(values[-2])
+        return cls(*values)
+
+
+_FIELDS = tuple(Job.__dataclass_fields__)
+Jobs: StorageMap[Job | None] = StorageMap(
+    PALLET, "Jobs", None, lambda j: None if j is None else j.to_wire(), lambda w: Job.from_wire(w)
+)
+NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
+# block number -> jobs whose timers expire then
+Due: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Due", (), list, tuple)
+# provider -> its open jobs (assigned, committed or revealed): what its worker reads
+Assignments: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Assignments", (), list, tuple)
+
+
+def job(state: State, job_id: int) -> Job | None:
+    return Jobs.get(state, job_id)
+
+
+def schedule(ctx: Ctx, job_id: int, at: int) -> None:
+    due = Due.get(ctx.state, at)
+    if job_id not in due:
+        Due.put(ctx.state, at, (*due, job_id))
