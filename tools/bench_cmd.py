@@ -50,9 +50,15 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
     return verify_bench.run()
 
 
+def _fuzz(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import fuzz_bench
+
+    return fuzz_bench.run(cases=args.cases, seed=args.seed)
+
+
 BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
-    "verify": _verify,
+    "verify": _verify, "fuzz": _fuzz,
 }  # fmt: skip
 
 
@@ -67,7 +73,7 @@ def _print_table(result: dict[str, Any]) -> None:
         if key != "name" and not isinstance(value, dict):
             table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     Console().print(table)
-    for nested in ("strategies", "kinds"):
+    for nested in ("strategies", "kinds", "targets"):
         if nested not in result:
             continue
         rows = result[nested]
@@ -110,5 +116,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--providers", type=int, default=10, help="cheat: providers per strategy")
     parser.add_argument(
         "--honest", type=int, help="cheat: honest providers (default: as many as --providers)"
+    )
+    parser.add_argument("--cases", type=int, default=100_000, help="fuzz: cases per decoder")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="fuzz: random seed (the same seed, the same cases)"
     )
     parser.set_defaults(handler=run)

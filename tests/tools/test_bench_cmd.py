@@ -70,3 +70,12 @@ def test_bench_verify_reports_check_cost_per_kind() -> None:
     swaps = result["fingerprint"]  # same tokens from other logits: only the fingerprint can tell
     assert swaps["honest_rejected"] == 0 and swaps["swaps_with_identical_tokens"] > swaps["prompts"] // 2
     assert swaps["caught_by_fingerprint"] == swaps["swaps_with_identical_tokens"]
+
+
+def test_bench_fuzz_feeds_every_decoder_and_finds_no_crash_or_hang() -> None:
+    result = bench_json("fuzz", "--cases", "3000", "--seed", "7")
+    targets = result["targets"]
+    assert {"block gossip", "extrinsic gossip", "vote gossip", "rpc body", "referenced input"} <= set(targets)
+    assert all(t["cases"] == 3000 for t in targets.values())
+    failures = {name: t["examples"] for name, t in targets.items() if t["crashes"] or t["hangs"]}
+    assert not failures and result["ratio"] == 0.0, failures
