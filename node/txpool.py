@@ -1,137 +1,212 @@
 """The transaction pool.
 
-Entry check: signature, nonce (not stale, not too far ahead), fee, size.
-Transactions wait per sender by nonce; the ready queue walks each sender's
-consecutive nonces from its on-chain nonce and, across senders, takes the
-highest tip first. Future nonces wait until the gap fills. The pool is
-bounded: when full, a better-paying transaction evicts the cheapest one.
+Entry check, cheapest first: size, encoding, nonce window, the sender's
+future quota and payability (see `node.pool_admission`), and only then the
+signature. Transactions wait per sender by nonce; the ready queue walks each
+sender's consecutive nonces from its on-chain nonce and, across senders,
+takes the highest tip first (equal tips in turns, so one sender's backlog
+cannot starve another's single transfer). When a share of the pool is full,
+a newcomer evicts what is worth less: gapped transactions before ready ones,
+then the lowest tip; the node's own transactions outrank gossip and RPC.
 """
 
 import heapq
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
+from node.pool_admission import (
+    MAX_FUTURE_NONCES,
+    Blame,
+    PoolError,
+    PoolLimits,
+    PoolTx,
+    SenderQueue,
+    blame_of,
+    first_unpayable,
+    known_spend,
+)
+from node.pool_index import Class, PoolIndex
+from runtime.codec import CodecError
+from runtime.constants import MAX_EXTRINSIC_BYTES
 from runtime.errors import InvalidTransaction
-from runtime.executive import check_transaction
-from runtime.pallets import balances
+from runtime.executive import check_transaction, transaction_fee
+from runtime.pallets import balances, system
 from runtime.state import State
-from runtime.types import extrinsic_hash
+from runtime.types import Extrinsic, extrinsic_hash
 
-MAX_FUTURE_NONCES = 64
+__all__ = ["MAX_FUTURE_NONCES", "Blame", "PoolError", "PoolLimits", "PoolTx", "TxPool"]
 
-
-class PoolError(Exception):
-    """Why the pool refused a transaction."""
-
-
-@dataclass(frozen=True)
-class PoolTx:
-    raw: bytes
-    hash: bytes
-    sender: bytes
-    nonce: int
-    tip: int
+# A victim class, and the tip a victim must be below (None: any tip).
+Rule = tuple[Class, int | None]
 
 
-class TxPool:
-    def __init__(self, max_count: int = 8_192, max_bytes: int = 32 * 1024 * 1024) -> None:
-        self.max_count = max_count
-        self.max_bytes = max_bytes
-        self.by_hash: dict[bytes, PoolTx] = {}
-        self.by_sender: dict[bytes, dict[int, PoolTx]] = {}
-        self.bytes = 0
-
-    def __len__(self) -> int:
-        return len(self.by_hash)
-
-    def __contains__(self, tx_hash: bytes) -> bool:
-        return tx_hash in self.by_hash
-
-    def submit(self, state: State, raw: bytes) -> bytes:
+class TxPool(PoolIndex):
+    # -- admission ------------------------------------------------------------
+    def submit(self, state: State, raw: bytes, local: bool = False) -> bytes:
+        """Admit a transaction; `local` for the node's own (validator, worker)."""
         tx_hash = extrinsic_hash(raw)
         if tx_hash in self.by_hash:
             raise PoolError("AlreadyInPool: this transaction is already pending")
-        try:
-            checked = check_transaction(state, raw, allow_future=True)
+        tx, queue, free = self._cheap_check(state, raw, tx_hash, local)
+        existing = queue.txs.get(tx.nonce)
+        if existing is not None and existing.tip >= tx.tip:
+            raise PoolError(
+                "Underpriced: a transaction with this nonce is pending; raise the tip to replace it"
+            )
+        ready = tx.nonce <= queue.ready_end
+        if not ready:
+            self._check_quota(queue, tx)
+        others = [t for t in queue.ordered() if t.nonce != tx.nonce]
+        if first_unpayable(free, sorted([*others, tx], key=lambda t: t.nonce)) is not None:
+            raise PoolError(
+                "Unpayable: the sender's pending transactions would cost more than its free balance",
+                Blame.SPAM,
+            )
+        try:  # the only costly check, last
+            check_transaction(state, raw, allow_future=True)
         except InvalidTransaction as exc:
-            raise PoolError(exc.reason) from None
-        xt = checked.extrinsic
-        on_chain = balances.get(state, xt.signer).nonce
-        if xt.nonce - on_chain > MAX_FUTURE_NONCES:
-            raise PoolError(f"Future: nonce {xt.nonce} is more than {MAX_FUTURE_NONCES} ahead of {on_chain}")
-        tx = PoolTx(raw, tx_hash, xt.signer, xt.nonce, xt.tip)
-        existing = self.by_sender.get(xt.signer, {}).get(xt.nonce)
+            raise PoolError(exc.reason, blame_of(exc.reason)) from None
+        base = queue.base
         if existing is not None:
-            if existing.tip >= tx.tip:
-                raise PoolError(
-                    "Underpriced: a transaction with this nonce is pending; raise the tip to replace it"
-                )
-            self._remove(existing)
-        self._make_room(tx)
-        self.by_hash[tx_hash] = tx
-        self.by_sender.setdefault(tx.sender, {})[tx.nonce] = tx
-        self.bytes += len(raw)
+            self._drop(existing)
+        try:
+            self._make_room(tx, ready)
+        except PoolError:
+            if existing is not None:
+                self._insert(existing, base)
+            raise
+        self._insert(tx, base)
         return tx_hash
 
-    def _make_room(self, tx: PoolTx) -> None:
-        while len(self.by_hash) >= self.max_count or self.bytes + len(tx.raw) > self.max_bytes:
-            # The cheapest is the lowest tip; among equals the furthest nonce,
-            # whose loss strands nothing behind it.
-            cheapest = min(self.by_hash.values(), key=lambda t: (t.tip, -t.nonce))
-            if cheapest.tip >= tx.tip:
-                raise PoolError("PoolFull: the pool is full of transactions that pay at least as much")
-            self._remove(cheapest)
+    def _cheap_check(self, state: State, raw: bytes, tx_hash: bytes, local: bool) -> tuple[
+        PoolTx, SenderQueue, int
+    ]:  # fmt: skip
+        if len(raw) > MAX_EXTRINSIC_BYTES:
+            raise PoolError(f"ExtrinsicTooLarge: {len(raw)} > {MAX_EXTRINSIC_BYTES} bytes", Blame.BAD)
+        try:
+            xt = Extrinsic.decode(raw)
+        except CodecError as exc:
+            raise PoolError(f"Malformed: {exc}", Blame.BAD) from None
+        acc = balances.get(state, xt.signer)
+        if xt.nonce < acc.nonce:
+            raise PoolError(f"Stale: nonce {xt.nonce} already used (next is {acc.nonce})")
+        if xt.nonce - acc.nonce > MAX_FUTURE_NONCES:
+            raise PoolError(
+                f"Future: nonce {xt.nonce} is more than {MAX_FUTURE_NONCES} ahead of {acc.nonce}", Blame.SPAM
+            )
+        fee = transaction_fee(system.params(state), len(raw))
+        tx = PoolTx(raw, tx_hash, xt.signer, xt.nonce, xt.tip, fee, known_spend(xt.call), local,
+                    system.Number.get(state), next(self._seq))  # fmt: skip
+        queue = self.by_sender.get(xt.signer) or SenderQueue()
+        if queue.txs:
+            self._sync(queue, acc.nonce)
+        else:
+            queue.sync(acc.nonce)
+        return tx, queue, acc.free
 
-    def _remove(self, tx: PoolTx) -> None:
-        if self.by_hash.pop(tx.hash, None) is None:
-            return
-        self.bytes -= len(tx.raw)
-        queue = self.by_sender[tx.sender]
-        queue.pop(tx.nonce, None)
-        if not queue:
-            del self.by_sender[tx.sender]
+    def _check_quota(self, queue: SenderQueue, tx: PoolTx) -> None:
+        future = [t for t in queue.future() if t.nonce != tx.nonce]
+        limits = self.limits
+        if len(future) + 1 > limits.sender_future_count or (
+            sum(t.size for t in future) + tx.size > limits.sender_future_bytes
+        ):
+            raise PoolError(
+                f"TooManyFuture: the sender already has {len(future)} transactions waiting on a nonce gap",
+                Blame.SPAM,
+            )
 
-    def remove(self, tx_hashes: list[bytes]) -> None:
-        for tx_hash in tx_hashes:
-            tx = self.by_hash.get(tx_hash)
-            if tx is not None:
-                self._remove(tx)
+    # -- room -------------------------------------------------------------------
+    def _make_room(self, tx: PoolTx, ready: bool) -> None:
+        lim, size = self.limits, tx.size
+        rules = self._victim_rules(tx, ready)
+        if not ready:
+            future_rules = [r for r in rules if not r[0][0]]
+            self._evict_until(
+                lambda: self.future_count < lim.future_count and self.future_bytes + size <= lim.future_bytes,
+                future_rules, "the pool's share for gapped transactions is full",
+            )  # fmt: skip
+        if not tx.local:
+            self._evict_until(
+                lambda: len(self) - self.local_count < lim.external_count
+                and self.bytes - self.local_bytes + size <= lim.external_bytes,
+                [r for r in rules if not r[0][1]], "the pool is full of transactions that pay at least as much",
+            )  # fmt: skip
+        self._evict_until(
+            lambda: len(self) < lim.max_count and self.bytes + size <= lim.max_bytes,
+            rules, "the pool is full of transactions that pay at least as much",
+        )  # fmt: skip
 
+    @staticmethod
+    def _victim_rules(tx: PoolTx, ready: bool) -> list[Rule]:
+        """Whom `tx` may evict, in order: gapped before ready, gossip before
+        local; a gapped newcomer outbids only gapped ones with a lower tip."""
+        future_bound = None if ready else tx.tip
+        if not tx.local:
+            return [((False, False), future_bound), ((True, False), tx.tip)]
+        return [
+            ((False, False), None),
+            ((True, False), None),
+            ((False, True), future_bound),
+            ((True, True), tx.tip),
+        ]
+
+    def _evict_until(self, fits: Callable[[], bool], rules: list[Rule], why: str) -> None:
+        while not fits():
+            victim = self._victim(rules)
+            if victim is None:
+                raise PoolError(f"PoolFull: {why}")
+            self._evict(victim)
+
+    def _victim(self, rules: list[Rule]) -> PoolTx | None:
+        for cls, bound in rules:
+            tx = self._peek(cls)
+            if tx is not None and (bound is None or tx.tip < bound):
+                return tx
+        return None
+
+    def _evict(self, victim: PoolTx) -> None:
+        queue = self.by_sender[victim.sender]
+        # Dependants of an evicted ready transaction could never run before it.
+        doomed = [victim]
+        if self._ready.get(victim.hash):
+            doomed += [t for t in queue.txs.values() if t.nonce > victim.nonce]
+        for tx in doomed:
+            self._drop(tx, resync=False)
+        self._sync(queue, queue.base)
+
+    # -- blocks ---------------------------------------------------------------
     def ready(self, state: State) -> Iterator[bytes]:
         """Ready transactions, in the order a block should take them."""
-        heap: list[tuple[int, bytes, int]] = []
+        heap: list[tuple[int, int, int, bytes, int]] = []
         for sender, queue in self.by_sender.items():
-            nonce = balances.get(state, sender).nonce
-            if nonce in queue:
-                heapq.heappush(heap, (-queue[nonce].tip, sender, nonce))
+            tx = queue.txs.get(balances.get(state, sender).nonce)
+            if tx is not None:
+                heapq.heappush(heap, (-tx.tip, 0, tx.seq, sender, tx.nonce))
         while heap:
-            _, sender, nonce = heapq.heappop(heap)
-            queue = self.by_sender.get(sender, {})
-            tx = queue.get(nonce)
-            if tx is None:
+            _, turn, _, sender, nonce = heapq.heappop(heap)
+            current = self.by_sender.get(sender)
+            tx = None if current is None else current.txs.get(nonce)
+            if tx is None or current is None:
                 continue
             yield tx.raw
-            following = queue.get(nonce + 1)
+            following = current.txs.get(nonce + 1)
             if following is not None:
-                heapq.heappush(heap, (-following.tip, sender, nonce + 1))
+                heapq.heappush(heap, (-following.tip, turn + 1, following.seq, sender, nonce + 1))
 
     def prune(self, state: State) -> int:
-        """Drop what the new best state made stale; returns how many."""
-        stale: list[PoolTx] = []
-        for sender, queue in self.by_sender.items():
-            nonce = balances.get(state, sender).nonce
-            stale.extend(tx for n, tx in queue.items() if n < nonce)
-        for tx in stale:
-            self._remove(tx)
-        return len(stale)
-
-    def pending(self) -> list[PoolTx]:
-        return sorted(self.by_hash.values(), key=lambda t: (t.sender, t.nonce))
-
-    def next_nonce(self, state: State, sender: bytes) -> int:
-        """The nonce a new transaction of `sender` should use (pool-aware)."""
-        nonce = balances.get(state, sender).nonce
-        queue = self.by_sender.get(sender, {})
-        while nonce in queue:
-            nonce += 1
-        return nonce
+        """Drop what the new best state made stale, gaps past their expiry, and
+        what a sender can no longer pay for; returns how many."""
+        number = system.Number.get(state)
+        before = len(self)
+        for sender in list(self.by_sender):
+            acc = balances.get(state, sender)
+            queue = self.by_sender[sender]
+            self._sync(queue, acc.nonce)
+            expired = {t.hash for t in queue.future() if number - t.since > self.limits.future_expiry_blocks}
+            ordered = [t for t in queue.ordered() if t.hash not in expired]
+            cut = first_unpayable(acc.free, ordered)
+            doomed = [self.by_hash[h] for h in expired] + (ordered[cut:] if cut is not None else [])
+            for tx in doomed:
+                self._drop(tx, resync=False)
+            if doomed and queue.txs:
+                self._sync(queue, acc.nonce)
+        return before - len(self)
