@@ -13,7 +13,7 @@ from pathlib import Path
 import trio
 
 from genesis.spec import load_spec
-from node.keystore import Keystore, KeystoreError, resolve_key
+from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.service import Node, NodeConfig
 from node.storage import StorageError
 from runtime.constants import UNIT
@@ -69,6 +69,25 @@ def _node_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
     return resolve_key(node_keystore(args, base_path), name, lambda: read_password(args.password_file))
 
 
+def check_dev_key(args: argparse.Namespace, chain_name: str, key: Keypair | None) -> None:
+    """Dev seeds are public: on a chain others rely on, anyone could author
+    or sign results as that key, so it takes a flag that says so."""
+    name = args.key or "//alice"
+    if key is None or args.dev or chain_name == "dev" or not is_dev_key(name, key):
+        return
+    if not args.allow_dev_keys:
+        raise KeystoreError(
+            f"refusing the dev key {name} on chain {chain_name!r}: its seed is public, anyone can sign "
+            "with it; use a keystore key (vcoin wallet new), or --allow-dev-keys for a throw-away test net"
+        )
+    log.warning(
+        "!!! DEV KEY %s ON CHAIN %r: its seed is public and anyone can sign with it; "
+        "never do this on a chain that holds value !!!",
+        name,
+        chain_name,
+    )
+
+
 def node_keystore(args: argparse.Namespace, base_path: Path) -> Keystore:
     """--keystore, else the base path's keystore, else the wallet's default."""
     if args.keystore:
@@ -91,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             base_path = Path(args.base_path) if args.base_path else default_base_path(spec.id)
         key = _node_key(args, base_path)
+        check_dev_key(args, chain_name, key)
         config = NodeConfig(
             spec=spec,
             base_path=base_path,
@@ -172,6 +192,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--tmp", action="store_true", help="use a temporary data directory, deleted on exit")
     parser.add_argument("--validator", action="store_true", help="author blocks with --key")
     parser.add_argument("--key", help="validator key: a keystore name or //dev name")
+    parser.add_argument(
+        "--allow-dev-keys",
+        action="store_true",
+        help="let a //dev key (public seed) author or sign on a chain other than dev: test nets only",
+    )
     parser.add_argument(
         "--keystore", help="keystore directory (default BASE/keystore, else ~/.vcoin/keystore)"
     )

@@ -17,7 +17,7 @@ import nacl.secret
 import nacl.utils
 from mnemonic import Mnemonic
 
-from runtime.crypto import Keypair, dev_keypair
+from runtime.crypto import DEV_ACCOUNT_NAMES, Keypair, dev_keypair
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KDF = nacl.pwhash.argon2id
@@ -128,6 +128,15 @@ class Keystore:
         if key.address != record.get("address"):
             raise KeystoreError(f"the key file for {name!r} does not match its address")
         return key
+
+
+# Seeds derived from public strings: whoever reads the source holds them.
+_DEV_PUBLICS = frozenset(dev_keypair(name).public for name in (*DEV_ACCOUNT_NAMES, "team"))
+
+
+def is_dev_key(name: str, key: Keypair) -> bool:
+    """A `//name` key, or a keystore entry holding one of the dev seeds."""
+    return name.startswith("//") or key.public in _DEV_PUBLICS
 
 
 def resolve_key(keystore: Keystore, name: str, password: Callable[[], str]) -> Keypair:

@@ -62,6 +62,8 @@ class PlannedNode:
                 "--port", str(self.p2p_port), "--log", log_level]  # fmt: skip
         if self.key is not None:
             args += ["--validator", "--key", self.key]
+            if self.key.startswith("//"):  # a throw-away local net: its dev keys are the point
+                args.append("--allow-dev-keys")
         if bootnodes:
             args += ["--bootnodes", *bootnodes]
         if self.worker:
