@@ -21,6 +21,13 @@ from runtime.crypto import DEV_ACCOUNT_NAMES, Keypair, dev_keypair
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KDF = nacl.pwhash.argon2id
+# New keys: libsodium's "moderate" cost (256 MiB, ~0.5 s here) makes each
+# password guess against a stolen file ~5x dearer than "interactive" did.
+# "Sensitive" (1 GiB, ~3.6 s here) would stall every signing command.
+NEW_OPS, NEW_MEM = _KDF.OPSLIMIT_MODERATE, _KDF.MEMLIMIT_MODERATE
+# Files keep their own cost (older ones "interactive"); a file asking for more
+# than this is damaged or hostile, not a reason to exhaust memory.
+_MAX_OPS, _MAX_MEM = 4 * _KDF.OPSLIMIT_SENSITIVE, _KDF.MEMLIMIT_SENSITIVE
 _WORDS = Mnemonic("english")
 
 
@@ -85,7 +92,7 @@ class Keystore:
             raise KeystoreError("refusing to store a key under an empty password")
         key = Keypair(seed) if seed is not None else Keypair.generate()
         salt = nacl.utils.random(_KDF.SALTBYTES)
-        ops, mem = _KDF.OPSLIMIT_INTERACTIVE, _KDF.MEMLIMIT_INTERACTIVE
+        ops, mem = NEW_OPS, NEW_MEM
         box_key = _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, password.encode(), salt, ops, mem)
         sealed = nacl.secret.SecretBox(box_key).encrypt(key.seed)
         record = {
@@ -115,6 +122,8 @@ class Keystore:
             salt = bytes.fromhex(record["salt"])
             sealed = bytes.fromhex(record["sealed"])
             ops, mem = int(record["opslimit"]), int(record["memlimit"])
+            if not (_KDF.OPSLIMIT_MIN <= ops <= _MAX_OPS and _KDF.MEMLIMIT_MIN <= mem <= _MAX_MEM):
+                raise ValueError("key derivation cost out of range")
         except FileNotFoundError:
             raise KeystoreError(f"no key named {name!r} in {self.path}") from None
         except (ValueError, KeyError, TypeError):

@@ -1,6 +1,10 @@
+import json
 import stat
 from pathlib import Path
 
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
 import pytest
 
 from node.keystore import (
@@ -11,7 +15,7 @@ from node.keystore import (
     seed_from_hex,
     seed_from_mnemonic,
 )
-from runtime.crypto import dev_keypair
+from runtime.crypto import Keypair, dev_keypair
 
 
 def test_create_load_and_list(tmp_path: Path) -> None:
@@ -68,3 +72,37 @@ def test_resolve_dev_and_stored_keys(tmp_path: Path) -> None:
     assert resolve_key(store, "mine", lambda: "pw").public == key.public
     with pytest.raises(KeystoreError, match="unknown account"):
         resolve_key(store, "ghost", lambda: "pw")
+
+
+def _interactive_file(path: Path, key: Keypair, password: str) -> None:
+    """A key file as the keystore wrote them before the cost was raised."""
+    kdf = nacl.pwhash.argon2id
+    salt = nacl.utils.random(kdf.SALTBYTES)
+    ops, mem = kdf.OPSLIMIT_INTERACTIVE, kdf.MEMLIMIT_INTERACTIVE
+    box_key = kdf.kdf(nacl.secret.SecretBox.KEY_SIZE, password.encode(), salt, ops, mem)
+    sealed = nacl.secret.SecretBox(box_key).encrypt(key.seed)
+    record = {"version": 1, "name": path.stem, "address": key.address, "kdf": "argon2id", "salt": salt.hex(),
+              "opslimit": ops, "memlimit": mem, "cipher": "xsalsa20-poly1305", "sealed": bytes(sealed).hex()}  # fmt: skip
+    path.write_text(json.dumps(record))
+
+
+def test_new_keys_use_the_moderate_cost_and_old_files_still_open(tmp_path: Path) -> None:
+    store = Keystore(tmp_path)
+    store.create("new", "pw")
+    record = json.loads((tmp_path / "new.json").read_text())
+    assert record["opslimit"] >= nacl.pwhash.argon2id.OPSLIMIT_MODERATE
+    assert record["memlimit"] >= nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+    old = Keypair.generate()
+    _interactive_file(tmp_path / "old.json", old, "pw")
+    assert store.load("old", "pw").public == old.public
+    with pytest.raises(KeystoreError, match="wrong password"):
+        store.load("old", "nope")
+
+
+def test_a_file_demanding_absurd_memory_is_damaged_not_obeyed(tmp_path: Path) -> None:
+    store = Keystore(tmp_path)
+    _interactive_file(tmp_path / "greedy.json", Keypair.generate(), "pw")
+    record = json.loads((tmp_path / "greedy.json").read_text())
+    (tmp_path / "greedy.json").write_text(json.dumps({**record, "memlimit": 64 << 30}))
+    with pytest.raises(KeystoreError, match="damaged"):
+        store.load("greedy", "pw")
