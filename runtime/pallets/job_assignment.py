@@ -112,7 +112,7 @@ def _serve_queue(ctx: Ctx, model: bytes, budget: _Budget, assign: Assign) -> boo
     pool = offers(ctx, model)
     budget.steps += 1 + len(registry.Serving.get(ctx.state, model))
     cheapest = min((offer.price for offer in pool), default=None)
-    for rate, job_id in job_market.Queue.get(ctx.state, model):
+    for rate, job_id in job_market.queue(ctx.state, model):
         if cheapest is None or rate < cheapest:
             return True  # best rate first: no job after this one fits any provider with room
         if budget.spent():

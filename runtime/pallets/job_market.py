@@ -18,11 +18,13 @@ with the cheapest jobs and a far deadline (issue 11, finding 4). So:
   the head of the queues of models that have a provider with room.
 """
 
-from bisect import insort
+import struct
+from collections.abc import Iterator
 
 from runtime.constants import (
     JOB_IDLE_BLOCKS,
     MARKET_OUTBID_PPM,
+    MAX_U64,
     MAX_UNASSIGNED_JOBS,
     MAX_WAITING_PER_SUBMITTER,
     PPM,
@@ -34,22 +36,18 @@ from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
 
 Error = pallet_errors(PALLET)
-Entries = tuple[tuple[int, int], ...]
 
+# The two orders are kept as sorted runs of 16-byte records whose byte order
+# is the order wanted, so that adding or removing a job is a binary search
+# and one copy, not a re-encoding of a thousand-entry list on every submit.
+_RECORD = struct.Struct(">QQ")
+_SIZE = _RECORD.size
 
-def _entries(wire: list[list[int]]) -> Entries:
-    return tuple((a, b) for a, b in wire)
-
-
-def _entries_wire(entries: Entries) -> list[list[int]]:
-    return [list(entry) for entry in entries]
-
-
-# every waiting job as (max fee, id), the next to be outbid first: the cheapest,
-# and among equals the newest (the older one keeps its place)
-Waiting: StorageValue[Entries] = StorageValue(PALLET, "Waiting", (), _entries_wire, _entries)
-# model -> its waiting jobs as (fee per work unit, id): best paid first, among equals the oldest
-Queue: StorageMap[Entries] = StorageMap(PALLET, "Queue", (), _entries_wire, _entries)
+# every waiting job as (max fee, MAX_U64 - id): the next to be outbid first,
+# which is the cheapest and among equals the newest (the older keeps its place)
+Waiting: StorageValue[bytes] = StorageValue(PALLET, "Waiting", b"")
+# model -> its waiting jobs as (MAX_U64 - fee per work unit, id): best paid first, among equals the oldest
+Queue: StorageMap[bytes] = StorageMap(PALLET, "Queue", b"")
 # the models with a waiting job, sorted
 Queued: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Queued", (), list, bytes_tuple)
 WaitingBy: StorageMap[int] = StorageMap(PALLET, "WaitingBy", 0)  # submitter -> its waiting jobs
@@ -57,12 +55,53 @@ WaitingBy: StorageMap[int] = StorageMap(PALLET, "WaitingBy", 0)  # submitter -> 
 IdleCheck: StorageMap[int] = StorageMap(PALLET, "IdleCheck", 0)
 
 
-def _bid_order(entry: tuple[int, int]) -> tuple[int, int]:
-    return entry[0], -entry[1]
+def _bid(job: Job) -> bytes:
+    return _RECORD.pack(job.max_fee, MAX_U64 - job.id)
 
 
-def _queue_order(entry: tuple[int, int]) -> tuple[int, int]:
-    return -entry[0], entry[1]
+def _place(job: Job) -> bytes:
+    return _RECORD.pack(MAX_U64 - job.rate, job.id)
+
+
+def _search(run: bytes, record: bytes) -> int:
+    """Where `record` is or would go in the sorted run (bisect left)."""
+    lo, hi = 0, len(run) // _SIZE
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if run[mid * _SIZE : (mid + 1) * _SIZE] < record:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _insert(run: bytes, record: bytes) -> bytes:
+    at = _search(run, record) * _SIZE
+    return run[:at] + record + run[at:]
+
+
+def _remove(run: bytes, record: bytes) -> bytes:
+    at = _search(run, record) * _SIZE
+    return run[:at] + run[at + _SIZE :] if run[at : at + _SIZE] == record else run
+
+
+def queue(state: State, model: bytes) -> Iterator[tuple[int, int]]:
+    """(fee per work unit, job id) of the model's waiting jobs, best paid first."""
+    for inverse_rate, job_id in _RECORD.iter_unpack(Queue.get(state, model)):
+        yield MAX_U64 - inverse_rate, job_id
+
+
+def cheapest(state: State) -> tuple[int, int] | None:
+    """(max fee, id) of the job a full market evicts next."""
+    run = Waiting.get(state)
+    if not run:
+        return None
+    fee, inverse_id = _RECORD.unpack_from(run)
+    return fee, MAX_U64 - inverse_id
+
+
+def size(state: State) -> int:
+    return len(Waiting.get(state)) // _SIZE
 
 
 def outbids(max_fee: int, cheapest: int) -> bool:
@@ -76,32 +115,35 @@ def admit(state: State, submitter: bytes, max_fee: int) -> int | None:
         raise Error(
             "TooManyWaiting", f"at most {MAX_WAITING_PER_SUBMITTER} of your jobs may wait for a provider"
         )
-    waiting = Waiting.get(state)
-    if len(waiting) < MAX_UNASSIGNED_JOBS:
+    low = cheapest(state)
+    if low is None or size(state) < MAX_UNASSIGNED_JOBS:
         return None
-    cheapest, victim = waiting[0]
-    if not outbids(max_fee, cheapest):
-        least = cheapest * (PPM + MARKET_OUTBID_PPM) // PPM + 1
+    fee, victim = low
+    if not outbids(max_fee, fee):
+        least = fee * (PPM + MARKET_OUTBID_PPM) // PPM + 1
         raise Error("MarketFull", f"too many jobs wait for a provider; a max fee of {least} or more gets in")
     return victim
+
+
+def make_room(state: State, job: Job) -> int | None:
+    """For a job back from a failed attempt, which keeps its place without a
+    bid increase: the job to refund so that the set stays bounded (the
+    cheapest waiting one, or this one if it bids no more), None if there is room."""
+    low = cheapest(state)
+    if low is None or size(state) < MAX_UNASSIGNED_JOBS:
+        return None
+    fee, victim = low
+    return victim if job.max_fee > fee else job.id
 
 
 def is_waiting(state: State, job_id: int) -> bool:
     return IdleCheck.contains(state, job_id)
 
 
-def size(state: State) -> int:
-    return len(Waiting.get(state))
-
-
 def enter(ctx: Ctx, job: Job) -> None:
-    """Add a pending job (new or requeued; a requeued one is never refused)."""
-    waiting = list(Waiting.get(ctx.state))
-    insort(waiting, (job.max_fee, job.id), key=_bid_order)
-    Waiting.put(ctx.state, tuple(waiting))
-    queue = list(Queue.get(ctx.state, job.model))
-    insort(queue, (job.rate, job.id), key=_queue_order)
-    Queue.put(ctx.state, job.model, tuple(queue))
+    """Add a pending job (new or requeued: `admit` or `make_room` first)."""
+    Waiting.put(ctx.state, _insert(Waiting.get(ctx.state), _bid(job)))
+    Queue.put(ctx.state, job.model, _insert(Queue.get(ctx.state, job.model), _place(job)))
     Queued.put(ctx.state, sorted_insert(Queued.get(ctx.state), job.model))
     WaitingBy.put(ctx.state, job.submitter, WaitingBy.get(ctx.state, job.submitter) + 1)
     recheck(ctx, job)
@@ -123,10 +165,10 @@ def leave(ctx: Ctx, job: Job) -> None:
     """Remove a job that stops waiting (assigned, refunded or evicted)."""
     if not is_waiting(ctx.state, job.id):
         return
-    Waiting.put(ctx.state, tuple(e for e in Waiting.get(ctx.state) if e[1] != job.id))
-    queue = tuple(e for e in Queue.get(ctx.state, job.model) if e[1] != job.id)
-    Queue.put(ctx.state, job.model, queue)
-    if not queue:
+    Waiting.put(ctx.state, _remove(Waiting.get(ctx.state), _bid(job)))
+    run = _remove(Queue.get(ctx.state, job.model), _place(job))
+    Queue.put(ctx.state, job.model, run)
+    if not run:
         Queued.put(ctx.state, sorted_remove(Queued.get(ctx.state), job.model))
     WaitingBy.put(ctx.state, job.submitter, WaitingBy.get(ctx.state, job.submitter) - 1)
     IdleCheck.remove(ctx.state, job.id)

@@ -61,8 +61,9 @@ Jobs: StorageMap[Job | None] = StorageMap(
     PALLET, "Jobs", None, lambda j: None if j is None else j.to_wire(), lambda w: Job.from_wire(w)
 )
 NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
-# block number -> jobs whose timers expire then
-Due: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Due", (), list, tuple)
+# block number -> ids of the jobs whose timers expire then, as sorted 8-byte big-endian
+# numbers: a flood of jobs with one deadline must not re-encode a long list per job
+Due: StorageMap[bytes] = StorageMap(PALLET, "Due", b"")
 # provider -> its open jobs (assigned, committed or revealed): what its worker reads
 Assignments: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Assignments", (), list, tuple)
 
@@ -72,6 +73,19 @@ def job(state: State, job_id: int) -> Job | None:
 
 
 def schedule(ctx: Ctx, job_id: int, at: int) -> None:
-    due = Due.get(ctx.state, at)
-    if job_id not in due:
-        Due.put(ctx.state, at, (*due, job_id))
+    run, key = Due.get(ctx.state, at), job_id.to_bytes(8, "big")
+    lo, hi = 0, len(run) // 8
+    while lo < hi:  # bisect over the 8-byte records
+        mid = (lo + hi) // 2
+        if run[mid * 8 : mid * 8 + 8] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if run[lo * 8 : lo * 8 + 8] != key:
+        Due.put(ctx.state, at, run[: lo * 8] + key + run[lo * 8 :])
+
+
+def due(state: State, at: int) -> list[int]:
+    """The jobs whose timers expire at block `at`, in id order."""
+    run = Due.get(state, at)
+    return [int.from_bytes(run[i : i + 8], "big") for i in range(0, len(run), 8)]

@@ -43,6 +43,7 @@ from runtime.pallets.job_types import Due as Due
 from runtime.pallets.job_types import Job as Job
 from runtime.pallets.job_types import Jobs as Jobs
 from runtime.pallets.job_types import NextId as NextId
+from runtime.pallets.job_types import due as due
 from runtime.pallets.job_types import job as job
 from runtime.pallets.job_types import schedule as _schedule
 from runtime.state import State
@@ -176,6 +177,12 @@ def _requeue(ctx: Ctx, found: Job, reason: str) -> None:
     else:
         requeued = Jobs.get(ctx.state, found.id)
         assert requeued is not None
+        victim = job_market.make_room(ctx.state, requeued)
+        if victim == requeued.id:
+            _refund(ctx, requeued, "the market is full of better-paying jobs")
+            return
+        if victim is not None:
+            _evict(ctx, victim, requeued.id)
         job_market.enter(ctx, requeued)
 
 
@@ -244,7 +251,7 @@ def _assign(ctx: Ctx, found: Job, who: bytes, price: int) -> None:
 
 
 def on_finalize(ctx: Ctx) -> None:
-    for job_id in Due.get(ctx.state, ctx.number):
+    for job_id in due(ctx.state, ctx.number):
         _expire(ctx, job_id)
-    Due.put(ctx.state, ctx.number, ())
+    Due.remove(ctx.state, ctx.number)
     assign_waiting(ctx, _assign)
