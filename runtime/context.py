@@ -23,6 +23,7 @@ class Ctx:
     # once at the end of the block instead of touching two accounts per tx.
     base_fees: int = 0
     tips: int = 0
+    weight: int = 0  # of the extrinsics applied so far; bounded by MAX_BLOCK_WEIGHT
 
     def emit(self, pallet: str, name: str, **data: Any) -> None:
         self.events.append(Event(pallet, name, data, self.extrinsic_index))

@@ -37,6 +37,11 @@ from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its 
 from runtime.params import Params
 from runtime.state import State
 from runtime.types import Block, Event, Extrinsic, Header, extrinsics_root
+from runtime.weights import DEFAULT_WEIGHT, MAX_BLOCK_WEIGHT, weight_of
+
+
+class BlockFull(InvalidTransaction):
+    """The block has no weight left for this transaction (valid in a later one)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class CheckedTransaction:
     extrinsic: Extrinsic
     fee: int
     account: balances.Account  # the signer's account as checked, reused to charge the fee
+    weight: int = DEFAULT_WEIGHT
 
 
 def initialize(state: State, number: int, slot: int, author: bytes, parent_hash: bytes) -> Ctx:
@@ -69,9 +75,9 @@ def initialize(state: State, number: int, slot: int, author: bytes, parent_hash:
     return ctx
 
 
-def transaction_fee(params: Params, size: int) -> int:
-    """Base fee plus a per-byte fee."""
-    return params.tx_base_fee + params.tx_byte_fee * size
+def transaction_fee(params: Params, size: int, weight: int = DEFAULT_WEIGHT) -> int:
+    """The base fee for each unit of the call's weight, plus a per-byte fee."""
+    return params.tx_base_fee * weight + params.tx_byte_fee * size
 
 
 def check_transaction(state: State, raw: bytes, allow_future: bool = False) -> CheckedTransaction:
@@ -93,17 +99,21 @@ def _check(
         raise InvalidTransaction(f"Stale: nonce {xt.nonce} already used (next is {acc.nonce})")
     if xt.nonce > acc.nonce and not allow_future:
         raise InvalidTransaction(f"Future: nonce {xt.nonce}, next is {acc.nonce}")
-    fee = transaction_fee(params, len(raw))
+    weight = weight_of(xt.call)
+    fee = transaction_fee(params, len(raw), weight)
     if acc.free < fee + xt.tip:
         raise InvalidTransaction(f"CannotPayFee: fee {fee + xt.tip} > free {acc.free}")
     payload = Extrinsic.signing_payload(chain_id, xt.signer, xt.nonce, xt.tip, xt.call)
     if not verify(xt.signer, payload, xt.signature):
         raise InvalidTransaction("BadSignature")
-    return CheckedTransaction(xt, fee, acc)
+    return CheckedTransaction(xt, fee, acc, weight)
 
 
 def apply_extrinsic(ctx: Ctx, raw: bytes) -> None:
     checked = _check(ctx.state, ctx.chain_id, ctx.params, raw, allow_future=False)
+    if ctx.weight + checked.weight > MAX_BLOCK_WEIGHT:
+        raise BlockFull(f"the block's weight would exceed {MAX_BLOCK_WEIGHT}")
+    ctx.weight += checked.weight
     xt = checked.extrinsic
     balances.charge_fee(ctx, xt.signer, checked.account, checked.fee, xt.tip)
     mark = len(ctx.events)
@@ -158,6 +168,8 @@ def apply_block(state: State, block: Block) -> BlockResult:
             ctx.extrinsic_index = index
             try:
                 apply_extrinsic(ctx, raw)
+            except BlockFull as exc:
+                raise InvalidBlock(str(exc)) from None
             except InvalidTransaction as exc:
                 ctx.emit("system", "ExtrinsicInvalid", reason=exc.reason)
         root = finalize(ctx)
@@ -190,6 +202,8 @@ def build_block(
             ctx.extrinsic_index = len(included)
             try:
                 apply_extrinsic(ctx, raw)
+            except BlockFull:
+                break  # the rest waits for the next block
             except InvalidTransaction as exc:
                 rejected.append((raw, exc.reason))
                 continue

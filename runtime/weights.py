@@ -1,0 +1,36 @@
+"""Weights: what a call costs the block that includes it, in units of a
+plain transfer (Substrate's weights, reduced to one table). A call's fee is
+`tx_base_fee x weight + tx_byte_fee x size`, and a block holds at most
+`MAX_BLOCK_WEIGHT`, so the work a block does is bounded and whoever asks
+for more of it pays more. A call's weight covers what it makes later
+blocks do for it (a job's assignment, timers and settlement)."""
+
+from typing import Final
+
+from runtime.types import Call
+
+DEFAULT_WEIGHT: Final = 1
+MAX_BLOCK_WEIGHT: Final = 20_000  # 20,000 transfers, or 4,000 job submissions
+
+CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
+    ("jobs", "submit"): 5,  # admission, assignment, timers and settlement
+    ("jobs", "commit"): 2,
+    ("jobs", "reveal"): 3,  # schedules sampling and the challenge window
+    ("jobs", "refuse"): 2,
+    ("registry", "register_model"): 20,
+    ("registry", "register_provider"): 5,
+    ("registry", "deregister_provider"): 3,
+    ("governance", "propose"): 20,
+    ("governance", "vote"): 2,
+    ("staking", "bond"): 2,
+    ("staking", "unbond"): 2,
+    ("staking", "withdraw_unbonded"): 2,
+    ("staking", "validate"): 3,
+    ("verification", "verdict"): 2,
+    ("known_answers", "seal"): 2,
+    ("known_answers", "open"): 3,
+}
+
+
+def weight_of(call: Call) -> int:
+    return CALL_WEIGHTS.get((call.pallet, call.name), DEFAULT_WEIGHT)
