@@ -2,6 +2,8 @@
 bounded amount of it (the builder leaves the rest for the next block; an
 importer refuses a block over the limit)."""
 
+from typing import Any
+
 import pytest
 
 from runtime import executive
@@ -26,7 +28,13 @@ def test_a_call_pays_the_base_fee_once_per_unit_of_its_weight() -> None:
     assert fee_of(chain.call(BOB, "balances", "transfer", to=ALICE.public, amount=UNIT)) == (
         params.tx_base_fee + params.tx_byte_fee * len(raw)
     )
-    args = {"action": "set_param", "param": "burn_rate_ppm", "value": 180_000, "recipient": b"", "memo": ""}
+    args: dict[str, Any] = {
+        "action": "set_param",
+        "param": "burn_rate_ppm",
+        "value": 180_000,
+        "recipient": b"",
+        "memo": "",
+    }
     raw = chain.sign(BOB, "governance", "propose", **args)
     weight = weight_of(Call("governance", "propose", args))
     assert weight == CALL_WEIGHTS[("governance", "propose")] > 1
@@ -36,7 +44,7 @@ def test_a_call_pays_the_base_fee_once_per_unit_of_its_weight() -> None:
 
 
 def submits(chain: TestChain, count: int) -> list[bytes]:
-    args = {"kind": "embed", "model": bytes(32), "input": TEXTS, "input_hash": b"", "input_size": 0, "options": {},
+    args: dict[str, Any] = {"kind": "embed", "model": bytes(32), "input": TEXTS, "input_hash": b"", "input_size": 0, "options": {},
             "max_fee": UNIT, "deadline": 20, "min_reputation": 0}  # fmt: skip
     nonce = chain.nonce(CHARLIE.public)
     return [chain.sign(CHARLIE, "jobs", "submit", nonce=nonce + i, **args) for i in range(count)]
