@@ -32,6 +32,7 @@ from runtime.executive import check_transaction, transaction_fee
 from runtime.pallets import balances, system
 from runtime.state import State
 from runtime.types import Extrinsic, extrinsic_hash
+from runtime.weights import weight_of
 
 __all__ = ["MAX_FUTURE_NONCES", "Blame", "PoolError", "PoolLimits", "PoolTx", "TxPool"]
 
@@ -93,7 +94,7 @@ class TxPool(PoolIndex):
             raise PoolError(
                 f"Future: nonce {xt.nonce} is more than {MAX_FUTURE_NONCES} ahead of {acc.nonce}", Blame.SPAM
             )
-        fee = transaction_fee(system.params(state), len(raw))
+        fee = transaction_fee(system.params(state), len(raw), weight_of(xt.call))
         tx = PoolTx(raw, tx_hash, xt.signer, xt.nonce, xt.tip, fee, known_spend(xt.call), local,
                     system.Number.get(state), next(self._seq))  # fmt: skip
         queue = self.by_sender.get(xt.signer) or SenderQueue()
