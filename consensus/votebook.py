@@ -2,27 +2,36 @@
 reports finality and slashable vote pairs.
 
 It knows nothing of storage; the node tells it, per block hash, the active
-stakes as of that block (`stakes_at`) and whether one block descends from
-another (`descends`). Votes about blocks this node has not seen yet wait in a
-bounded pending list and are retried after each import.
+stakes as of that block (`stakes_at`), whether one block descends from
+another (`descends`), its best height and the validators it knows of (current
+and next set). A vote about a block this node has not seen is parked only
+once it is known to be worth keeping: its target is not absurdly far ahead,
+its voter is a known validator, and its signature checks (cheap tests first).
+Parked votes wait, indexed by the hash they need (see `consensus.parked`),
+and are retried when that block arrives or is justified.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from consensus.finality import Checkpoint, Justification, Vote, slashable, supermajority
+from consensus.parked import ParkedVotes
 
-MAX_PENDING = 4096
 RECENT_PER_VOTER = 32
 MAX_VERIFIED = 65_536
+# Votes may name blocks a little ahead of ours (we may lag a few blocks), not
+# thousands: those would wait, unverifiable, for blocks that never come.
+MAX_TARGET_AHEAD = 256
 
 
 class Verdict(Enum):
-    COUNTED = "counted"
-    DUPLICATE = "duplicate"
-    PENDING = "pending"
-    INVALID = "invalid"
+    COUNTED = "counted"  # verified and counted
+    DUPLICATE = "duplicate"  # this very vote is already counted or parked
+    PENDING = "pending"  # verified, parked until the block it names arrives
+    INVALID = "invalid"  # provably wrong: the relaying peer is to blame
+    IGNORED = "ignored"  # not useful now (too far ahead, no room): nobody to blame
+    SPAM = "spam"  # unverifiable junk (an unknown voter about an unknown block)
 
 
 @dataclass
@@ -45,14 +54,20 @@ class VoteBook:
         stakes_at: Callable[[bytes], Mapping[bytes, int] | None],
         descends: Callable[[Checkpoint, Checkpoint], bool | None],
         justified: list[Checkpoint],
+        best_number: Callable[[], int] | None = None,
+        known_voters: Callable[[], Collection[bytes]] | None = None,
+        parked: ParkedVotes | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.stakes_at = stakes_at
         self.descends = descends
+        self.best_number = best_number
+        self.known_voters = known_voters
         self.justified: dict[bytes, int] = {c.hash: c.number for c in justified}
         self.links: dict[tuple[Checkpoint, Checkpoint], dict[bytes, Vote]] = {}
         self.recent: dict[bytes, list[Vote]] = {}
-        self.pending: list[Vote] = []
+        self.parked = parked or ParkedVotes()
+        self.woken: set[bytes] = set()  # justified since the last retry: their waiters may count
         self.verified: set[Vote] = set()
         self.reported: set[tuple[bytes, bytes]] = set()
         self.highest_link: tuple[Checkpoint, Checkpoint] | None = None
@@ -62,47 +77,62 @@ class VoteBook:
 
     def mark_justified(self, checkpoint: Checkpoint) -> None:
         self.justified[checkpoint.hash] = checkpoint.number
+        self.woken.add(checkpoint.hash)
 
-    def add(self, vote: Vote) -> Outcome:
-        outcome = self._add(vote)
+    @property
+    def pending(self) -> list[Vote]:
+        return list(self.parked.entries)
+
+    def add(self, vote: Vote, origin: Hashable | None = None) -> Outcome:
+        """Take a vote from `origin` (a peer; None for this node's own)."""
+        outcome = self._add(vote, origin)
         if outcome.justified:
-            outcome.merge(self.retry_pending())
+            outcome.merge(self.retry(()))
         return outcome
 
-    def retry_pending(self) -> Outcome:
+    def retry(self, arrived: Iterable[bytes]) -> Outcome:
+        """Retry the votes waiting for blocks that just `arrived`, and for
+        blocks justified since the last retry (which may justify more)."""
         total = Outcome(Verdict.COUNTED)
-        progress = True
-        while progress and self.pending:
-            waiting, self.pending = self.pending, []
-            progress = False
-            for vote in waiting:
-                outcome = self._add(vote)
-                progress = progress or bool(outcome.justified)
-                total.merge(outcome)
+        if self.best_number is not None:
+            self.parked.expire(self.best_number())
+        work = [*arrived, *self.woken]
+        self.woken.clear()
+        while work:
+            for vote, origin in self.parked.take(work.pop()):
+                total.merge(self._add(vote, origin))
+            work.extend(self.woken)
+            self.woken.clear()
         return total
 
-    def _add(self, vote: Vote) -> Outcome:
+    def retry_pending(self) -> Outcome:
+        """Retry every parked vote (after a gap in what the node told us)."""
+        return self.retry(self.parked.waited_for())
+
+    def _add(self, vote: Vote, origin: Hashable | None = None) -> Outcome:
         link = (vote.source, vote.target)
-        if vote.voter in self.links.get(link, {}):
+        if self.links.get(link, {}).get(vote.voter) == vote or vote in self.parked:
             return Outcome(Verdict.DUPLICATE)
+        if self.best_number is not None and vote.target.number > self.best_number() + MAX_TARGET_AHEAD:
+            return Outcome(Verdict.IGNORED)
         stakes = self.stakes_at(vote.source.hash)
         if stakes is None:
-            return self._wait(vote)
-        if vote.voter not in stakes:
-            return Outcome(Verdict.INVALID)
-        if vote not in self.verified:
-            if not vote.verify(self.chain_id):
+            if self.known_voters is not None and vote.voter not in self.known_voters():
+                return Outcome(Verdict.SPAM)
+            if not self._verify(vote):
                 return Outcome(Verdict.INVALID)
-            if len(self.verified) >= MAX_VERIFIED:  # finality stalled for long: start over
-                self.verified.clear()
-            self.verified.add(vote)
+            return self._wait(vote, vote.source.hash, origin)
+        if vote.voter not in stakes or not self._verify(vote):
+            return Outcome(Verdict.INVALID)
+        if vote.voter in self.links.get(link, {}):
+            return Outcome(Verdict.DUPLICATE)  # another valid signature of a counted vote
         outcome = Outcome(Verdict.COUNTED, evidence=self._check_conduct(vote))
         if not self.is_justified(vote.source):
-            outcome.verdict = self._wait(vote).verdict
+            outcome.verdict = self._wait(vote, vote.source.hash, origin).verdict
             return outcome
         related = self.descends(vote.source, vote.target)
         if related is None:
-            outcome.verdict = self._wait(vote).verdict
+            outcome.verdict = self._wait(vote, vote.target.hash, origin).verdict
             return outcome
         if not related:
             outcome.verdict = Verdict.INVALID
@@ -143,15 +173,25 @@ class VoteBook:
             del history[:-RECENT_PER_VOTER]
         return found
 
-    def _wait(self, vote: Vote) -> Outcome:
-        if vote not in self.pending:
-            self.pending.append(vote)
-            del self.pending[:-MAX_PENDING]
-        return Outcome(Verdict.PENDING)
+    def _verify(self, vote: Vote) -> bool:
+        if vote in self.verified:
+            return True
+        if not vote.verify(self.chain_id):
+            return False
+        if len(self.verified) >= MAX_VERIFIED:  # finality stalled for long: start over
+            self.verified.clear()
+        self.verified.add(vote)
+        return True
+
+    def _wait(self, vote: Vote, key: bytes, origin: Hashable | None) -> Outcome:
+        """Park a verified vote until the block `key` arrives or is justified."""
+        now = 0 if self.best_number is None else self.best_number()
+        parked = self.parked.park(vote, key, origin, now)
+        return Outcome(Verdict.PENDING if parked else Verdict.IGNORED)
 
     def prune_below(self, number: int) -> None:
         """Forget links and justified marks below the finalized height."""
         self.links = {k: v for k, v in self.links.items() if k[1].number >= number or k == self.highest_link}
         self.justified = {h: n for h, n in self.justified.items() if n >= number}
-        self.pending = [v for v in self.pending if v.target.number >= number]
+        self.parked.drop_where(lambda v: v.target.number < number)
         self.verified = {v for v in self.verified if v.target.number >= number}

@@ -1,23 +1,35 @@
 """The finality gadget as the node runs it: the vote book over this node's
 chain, this validator's own votes (never a slashable pair, even across
-restarts), and finalization with stored justifications."""
+restarts), and finalization with stored justifications.
+
+It tells the vote book what it may check cheaply before a signature: our
+best height, the validators of the best state and those eligible for the
+next era, and, from the clock, the highest block that can exist at all. After
+an import only the votes waiting for the newly arrived blocks are retried.
+"""
 
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 
 import msgpack
 
 from consensus.finality import Checkpoint, Justification, Vote, verify_justification
-from consensus.votebook import Outcome, VoteBook
+from consensus.slots import slot_at
+from consensus.votebook import Outcome, Verdict, VoteBook
 from node.chain import Chain
 from node.storage import JUSTIFIED, LAST_VOTE
 from runtime.crypto import Keypair
-from runtime.pallets import staking
+from runtime.pallets import staking, system
+from runtime.types import Header
 
 log = logging.getLogger("vcoin.finality")
 MAX_LINK_SPAN = 4096
 STAKE_CACHE = 256
+CLOCK_DRIFT_SECONDS = 30  # generous: a vote is refused as impossible only well past it
+REORG_WALK = 16  # after a reorg, fork blocks this far below the old best are retried too
+MAX_WALK = 512  # past this many new blocks, check every parked hash instead
 
 
 class FinalityGadget:
@@ -27,8 +39,11 @@ class FinalityGadget:
         self._stakes: OrderedDict[bytes, dict[bytes, int]] = OrderedDict()
         final = chain.finalized
         self.book = VoteBook(
-            chain.spec.chain_id, self.stakes_at, self._descends, [Checkpoint(final.number, final.hash)]
-        )
+            chain.spec.chain_id, self.stakes_at, self._descends, [Checkpoint(final.number, final.hash)],
+            best_number=lambda: chain.best.number, known_voters=self.known_voters,
+        )  # fmt: skip
+        self._voters: tuple[bytes, frozenset[bytes]] = (b"", frozenset())
+        self._last_best = (chain.best.number, chain.best.hash)
         stored = chain.store.meta(LAST_VOTE)
         self.last_vote: tuple[int, int] = (-1, -1) if stored is None else tuple(msgpack.unpackb(stored))
         self.own_vote: Vote | None = None
@@ -65,16 +80,54 @@ class FinalityGadget:
             header = parent
         return header.hash == ancestor.hash
 
+    def known_voters(self) -> frozenset[bytes]:
+        """Validators of the best state, and candidates bonded enough to be
+        elected next era: who may sign a vote about a block we lack."""
+        best = self.chain.best
+        if self._voters[0] != best.hash:
+            state = self.chain.state
+            minimum = system.params(state).min_validator_bond
+            eligible = {
+                c for c in staking.Candidates.get(state) if staking.ledger(state, c).bonded >= minimum
+            }
+            self._voters = (best.hash, frozenset(staking.Active.get(state)) | eligible)
+        return self._voters[1]
+
+    def highest_possible(self) -> int:
+        """No block can be higher than the slots elapsed since genesis."""
+        now = slot_at(time.time() + CLOCK_DRIFT_SECONDS, self.chain.spec.params.slot_seconds)
+        return now - self.chain.genesis.slot
+
     # -- votes in and out ------------------------------------------------------
-    def on_vote(self, vote: Vote) -> Outcome:
-        outcome = self.book.add(vote)
+    def on_vote(self, vote: Vote, origin: Hashable | None = None) -> Outcome:
+        """A vote from `origin` (a peer id; None for this node)."""
+        if vote.target.number > self.highest_possible():
+            return Outcome(Verdict.INVALID)
+        outcome = self.book.add(vote, origin)
         self._apply(outcome)
         return outcome
 
     def after_import(self) -> Outcome:
-        outcome = self.book.retry_pending()
+        """Retry the votes that waited for the blocks imported since the last call."""
+        outcome = self.book.retry(self._arrived())
         self._apply(outcome)
         return outcome
+
+    def _arrived(self) -> list[bytes]:
+        """Hashes of the blocks that became known since the last call: the
+        new best chain down to the previous best (or a little below it)."""
+        best = self.chain.best
+        last_number, last_hash = self._last_best
+        self._last_best = (best.number, best.hash)
+        floor = min(last_number, best.number) - REORG_WALK
+        arrived: list[bytes] = []
+        header: Header | None = best
+        while header is not None and header.hash != last_hash and header.number > floor:
+            if len(arrived) >= MAX_WALK:  # a long sync: cheaper to ask per parked hash
+                return [k for k in self.book.parked.waited_for() if self.chain.store.has_block(k)]
+            arrived.append(header.hash)
+            header = self.chain.store.header(header.parent_hash)
+        return arrived
 
     def _apply(self, outcome: Outcome) -> None:
         if outcome.justified:

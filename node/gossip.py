@@ -7,7 +7,10 @@ router's per-topic spam limit, because gossipsub drops bursts silently.
 Gossip is a fast path only: sync fetches anything it missed over streams.
 
 Each message is checked by the topic's handler before it is relayed: the
-handler imports or refuses it. Garbage costs the forwarding peer score.
+handler imports or refuses it. Garbage costs the forwarding peer a ban's
+worth of score at once; junk that is only unwanted (far-future transactions,
+votes of unknown voters) costs a little per message, so only a stream of it
+gets the peer banned.
 """
 
 import contextlib
@@ -27,11 +30,16 @@ from runtime.constants import MAX_BLOCK_BYTES
 log = logging.getLogger("vcoin.gossip")
 FLUSH_HZ = 8
 MAX_ITEMS = 512
+# Unwanted junk costs little per message, and scores recover with time (see
+# `node.peer_book`): an honest peer that now and then relays an item we cannot
+# use (it lags, or we do) stays clear of a ban, a stream of them does not.
+SPAM_POINTS = 5
 
 
 class Gossiped(Enum):
     RELAY = "relay"  # valid and new: pass it on
     DROP = "drop"  # not useful (known, or unknown parent): no relay, no blame
+    SPAM = "spam"  # unwanted junk: no relay, and the forwarding peer loses a few points
     BAD = "bad"  # invalid: no relay, and the forwarding peer loses score
 
 
@@ -97,6 +105,8 @@ class Gossip:
                 return False
             if verdict is Gossiped.BAD:
                 self.punish(forwarder, 100, f"invalid {name} gossip")
+            elif verdict is Gossiped.SPAM:
+                self.punish(forwarder, SPAM_POINTS, f"keeps sending unwanted {name} gossip")
             return verdict is Gossiped.RELAY
 
         return validate

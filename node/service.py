@@ -12,9 +12,8 @@ from typing import Any
 
 import trio
 
-from consensus.finality import Vote
 from consensus.slots import expected_author, slot_at, slot_start, verify_seal
-from consensus.votebook import Outcome, Verdict
+from consensus.votebook import Outcome
 from genesis.spec import ChainSpec
 from node.blob_exchange import BlobExchange
 from node.blob_pins import referenced_blobs
@@ -22,6 +21,7 @@ from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, Unknown
 from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
 from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossiped
+from node.gossip_judge import judge_extrinsics, judge_votes
 from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
 from node.p2p import RESPONSE_BUDGET, Network
@@ -37,7 +37,7 @@ from offchain.blobs import DEFAULT_QUOTA, BlobStore
 from offchain.provider import ProviderWorker
 from offchain.setup import build_provider_worker, build_verifier_worker
 from offchain.verifier import VerifierWorker
-from runtime.codec import CodecError, decode, encode
+from runtime.codec import CodecError, encode
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import slashing
 from runtime.types import Block, Call, Extrinsic, extrinsic_hash
@@ -165,9 +165,11 @@ class Node:
             self.network.gossip.publish(topic, item)
 
     # -- transactions and blocks -------------------------------------------
-    def submit_extrinsic(self, raw: bytes) -> bytes:
+    def submit_extrinsic(self, raw: bytes, local: bool = False) -> bytes:
+        """`local` for this node's own transactions (validator, workers): they
+        have room in the pool that gossip and RPC cannot take."""
         try:
-            tx_hash = self.pool.submit(self.chain.state, raw)
+            tx_hash = self.pool.submit(self.chain.state, raw, local=local)
         except PoolError:
             self.metrics.rejected.inc()
             raise
@@ -301,7 +303,7 @@ class Node:
         nonce = self.pool.next_nonce(self.chain.state, key.public)
         raw = Extrinsic.sign(key, self.chain.spec.chain_id, nonce, evidence).encode()
         try:
-            self.submit_extrinsic(raw)
+            self.submit_extrinsic(raw, local=True)
             log.info("submitted %s.%s", evidence.pallet, evidence.name)
         except PoolError as exc:
             log.warning("could not submit %s.%s: %s", evidence.pallet, evidence.name, exc)
@@ -348,34 +350,16 @@ class Node:
         return block.header.author in self.chain.validators() and verify_seal(block.header, block.seal)
 
     def _gossiped_extrinsics(self, peer: Any, items: list[bytes]) -> Gossiped:
-        verdict = Gossiped.DROP
-        for raw in items:
-            try:
-                Extrinsic.decode(raw)
-            except CodecError:
-                return Gossiped.BAD
-            try:
-                self.pool.submit(self.chain.state, raw)
-                verdict = Gossiped.RELAY
-            except PoolError as exc:
-                if "signature" in str(exc).lower():
-                    return Gossiped.BAD
+        verdict, fresh = judge_extrinsics(self.pool, self.chain.state, items)
+        for raw in fresh:  # good items of a message that may not travel as it is
+            self._publish(EXTRINSICS, raw)
         self.metrics.txpool.set(len(self.pool))
         return verdict
 
     def _gossiped_votes(self, peer: Any, items: list[bytes]) -> Gossiped:
-        verdict = Gossiped.DROP
-        for raw in items:
-            try:
-                vote = Vote.from_wire(decode(raw, max_len=256))
-            except CodecError:
-                return Gossiped.BAD
-            outcome = self.finality.on_vote(vote)
-            if outcome.verdict is Verdict.INVALID:
-                return Gossiped.BAD
-            if outcome.verdict in (Verdict.COUNTED, Verdict.PENDING):
-                verdict = Gossiped.RELAY
-            self._finality_step(outcome)
+        verdict, fresh = judge_votes(self.finality, peer, items, self._finality_step)
+        for raw in fresh:
+            self._publish(VOTES, raw)
         self._update_gauges()
         return verdict
 

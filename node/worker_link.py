@@ -1,6 +1,7 @@
 """The provider worker's view of this node: read the best state, submit
 calls signed with the node's key (nonces from the pool, so several pending
-calls queue up in order)."""
+calls queue up in order). They enter the pool as local transactions, in the
+share gossip and RPC floods cannot take: a refused reveal is a slash."""
 
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,6 @@ class NodeChainView:
         nonce = self.node.pool.next_nonce(chain.state, key.public)
         raw = Extrinsic.sign(key, chain.spec.chain_id, nonce, call).encode()
         try:
-            return self.node.submit_extrinsic(raw)
+            return self.node.submit_extrinsic(raw, local=True)
         except PoolError as exc:
             raise ValueError(str(exc)) from None
