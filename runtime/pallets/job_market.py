@@ -100,6 +100,11 @@ def cheapest(state: State) -> tuple[int, int] | None:
     return fee, MAX_U64 - inverse_id
 
 
+def waiting(state: State) -> list[int]:
+    """The ids of every waiting job, the next to be outbid first."""
+    return [MAX_U64 - inverse_id for _, inverse_id in _RECORD.iter_unpack(Waiting.get(state))]
+
+
 def size(state: State) -> int:
     return len(Waiting.get(state)) // _SIZE
 

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from genesis.spec import BUILTIN_MODELS
 from runtime.codec import blake2b_256, encode
-from runtime.constants import CAP, REWARD_POOL, UNIT
+from runtime.constants import CAP, MAX_UNASSIGNED_JOBS, REWARD_POOL, UNIT
 from runtime.crypto import Keypair
 from runtime.executive import apply_block, finalize, initialize
-from runtime.pallets import balances, emission, governance, jobs, known_answers, staking
+from runtime.pallets import balances, emission, governance, job_market, jobs, known_answers, staking
 from runtime.pallets.job_rules import check_options
 from runtime.state import State
 from runtime.storage import _load
@@ -184,6 +184,7 @@ def check_invariants(state: State) -> None:
     bonded = 0
     reserved_by: dict[bytes, int] = {}
     held_by: dict[bytes, int] = {}  # bonded + unbonding + fees of open jobs
+    pending: set[int] = set()
     for key, value in state.items():
         if key.startswith(balances.Accounts.prefix):
             acc = balances.Account.from_wire(_load(value))
@@ -199,6 +200,8 @@ def check_invariants(state: State) -> None:
             job = jobs.Job.from_wire(_load(value))
             if job.status not in (jobs.SETTLED, jobs.REFUNDED):
                 held_by[job.submitter] = held_by.get(job.submitter, 0) + job.max_fee
+            if job.status == jobs.PENDING:
+                pending.add(job.id)
     for owner, held in held_by.items():
         assert reserved_by.get(owner, 0) >= held
     minted, burned = balances.Minted.get(state), balances.Burned.get(state)
@@ -208,6 +211,9 @@ def check_invariants(state: State) -> None:
     assert minted == CAP - REWARD_POOL + emission.Paid.get(state)
     assert staking.TotalBonded.get(state) == bonded
     assert len(governance.Open.get(state)) <= 64
+    # the waiting set is exactly the pending jobs, and bounded
+    waiting = job_market.waiting(state)
+    assert len(waiting) == len(pending) <= MAX_UNASSIGNED_JOBS and set(waiting) == pending
 
 
 @given(blocks, st.binary(max_size=64))
