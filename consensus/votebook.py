@@ -5,8 +5,9 @@ It knows nothing of storage; the node tells it, per block hash, the active
 stakes as of that block (`stakes_at`), whether one block descends from
 another (`descends`), its best height and the validators it knows of (current
 and next set). A vote about a block this node has not seen is parked only
-once it is known to be worth keeping: its target is not absurdly far ahead,
-its voter is a known validator, and its signature checks (cheap tests first).
+once it is known to be worth keeping: its voter is a known validator (a set
+lookup, before anything costly), its signature checks, and its target is not
+absurdly far ahead of our best.
 Parked votes wait, indexed by the hash they need (see `consensus.parked`),
 and are retried when that block arrives or is justified.
 """
@@ -66,7 +67,7 @@ class VoteBook:
         self.justified: dict[bytes, int] = {c.hash: c.number for c in justified}
         self.links: dict[tuple[Checkpoint, Checkpoint], dict[bytes, Vote]] = {}
         self.recent: dict[bytes, list[Vote]] = {}
-        self.parked = parked or ParkedVotes()
+        self.parked = parked if parked is not None else ParkedVotes()
         self.woken: set[bytes] = set()  # justified since the last retry: their waiters may count
         self.verified: set[Vote] = set()
         self.reported: set[tuple[bytes, bytes]] = set()
@@ -113,17 +114,18 @@ class VoteBook:
         link = (vote.source, vote.target)
         if self.links.get(link, {}).get(vote.voter) == vote or vote in self.parked:
             return Outcome(Verdict.DUPLICATE)
-        if self.best_number is not None and vote.target.number > self.best_number() + MAX_TARGET_AHEAD:
-            return Outcome(Verdict.IGNORED)
         stakes = self.stakes_at(vote.source.hash)
         if stakes is None:
             if self.known_voters is not None and vote.voter not in self.known_voters():
                 return Outcome(Verdict.SPAM)
-            if not self._verify(vote):
-                return Outcome(Verdict.INVALID)
-            return self._wait(vote, vote.source.hash, origin)
-        if vote.voter not in stakes or not self._verify(vote):
+        elif vote.voter not in stakes:
             return Outcome(Verdict.INVALID)
+        if not self._verify(vote):
+            return Outcome(Verdict.INVALID)
+        if self.best_number is not None and vote.target.number > self.best_number() + MAX_TARGET_AHEAD:
+            return Outcome(Verdict.IGNORED)  # honest, perhaps, if we lag: but no use to us now
+        if stakes is None:
+            return self._wait(vote, vote.source.hash, origin)
         if vote.voter in self.links.get(link, {}):
             return Outcome(Verdict.DUPLICATE)  # another valid signature of a counted vote
         outcome = Outcome(Verdict.COUNTED, evidence=self._check_conduct(vote))

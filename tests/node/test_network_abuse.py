@@ -85,11 +85,22 @@ def test_garbage_peers_are_disconnected_while_the_net_finalizes(tmp_path: Path) 
         stranger = Keypair(os.urandom(32))  # no validator: its orphans used to send the node syncing
         header = Header(os.urandom(32), 2, bytes(32), bytes(32), 10**6, stranger.public)
         orphan = Block(header, (), seal(stranger, header)).encode()
+        junk_votes = [
+            Vote(
+                Checkpoint(10**6, os.urandom(32)), Checkpoint(10**6 + 1, os.urandom(32)), bob, os.urandom(64)
+            )
+            for _ in range(64)
+        ]
         cases = {
             "garbage block": (BLOCKS, b"\xc1 not msgpack"),
             "orphan blocks by a stranger": (BLOCKS, encode([orphan])),
             "oversized extrinsics": (EXTRINSICS, encode([os.urandom(600 * 1024)])),
             "wrongly signed vote": (VOTES, encode([encode(forged.to_wire())])),
+            # votes about blocks nobody has used to be parked unchecked and relayed
+            "junk votes about unknown blocks": (
+                VOTES,
+                encode([encode(junk.to_wire()) for junk in junk_votes]),
+            ),
         }
         for name, (topic, payload) in cases.items():
             assert trio.run(_misbehave, target, genesis, topic, payload), f"{name}: peer kept"
