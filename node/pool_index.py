@@ -127,10 +127,16 @@ class PoolIndex:
 
     # -- removal and queries -------------------------------------------------
     def remove(self, tx_hashes: list[bytes]) -> None:
+        touched: set[bytes] = set()
         for tx_hash in tx_hashes:
             tx = self.by_hash.get(tx_hash)
             if tx is not None:
-                self._drop(tx)
+                self._drop(tx, resync=False)  # a full block: resync each sender once, not per tx
+                touched.add(tx.sender)
+        for sender in touched:
+            queue = self.by_sender.get(sender)
+            if queue is not None:
+                self._sync(queue, queue.base)
 
     def pending(self) -> list[PoolTx]:
         return sorted(self.by_hash.values(), key=lambda t: (t.sender, t.nonce))
