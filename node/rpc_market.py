@@ -1,10 +1,12 @@
 """RPC methods of the compute market: models, providers, jobs, results and
 blobs."""
 
+import bisect
 from typing import TYPE_CHECKING, Any
 
 from node.jsonfmt import hex0x, parse_account, parse_hex
 from node.rpc import Method, RpcError, params_between
+from node.rpc_paging import MAX_PAGE, cursor_id, descending_ids, page_size
 from offchain.blobs import BlobStoreFull
 from runtime.crypto import to_address
 from runtime.pallets import jobs, registry, reputation, staking, verification
@@ -13,7 +15,6 @@ from runtime.state import State
 if TYPE_CHECKING:
     from node.service import Node
 
-MAX_LISTED_JOBS = 200
 MAX_BLOB_HEX = 64 * 1024 * 1024
 
 
@@ -53,8 +54,14 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         return found
 
     def vcoin_models(params: list[Any]) -> Any:
-        params_between(params, 0, 0)
-        return sorted((model_json(m) for m in registry.models(state())), key=lambda m: m["name"])
+        """`[count?, start?]`: in content-hash order after `start`, the last
+        hash of the previous page (anyone may register models: the list grows)."""
+        count, start = params_between(params, 0, 2)
+        size = page_size(count, default=MAX_PAGE)
+        hashes = registry.ModelList.get(state())
+        first = 0 if start is None else bisect.bisect_right(hashes, parse_hex(start, 32))
+        found = (registry.model(state(), h) for h in hashes[first : first + size])
+        return [model_json(m) for m in found if m is not None]
 
     def vcoin_model(params: list[Any]) -> Any:
         (name,) = params_between(params, 1, 1)
@@ -87,24 +94,37 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         (job_id,) = params_between(params, 1, 1)
         return job_json(the_job(job_id), state())
 
-    def vcoin_jobs(params: list[Any]) -> Any:
-        (filters,) = params_between(params, 0, 1) or ({},)
+    def jobs_page(params: list[Any]) -> tuple[list[dict[str, Any]], int | None]:
+        """Newest first after `start`; the cursor to pass next, None at job 0."""
+        filters, count, start = params_between(params, 0, 3)
         filters = filters or {}
         if not isinstance(filters, dict):
             raise ValueError("the filter is an object: {submitter?, provider?, status?}")
+        size = page_size(count, default=MAX_PAGE)  # the old, unpaged answer's cap
         who = {k: parse_account(filters[k]) for k in ("submitter", "provider") if filters.get(k)}
         status = filters.get("status")
-        listed = []
-        for job_id in range(jobs.NextId.get(state()) - 1, -1, -1):
+        listed: list[dict[str, Any]] = []
+        scanned = None
+        for job_id in descending_ids(jobs.NextId.get(state()) - 1, cursor_id(start)):
+            scanned = job_id
             found = jobs.job(state(), job_id)
             if found is None or (status and found.status != status):
                 continue
             if any(getattr(found, k) != v for k, v in who.items()):
                 continue
             listed.append(job_json(found, state()))
-            if len(listed) >= MAX_LISTED_JOBS:
+            if len(listed) >= size:
                 break
-        return listed
+        return listed, scanned or None
+
+    def vcoin_jobs(params: list[Any]) -> Any:
+        """`[filter?, count?, start?]`: one page; a filtered page may end
+        short where the scan budget ran out (vcoin_jobsPage says where)."""
+        return jobs_page(params)[0]
+
+    def vcoin_jobs_page(params: list[Any]) -> Any:
+        listed, following = jobs_page(params)
+        return {"jobs": listed, "next": following}
 
     def vcoin_job_result(params: list[Any]) -> Any:
         (job_id,) = params_between(params, 1, 1)
@@ -141,6 +161,7 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         "vcoin_provider": vcoin_provider,
         "vcoin_job": vcoin_job,
         "vcoin_jobs": vcoin_jobs,
+        "vcoin_jobsPage": vcoin_jobs_page,
         "vcoin_jobResult": vcoin_job_result,
         "vcoin_putBlob": vcoin_put_blob,
         "vcoin_getBlob": vcoin_get_blob,

@@ -19,6 +19,7 @@ from node.rpc import (
     RpcError,
     params_between,
 )
+from node.rpc_paging import cursor_id, page_size, take
 from node.txpool import PoolError
 from runtime.constants import CAP, MAX_EXTRINSIC_BYTES
 from runtime.crypto import to_address
@@ -128,7 +129,12 @@ def build_methods(node: "Node") -> dict[str, Method]:
             raise RpcError(code, f"Invalid transaction: {reason}") from None
 
     def author_pending_extrinsics(params: list[Any]) -> Any:
-        return [hex0x(tx.raw) for tx in node.pool.pending()]
+        """`[count?, start?]`: the pool in (sender, nonce) order from offset
+        `start`; the pool holds megabytes, so a page is bounded in bytes too."""
+        count, start = params_between(params, 0, 2)
+        size, offset = page_size(count), cursor_id(start) or 0
+        page = take(node.pool.pending()[offset:], size, lambda tx: len(tx.raw))
+        return [hex0x(tx.raw) for tx in page]
 
     def state_get_storage(params: list[Any]) -> Any:
         key, at = params_between(params, 1, 2)
@@ -211,7 +217,12 @@ def build_methods(node: "Node") -> dict[str, Method]:
         return found
 
     def vcoin_proposals(params: list[Any]) -> Any:
-        return [_proposal(pid) for pid in range(governance.NextId.get(chain.state))]
+        """`[count?, start?]`: oldest first after `start`, the previous page's last id."""
+        count, start = params_between(params, 0, 2)
+        after = cursor_id(start)
+        first = 0 if after is None else after + 1
+        last = min(governance.NextId.get(chain.state), first + page_size(count))
+        return [found for pid in range(first, last) if (found := _proposal(pid)) is not None]
 
     def vcoin_extrinsic(params: list[Any]) -> Any:
         (tx_hash_hex,) = params_between(params, 1, 1)

@@ -13,6 +13,7 @@ from tools.common import (
     parse_amount,
     signer,
 )
+from tools.paging import every_page
 from tools.submit import add_submit_options, submit_call
 
 
@@ -60,7 +61,7 @@ def vote(args: argparse.Namespace) -> int:
 
 
 def list_proposals(args: argparse.Namespace) -> int:
-    proposals = client_of(args).call("vcoin_proposals")
+    proposals = every_page(client_of(args), "vcoin_proposals")
 
     rows = [(str(p["id"]), p["action"], str(p["args"]), p["status"], str(p["ayes"]), str(p["nays"]),
              str(p["end"]), str(p["enactAt"] or "")) for p in proposals]  # fmt: skip

@@ -21,6 +21,7 @@ from tools.common import (
     signer,
     spinner,
 )
+from tools.paging import newest_jobs
 from tools.results import artifact, render
 from tools.sdk import Job, JobFailed, Market
 
@@ -115,7 +116,9 @@ def _list(args: argparse.Namespace) -> int:
     for key in ("submitter", "provider"):
         if key in filters:
             filters[key] = to_address(account_id(args, filters[key]))
-    listed = client_of(args).call("vcoin_jobs", filters)
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    listed = newest_jobs(client_of(args), filters, args.limit)
 
     rows = [(str(j["id"]), j["kind"], j["status"], str(j["units"]), format_vc(j["maxFee"]),
              (j["provider"] or "-")[:16]) for j in listed]  # fmt: skip
@@ -168,6 +171,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     listing.add_argument("--submitter")
     listing.add_argument("--provider")
     listing.add_argument("--status")
+    listing.add_argument(
+        "--limit", type=int, default=200, help="most jobs to list, newest first (default 200)"
+    )
     add_key_options(listing)
     add_rpc_options(listing)
     listing.set_defaults(handler=_list)

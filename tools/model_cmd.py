@@ -5,6 +5,7 @@ from pathlib import Path
 
 from agent.models import model_hash
 from tools.common import CliError, add_key_options, add_rpc_options, client_of, emit_table, signer
+from tools.paging import every_page
 from tools.submit import add_submit_options, submit_call
 
 
@@ -23,7 +24,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    models = client_of(args).call("vcoin_models")
+    models = every_page(client_of(args), "vcoin_models", key=lambda model: model["hash"])
+    models.sort(key=lambda model: model["name"])
 
     rows = [(m["name"], m["kind"], f"{m['params']:,}", f"{m['memoryMb']} MB", m["hash"][:18] + "…")
             for m in models]  # fmt: skip
