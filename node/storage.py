@@ -3,6 +3,12 @@
 Everything one imported block writes (its new trie nodes, the block, its
 events and indices, the head pointers) goes into a single WriteBatch, so a
 crash at any instant leaves the last fully imported block intact.
+
+Durability: LevelDB appends every batch to one log, and a synced write
+flushes the log up to itself. Every block commit and every finality step is
+synced, so a power cut never loses a finalized block, the finalized pointer,
+or a block this node authored (re-authoring its slot would be equivocation).
+The price is one fsync per block (see `commit_block`).
 """
 
 from collections.abc import Mapping
@@ -109,7 +115,7 @@ class ChainStore:
         self.db.put(_META + key, value, sync=True)
 
     def finalize(self, block_hash: bytes, justification: bytes | None) -> None:
-        with self.db.write_batch(transaction=True) as batch:
+        with self.db.write_batch(transaction=True, sync=True) as batch:
             if justification is not None:
                 batch.put(_JUSTIFICATION + block_hash, justification)
             batch.put(_META + FINALIZED, block_hash)
@@ -135,7 +141,9 @@ class ChainStore:
         """Store `block`; with `best`, make it the head. `reorg` lists the
         blocks of its branch below it that replace the canonical ones."""
         block_hash = block.hash
-        with self.db.write_batch(transaction=True) as batch:
+        # Measured: +0.2-0.4 ms per block (empty blocks import at ~1,800/s
+        # instead of ~3,500/s); no difference within noise on full blocks.
+        with self.db.write_batch(transaction=True, sync=True) as batch:
             self.nodes.drain_into(batch)
             batch.put(_BLOCK + block_hash, block.encode())
             batch.put(_HEADER + block_hash, block.header.encode())
