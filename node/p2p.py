@@ -22,9 +22,13 @@ import multiaddr
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
-from libp2p.custom_types import TProtocol
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.custom_types import TProtocol, TSecurityOptions
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from node.gossip import Gossip
 from node.peer_book import BANS_PER_ADDRESS, PeerBook
@@ -58,6 +62,14 @@ def load_node_key(path: Path) -> bytes:
 def peer_id_of(seed: bytes) -> str:
     """The libp2p peer id a node key gives (what bootnode addresses carry)."""
     return str(ID.from_pubkey(create_new_key_pair(seed).public_key).to_string())
+
+
+def noise_only(key_pair: KeyPair) -> TSecurityOptions:
+    """Noise as the one security transport: py-libp2p's default also offers
+    TLS, secio and plaintext, and a peer could pick plaintext (no encryption,
+    an identity it merely claims) or secio (deprecated)."""
+    noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+    return {NOISE_PROTOCOL_ID: noise}
 
 
 async def read_frame(stream: Any, limit: int) -> bytes:
@@ -95,9 +107,8 @@ class Network:
     ) -> None:
         self.max_peers = max_peers
         self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/sync/1")
-        self.host = new_host(
-            key_pair=create_new_key_pair(load_node_key(base_path / "network" / "secret_ed25519"))
-        )
+        key_pair = create_new_key_pair(load_node_key(base_path / "network" / "secret_ed25519"))
+        self.host = new_host(key_pair=key_pair, sec_opt=noise_only(key_pair))
         self.listen = multiaddr.Multiaddr(f"/ip4/{listen_host}/tcp/{port}")
         self.port = port
         self.bootnodes = bootnodes
