@@ -8,9 +8,10 @@ first), never the whole set: a model's queue is read only when a provider
 of the model has room, and only down to the first job that pays less per
 work unit than the cheapest such provider asks, since no job after it can
 pay any of them. The work of a block is bounded (`MAX_ASSIGN_STEPS_PER_BLOCK`,
-`MAX_ASSIGNMENTS_PER_BLOCK`); the next block starts where it stopped, and
-otherwise one model further on, so that providers shared by several models
-do not always go to the same one first.
+`MAX_ASSIGNMENTS_PER_BLOCK`); the next block starts at the model after the
+last one it read (or the first one it did not reach), so that every model
+has its turn and providers shared by several models do not always go to the
+same one first.
 """
 
 from bisect import bisect_left
@@ -91,9 +92,14 @@ def assign_waiting(ctx: Ctx, assign: Assign) -> None:
     order = models[start:] + models[:start]
     budget = _Budget()
     resume = order[1 % len(order)]
-    for model in order:
-        if budget.spent() or not _serve_queue(ctx, model, budget, assign):
-            resume = model
+    for index, model in enumerate(order):
+        if budget.spent():
+            resume = model  # not looked at in this block: first in the next
+            break
+        if not _serve_queue(ctx, model, budget, assign):
+            # the next block starts one model further on, so that a queue whose head
+            # never fits (it waits for a busy provider) cannot take every block's budget
+            resume = order[(index + 1) % len(order)]
             break
     Cursor.put(ctx.state, resume)
 

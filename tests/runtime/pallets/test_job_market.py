@@ -4,6 +4,7 @@ The waiting set now admits by fee with a cap per submitter, refunds jobs
 nobody can serve early, and assignment reads only what it can assign."""
 
 from typing import Any
+from unittest.mock import patch
 
 from genesis.spec import BUILTIN_MODELS
 from runtime.codec import encode
@@ -15,7 +16,7 @@ from runtime.constants import (
     UNIT,
 )
 from runtime.crypto import Keypair
-from runtime.pallets import jobs
+from runtime.pallets import job_assignment, jobs
 from runtime.pallets.job_rules import work_units
 from tests.chain import BOB, CHARLIE, DAVE, EVE, TestChain, failed
 from tests.runtime.pallets.test_jobs import TEXTS, market, submit
@@ -161,3 +162,15 @@ def test_better_paying_jobs_are_assigned_first_and_the_rest_in_later_blocks() ->
     assert [j.id for j in waiting(chain)] == list(range(24, 40))  # the newest of CHARLIE's
     chain.produce()
     assert waiting(chain) == []
+
+
+def test_a_queue_whose_head_never_fits_does_not_starve_other_models() -> None:
+    chain = market(BOB)
+    chain.call(DAVE, "staking", "bond", amount=1_000 * UNIT)
+    model = BUILTIN_MODELS[1][0]
+    chain.call(DAVE, "registry", "register_provider", models=[model], memory_mb=4096, price=1_000)
+    with patch.object(job_assignment, "MAX_ASSIGN_STEPS_PER_BLOCK", 4):  # one queue's worth
+        flood(chain, [CHARLIE], 5, max_fee=UNIT, min_reputation=1_000_000)  # BOB never qualifies
+        submit(chain, key=EVE, kind="inference", model=model, input=encode("hi"))
+        chain.produce()
+    assert job_of(chain, 5).status == jobs.ASSIGNED and job_of(chain, 5).provider == DAVE.public
