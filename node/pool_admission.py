@@ -55,6 +55,9 @@ class PoolLimits:
     sender_future_bytes: int = 256 * 1024
     # A gap that does not fill within this many blocks is abandoned.
     future_expiry_blocks: int = 64
+    # Senders holding more than this many may lose their last to a sender
+    # holding fewer that pays as much (see `TxPool._hog_victim`).
+    sender_fair_count: int = 16
 
     @property
     def future_count(self) -> int:

@@ -125,15 +125,17 @@ class TxPool(PoolIndex):
                 lambda: self.future_count < lim.future_count and self.future_bytes + size <= lim.future_bytes,
                 future_rules, "the pool's share for gapped transactions is full",
             )  # fmt: skip
+        fair = tx if ready else None
         if not tx.local:
             self._evict_until(
                 lambda: len(self) - self.local_count < lim.external_count
                 and self.bytes - self.local_bytes + size <= lim.external_bytes,
                 [r for r in rules if not r[0][1]], "the pool is full of transactions that pay at least as much",
+                fair,
             )  # fmt: skip
         self._evict_until(
             lambda: len(self) < lim.max_count and self.bytes + size <= lim.max_bytes,
-            rules, "the pool is full of transactions that pay at least as much",
+            rules, "the pool is full of transactions that pay at least as much", fair,
         )  # fmt: skip
 
     @staticmethod
@@ -150,12 +152,29 @@ class TxPool(PoolIndex):
             ((True, True), tx.tip),
         ]
 
-    def _evict_until(self, fits: Callable[[], bool], rules: list[Rule], why: str) -> None:
+    def _evict_until(
+        self, fits: Callable[[], bool], rules: list[Rule], why: str, fair: PoolTx | None = None
+    ) -> None:
         while not fits():
-            victim = self._victim(rules)
+            victim = self._victim(rules) or (None if fair is None else self._hog_victim(fair))
             if victim is None:
                 raise PoolError(f"PoolFull: {why}")
             self._evict(victim)
+
+    def _hog_victim(self, tx: PoolTx) -> PoolTx | None:
+        """When nothing pays less, a sender within its fair share may still
+        take the last place of the sender holding the most transactions, if
+        that one pays no more: equal tips from a few accounts cannot keep
+        everyone else out (geth's account slots, in spirit)."""
+        fair = self.limits.sender_fair_count
+        mine = self.by_sender.get(tx.sender)
+        if mine is not None and len(mine.txs) >= fair:
+            return None
+        hog = max(self.by_sender.values(), key=lambda q: len(q.txs), default=None)
+        if hog is None or len(hog.txs) <= fair:
+            return None
+        tail = hog.txs[max(hog.txs)]
+        return None if tail.local or tail.tip > tx.tip else tail
 
     def _victim(self, rules: list[Rule]) -> PoolTx | None:
         for cls, bound in rules:

@@ -229,3 +229,16 @@ def test_the_pool_books_stay_consistent_under_random_floods(
         else:
             pool.prune(CHAIN.state)
         _check_books(pool)
+
+
+def test_a_few_accounts_flooding_ready_transactions_at_equal_tips_cannot_lock_others_out() -> None:
+    pool = TxPool(max_count=64, max_bytes=1024 * 1024)
+    for key in FLOODERS[:3]:
+        base = CHAIN.nonce(key.public)
+        for i in range(40):
+            with contextlib.suppress(PoolError):
+                pool.submit(CHAIN.state, _tx(key, base + i, tip=0))
+    assert len(pool) == pool.limits.external_count  # full of valid, ready, zero-tip transfers
+    for honest in (BOB, CHARLIE, FERDIE):
+        pool.submit(CHAIN.state, _tx(honest, CHAIN.nonce(honest.public), tip=0))
+    assert len(list(pool.ready(CHAIN.state))) == len(pool)  # the hogs lost their tails, nothing stranded
