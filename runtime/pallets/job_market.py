@@ -109,8 +109,8 @@ def size(state: State) -> int:
     return len(Waiting.get(state)) // _SIZE
 
 
-def outbids(max_fee: int, cheapest: int) -> bool:
-    return max_fee * PPM > cheapest * (PPM + MARKET_OUTBID_PPM)
+def outbids(max_fee: int, lowest: int) -> bool:
+    return max_fee * PPM > lowest * (PPM + MARKET_OUTBID_PPM)
 
 
 def admit(state: State, submitter: bytes, max_fee: int) -> int | None:
