@@ -56,9 +56,15 @@ def _fuzz(args: argparse.Namespace) -> dict[str, Any]:
     return fuzz_bench.run(cases=args.cases, seed=args.seed)
 
 
+def _flood(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import flood_bench
+
+    return flood_bench.run(seconds=args.seconds)
+
+
 BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
-    "verify": _verify, "fuzz": _fuzz,
+    "verify": _verify, "fuzz": _fuzz, "flood": _flood,
 }  # fmt: skip
 
 
@@ -120,5 +126,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--cases", type=int, default=100_000, help="fuzz: cases per decoder")
     parser.add_argument(
         "--seed", type=int, default=0, help="fuzz: random seed (the same seed, the same cases)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="flood: how long to flood (the issue's run is 300)"
     )
     parser.set_defaults(handler=run)
