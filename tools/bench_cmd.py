@@ -25,7 +25,9 @@ def _import(args: argparse.Namespace) -> dict[str, Any]:
 def _network(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import network_bench
 
-    result = network_bench.run(sync_blocks=args.sync_blocks, finality_seconds=args.finality_seconds)
+    result = network_bench.run(
+        sync_blocks=args.sync_blocks, finality_seconds=args.finality_seconds, flood_seconds=args.flood_seconds
+    )
     return result.to_json()
 
 
@@ -114,6 +116,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     parser.add_argument(
         "--finality-seconds", type=float, default=20.0, help="network: how long to sample finality lag"
+    )
+    parser.add_argument(
+        "--flood-seconds", type=float, default=20.0, help="network: how long a peer floods junk votes"
     )
     parser.add_argument(
         "--min-seconds", type=float, default=1.0, help="agent: the bare job lasts at least this"

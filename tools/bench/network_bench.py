@@ -8,6 +8,10 @@
 - finality and inclusion: a 4-validator testnet with 1 s slots; the gap
   between best and finalized sampled twice a slot, and how long transfers
   submitted to one node take to be in a block.
+- junk votes (issue 11): on the same testnet, a peer floods one validator
+  with finality votes about blocks nobody has, coming back under a new key
+  whenever it is banned; the block interval during the flood, against the
+  slot time (goal: within 1.2x), beside the interval before it.
 """
 
 import statistics
@@ -40,7 +44,12 @@ class NetworkBenchResult:
     finality_lag_slots_max: int
     inclusion_seconds_median: float
     inclusion_slots_median: float
+    block_interval_s: float
+    junk_flood_block_interval_s: float
+    junk_flood_interval_over_slot: float
+    junk_flood: dict[str, Any]
     goal_sync_blocks_per_s: int = 1_000
+    goal_junk_flood_interval_over_slot: float = 1.2
 
     def to_json(self) -> dict[str, Any]:
         return {"name": "network", **self.__dict__}
@@ -110,21 +119,55 @@ def _measure_sync(root: Path, spec_path: Path, blocks: int) -> tuple[float, floa
         stop_all(procs)
 
 
-def _measure_finality(root: Path, seconds: float, transfers: int) -> tuple[list[int], list[float]]:
+def _measure_finality(root: Path, seconds: float, transfers: int, flood_seconds: float) -> dict[str, Any]:
     plan = plan_testnet(root / "testnet", 4, slot_seconds=SLOT_SECONDS)
     procs = [spawn(plan.command(i), root / f"validator-{i + 1}.log") for i in range(4)]
     try:
         clients = [wait_rpc(node.rpc_url, proc) for node, proc in zip(plan.nodes, procs, strict=True)]
         _wait(lambda: clients[0].call("system_health")["finalizedNumber"] >= 2, 60)
         lags = []
-        end = time.monotonic() + seconds
+        start, first = time.monotonic(), _best(clients[0])
+        end = start + seconds
         while time.monotonic() < end:
             health = clients[0].call("system_health")
             lags.append(int(health["bestNumber"]) - int(health["finalizedNumber"]))
             time.sleep(0.5)
-        return lags, _inclusion_times(clients[1], transfers)
+        interval = (time.monotonic() - start) / max(_best(clients[0]) - first, 1)
+        inclusion = _inclusion_times(clients[1], transfers)
+        flood_interval, flood = _junk_vote_flood(clients[0], flood_seconds)
+        return {"lags": lags, "inclusion": inclusion, "interval": interval, "flood_interval": flood_interval,
+                "flood": flood}  # fmt: skip
     finally:
         stop_all(procs)
+
+
+def _best(client: VcoinClient) -> int:
+    return int(client.call("system_health")["bestNumber"])
+
+
+def _junk_vote_flood(client: VcoinClient, seconds: float) -> tuple[float, dict[str, Any]]:
+    """Blocks authored by the whole net while one validator is flooded."""
+    import threading
+
+    import trio
+
+    from tools.bench import junk_votes
+
+    target = client.call("system_localListenAddresses")[0]
+    genesis = bytes.fromhex(client.call("chain_getBlockHash", 0)[2:])
+    chain_id = client.chain_id()
+    validator = dev_keypair("//bob").public
+    result: dict[str, Any] = {}
+
+    def attack() -> None:
+        result.update(trio.run(junk_votes.flood, target, genesis, chain_id, validator, seconds))
+
+    thread = threading.Thread(target=attack, daemon=True)
+    start, first = time.monotonic(), _best(client)
+    thread.start()
+    thread.join(seconds + 30)
+    blocks = _best(client) - first
+    return (time.monotonic() - start) / max(blocks, 1), result
 
 
 def _inclusion_times(client: VcoinClient, transfers: int) -> list[float]:
@@ -146,17 +189,24 @@ def _wait(predicate: Any, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def run(sync_blocks: int = 10_000, finality_seconds: float = 20.0, transfers: int = 10) -> NetworkBenchResult:
+def run(
+    sync_blocks: int = 10_000,
+    finality_seconds: float = 20.0,
+    transfers: int = 10,
+    flood_seconds: float = 20.0,
+) -> NetworkBenchResult:
     with tempfile.TemporaryDirectory(prefix="vcoin-bench-net-") as tmp:
         root = Path(tmp)
         spec_path = _build_chain(root, sync_blocks)
         local_rate = _local_import_rate(root, spec_path)
         sync_seconds, sync_rate = _measure_sync(root, spec_path, sync_blocks)
-        lags, inclusion = _measure_finality(root, finality_seconds, transfers)
-    inclusion_median = statistics.median(inclusion)
+        net = _measure_finality(root, finality_seconds, transfers, flood_seconds)
+    lags, inclusion_median = net["lags"], statistics.median(net["inclusion"])
     return NetworkBenchResult(
         sync_blocks=sync_blocks, sync_seconds=sync_seconds, sync_blocks_per_s=sync_rate,
         local_import_blocks_per_s=local_rate, ratio=sync_rate / local_rate,
         finality_lag_slots_median=statistics.median(lags), finality_lag_slots_max=max(lags),
         inclusion_seconds_median=inclusion_median, inclusion_slots_median=inclusion_median / SLOT_SECONDS,
+        block_interval_s=net["interval"], junk_flood_block_interval_s=net["flood_interval"],
+        junk_flood_interval_over_slot=net["flood_interval"] / SLOT_SECONDS, junk_flood=net["flood"],
     )  # fmt: skip
