@@ -135,3 +135,16 @@ def test_far_future_transaction_gossip_costs_its_sender_and_no_signature_check(
     good = Extrinsic.sign(BOB, chain_id, 0, call).encode()
     assert node._gossiped_extrinsics("peer", [good, far[0]]) is not Gossiped.RELAY  # junk never travels
     assert len(node.pool) == 1
+
+
+def test_a_vote_that_came_before_its_block_counts_once_the_block_is_imported(node: Node) -> None:
+    chain = node.chain
+    genesis = Checkpoint(0, chain.genesis.hash)
+    slot = max(slot_at(time.time(), chain.spec.params.slot_seconds), chain.best.slot + 1)
+    early = chain.build_sealed(ALICE, chain.best.hash, slot, [])  # not imported yet
+    vote = Vote.sign(ALICE, chain.spec.chain_id, genesis, Checkpoint(1, early.hash))
+    assert node._gossiped_votes("peer", _wire(vote)) is Gossiped.RELAY  # verified, parked, passed on
+    assert node.finality.book.pending == [vote]
+    chain.import_block(early)
+    outcome = node.finality.after_import()
+    assert outcome.justified == [Checkpoint(1, early.hash)] and not node.finality.book.pending
