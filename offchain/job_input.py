@@ -9,7 +9,7 @@ from typing import Any
 from offchain.blobs import BlobStore
 from runtime.codec import CodecError, decode
 from runtime.pallets import jobs
-from runtime.pallets.job_rules import check_input
+from runtime.pallets.job_rules import MAX_REFERENCED_TEXTS, MAX_TEXTS, check_input
 
 
 class InvalidInput(ValueError):
@@ -29,7 +29,7 @@ def checked_input(job: jobs.Job, raw: bytes) -> Any:
         raise InvalidInput(f"the referenced input is {len(raw)} bytes, but {job.input_size} were paid for")
     try:
         value = decode(raw, max_len=len(raw))
-        check_input(job.kind, value)
+        check_input(job.kind, value, MAX_TEXTS if job.input else MAX_REFERENCED_TEXTS)
     except (CodecError, ValueError) as exc:
         raise InvalidInput(f"the input is not a valid {job.kind} input: {exc}") from None
     return value

@@ -12,6 +12,7 @@ from typing import Any
 from runtime.constants import MAX_LORA_STEPS, MAX_NEW_TOKENS
 
 MAX_TEXTS = 256
+MAX_REFERENCED_TEXTS = 65_536
 # model kind -> the job kinds it serves: a causal LM also fine-tunes
 SERVES = {"inference": ("inference", "lora"), "embed": ("embed",), "lora": ("lora",)}
 OPTION_BOUNDS: dict[str, dict[str, tuple[int, int, int]]] = {  # name -> (low, high, default)
@@ -42,13 +43,15 @@ def check_options(kind: str, options: dict[str, Any]) -> dict[str, int]:
     return settings
 
 
-def check_input(kind: str, value: Any) -> None:
+def check_input(kind: str, value: Any, max_texts: int = MAX_TEXTS) -> None:
+    """Inline inputs are checked by the chain; referenced ones (priced by
+    their real size, which the provider checks) may hold more texts."""
     if kind == "inference":
         if type(value) is not str or not value:
             raise ValueError("an inference input is a non-empty prompt")
         return
-    if type(value) is not list or not 0 < len(value) <= MAX_TEXTS:
-        raise ValueError(f"an {kind} input is a list of 1 to {MAX_TEXTS} texts")
+    if type(value) is not list or not 0 < len(value) <= max_texts:
+        raise ValueError(f"an {kind} input is a list of 1 to {max_texts} texts")
     if not all(type(text) is str and text for text in value):
         raise ValueError("every text must be a non-empty string")
 

@@ -158,7 +158,8 @@ def test_a_job_nobody_serves_is_refunded_at_its_deadline(node: NodeProcess) -> N
                    "--input", "x", "--max-fee", "1", "--deadline", "4", "--wait", "--timeout", "60")  # fmt: skip
     assert out.returncode == 1 and "refunded" in out.stderr
     assert node.rpc("vcoin_account", BOB)["reserved"] == 0
-    assert free_before - node.rpc("vcoin_account", BOB)["free"] < 10**7  # two transaction fees, no job fee
+    # Two transaction fees (weighted: a model registration is heavy), not the 1 VC job fee.
+    assert free_before - node.rpc("vcoin_account", BOB)["free"] < 10**8
 
 
 def test_malformed_jobs_are_refused_with_a_clear_error(node: NodeProcess) -> None:

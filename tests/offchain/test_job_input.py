@@ -15,6 +15,7 @@ from offchain.job_input import InvalidInput, checked_input
 from runtime.codec import blake2b_256
 from runtime.constants import JOB_KINDS
 from runtime.pallets import jobs
+from runtime.pallets.job_rules import MAX_REFERENCED_TEXTS
 
 scalars = (
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=8) | st.binary(max_size=8)
@@ -69,10 +70,13 @@ def test_the_declared_size_must_be_the_real_size() -> None:
 
 
 def test_more_texts_than_a_job_may_have_are_refused() -> None:
-    raw = packed(["text"] * 2_000)
+    checked_input(
+        referenced("embed", packed(["text"] * 2_000), len(packed(["text"] * 2_000))), packed(["text"] * 2_000)
+    )
+    raw = packed(["text"] * (MAX_REFERENCED_TEXTS + 1))
     try:
         checked_input(referenced("embed", raw, len(raw)), raw)
     except InvalidInput as exc:
         assert "list of 1 to" in str(exc)
     else:
-        raise AssertionError("2,000 texts accepted")
+        raise AssertionError(f"{MAX_REFERENCED_TEXTS + 1} texts accepted")
