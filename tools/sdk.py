@@ -51,7 +51,10 @@ class Job:
             if status["status"] in DONE:
                 return status
             if status["status"] in ENDED:
-                raise JobFailed(f"job {self.id} was refunded: no provider delivered before its deadline")
+                raise JobFailed(
+                    f"job {self.id} was refunded: no provider could serve it before its deadline, a "
+                    "better-paying job took its place, or its provider refused its input"
+                )
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"job {self.id} is still {status['status']} after {timeout:.0f} s")
             time.sleep(0.5)
