@@ -84,18 +84,9 @@ def test_an_honest_ready_transfer_is_admitted_while_a_gapped_flood_fills_the_poo
 
 
 def test_gapped_transactions_are_refused_before_their_signature_is_checked(
-    monkeypatch: pytest.MonkeyPatch,
+    signature_checks: list[bytes],
 ) -> None:
-    import runtime.executive
-    from runtime.crypto import verify
-
-    checks: list[bytes] = []
-
-    def counting(public: bytes, message: bytes, signature: bytes) -> bool:
-        checks.append(public)
-        return verify(public, message, signature)
-
-    monkeypatch.setattr(runtime.executive, "verify", counting)
+    checks = signature_checks
     pool = TxPool()
     key = FLOODERS[0]
     base = CHAIN.nonce(key.public)
