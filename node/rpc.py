@@ -20,6 +20,8 @@ TX_INVALID = 1010
 TX_ALREADY_IMPORTED = 1013
 TX_PRIORITY_TOO_LOW = 1014
 MAX_BATCH = 100
+MAX_BATCH_ANSWER = 64 * 1024 * 1024
+BATCH_TOO_LARGE = -32010
 
 log = logging.getLogger("vcoin.rpc")
 
@@ -63,10 +65,28 @@ class RpcHandler:
             if len(request) > MAX_BATCH:
                 message = f"Invalid request: batch larger than {MAX_BATCH}"
                 return json.dumps(_error(None, INVALID_REQUEST, message)).encode()
-            answers = [a for a in (self._one(r) for r in request) if a is not None]
-            return json.dumps(answers).encode() if answers else None
+            return self._batch(request)
         answer = self._one(request)
         return None if answer is None else json.dumps(answer).encode()
+
+    def _batch(self, requests: list[Any]) -> bytes | None:
+        """Each call's answer is bounded; so is their sum: past `MAX_BATCH_ANSWER`
+        the rest of the batch is answered with an error, not run."""
+        answers: list[bytes] = []
+        size = 0
+        for request in requests:
+            if size > MAX_BATCH_ANSWER:
+                request_id = request.get("id") if isinstance(request, dict) else None
+                message = f"Batch answer over {MAX_BATCH_ANSWER >> 20} MiB: send this call again on its own"
+                answer = _error(
+                    request_id if type(request_id) in (int, str) else None, BATCH_TOO_LARGE, message
+                )
+            else:
+                answer = self._one(request)
+            if answer is not None:
+                answers.append(json.dumps(answer).encode())
+                size += len(answers[-1])
+        return b"[" + b",".join(answers) + b"]" if answers else None
 
     def _one(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict):
