@@ -75,6 +75,7 @@ class RpcHandler:
         answers: list[bytes] = []
         size = 0
         for request in requests:
+            answer: dict[str, Any] | None
             if size > MAX_BATCH_ANSWER:
                 request_id = request.get("id") if isinstance(request, dict) else None
                 message = f"Batch answer over {MAX_BATCH_ANSWER >> 20} MiB: send this call again on its own"
