@@ -27,7 +27,7 @@ def wait_rpc(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> 
             raise RuntimeError(f"a node exited with status {proc.returncode}")
         try:
             client.call("system_health")
-            return client
+            return VcoinClient(url, timeout=30.0)  # a node under a flood may answer slowly, not never
         except (NodeUnreachable, RpcFailure):
             time.sleep(0.1)
     raise TimeoutError(f"no RPC at {url} after {timeout:.0f} s")

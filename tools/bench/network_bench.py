@@ -124,7 +124,7 @@ def _measure_finality(root: Path, seconds: float, transfers: int, flood_seconds:
     procs = [spawn(plan.command(i), root / f"validator-{i + 1}.log") for i in range(4)]
     try:
         clients = [wait_rpc(node.rpc_url, proc) for node, proc in zip(plan.nodes, procs, strict=True)]
-        _wait(lambda: clients[0].call("system_health")["finalizedNumber"] >= 2, 60)
+        _wait(lambda: clients[0].call("system_health")["finalizedNumber"] >= 2, 180)
         lags = []
         start, first = time.monotonic(), _best(clients[0])
         end = start + seconds
