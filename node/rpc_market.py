@@ -141,7 +141,7 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         if not isinstance(data_hex, str) or len(data_hex) > MAX_BLOB_HEX:
             raise ValueError("a blob is 0x-hex of at most 32 MiB")
         try:
-            return hex0x(node.blobs.put(parse_hex(data_hex)))
+            return hex0x(node.blobs.put(parse_hex(data_hex), staged=True))
         except BlobStoreFull as exc:
             raise RpcError(4008, f"{exc}; try again later") from None
 

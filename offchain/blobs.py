@@ -5,7 +5,13 @@ written atomically, so a crash never leaves a blob that lies about itself.
 The store is bounded: past its quota, `collect` deletes the blobs touched
 least recently (a file's mtime is the last time the chain referenced it or
 it was written), never one touched within `keep_fresh` seconds, so what an
-open job needs stays and what nobody paid for goes first."""
+open job needs stays and what nobody paid for goes first.
+
+Uploads that no job references yet (`put(..., staged=True)`, what
+`vcoin_putBlob` stores before its job is submitted) live in a staging share
+of the quota, oldest out first, until a block names them: an uploader can
+churn only its own share, never fill the store for the hour that fresh
+blobs are kept."""
 
 import contextlib
 import os
@@ -19,6 +25,7 @@ from runtime.codec import blake2b_256
 MAX_BLOB = 512 * 1024 * 1024
 DEFAULT_QUOTA = 8 << 30
 KEEP_FRESH_SECONDS = 3600.0  # longer than any job's commit and reveal windows
+STAGING_SHARE = 8  # unreferenced uploads may take 1/8 of the quota
 
 
 class BlobStoreFull(ValueError):
@@ -33,20 +40,24 @@ class BlobStore:
         self.quota, self.keep_fresh = quota, keep_fresh
         root.mkdir(parents=True, exist_ok=True)
         self.used = sum(size for _, size, _ in self._files())
+        self.staged: dict[bytes, int] = {}  # unreferenced uploads, oldest first, and their sizes
         self._lock = threading.Lock()  # `collect` runs in a thread beside `put`
 
     def _path(self, digest: bytes) -> Path:
         name = digest.hex()
         return self.root / name[:2] / name
 
-    def put(self, data: bytes) -> bytes:
+    def put(self, data: bytes, staged: bool = False) -> bytes:
         if len(data) > MAX_BLOB:
             raise ValueError(f"blobs are at most {MAX_BLOB} bytes")
         digest = blake2b_256(data)
         path = self._path(digest)
         if path.exists():
-            self.touch(digest)
+            if not staged:
+                self.touch(digest)
         else:
+            if staged:
+                self._make_staging_room(len(data))
             if self.used + len(data) > self.quota:
                 self.collect(incoming=len(data))
             if self.used + len(data) > self.quota:
@@ -62,7 +73,23 @@ class BlobStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+            if staged:
+                self.staged[digest] = len(data)
         return digest
+
+    def _make_staging_room(self, size: int) -> None:
+        room = self.quota // STAGING_SHARE
+        if size > room:
+            raise BlobStoreFull(f"an upload no job references yet may be at most {room >> 20} MiB")
+        with self._lock:
+            while self.staged and sum(self.staged.values()) + size > room:
+                oldest = next(iter(self.staged))
+                del self.staged[oldest]
+                with contextlib.suppress(OSError):
+                    path = self._path(oldest)
+                    freed = path.stat().st_size
+                    path.unlink()
+                    self.used -= freed
 
     def get(self, digest: bytes) -> bytes | None:
         path = self._path(digest)
@@ -76,6 +103,8 @@ class BlobStore:
 
     def touch(self, digest: bytes) -> None:
         """The chain referenced this blob: keep it."""
+        with self._lock:
+            self.staged.pop(digest, None)
         with contextlib.suppress(OSError):
             os.utime(self._path(digest))
 
@@ -90,9 +119,11 @@ class BlobStore:
         for mtime, size, path in sorted(self._files()):
             if self.used + incoming - freed <= self.quota * target or mtime > fresh_after:
                 break
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError), self._lock:
                 path.unlink()
                 freed += size
+                with contextlib.suppress(ValueError):
+                    self.staged.pop(bytes.fromhex(path.name), None)
         with self._lock:
             self.used -= freed
         return freed

@@ -53,3 +53,18 @@ def test_the_store_never_holds_more_than_its_quota(tmp_path_factory: pytest.Temp
             aged(store, index.to_bytes(4, "big") * size, age)
         on_disk = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
         assert on_disk == store.used <= store.quota
+
+
+def test_uploads_no_job_references_churn_only_their_own_share(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path, quota=8_000, keep_fresh=3_600)
+    result = store.put(b"r" * 2_000)  # a worker's result: fresh, kept
+    first = store.put(b"a" * 600, staged=True)
+    referenced = store.put(b"b" * 300, staged=True)
+    store.touch(referenced)  # a block named it: no longer staged
+    for index in range(20):  # a flood of uploads never referenced
+        store.put(bytes([index]) * 700, staged=True)
+    assert store.has(result) and store.has(referenced) and not store.has(first)
+    assert sum(store.staged.values()) <= 8_000 // 8
+    assert store.put(b"w" * 4_000)  # room for real work remains
+    with pytest.raises(BlobStoreFull, match="references"):
+        store.put(b"z" * 1_001, staged=True)
