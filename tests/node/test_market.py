@@ -179,7 +179,7 @@ def test_malformed_jobs_are_refused_with_a_clear_error(node: NodeProcess) -> Non
 
 
 def test_a_worker_killed_mid_job_resumes_after_restart(tmp_path: Path, models: Path) -> None:
-    proc = worker_node(tmp_path, models, job_commit_window=40).start()
+    proc = worker_node(tmp_path, models, job_commit_window=200).start()
     try:
         add_tiny_lm(proc, models)
         out = proc.cli("job", "submit", "--from", "//bob", "--kind", "lora", "--model", "tiny-lm", "--input",
@@ -192,7 +192,7 @@ def test_a_worker_killed_mid_job_resumes_after_restart(tmp_path: Path, models: P
         proc.proc.wait()
         proc.start()
         wait_until(
-            lambda: proc.rpc("vcoin_job", job_id)["status"] in ("revealed", "settled"), 120, "resumed job"
+            lambda: proc.rpc("vcoin_job", job_id)["status"] in ("revealed", "settled"), 400, "resumed job"
         )
         assert proc.log.read_text().count(f"job {job_id}: commit submitted") == 1
     finally:
