@@ -84,6 +84,13 @@ class DockerExecutor:
         self.client.ping()  # fail now, not on the first job, when no daemon answers
         self.image, self.gpu, self.limits = image, gpu, limits or DockerLimits()
 
+    def has_image(self) -> bool:
+        try:
+            self.client.images.get(self.image)
+        except Exception:
+            return False
+        return True
+
     def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
         return execution_of(self._call(spec, model_path, None, timeout))
 
