@@ -4,7 +4,6 @@ or `InvalidInput`; never another exception (which used to stop the node)."""
 
 from pathlib import Path
 
-import msgpack
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from runtime.codec import blake2b_256
 from runtime.constants import JOB_KINDS
 from runtime.pallets import jobs
 from runtime.pallets.job_rules import MAX_REFERENCED_TEXTS
+from tools.bench.mutations import packed
 
 scalars = (
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=8) | st.binary(max_size=8)
@@ -29,13 +29,6 @@ values = st.recursive(
 
 def referenced(kind: str, raw: bytes, size: int) -> jobs.Job:
     return jobs.Job(0, b"s" * 32, kind, b"m" * 32, b"", blake2b_256(raw), size, {}, 1, 1, 10, 0, 0)
-
-
-def packed(value: object) -> bytes:
-    try:
-        return bytes(msgpack.packb(value, use_bin_type=True))
-    except (TypeError, ValueError, OverflowError):
-        return b"\xc1"
 
 
 def accepted_or_refused(job: jobs.Job, raw: bytes) -> None:
