@@ -7,6 +7,7 @@ provider refuses it instead of running it (or crashing on it)."""
 from typing import Any
 
 from offchain.blobs import BlobStore
+from offchain.input_shape import check_shape
 from runtime.codec import CodecError, decode
 from runtime.pallets import jobs
 from runtime.pallets.job_rules import MAX_REFERENCED_TEXTS, MAX_TEXTS, check_input
@@ -27,9 +28,11 @@ def job_input(job: jobs.Job, blobs: BlobStore) -> Any | None:
 def checked_input(job: jobs.Job, raw: bytes) -> Any:
     if not job.input and len(raw) != job.input_size:
         raise InvalidInput(f"the referenced input is {len(raw)} bytes, but {job.input_size} were paid for")
+    max_texts = MAX_TEXTS if job.input else MAX_REFERENCED_TEXTS
     try:
+        check_shape(job.kind, raw, max_texts)  # before decoding: nesting could cost gigabytes
         value = decode(raw, max_len=len(raw))
-        check_input(job.kind, value, MAX_TEXTS if job.input else MAX_REFERENCED_TEXTS)
+        check_input(job.kind, value, max_texts)
     except (CodecError, ValueError) as exc:
         raise InvalidInput(f"the input is not a valid {job.kind} input: {exc}") from None
     return value

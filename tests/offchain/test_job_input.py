@@ -73,3 +73,40 @@ def test_more_texts_than_a_job_may_have_are_refused() -> None:
         assert "list of 1 to" in str(exc)
     else:
         raise AssertionError(f"{MAX_REFERENCED_TEXTS + 1} texts accepted")
+
+
+def test_nesting_is_refused_before_it_is_decoded() -> None:
+    import tracemalloc
+
+    raw = packed([[]] * 1_000_000)  # a megabyte that decodes into a million lists
+    tracemalloc.start()
+    try:
+        checked_input(referenced("embed", raw, len(raw)), raw)
+    except InvalidInput:
+        pass
+    else:
+        raise AssertionError("a list of lists accepted")
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 4 * len(raw)  # the bytes themselves, not a Python object per item
+
+
+@given(st.lists(st.text(max_size=5), min_size=1, max_size=5) | st.text(min_size=1, max_size=9))
+def test_the_shape_walker_accepts_exactly_what_the_chain_accepts(value: object) -> None:
+    from offchain.input_shape import check_shape
+    from runtime.pallets.job_rules import check_input
+
+    for kind in ("inference", "embed"):
+        raw = packed(value)
+        try:
+            check_input(kind, value)
+            chain_ok = True
+        except ValueError:
+            chain_ok = False
+        try:
+            check_shape(kind, raw, 256)
+            walker_ok = True
+        except ValueError:
+            walker_ok = False
+        assert walker_ok or not chain_ok  # never refuses what the chain takes
