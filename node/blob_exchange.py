@@ -39,13 +39,16 @@ class BlobExchange:
         self.wanted: dict[bytes, Wish] = {}  # insertion order: the oldest first
         network.host.set_stream_handler(self.protocol, self._serve)
 
-    def want(self, digest: bytes) -> None:
+    def want(self, digest: bytes, max_size: int = MAX_BLOB_FRAME) -> None:
+        """Fetch `digest` from peers, accepting at most `max_size` bytes (a
+        job's input is as large as its fee says, or it is not its input)."""
         if digest in self.wanted or self.blobs.has(digest):
             return
         while len(self.wanted) >= MAX_WANTED:
             del self.wanted[next(iter(self.wanted))]
         now = trio.current_time()
-        self.wanted[digest] = Wish(since=now, next_try=now, wait=RETRY_SECONDS[0])
+        self.wanted[digest] = Wish(since=now, next_try=now, wait=RETRY_SECONDS[0],
+                                   max_size=min(max_size, MAX_BLOB_FRAME))  # fmt: skip
 
     async def _serve(self, stream: Any) -> None:
         peer = stream.muxed_conn.peer_id
@@ -65,13 +68,13 @@ class BlobExchange:
             with contextlib.suppress(Exception):
                 await stream.close()
 
-    async def fetch(self, peer: Any, digest: bytes) -> bytes | None:
+    async def fetch(self, peer: Any, digest: bytes, max_size: int = MAX_BLOB_FRAME) -> bytes | None:
         with trio.fail_after(STREAM_TIMEOUT):
             stream = await self.network.host.new_stream(peer, [self.protocol])
         try:
             with trio.fail_after(STREAM_TIMEOUT * 6):
                 await write_frame(stream, digest)
-                data = await read_frame(stream, MAX_BLOB_FRAME)
+                data = await read_frame(stream, max_size)
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()
@@ -91,15 +94,15 @@ class BlobExchange:
                     self.wanted.pop(digest, None)
                 elif now >= wish.next_try:
                     wish.next_try, wish.wait = now + wish.wait, min(wish.wait * 2, RETRY_SECONDS[1])
-                    await self._ask_peers(digest)
+                    await self._ask_peers(digest, wish.max_size)
 
-    async def _ask_peers(self, digest: bytes) -> None:
+    async def _ask_peers(self, digest: bytes, max_size: int) -> None:
         if self.blobs.has(digest):
             self.wanted.pop(digest, None)
             return
         for peer in self.network.peers():
             try:
-                data = await self.fetch(peer, digest)
+                data = await self.fetch(peer, digest, max_size)
                 if data is not None:
                     self.blobs.put(data)
             except Exception as exc:
@@ -116,3 +119,4 @@ class Wish:
     since: float
     next_try: float
     wait: float
+    max_size: int = MAX_BLOB_FRAME

@@ -15,7 +15,7 @@ import trio
 from consensus.slots import expected_author, slot_at, slot_start, verify_seal
 from consensus.votebook import Outcome
 from genesis.spec import ChainSpec
-from node.blob_exchange import BlobExchange
+from node.blob_exchange import MAX_BLOB_FRAME, BlobExchange
 from node.blob_pins import referenced_blobs
 from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
 from node.equivocation import SlotWatch, block_evidence, vote_evidence
@@ -136,11 +136,11 @@ class Node:
     def listen_addresses(self) -> list[str]:
         return [] if self.network is None else self.network.addresses()
 
-    def want_blob(self, digest: bytes) -> bool:
+    def want_blob(self, digest: bytes, max_size: int = MAX_BLOB_FRAME) -> bool:
         """Ask peers for a blob this node lacks; False when there is no network."""
         if self.blob_exchange is None:
             return False
-        self.blob_exchange.want(digest)
+        self.blob_exchange.want(digest, max_size)
         return True
 
     def _blocks_from(self, start: int, count: int) -> list[list[bytes | None]]:
@@ -235,8 +235,8 @@ class Node:
         self.pool.remove([extrinsic_hash(raw) for raw in block.extrinsics])
         self._resubmit(imported.retracted)
         self.pool.prune(self.chain.state)
-        for digest in referenced_blobs(imported.events, self.chain.state):
-            self.blobs.touch(digest)
+        for digest, size in referenced_blobs(imported.events, self.chain.state):
+            self.blobs.touch(digest, size)
         self.metrics.imported.inc()
         self.metrics.extrinsics.inc(len(block.extrinsics))
         self.metrics.import_time.observe(imported.millis / 1e3)

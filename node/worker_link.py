@@ -5,6 +5,7 @@ share gossip and RPC floods cannot take: a refused reveal is a slash."""
 
 from typing import TYPE_CHECKING
 
+from node.blob_exchange import MAX_BLOB_FRAME
 from node.txpool import PoolError
 from runtime.crypto import Keypair
 from runtime.state import State
@@ -26,8 +27,8 @@ class NodeChainView:
     def best_number(self) -> int:
         return self.node.chain.best.number
 
-    def want_blob(self, digest: bytes) -> None:
-        self.node.want_blob(digest)
+    def want_blob(self, digest: bytes, max_size: int = MAX_BLOB_FRAME) -> None:
+        self.node.want_blob(digest, max_size)
 
     def submit_call(self, call: Call) -> bytes:
         return self.submit_call_as(self.key, call)

@@ -101,12 +101,15 @@ class BlobStore:
     def has(self, digest: bytes) -> bool:
         return self._path(digest).exists()
 
-    def touch(self, digest: bytes) -> None:
-        """The chain referenced this blob: keep it."""
-        with self._lock:
-            self.staged.pop(digest, None)
+    def touch(self, digest: bytes, size: int | None = None) -> None:
+        """The chain referenced this blob (as `size` bytes, when it says): keep it."""
+        path = self._path(digest)
         with contextlib.suppress(OSError):
-            os.utime(self._path(digest))
+            if size is not None and path.stat().st_size != size:
+                return  # named by a job that did not pay for it
+            with self._lock:
+                self.staged.pop(digest, None)
+            os.utime(path)
 
     def collect(self, incoming: int = 0, target: float = 0.9) -> int:
         """Delete the least recently touched blobs until the store, with
@@ -120,6 +123,8 @@ class BlobStore:
             if self.used + incoming - freed <= self.quota * target or mtime > fresh_after:
                 break
             with contextlib.suppress(OSError), self._lock:
+                if path.stat().st_mtime > fresh_after:
+                    continue  # touched since the listing
                 path.unlink()
                 freed += size
                 with contextlib.suppress(ValueError):

@@ -111,7 +111,7 @@ class KnownAnswerTester:
                 self._start(nursery, job, value)
             elif not job.input:  # fetched first (if not here), so large jobs are tested too
                 if not self.blobs.has(job.input_hash):
-                    self.chain.want_blob(job.input_hash)
+                    self.chain.want_blob(job.input_hash, job.input_size)
                 self.waiting[job.id] = (job, number)
 
     def _start(self, nursery: trio.Nursery, template: jobs.Job, value: Any) -> None:

@@ -52,7 +52,9 @@ class ChainView(Protocol):
         """Signed with another key of this node's (known-answer accounts)."""
         ...
 
-    def want_blob(self, digest: bytes) -> None: ...
+    def want_blob(self, digest: bytes, max_size: int = ...) -> None:
+        """Fetch a blob from peers, accepting at most `max_size` bytes."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,10 @@ class ProviderWorker(BlockDriven):
                 return
             try:
                 if job_input(job, self.blobs) is None:
-                    self.chain.want_blob(job.input_hash)  # referenced input: fetch it, start next block
-                    return
+                    if not self._input_overdue(job, number):
+                        self.chain.want_blob(job.input_hash, job.input_size)  # fetch it, start next block
+                        return
+                    raise InvalidInput("the referenced input never arrived from any peer")
             except InvalidInput as exc:
                 log.warning("job %d: refused, %s", job.id, exc)
                 record = JobProgress(job.id, job.assigned_at, state=FAILED, error=str(exc), invalid=True)
@@ -125,6 +129,11 @@ class ProviderWorker(BlockDriven):
             self._submit(record.but(reveal_sent=number), "reveal", {
                 "job": job.id, "result_hash": record.result_hash, "salt": record.salt, "result": result,
             })  # fmt: skip
+
+    def _input_overdue(self, job: jobs.Job, number: int) -> bool:
+        """Past this, the refusal must go now to land inside the commit window."""
+        window = chain_params(self.chain.state()).job_commit_window
+        return number >= job.assigned_at + window - max(2, window // 4)
 
     def _submit(self, record: JobProgress, name: str, args: dict[str, object]) -> None:
         self.progress.put(record)  # first the record, then the transaction

@@ -77,9 +77,10 @@ class VerifierWorker(BlockDriven):
         claimed = job.result or self.blobs.get(job.result_hash)
         raw_input = job.input or self.blobs.get(job.input_hash)
         if claimed is None or raw_input is None:
-            for digest, held in ((job.result_hash, claimed), (job.input_hash, raw_input)):
-                if held is None:
-                    self.chain.want_blob(digest)
+            if claimed is None:
+                self.chain.want_blob(job.result_hash)
+            if raw_input is None:
+                self.chain.want_blob(job.input_hash, job.input_size)
             return None
         if blake2b_256(claimed) != job.result_hash:
             return False

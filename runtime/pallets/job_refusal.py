@@ -1,20 +1,23 @@
 """`jobs.refuse`: the assigned provider declares a job's referenced input
-unusable (it does not decode, has the wrong shape, or is larger than the
-size its fee was computed from).
+unusable (it does not decode, has the wrong shape, is larger than the size
+its fee was computed from, or never arrived), inside its commit window.
 
-The chain cannot read a referenced input, so it cannot judge the claim;
-it makes lying pointless instead: the provider earns nothing from a
-refusal, and the submitter gets the fee back less the burn rate of what the
-job would have cost, so flooding providers with unusable inputs is paid
-for and a refusing provider gains nothing it could want. Inline inputs are
-checked at submission, so they cannot be refused.
+The chain cannot read a referenced input, so it cannot judge the claim; it
+makes lying pointless instead. The job goes to another provider (the
+refuser may not take it again) or, when nobody is left, back to its
+submitter; each refusal burns the burn rate of what the job would have
+cost from the submitter's reserved fee, so flooding providers with unusable
+inputs is paid for, while a refusing provider earns nothing and cannot end
+anyone's job. Inline inputs are checked at submission: they cannot be
+refused.
 """
+
+from dataclasses import replace
 
 from runtime.constants import ppm_of
 from runtime.context import Ctx
 from runtime.dispatch import amount, call, text
 from runtime.pallets import balances, jobs
-from runtime.pallets.job_settlement import refund
 
 MAX_REASON = 200
 
@@ -28,8 +31,11 @@ def refuse(ctx: Ctx, origin: bytes, job: int, reason: str) -> None:
         raise jobs.Error("NotAssigned", "only a job assigned to you and not yet committed can be refused")
     if found.input:
         raise jobs.Error("InlineInput", "an inline input was checked at submission and cannot be refused")
-    burned = min(found.max_fee, ppm_of(found.price * found.units, ctx.params.burn_rate_ppm))
-    jobs._close(ctx, found, jobs.REFUNDED)
-    refund(ctx, found.submitter, found.max_fee - burned)
-    balances.burn(ctx, balances.take_reserved(ctx, found.submitter, burned))
-    ctx.emit(jobs.PALLET, "Refused", job=job, provider=origin, burned=burned, reason=reason)
+    if ctx.number > found.assigned_at + ctx.params.job_commit_window:
+        raise jobs.Error("TooLate", "the commit window has closed")
+    burned = balances.take_reserved(
+        ctx, found.submitter, min(found.max_fee, ppm_of(found.price * found.units, ctx.params.burn_rate_ppm))
+    )
+    balances.burn(ctx, burned)
+    jobs._requeue(ctx, replace(found, max_fee=found.max_fee - burned), "Refused", failed=False,
+                  burned=burned, why=reason)  # fmt: skip

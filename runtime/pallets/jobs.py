@@ -164,12 +164,14 @@ def _close(ctx: Ctx, found: Job, status: str, **changes: Any) -> None:
     Jobs.put(ctx.state, found.id, replace(found, status=status, **changes))
 
 
-def _requeue(ctx: Ctx, found: Job, reason: str) -> None:
-    """The provider failed the job: another one gets it, or the submitter a refund."""
+def _requeue(ctx: Ctx, found: Job, reason: str, failed: bool = True, **event: Any) -> None:
+    """The provider failed the job (or refused it, not `failed`): another
+    one gets it, or the submitter a refund."""
     _close(ctx, found, PENDING, provider=b"", price=0, tried=(*found.tried, found.provider))
-    registry.count_job(ctx, found.provider, failed=1)
-    reputation.record_failure(ctx, found.provider)
-    ctx.emit(PALLET, reason, job=found.id, provider=found.provider)
+    if failed:
+        registry.count_job(ctx, found.provider, failed=1)
+        reputation.record_failure(ctx, found.provider)
+    ctx.emit(PALLET, reason, job=found.id, provider=found.provider, **event)
     if ctx.number >= found.deadline:
         requeued = Jobs.get(ctx.state, found.id)
         assert requeued is not None

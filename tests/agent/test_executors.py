@@ -96,9 +96,13 @@ def _daemon_answers() -> bool:
         return False
 
 
-def test_auto_picks_docker_only_when_a_daemon_answers(tmp_path: Path) -> None:
+def test_auto_picks_docker_only_when_a_daemon_answers_with_the_agent_image(tmp_path: Path) -> None:
     if _daemon_answers():
-        assert make_executor("auto", gpu=False).name == "docker"
+        auto = make_executor("auto", gpu=False)
+        docker = make_executor("docker", gpu=False)
+        assert auto.name == ("docker" if docker.has_image() else "local")  # type: ignore[attr-defined]
+        auto.close()
+        docker.close()
     else:
         assert make_executor("auto", gpu=False).name == "local"
         with pytest.raises(ValueError, match="Docker"):

@@ -19,6 +19,7 @@ class Peers:
     def __init__(self) -> None:
         self.host = SimpleNamespace(set_stream_handler=lambda protocol, handler: None)
         self.asked: list[float] = []
+        self.limits: list[int] = []
 
     def peers(self) -> list[str]:
         return ["peer"]
@@ -28,8 +29,9 @@ def exchange(tmp_path: Path) -> tuple[BlobExchange, Peers]:
     peers = Peers()
     ex = BlobExchange(peers, BlobStore(tmp_path), b"g" * 32)  # type: ignore[arg-type]
 
-    async def fetch(peer: Any, digest: bytes) -> bytes | None:
+    async def fetch(peer: Any, digest: bytes, max_size: int) -> bytes | None:
         peers.asked.append(trio.current_time())
+        peers.limits.append(max_size)
         return None
 
     ex.fetch = fetch  # type: ignore[method-assign]
@@ -53,12 +55,13 @@ def test_a_missing_blob_is_asked_for_with_a_growing_backoff(tmp_path: Path) -> N
     ex, peers = exchange(tmp_path)
 
     async def main() -> None:
-        ex.want(b"x" * 32)
+        ex.want(b"x" * 32, max_size=1_234)  # a job's input: as large as its fee says
         with trio.move_on_after(40):
             await ex.run()
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     gaps = [b - a for a, b in zip(peers.asked, peers.asked[1:], strict=False)]
     assert len(peers.asked) <= 7  # not 80 polls' worth
+    assert set(peers.limits) == {1_234}
     assert all(later >= earlier for earlier, later in zip(gaps, gaps[1:], strict=False))
     assert gaps[0] >= RETRY_SECONDS[0] and RETRY_SECONDS[0] * 2 > blob_exchange.POLL_SECONDS

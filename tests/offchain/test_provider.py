@@ -97,10 +97,10 @@ def test_an_unusable_referenced_input_is_refused_not_run(lm: Path, tmp_path: Pat
     refused = [e for e in events if e.name == "Refused"]
     assert len(refused) == 1 and refused[0].data["job"] == job_id, [e.name for e in events]
     found = jobs.job(chain.state, job_id)
-    assert found is not None and found.status == jobs.REFUNDED
+    assert found is not None and found.status == jobs.PENDING and EVE.public in found.tried  # for others
     after = chain.account(FERDIE.public)
     burned = refused[0].data["burned"]
-    assert 0 < burned < UNIT and after.free == before[1].free + UNIT - burned and after.reserved == 0
+    assert 0 < burned < UNIT and after.free == before[1].free and after.reserved == UNIT - burned
     assert reputation.score(chain.state, EVE.public) == before[0]
     assert registry.provider(chain.state, EVE.public).jobs_failed == 0
     worker.view.sent = []
@@ -147,3 +147,19 @@ def test_a_job_that_keeps_killing_its_node_is_given_up(lm: Path, tmp_path: Path)
     record = worker.progress.get(job_id)
     assert record is not None and record.state == FAILED and "interrupted" in record.error
     assert worker.view.sent == []
+
+
+def test_an_input_that_never_arrives_is_refused_inside_the_commit_window(lm: Path, tmp_path: Path) -> None:
+    raw = encode("nobody serves these bytes")
+    chain = market(lm)
+    job_id = submit_referenced(chain, lm, raw)
+    worker = Worker(chain, lm, tmp_path)
+    worker.step()
+    assert worker.view.wanted == [blake2b_256(raw)] and worker.view.sent == []  # asked peers, no more
+    found = jobs.job(chain.state, job_id)
+    assert found is not None
+    chain.advance_to(found.assigned_at + 2)  # the window is 4: two blocks left to land a refusal
+    worker.step()
+    events = chain.produce(worker.view.sent).events
+    assert any(e.name == "Refused" and e.data["job"] == job_id for e in events), [e.name for e in events]
+    assert reputation.score(chain.state, EVE.public) == reputation.score(chain.state, b"\x00" * 32)

@@ -29,7 +29,7 @@ class ChainOfTest:
         self.sent.append(Extrinsic.sign(key, self.chain.chain_id, nonce, call).encode())
         return b""
 
-    def want_blob(self, digest: bytes) -> None:
+    def want_blob(self, digest: bytes, max_size: int = 1 << 26) -> None:
         self.wanted.append(digest)
 
     def flush(self) -> None:

@@ -127,6 +127,26 @@ calls = st.one_of(
         st.integers(0, 3),
     ),
     st.builds(
+        lambda size, f: (
+            "jobs",
+            "submit",
+            {
+                "kind": "embed",
+                "model": EMBED,
+                "input": b"",
+                "input_hash": RESULT_HASH,
+                "input_size": size,
+                "options": {},
+                "max_fee": f,
+                "deadline": 6,
+                "min_reputation": 0,
+            },
+        ),  # fmt: skip
+        st.sampled_from([0, 100, 40_000]),
+        st.sampled_from([10**6, UNIT]),
+    ),
+    st.builds(lambda j: ("jobs", "refuse", {"job": j, "reason": "unusable input"}), st.integers(0, 3)),
+    st.builds(
         lambda ok: ("known_answers", "seal", {"seal": KNOWN_ANSWER_SEAL if ok else SALT}), st.booleans()
     ),
     st.builds(
