@@ -193,7 +193,7 @@ class LocalExecutor:
     def _read(self, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
-        data = b""
+        data = bytearray()  # appended in place: a large result in small reads stays linear
         want = 4
         size: int | None = None
         while len(data) < want:
@@ -210,8 +210,8 @@ class LocalExecutor:
             data += chunk
             if size is None and len(data) == 4:
                 size = int.from_bytes(data, "big")
-                want, data = size, b""
-        return data
+                want, data = size, bytearray()
+        return bytes(data)
 
     def _check_memory(self, proc: subprocess.Popen[bytes]) -> None:
         """Resident memory, not address space, is what a job can exhaust: an

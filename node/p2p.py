@@ -128,13 +128,16 @@ class Network:
             nursery.cancel_scope.cancel()
 
     def is_banned(self, peer: Any) -> bool:
-        key = str(peer)
-        was_banned = key in self.book.banned
-        banned = self.book.is_banned(key, self.address_of(peer))
-        if was_banned and key not in self.book.banned:
-            with contextlib.suppress(Exception):
-                self.gossip.pubsub.remove_from_blacklist(peer)
+        banned = self.book.is_banned(str(peer), self.address_of(peer))
+        self._lift_expired()
         return banned
+
+    def _lift_expired(self) -> None:
+        """Bans the book ended (however it noticed) end in gossip's blacklist too."""
+        while self.book.expired:
+            key = self.book.expired.pop()
+            with contextlib.suppress(Exception):
+                self.gossip.pubsub.remove_from_blacklist(ID.from_base58(key))
 
     def punish(self, peer: Any, points: int, reason: str) -> None:
         """Lower a peer's score; at the threshold, disconnect and ban it (and
@@ -175,6 +178,7 @@ class Network:
     async def enforce_limits(self) -> None:
         """Drop banned peers, then the lowest-scored beyond `max_peers`."""
         self.book.prune()
+        self._lift_expired()
         for address in [a for a in self._denied if not self.book.is_blocked(a)]:
             self._denied.discard(address)
             with contextlib.suppress(Exception):

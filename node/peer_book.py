@@ -33,6 +33,7 @@ class PeerBook:
         self.banned: dict[str, float] = {}  # peer id -> until
         self.address_bans: dict[str, list[float]] = {}  # address -> when its peers were banned
         self.blocked: dict[str, float] = {}  # address -> until
+        self.expired: list[str] = []  # peer ids whose ban ended, for the caller to lift elsewhere
 
     def score(self, peer: str) -> float:
         found = self.standing.get(peer)
@@ -62,6 +63,7 @@ class PeerBook:
         if until is not None and until < now:
             del self.banned[peer]
             self.standing.pop(peer, None)
+            self.expired.append(peer)
             until = None
         return until is not None or (address is not None and self.is_blocked(address))
 
@@ -81,6 +83,11 @@ class PeerBook:
             self.is_blocked(address)
         for peer in list(self.banned):
             self.is_banned(peer)
+        now = self.clock()
+        for address in [
+            a for a, times in self.address_bans.items() if all(now - t >= BAN_SECONDS for t in times)
+        ]:
+            del self.address_bans[address]
 
 
 def _exempt(address: str) -> bool:

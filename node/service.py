@@ -330,7 +330,8 @@ class Node:
                 verdict = Gossiped.RELAY
             except UnknownParent:
                 if not self._plausible_orphan(block):
-                    if self.network is not None:
+                    near = block.header.number <= self.chain.best.number + 1 and not self.sync.syncing
+                    if near and self.network is not None:  # far ahead, we may just not know the new set yet
                         self.network.punish(
                             peer, ORPHAN_PENALTY, "a block with an unknown parent and a bad seal"
                         )

@@ -29,7 +29,7 @@ def exchange(tmp_path: Path) -> tuple[BlobExchange, Peers]:
     peers = Peers()
     ex = BlobExchange(peers, BlobStore(tmp_path), b"g" * 32)  # type: ignore[arg-type]
 
-    async def fetch(peer: Any, digest: bytes, max_size: int) -> bytes | None:
+    async def fetch(peer: Any, digest: bytes, max_size: int = 0) -> bytes | None:
         peers.asked.append(trio.current_time())
         peers.limits.append(max_size)
         return None

@@ -60,3 +60,14 @@ def test_scores_stay_between_the_worst_offence_and_zero_and_the_book_prunes(
     clock.now += 10 * BAN_SECONDS
     book.prune()
     assert not book.standing and not book.banned and not book.blocked
+
+
+def test_ended_bans_are_reported_however_they_are_noticed_and_old_addresses_forgotten() -> None:
+    clock = Clock()
+    book = PeerBook(clock)
+    book.punish("p", -BAN_THRESHOLD, "203.0.113.9")
+    book.punish("q", -BAN_THRESHOLD, "203.0.113.9")
+    clock.now += BAN_SECONDS + 1
+    book.prune()  # noticed here, not by `is_banned`: the caller must still lift its other lists
+    assert sorted(book.expired) == ["p", "q"] and not book.banned
+    assert not book.address_bans
