@@ -3,6 +3,7 @@ disconnected, while the validators keep finalizing."""
 
 import os
 from pathlib import Path
+from typing import Any
 
 import multiaddr
 import pytest
@@ -26,6 +27,17 @@ pytestmark = pytest.mark.slow
 PATIENCE = 45.0  # seconds: every wait ends as soon as its condition holds; a loaded machine needs more
 
 
+async def _connect(host: Any, info: Any) -> None:
+    """Dial until it works: on a loaded machine a dial may time out."""
+    with trio.fail_after(PATIENCE):
+        while True:
+            try:
+                await host.connect(info)
+                return
+            except Exception:
+                await trio.sleep(0.5)
+
+
 async def _misbehave(target: str, genesis: bytes, topic: str, payload: bytes) -> bool:
     """Connect as a fresh peer, publish `payload` on `topic`; True if the node
     then dropped the connection."""
@@ -34,7 +46,7 @@ async def _misbehave(target: str, genesis: bytes, topic: str, payload: bytes) ->
     gossip = Gossip(host, genesis, lambda *_: None)
     listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{free_port()}")
     async with host.run(listen_addrs=[listen]), gossip.running():
-        await host.connect(info)
+        await _connect(host, info)
         with trio.move_on_after(PATIENCE):  # publish only once the node's subscription is known
             while info.peer_id not in gossip.pubsub.peer_topics.get(gossip.topics[topic], set()):
                 await trio.sleep(0.1)
@@ -50,7 +62,7 @@ async def _bad_sync_request(target: str) -> bool:
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
     listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{free_port()}")
     async with host.run(listen_addrs=[listen]):
-        await host.connect(info)
+        await _connect(host, info)
         protocol = next(p for p in await _protocols(host, info.peer_id) if "/sync/" in p)
         stream = await host.new_stream(info.peer_id, [TProtocol(protocol)])
         await write_frame(stream, b"\x93not a request")
