@@ -64,7 +64,9 @@ class NodeConfig:
     blob_quota: int = DEFAULT_QUOTA  # bytes of job inputs and results kept off chain
     worker: bool = False
     bootnodes: list[str] = field(default_factory=list)
-    p2p_host: str = "127.0.0.1"
+    p2p_host: str = "127.0.0.1"  # used when listen_addrs is empty (embedded and test nodes)
+    listen_addrs: list[str] = field(default_factory=list)  # IPs to listen on: "0.0.0.0", "::", ...
+    public_addrs: list[str] = field(default_factory=list)  # multiaddrs to advertise (--public-addr)
     network: bool = True
     max_peers: int = 25
     # Test-only: author two blocks per slot (refused unless explicitly allowed).
