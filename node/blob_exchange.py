@@ -19,7 +19,7 @@ from typing import Any
 import trio
 from libp2p.custom_types import TProtocol
 
-from node.p2p import STREAM_TIMEOUT, Network, read_frame, write_frame
+from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_frame
 from offchain.blobs import BlobStore
 from runtime.codec import blake2b_256
 
@@ -37,7 +37,7 @@ class BlobExchange:
         self.blobs = blobs
         self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/blob/1")
         self.wanted: dict[bytes, Wish] = {}  # insertion order: the oldest first
-        network.host.set_stream_handler(self.protocol, self._serve)
+        network.set_stream_handler(self.protocol, self._serve)
 
     def want(self, digest: bytes, max_size: int = MAX_BLOB_FRAME) -> None:
         """Fetch `digest` from peers, accepting at most `max_size` bytes (a
@@ -58,12 +58,14 @@ class BlobExchange:
             with trio.fail_after(STREAM_TIMEOUT):
                 digest = await read_frame(stream, 32)
                 if len(digest) != 32:
-                    raise ValueError("a blob request is a 32-byte hash")
+                    raise FrameTooLarge("a blob request is a 32-byte hash")
                 data = self.blobs.get(digest) or b""
             with trio.fail_after(STREAM_TIMEOUT * 6):
                 await write_frame(stream, data if len(data) <= MAX_BLOB_FRAME else b"")
-        except Exception as exc:
+        except FrameTooLarge as exc:  # a hung-up or slow peer is only dropped
             self.network.punish(peer, 100, f"bad blob request ({exc})")
+        except Exception as exc:
+            log.debug("blob request from %s ended early: %s", peer, type(exc).__name__)
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()

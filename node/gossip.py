@@ -21,10 +21,10 @@ from typing import Any
 
 import msgpack
 import trio
-from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
-from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
 from libp2p.tools.anyio_service import background_trio_service
 
+from node.net_guard import GuardedGossipSub, GuardedPubsub
 from runtime.constants import MAX_BLOCK_BYTES
 
 log = logging.getLogger("vcoin.gossip")
@@ -63,20 +63,30 @@ def decode_items(data: bytes, limit: int) -> list[bytes] | None:
 
 
 class Gossip:
-    def __init__(self, host: Any, genesis_hash: bytes, punish: Callable[[Any, int, str], None]) -> None:
-        self.host = host
+    def __init__(
+        self,
+        genesis_hash: bytes,
+        punish: Callable[[Any, int, str], None],
+        is_banned: Callable[[Any], bool] = lambda peer: False,
+    ) -> None:
         self.punish = punish
-        self.router = GossipSub(
+        self.is_banned = is_banned
+        prefix = f"/vcoin/{genesis_hash[:8].hex()}"
+        self.topics = {name: f"{prefix}/{name}/1" for name in MESSAGE_LIMITS}
+        self.handlers: dict[str, Handler] = {}
+        self.outbox: dict[str, list[bytes]] = {name: [] for name in MESSAGE_LIMITS}
+
+    def bind(self, host: Any) -> None:
+        """A fresh router and pubsub on `host` (again after the host is rebuilt);
+        the guarded classes keep a library task's error inside the library."""
+        self.host = host
+        self.router = GuardedGossipSub(
             protocols=[PROTOCOL_ID_V11],
             degree=6, degree_low=4, degree_high=12,
             heartbeat_initial_delay=0.5, heartbeat_interval=1,
             max_messages_per_topic_per_second=4.0 * FLUSH_HZ,
         )  # fmt: skip
-        self.pubsub = Pubsub(host, self.router, max_inbound_rpc_size=MAX_BLOCK_BYTES + 64 * 1024)
-        prefix = f"/vcoin/{genesis_hash[:8].hex()}"
-        self.topics = {name: f"{prefix}/{name}/1" for name in MESSAGE_LIMITS}
-        self.handlers: dict[str, Handler] = {}
-        self.outbox: dict[str, list[bytes]] = {name: [] for name in MESSAGE_LIMITS}
+        self.pubsub = GuardedPubsub(host, self.router, max_inbound_rpc_size=MAX_BLOCK_BYTES + 64 * 1024)
 
     def on(self, name: str, handler: Handler) -> None:
         self.handlers[name] = handler
@@ -93,6 +103,8 @@ class Gossip:
         def validate(forwarder: Any, msg: Any) -> bool:
             if forwarder == self.host.get_id():
                 return True
+            if self.is_banned(forwarder):  # judged by who forwards it, never by who wrote it
+                return False
             items = decode_items(msg.data, limit)
             if items is None:
                 self.punish(forwarder, 100, f"undecodable {name} gossip")

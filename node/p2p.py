@@ -13,12 +13,12 @@ coming back under new keys.
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgpack
-import multiaddr
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
@@ -26,12 +26,14 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol, TSecurityOptions
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
+from node.bootnodes import BootnodeDialer
 from node.gossip import Gossip
-from node.peer_book import BANS_PER_ADDRESS, PeerBook
+from node.net_guard import failures
+from node.p2p_addresses import advertised, listen_multiaddr, parse_public
+from node.peer_book import BAN_SECONDS, BANS_PER_ADDRESS, PeerBook
 from runtime.codec import CodecError
 from runtime.types import Block
 
@@ -41,6 +43,8 @@ MAX_RESPONSE = 8 * 1024 * 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 RESPONSE_BUDGET = 2 * 1024 * 1024
 STREAM_TIMEOUT = 10.0
+RESTART_BACKOFF = 1.0
+MAX_RESTART_BACKOFF = 60.0
 SyncItem = tuple[Block, bytes | None]
 
 
@@ -72,11 +76,15 @@ def noise_only(key_pair: KeyPair) -> TSecurityOptions:
     return {NOISE_PROTOCOL_ID: noise}
 
 
+class FrameTooLarge(ValueError):
+    """A length prefix beyond what the protocol allows: no honest peer sends it."""
+
+
 async def read_frame(stream: Any, limit: int) -> bytes:
     header = await _read_exactly(stream, 4)
     size = int.from_bytes(header, "big")
     if size > limit:
-        raise ValueError(f"frame of {size} bytes exceeds {limit}")
+        raise FrameTooLarge(f"frame of {size} bytes exceeds {limit}")
     return await _read_exactly(stream, size)
 
 
@@ -94,60 +102,105 @@ async def write_frame(stream: Any, payload: bytes) -> None:
     await stream.write(len(payload).to_bytes(4, "big") + payload)
 
 
+@dataclass(frozen=True)
+class SyncAnswer:
+    best: int  # the peer's best block number when it answered
+    items: list[SyncItem]
+
+
 class Network:
     def __init__(
         self,
         base_path: Path,
         genesis_hash: bytes,
-        listen_host: str,
+        listen_hosts: list[str],
         port: int,
         bootnodes: list[str],
-        blocks_from: Callable[[int, int], list[list[bytes | None]]],
+        blocks_from: Callable[[int, int], tuple[int, list[list[bytes | None]]]],
         max_peers: int = 25,
+        public_addrs: list[str] | None = None,
     ) -> None:
         self.max_peers = max_peers
-        self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/sync/1")
-        key_pair = create_new_key_pair(load_node_key(base_path / "network" / "secret_ed25519"))
-        self.host = new_host(key_pair=key_pair, sec_opt=noise_only(key_pair))
-        self.listen = multiaddr.Multiaddr(f"/ip4/{listen_host}/tcp/{port}")
+        self.protocol = TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/sync/2")
+        self.key_pair = create_new_key_pair(load_node_key(base_path / "network" / "secret_ed25519"))
+        self.listen = [listen_multiaddr(host, port) for host in listen_hosts]
+        self.public = parse_public(public_addrs or [])
         self.port = port
-        self.bootnodes = bootnodes
+        self.dialer = BootnodeDialer(bootnodes)
         self.blocks_from = blocks_from
-        self.host.set_stream_handler(self.protocol, self._serve)
-        self.gossip = Gossip(self.host, genesis_hash, self.punish)
         self.book = PeerBook()
+        self.gossip = Gossip(genesis_hash, self.punish, self.is_banned)
+        self.handlers: dict[TProtocol, Callable[[Any], Awaitable[None]]] = {}
         self._denied: set[str] = set()  # addresses in the swarm's deny list
         self._nursery: trio.Nursery | None = None
+        self._build()
+        self.set_stream_handler(self.protocol, self._serve)
+
+    def _build(self) -> None:
+        """A host (and gossip on it) with this node's key; built again after
+        the library failed in a way its own guards could not contain."""
+        self.host = new_host(
+            key_pair=self.key_pair, sec_opt=noise_only(self.key_pair),
+            addrs_factory=lambda candidates: advertised(self.public, candidates),
+        )  # fmt: skip
+        for protocol, handler in self.handlers.items():
+            self.host.set_stream_handler(protocol, handler)
+        self.gossip.bind(self.host)
+
+    def set_stream_handler(self, protocol: TProtocol, handler: Callable[[Any], Awaitable[None]]) -> None:
+        self.handlers[protocol] = handler
+        self.host.set_stream_handler(protocol, handler)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.host.run(listen_addrs=[self.listen]), trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            async with self.gossip.running():
-                yield
+            await nursery.start(self._keep_running)
+            yield
             nursery.cancel_scope.cancel()
 
-    def is_banned(self, peer: Any) -> bool:
-        banned = self.book.is_banned(str(peer), self.address_of(peer))
-        self._lift_expired()
-        return banned
+    async def _keep_running(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the host and gossip; if the library fails anyway, log it and
+        start a fresh host after a backoff. Only a failure to start at all
+        (a port in use) reaches the caller."""
+        started = False
+        backoff = RESTART_BACKOFF
+        while True:
+            since = trio.current_time()
+            try:
+                async with self.host.run(listen_addrs=self.listen), self.gossip.running():
+                    if started:
+                        log.warning("p2p host restarted; listening as %s", self.addresses()[0])
+                    else:
+                        started = True
+                        task_status.started()
+                    await trio.sleep_forever()
+            except Exception as exc:
+                if not started:
+                    raise
+                if trio.current_time() - since > MAX_RESTART_BACKOFF:
+                    backoff = RESTART_BACKOFF
+                failures.report("the p2p host", exc)
+                log.warning(
+                    "p2p host failed (%s: %s); restarting in %.0f s", type(exc).__name__, exc, backoff
+                )
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
+            self._build()
 
-    def _lift_expired(self) -> None:
-        """Bans the book ended (however it noticed) end in gossip's blacklist too."""
-        while self.book.expired:
-            key = self.book.expired.pop()
-            with contextlib.suppress(Exception):
-                self.gossip.pubsub.remove_from_blacklist(ID.from_base58(key))
+    def is_banned(self, peer: Any) -> bool:
+        return self.book.is_banned(str(peer), self.address_of(peer))
 
     def punish(self, peer: Any, points: int, reason: str) -> None:
         """Lower a peer's score; at the threshold, disconnect and ban it (and
-        its address, when several of its peer ids were banned)."""
+        its address, when several of its peer ids were banned). Gossip it
+        originated still counts when an honest peer relays it: bans are
+        checked against the forwarder only."""
         address = self.address_of(peer)
         if not self.book.punish(str(peer), points, address):
+            log.debug("peer %s loses %d points: %s", peer, points, reason)
             return
-        log.warning("disconnecting peer %s: %s", peer, reason)
-        with contextlib.suppress(Exception):
-            self.gossip.pubsub.add_to_blacklist(peer)
+        log.warning("banning peer %s for %.0f s: %s", peer, BAN_SECONDS, reason)
         if address is not None and self.book.is_blocked(address):
             log.warning(
                 "refusing connections from %s: %d of its peer ids were banned", address, BANS_PER_ADDRESS
@@ -165,7 +218,7 @@ class Network:
             for conn in conns if isinstance(conns, list) else [conns]:
                 for holder in (conn, getattr(conn, "muxed_conn", None)):
                     remote = getattr(holder, "get_remote_address", lambda: None)()
-                    if isinstance(remote, tuple | list) and len(remote) == 2:
+                    if isinstance(remote, tuple | list) and len(remote) >= 2:
                         return str(remote[0])
         except Exception:
             return None
@@ -178,7 +231,7 @@ class Network:
     async def enforce_limits(self) -> None:
         """Drop banned peers, then the lowest-scored beyond `max_peers`."""
         self.book.prune()
-        self._lift_expired()
+        self.book.expired.clear()
         for address in [a for a in self._denied if not self.book.is_blocked(a)]:
             self._denied.discard(address)
             with contextlib.suppress(Exception):
@@ -198,70 +251,107 @@ class Network:
         return str(self.host.get_id().to_string())
 
     def addresses(self) -> list[str]:
-        return [f"{self.listen}/p2p/{self.peer_id}"]
+        """Full multiaddrs (with /p2p/) others can dial: never a wildcard."""
+        return [str(address) for address in self.host.get_addrs()] or [
+            f"{address}/p2p/{self.peer_id}" for address in advertised(self.public, self.listen)
+        ]
 
     def peers(self) -> list[Any]:
         return [p for p in self.host.get_connected_peers() if p != self.host.get_id()]
 
     async def _serve(self, stream: Any) -> None:
+        """Answer one sync request. A peer that hangs up or stalls is only
+        dropped; one that sends a malformed request loses score."""
         peer = stream.muxed_conn.peer_id
         if self.is_banned(peer):
-            await stream.close()
+            await _close(stream)
             return
         try:
             with trio.fail_after(STREAM_TIMEOUT):
-                request = msgpack.unpackb(await read_frame(stream, MAX_REQUEST), raw=False)
-                if not (
-                    type(request) is list
-                    and len(request) == 2
-                    and all(type(x) is int and x >= 0 for x in request)
-                ):
-                    raise ValueError("a sync request is [from_number, count]")
-                start, count = request
-                blocks = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
-                await write_frame(stream, msgpack.packb(blocks, use_bin_type=True))
-        except Exception as exc:
+                start, count = _sync_request(await read_frame(stream, MAX_REQUEST))
+                best, blocks = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
+                await write_frame(stream, msgpack.packb([best, blocks], use_bin_type=True))
+        except (Garbage, FrameTooLarge) as exc:
             self.punish(peer, 100, f"bad sync request ({exc})")
+        except Exception as exc:
+            log.debug("sync request from %s ended early: %s", peer, type(exc).__name__)
         finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
+            await _close(stream)
 
-    async def request_blocks(self, peer: Any, start: int, count: int) -> list[SyncItem]:
+    async def request_blocks(self, peer: Any, start: int, count: int) -> SyncAnswer | None:
         """Blocks `start..` from one peer, each with its justification if it
-        has one; garbage gets the peer banned."""
-        with trio.fail_after(STREAM_TIMEOUT):  # opening a stream can stall too
-            stream = await self.host.new_stream(peer, [self.protocol])
+        has one, and the peer's best number. None when the peer hung up or
+        stalled (not its fault as far as we can tell); garbage costs it."""
+        try:
+            with trio.fail_after(STREAM_TIMEOUT):  # opening a stream can stall too
+                stream = await self.host.new_stream(peer, [self.protocol])
+        except Exception as exc:
+            log.debug("no sync stream to %s: %s", peer, type(exc).__name__)
+            return None
         try:
             with trio.fail_after(STREAM_TIMEOUT):
                 await write_frame(stream, msgpack.packb([start, count]))
                 payload = await read_frame(stream, MAX_RESPONSE)
-            items = msgpack.unpackb(payload, raw=False)
-            if type(items) is not list or len(items) > MAX_BLOCKS_PER_RESPONSE:
-                raise CodecError("a sync response is a list of [block, justification]")
-            return [_sync_item(item) for item in items]
-        except (CodecError, ValueError, EOFError) as exc:
+        except FrameTooLarge as exc:
             self.punish(peer, 100, f"invalid sync response ({exc})")
-            return []
+            return None
+        except Exception as exc:
+            log.debug("sync from %s ended early: %s", peer, type(exc).__name__)
+            return None
         finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
+            await _close(stream)
+        try:
+            return _sync_answer(payload)
+        except Garbage as exc:
+            self.punish(peer, 100, f"invalid sync response ({exc})")
+            return None
 
     async def connect_bootnodes(self) -> None:
         connected = {str(p) for p in self.peers()}
-        for address in self.bootnodes:
-            try:
-                info = info_from_p2p_addr(multiaddr.Multiaddr(address))
-            except Exception as exc:
-                log.warning("ignoring bootnode %s: %s", address, exc)
-                continue
-            if str(info.peer_id) in connected or self.is_banned(info.peer_id):
-                continue
+        for node in self.dialer.due(connected, self.is_banned):
+            with contextlib.suppress(Exception):  # a dial that failed moments ago is ours to retry
+                self.host.get_network().unblock_peer(node.info.peer_id)  # type: ignore[attr-defined]
             try:
                 with trio.fail_after(STREAM_TIMEOUT):
-                    await self.host.connect(info)
-                log.info("connected to %s", info.peer_id)
+                    await self.host.connect(node.info)
+                self.dialer.connected(node)
             except Exception as exc:
-                log.debug("bootnode %s unreachable: %s", address, exc)
+                self.dialer.failed(node, exc)
+
+
+class Garbage(Exception):
+    """What a peer sent cannot be what an honest node sends."""
+
+
+async def _close(stream: Any) -> None:
+    with contextlib.suppress(Exception):
+        await stream.close()
+
+
+def _sync_request(frame: bytes) -> tuple[int, int]:
+    try:
+        request = msgpack.unpackb(frame, raw=False)
+    except Exception as exc:
+        raise Garbage(f"undecodable: {exc}") from None
+    if not (type(request) is list and len(request) == 2 and all(type(x) is int and x >= 0 for x in request)):
+        raise Garbage("a sync request is [from_number, count]")
+    return request[0], request[1]
+
+
+def _sync_answer(payload: bytes) -> SyncAnswer:
+    try:
+        answer = msgpack.unpackb(payload, raw=False)
+    except Exception as exc:
+        raise Garbage(f"undecodable: {exc}") from None
+    if not (type(answer) is list and len(answer) == 2 and type(answer[0]) is int and answer[0] >= 0):
+        raise Garbage("a sync response is [best_number, items]")
+    best, items = answer
+    if type(items) is not list or len(items) > MAX_BLOCKS_PER_RESPONSE:
+        raise Garbage("sync items are a list of at most 128 [block, justification]")
+    try:
+        return SyncAnswer(best, [_sync_item(item) for item in items])
+    except CodecError as exc:
+        raise Garbage(str(exc)) from None
 
 
 def _sync_item(item: Any) -> SyncItem:

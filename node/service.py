@@ -99,8 +99,8 @@ class Node:
         self.network: Network | None = None
         if config.network:
             self.network = Network(
-                config.base_path, self.chain.genesis.hash, config.p2p_host, config.p2p_port,
-                config.bootnodes, self._blocks_from, config.max_peers,
+                config.base_path, self.chain.genesis.hash, config.listen_addrs or [config.p2p_host],
+                config.p2p_port, config.bootnodes, self._blocks_from, config.max_peers, config.public_addrs,
             )  # fmt: skip
             self.network.gossip.on(BLOCKS, self._gossiped_blocks)
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
@@ -145,7 +145,8 @@ class Node:
         self.blob_exchange.want(digest, max_size)
         return True
 
-    def _blocks_from(self, start: int, count: int) -> list[list[bytes | None]]:
+    def _blocks_from(self, start: int, count: int) -> tuple[int, list[list[bytes | None]]]:
+        """Our best number, and canonical blocks from `start` within the byte budget."""
         items: list[list[bytes | None]] = []
         size = 0
         store = self.chain.store
@@ -160,7 +161,7 @@ class Node:
             if items and size > RESPONSE_BUDGET:
                 break
             items.append([raw, justification])
-        return items
+        return self.chain.best.number, items
 
     def _publish(self, topic: str, item: bytes) -> None:
         if self.network is not None:

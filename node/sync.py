@@ -1,20 +1,26 @@
-"""Block sync over request-response streams: ask every peer for the blocks
-after our best one, import them, finalize by the newest justification in a
-batch, and log progress while far behind.
+"""Block sync over request-response streams: ask peers for the blocks after
+ours, import them, finalize by the newest justification in a batch, and log
+progress while behind.
 
-When a peer's blocks do not attach to ours (our best is on a fork the net
-left), sync rewinds to just above the finalized block, which every honest
-peer shares, and walks forward from there until the blocks attach again.
+Each peer has a cursor: the next height to ask it for. A batch that attached
+moves the cursor past its last block, however short the peer's byte budget
+cut it; a batch whose first block does not attach (our best is on a fork the
+peer's chain left) moves it back to just above our finalized block, which
+every honest peer shares, from where the peer's branch is walked forward
+until it is longer than ours. "Caught up" means our best reached the best
+any compatible peer reported. Blocks are imported one at a time with a
+checkpoint between them, so a long batch never stalls gossip or RPC.
 """
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from consensus.finality import Justification
-from node.chain import BlockImportError, UnknownParent
+from node.chain import BadBlock, BlockImportError, UnknownParent
 from runtime.codec import CodecError
 from runtime.types import Block
 
@@ -24,20 +30,44 @@ if TYPE_CHECKING:
 log = logging.getLogger("vcoin.sync")
 SYNC_BATCH = 128
 PROGRESS_SECONDS = 5.0
+BATCHES_PER_TURN = 8  # a peer that keeps giving blocks is asked again, up to this, before the others
+CAUGHT_UP_SLACK = 1  # a block being gossiped right now does not make us "syncing"
 
 
+@dataclass
+class PeerSync:
+    best: int = -1  # the best number this peer last reported
+    next: int | None = None  # the next height to ask it for; None: just above our best
+    incompatible: bool = False  # its chain does not hold our finalized block
+
+
+@dataclass
+class BatchOutcome:
+    imported: int = 0
+    attached: bool = False  # every block attached to one we know
+    last: int | None = None  # the number of the last block that attached
+    unknown_parent: bool = False
+    bad: str | None = None  # why a block was invalid for anyone
+
+
+@dataclass
 class BlockSync:
-    def __init__(self, node: "Node") -> None:
-        self.node = node
-        self.syncing = False
-        self.rewind_to: int | None = None  # next height to ask for while finding a fork's base
-        self._mark: tuple[float, int] | None = None
+    node: "Node"
+    syncing: bool = False
+    peers: dict[str, PeerSync] = field(default_factory=dict)
+    _mark: tuple[float, int] | None = None
 
     def rewind(self) -> None:
-        """Our best block does not lead to the peers' chain: search from finality."""
-        if self.rewind_to is None:
-            self.rewind_to = self.node.chain.finalized.number + 1
-            log.info("our best block is on a fork the peers left: searching from #%d", self.rewind_to)
+        """Gossip showed a chain forking below our best: walk every peer's
+        branch again from just above the finalized block."""
+        start = self.node.chain.finalized.number + 1
+        for cursor in self.peers.values():
+            cursor.next = start if cursor.next is None else min(cursor.next, start)
+
+    def target(self) -> int:
+        """The best height a compatible peer reported (ours if none did)."""
+        heights = [c.best for c in self.peers.values() if not c.incompatible]
+        return max([self.node.chain.best.number, *heights])
 
     async def run(self) -> None:
         network = self.node.network
@@ -46,70 +76,104 @@ class BlockSync:
         while True:
             await network.connect_bootnodes()
             await network.enforce_limits()
-            start = self.rewind_to if self.rewind_to is not None else self.node.chain.best.number + 1
-            fetched = received = 0
-            attached = False
-            for peer in network.peers():
-                try:
-                    items = await network.request_blocks(peer, start, SYNC_BATCH)
-                except Exception as exc:
-                    log.info("sync from %s failed: %s", peer, type(exc).__name__)
-                    continue
-                received = max(received, len(items))
-                count, whole = self.import_batch(peer, items)
-                fetched += count
-                attached = attached or (whole and bool(items))
-            if self.rewind_to is not None:
-                # Walk forward a batch at a time; stop once the peers' chain attached.
-                if received == SYNC_BATCH:
-                    self.rewind_to = start + received
-                elif attached:
-                    self.rewind_to = None
-            was_syncing, self.syncing = self.syncing, fetched >= SYNC_BATCH or self.rewind_to is not None
+            fetched = await self.round(network.peers())
+            was_syncing = self.syncing
+            self.syncing = self.node.chain.best.number + CAUGHT_UP_SLACK < self.target()
             if self.syncing or was_syncing:
                 self._progress(fetched)
             if not self.syncing or fetched == 0:
                 await trio.sleep(poll)
 
-    def import_batch(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> tuple[int, bool]:
-        """(blocks imported, whether the whole batch attached to known blocks)."""
+    async def round(self, peers: list[Any]) -> int:
+        """Ask each peer (the highest first) for what it has beyond us."""
+        known = {str(p) for p in peers}
+        for gone in [key for key in self.peers if key not in known]:
+            del self.peers[gone]
+        order = sorted(peers, key=lambda p: self.peers.get(str(p), PeerSync()).best, reverse=True)
+        fetched = 0
+        for peer in order:
+            cursor = self.peers.setdefault(str(peer), PeerSync())
+            for _ in range(BATCHES_PER_TURN):
+                progress = await self._ask(peer, cursor)
+                fetched += progress
+                if progress == 0 and cursor.next is None:
+                    break
+                if cursor.next is None and self.node.chain.best.number >= cursor.best:
+                    break
+        return fetched
+
+    async def _ask(self, peer: Any, cursor: PeerSync) -> int:
+        network = self.node.network
+        assert network is not None
+        chain = self.node.chain
+        start = chain.best.number + 1 if cursor.next is None else cursor.next
+        answer = await network.request_blocks(peer, start, SYNC_BATCH)
+        if answer is None:
+            cursor.next = None
+            return 0
+        cursor.best = answer.best
+        if not answer.items:
+            cursor.next = None  # nothing there: the peer is not ahead of `start`
+            return 0
+        outcome = await self.import_batch(peer, answer.items)
+        if outcome.bad is not None:
+            network.punish(peer, 100, f"an invalid block in sync ({outcome.bad})")
+            cursor.next = None
+        elif outcome.unknown_parent:
+            floor = chain.finalized.number + 1
+            if start <= floor:
+                # Its chain does not hold our finalized block: nothing to take from it.
+                if not cursor.incompatible:
+                    log.warning("peer %s is on a chain without our finalized block #%d", peer, floor - 1)
+                cursor.incompatible, cursor.next = True, None
+            else:
+                log.info("our best block is on a fork %s left: searching from #%d", peer, floor)
+                cursor.next = floor
+        elif outcome.last is not None:
+            cursor.incompatible = False
+            following = outcome.last + 1  # however short the batch: go on from its end
+            cursor.next = None if following > answer.best or following == chain.best.number + 1 else following
+        return outcome.imported
+
+    async def import_batch(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> BatchOutcome:
+        """Import a batch in order, yielding to other tasks between blocks."""
         node = self.node
-        imported = 0
-        whole = True
+        outcome = BatchOutcome(attached=True)
         proof: Justification | None = None
         for block, justification in items:
             if not node.chain.store.has_block(block.hash):
                 try:
                     node.import_block(block, vote=False)
                 except UnknownParent:
-                    log.debug("block #%d from %s does not attach (start #%s)", block.header.number, peer,
-                              items[0][0].header.number)  # fmt: skip
-                    self.rewind()
-                    whole = False
+                    outcome.unknown_parent = outcome.last is None
+                    outcome.attached = False
+                    break
+                except BadBlock as exc:
+                    outcome.bad, outcome.attached = str(exc), False
                     break
                 except BlockImportError as exc:
-                    log.warning("refused block #%d from %s: %s", block.header.number, peer, exc)
-                    whole = False
+                    log.info("refused block #%d from %s: %s", block.header.number, peer, exc)
+                    outcome.attached = False
                     break
-                imported += 1
+                outcome.imported += 1
+                await trio.sleep(0)
+            outcome.last = block.header.number
             if justification is not None:
                 try:
                     proof = Justification.decode(justification)
                 except CodecError:
-                    assert node.network is not None
-                    node.network.punish(peer, 100, "undecodable justification")
+                    outcome.bad = "an undecodable justification"
                     break
         # Only the newest justification of a batch matters: it finalizes all below it.
-        finalized = node.chain.finalized.number
         if (
             proof is not None
-            and proof.source.number > finalized
+            and proof.source.number > node.chain.finalized.number
             and not node.finality.on_justification(proof)
         ):
             log.debug("a synced justification for #%d did not verify", proof.source.number)
-        if imported:
+        if outcome.imported:
             node.after_batch()
-        return imported, whole
+        return outcome
 
     def _progress(self, fetched: int) -> None:
         """Log progress every few seconds while syncing, and once when done."""
@@ -119,5 +183,8 @@ class BlockSync:
         since, from_number = self._mark
         if now - since >= PROGRESS_SECONDS or not self.syncing:
             rate = (best - from_number) / max(now - since, 1e-6)
-            log.info("%s #%d, %.0f blocks/s", "Syncing," if self.syncing else "Caught up at", best, rate)
+            if self.syncing:
+                log.info("Syncing #%d of #%d, %.0f blocks/s", best, self.target(), rate)
+            else:
+                log.info("Caught up at #%d, %.0f blocks/s", best, rate)
             self._mark = (now, best) if self.syncing else None

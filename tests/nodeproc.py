@@ -65,6 +65,8 @@ class NodeProcess:
             str(self.prometheus_port),
             "--port",
             str(free_port()),
+            "--listen-addr",
+            "127.0.0.1",
         ]
         if self.spec_file is not None:
             args += ["--chain", str(self.spec_file)]

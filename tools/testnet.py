@@ -59,7 +59,7 @@ class PlannedNode:
         args = [sys.executable, "-m", "tools.cli", "node", "--chain", str(spec_path),
                 "--base-path", str(self.base_path),
                 "--rpc-port", str(self.rpc_port), "--prometheus-port", str(self.prometheus_port),
-                "--port", str(self.p2p_port), "--log", log_level]  # fmt: skip
+                "--port", str(self.p2p_port), "--listen-addr", "127.0.0.1", "--log", log_level]  # fmt: skip
         if self.key is not None:
             args += ["--validator", "--key", self.key]
             if self.key.startswith("//"):  # a throw-away local net: its dev keys are the point

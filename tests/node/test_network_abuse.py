@@ -43,7 +43,8 @@ async def _misbehave(target: str, genesis: bytes, topic: str, payload: bytes) ->
     then dropped the connection."""
     host = new_host(key_pair=create_new_key_pair(os.urandom(32)))
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
-    gossip = Gossip(host, genesis, lambda *_: None)
+    gossip = Gossip(genesis, lambda *_: None)
+    gossip.bind(host)
     listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{free_port()}")
     async with host.run(listen_addrs=[listen]), gossip.running():
         await _connect(host, info)

@@ -45,7 +45,8 @@ def junk_messages(chain_id: bytes, validator: bytes, count: int = 16) -> tuple[l
 async def _one_identity(target: str, genesis: bytes, payload: list[bytes], until: float) -> int:
     host = new_host(key_pair=create_new_key_pair(os.urandom(32)))
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
-    gossip = Gossip(host, genesis, lambda *_: None)
+    gossip = Gossip(genesis, lambda *_: None)
+    gossip.bind(host)
     listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{free_port()}")
     sent = 0
     async with host.run(listen_addrs=[listen]), gossip.running():

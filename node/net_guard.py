@@ -1,0 +1,117 @@
+"""Isolation from the network library's own bugs.
+
+py-libp2p runs its pubsub and router as services whose background tasks
+share one task group: one task that raises (say a `KeyError` in a race
+between a peer's teardown and the dead-peer handler) cancels the service,
+and the error climbs into whatever nursery runs it: the node's. Here every
+task those services start is wrapped: a one-shot task that raises is logged
+and dropped, a daemon task is logged and started again after a backoff.
+What still escapes (the swarm's own tasks) is caught one level up, where
+`node.p2p.Network` rebuilds its host.
+
+Repeated failures are logged once per cause per minute, with the count of
+those suppressed, so a storm of one library error cannot flood the log.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+
+log = logging.getLogger("vcoin.p2p")
+REPEAT_SECONDS = 60.0
+DAEMON_BACKOFF = 1.0
+DAEMON_MAX_BACKOFF = 30.0
+
+
+class FailureLog:
+    """Logs a failure the first time its (where, type) is seen in a window,
+    then counts repeats silently until the window ends."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.seen: dict[tuple[str, str], tuple[float, int]] = {}
+        self.total = 0
+
+    def report(self, where: str, exc: BaseException) -> bool:
+        """Record a failure; True when it was written to the log."""
+        self.total += 1
+        key = (where, type(exc).__name__)
+        now = self.clock()
+        since, suppressed = self.seen.get(key, (-REPEAT_SECONDS, 0))
+        if now - since < REPEAT_SECONDS:
+            self.seen[key] = (since, suppressed + 1)
+            return False
+        if len(self.seen) > 256:  # many causes at once: forget the old ones
+            self.seen.clear()
+        self.seen[key] = (now, 0)
+        more = f" ({suppressed} more since the last report)" if suppressed else ""
+        log.warning(
+            "network library error in %s, isolated: %s: %s%s", where, type(exc).__name__, exc, more,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )  # fmt: skip
+        return True
+
+
+failures = FailureLog()
+
+
+def _name_of(async_fn: Any) -> str:
+    return str(getattr(async_fn, "__qualname__", None) or getattr(async_fn, "__name__", repr(async_fn)))
+
+
+def guard_task(async_fn: Callable[..., Awaitable[Any]], daemon: bool) -> Callable[..., Awaitable[Any]]:
+    where = _name_of(async_fn)
+
+    async def once(*args: Any) -> None:
+        try:
+            await async_fn(*args)
+        except Exception as exc:
+            failures.report(where, exc)
+
+    async def forever(*args: Any) -> None:
+        backoff = DAEMON_BACKOFF
+        while True:
+            try:
+                await async_fn(*args)
+                return  # a daemon that ends by itself: the service is stopping
+            except Exception as exc:
+                failures.report(where, exc)
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, DAEMON_MAX_BACKOFF)
+
+    return forever if daemon else once
+
+
+class GuardedManager:
+    """The service's manager, with every task it is asked to run wrapped."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def run_task(self, async_fn: Any, *args: Any, daemon: bool = False, name: str | None = None) -> None:
+        self._inner.run_task(
+            guard_task(async_fn, daemon), *args, daemon=daemon, name=name or _name_of(async_fn)
+        )
+
+    def run_daemon_task(self, async_fn: Any, *args: Any, name: str | None = None) -> None:
+        self.run_task(async_fn, *args, daemon=True, name=name)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+
+class GuardedPubsub(Pubsub):
+    @property
+    def manager(self) -> Any:
+        return GuardedManager(self._manager)
+
+
+class GuardedGossipSub(GossipSub):
+    @property
+    def manager(self) -> Any:
+        return GuardedManager(self._manager)
