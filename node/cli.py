@@ -1,7 +1,10 @@
-"""`vcoin node`: run a full node (a validator with --validator/--dev)."""
+"""`vcoin node`: run a full node (a validator with --validator/--dev), or,
+with a subcommand (purge-chain, key, slashing-protection), work on a stopped
+node's base path."""
 
 import argparse
 import getpass
+import ipaddress
 import logging
 import os
 import re
@@ -10,10 +13,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import multiaddr
 import trio
 
 from genesis.spec import load_spec
+from node import node_ops
 from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
+from node.node_ops import default_base_path
 from node.service import Node, NodeConfig
 from node.storage import StorageError
 from runtime.constants import UNIT
@@ -33,8 +39,35 @@ def parse_vc(text: str) -> int:
     return int(whole) * UNIT + int(frac)
 
 
-def default_base_path(chain_id: str) -> Path:
-    return Path.home() / ".vcoin" / chain_id
+DEFAULT_LISTEN = "0.0.0.0"
+# A public address says where peers can dial us: an IP or DNS name, and a TCP port.
+_HOST_PROTOCOLS = {"ip4", "ip6", "dns", "dns4", "dns6"}
+
+
+def listen_addrs(values: list[str] | None) -> list[str]:
+    """--listen-addr values, checked as IPs (default: all IPv4 interfaces)."""
+    addrs = [value.strip("[]") for value in values or [DEFAULT_LISTEN]]  # [::] as in URLs
+    for addr in addrs:
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise ValueError(
+                f"--listen-addr {addr!r} is not an IP address (e.g. 0.0.0.0, ::, 192.0.2.10)"
+            ) from None
+    return list(dict.fromkeys(addrs))
+
+
+def public_addrs(values: list[str]) -> list[str]:
+    """--public-addr values, checked as dialable multiaddrs."""
+    for text in values:
+        example = "e.g. /ip4/203.0.113.7/tcp/30333 or /dns4/node.example.org/tcp/30333"
+        try:
+            names = [p.name for p in multiaddr.Multiaddr(text).protocols()]
+        except Exception as exc:  # the multiaddr package raises several unrelated types
+            raise ValueError(f"--public-addr {text!r} is not a multiaddr ({exc}); {example}") from None
+        if len(names) < 2 or names[0] not in _HOST_PROTOCOLS or names[1] != "tcp":
+            raise ValueError(f"--public-addr {text!r} must name a host and a TCP port; {example}")
+    return list(dict.fromkeys(values))
 
 
 def read_password(password_file: str | None, prompt: str = "Password: ") -> str:
@@ -101,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     chain_name = "dev" if args.dev and not args.chain else (args.chain or "dev")
     temp_dir = None
     try:
+        listen = listen_addrs(args.listen_addr)
+        public = public_addrs(args.public_addr)
         spec = load_spec(chain_name)
         if args.tmp or (args.dev and not args.base_path):
             # Like Substrate, --dev alone runs a throw-away chain.
@@ -124,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
             max_rpc_body=args.rpc_max_request_size,
             worker=args.worker,
             bootnodes=list(args.bootnodes),
-            p2p_host=args.listen_addr,
+            # p2p_host serves code that knows one IPv4 address only.
+            p2p_host=next((a for a in listen if ipaddress.ip_address(a).version == 4), DEFAULT_LISTEN),
+            listen_addrs=listen,
+            public_addrs=public,
             max_peers=args.max_peers,
             worker_key=key if args.worker else None,
             executor=args.executor,
@@ -211,8 +249,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--no-prometheus", action="store_true", help="do not serve metrics")
     parser.add_argument("--port", type=int, default=30333, help="p2p port (default 30333)")
     parser.add_argument(
-        "--listen-addr", default="127.0.0.1", help="p2p listen IPv4 address (0.0.0.0 for all)"
-    )
+        "--listen-addr", action="append", metavar="IP",
+        help="IP to listen on for p2p (repeatable; default 0.0.0.0, all IPv4 interfaces; :: for IPv6). "
+        "RPC and metrics stay on 127.0.0.1",
+    )  # fmt: skip
+    parser.add_argument(
+        "--public-addr", action="append", default=[], metavar="MULTIADDR",
+        help="address to advertise to peers, e.g. /ip4/203.0.113.7/tcp/30333 (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--max-peers", type=int, default=25, help="most peers to keep connected (default 25)")
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument("--worker", action="store_true", help="run the provider worker: serve compute jobs")
@@ -231,3 +275,4 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--test-cheat", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
+    node_ops.register(parser)

@@ -1,6 +1,7 @@
 """The finality gadget as the node runs it: the vote book over this node's
 chain, this validator's own votes (never a slashable pair, even across
-restarts), and finalization with stored justifications.
+restarts and database wipes: see `node.slashing_protection`), and
+finalization with stored justifications.
 
 It tells the vote book what it may check cheaply before a signature: our
 best height, the validators of the best state and those eligible for the
@@ -12,6 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 
 import msgpack
 
@@ -19,8 +21,9 @@ from consensus.finality import Checkpoint, Justification, Vote, verify_justifica
 from consensus.slots import slot_at
 from consensus.votebook import Outcome, Verdict, VoteBook
 from node.chain import Chain
+from node.slashing_protection import SignedRange, SlashingProtection
 from node.storage import JUSTIFIED, LAST_VOTE
-from runtime.crypto import Keypair
+from runtime.crypto import Keypair, to_address
 from runtime.pallets import staking, system
 from runtime.types import Header
 
@@ -33,9 +36,22 @@ MAX_WALK = 512  # past this many new blocks, check every parked hash instead
 
 
 class FinalityGadget:
-    def __init__(self, chain: Chain, key: Keypair | None) -> None:
+    def __init__(
+        self, chain: Chain, key: Keypair | None, protection: SlashingProtection | None = None
+    ) -> None:
         self.chain = chain
         self.key = key
+        self.protection: SlashingProtection | None = None
+        if key is not None:
+            self.protection = protection or SlashingProtection(_base_path(chain), chain.spec.chain_id)
+            _migrate_last_vote(chain, self.protection, key.public)
+            last = self.protection.get(key.public)
+            if last is not None:
+                log.info(
+                    "Slashing protection: %s last voted #%d -> #%d (%s)",
+                    to_address(key.public), last.source, last.target, self.protection.root,
+                )  # fmt: skip
+        self._held_back = False  # logged that protection holds our votes back
         self._stakes: OrderedDict[bytes, dict[bytes, int]] = OrderedDict()
         final = chain.finalized
         self.book = VoteBook(
@@ -44,8 +60,6 @@ class FinalityGadget:
         )  # fmt: skip
         self._voters: tuple[bytes, frozenset[bytes]] = (b"", frozenset())
         self._last_best = (chain.best.number, chain.best.hash)
-        stored = chain.store.meta(LAST_VOTE)
-        self.last_vote: tuple[int, int] = (-1, -1) if stored is None else tuple(msgpack.unpackb(stored))
         self.own_vote: Vote | None = None
         justified = chain.store.meta(JUSTIFIED)
         if justified is not None:  # what this node saw justified before a restart
@@ -153,25 +167,42 @@ class FinalityGadget:
         """This validator's vote for its best block, if the rules allow one:
         target heights strictly increase and sources never go down, so no two
         of its votes are ever a double or surround vote."""
-        if self.key is None:
+        if self.key is None or self.protection is None:
             return None, None
         best = self.chain.best
         source = self.highest_justified_below(best.number)
         if source is None:
             return None, None
-        last_source, last_target = self.last_vote
-        if best.number <= last_target or source.number < last_source:
+        if not self.protection.permits(self.key.public, source.number, best.number):
+            self._hold_back(best.number)
             return None, None
         stakes = self.stakes_at(source.hash)
         if stakes is None or self.key.public not in stakes:
             return None, None
-        # Persist before signing: a crash after broadcasting must not let a
-        # restarted node vote again at this height.
-        self.last_vote = (source.number, best.number)
-        self.chain.store.put_meta(LAST_VOTE, msgpack.packb(list(self.last_vote)))
+        # Persist before signing: a crash after broadcasting, or a wiped and
+        # resynced database, must not let this key vote again at this height.
+        try:
+            if not self.protection.register(self.key.public, source.number, best.number, best.hash):
+                return None, None
+        except OSError as exc:
+            log.error("not voting: cannot write the slashing protection record: %s", exc)
+            return None, None
+        self._held_back = False
         vote = Vote.sign(self.key, self.chain.spec.chain_id, source, Checkpoint(best.number, best.hash))
         self.own_vote = vote
         return vote, self.on_vote(vote)
+
+    def _hold_back(self, best: int) -> None:
+        """Say once why a validator that just resynced stays silent for a while."""
+        assert self.key is not None and self.protection is not None
+        last = self.protection.get(self.key.public)
+        if self._held_back or last is None or best >= last.target:  # equal: the usual, just voted
+            return
+        self._held_back = True
+        log.info(
+            "Slashing protection: this key already voted up to #%d; no votes until the chain is past it",
+            last.target,
+        )
 
     def rebroadcast(self) -> list[Vote]:
         """What to gossip again each slot: this validator's latest vote and the
@@ -193,3 +224,25 @@ class FinalityGadget:
             self.book.prune_below(just.source.number)
             return True
         return False
+
+
+def _base_path(chain: Chain) -> Path:
+    """The base path that holds the chain database (BASE/db)."""
+    return Path(chain.store.db.name).parent
+
+
+def _migrate_last_vote(chain: Chain, protection: SlashingProtection, voter: bytes) -> None:
+    """Bring the last vote older nodes kept in the chain database into the
+    protection store, keeping the higher of both. The old record did not say
+    which key voted; crediting it to the present key can only make it wait
+    longer before voting, never let it sign something slashable."""
+    stored = chain.store.meta(LAST_VOTE)
+    if stored is None:
+        return
+    source, target = msgpack.unpackb(stored)
+    if target < 0 or source < 0:  # never voted
+        return
+    before = protection.get(voter)
+    after = protection.merge(voter, SignedRange(source, target))
+    if after != before:
+        log.info("Slashing protection: took the last vote (#%d -> #%d) from the database", source, target)
