@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test,worker
+tests/interop/setup.sh  # Node.js and packages of the js-libp2p interop test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy runtime consensus node offchain agent genesis tools tests
