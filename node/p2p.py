@@ -43,6 +43,7 @@ MAX_RESPONSE = 8 * 1024 * 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 RESPONSE_BUDGET = 2 * 1024 * 1024
 STREAM_TIMEOUT = 10.0
+SOCKET_PATH = ("muxed_conn", "secured_conn", "conn", "read_writer", "stream")
 RESTART_BACKOFF = 1.0
 MAX_RESTART_BACKOFF = 60.0
 SyncItem = tuple[Block, bytes | None]
@@ -133,6 +134,7 @@ class Network:
         self.handlers: dict[TProtocol, Callable[[Any], Awaitable[None]]] = {}
         self._denied: set[str] = set()  # addresses in the swarm's deny list
         self._nursery: trio.Nursery | None = None
+        self.restarts = 0
         self._build()
         self.set_stream_handler(self.protocol, self._serve)
 
@@ -184,9 +186,24 @@ class Network:
                 log.warning(
                     "p2p host failed (%s: %s); restarting in %.0f s", type(exc).__name__, exc, backoff
                 )
+                await self._close_host()
             await trio.sleep(backoff)
             backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
             self._build()
+            self.restarts += 1
+
+    async def _close_host(self) -> None:
+        """Close the failed host's sockets: the library's own close relies on
+        tasks that died with it, and peers must see the connections end, or
+        they keep talking to a host that no longer exists."""
+        with contextlib.suppress(Exception):
+            for conns in list(self.host.get_network().connections.values()):
+                for conn in conns if isinstance(conns, list) else [conns]:
+                    socket = _socket_of(conn)
+                    if socket is not None:
+                        socket.socket.close()
+        with trio.move_on_after(STREAM_TIMEOUT), contextlib.suppress(Exception):
+            await self.host.close()
 
     def is_banned(self, peer: Any) -> bool:
         return self.book.is_banned(str(peer), self.address_of(peer))
@@ -317,6 +334,18 @@ class Network:
                 self.dialer.connected(node)
             except Exception as exc:
                 self.dialer.failed(node, exc)
+
+
+def _socket_of(conn: Any) -> trio.SocketStream | None:
+    """The TCP socket under a swarm connection's muxer and security layers."""
+    layer = conn
+    for _ in range(8):
+        if isinstance(layer, trio.SocketStream):
+            return layer
+        layer = next(
+            (getattr(layer, name) for name in SOCKET_PATH if getattr(layer, name, None) is not None), None
+        )
+    return None
 
 
 class Garbage(Exception):

@@ -15,6 +15,7 @@ import trio
 from consensus.slots import expected_author, slot_at, slot_start, verify_seal
 from consensus.votebook import Outcome
 from genesis.spec import ChainSpec
+from node import library_logs
 from node.blob_exchange import MAX_BLOB_FRAME, BlobExchange
 from node.blob_pins import referenced_blobs
 from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
@@ -394,6 +395,7 @@ class Node:
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
+        library_logs.install()
         log.info("Chain %s (%s), genesis %s", cfg.spec.name, cfg.spec.id, short(self.chain.genesis.hash))
         log.info(
             "Database at %s, best #%d (%s)",

@@ -1,0 +1,137 @@
+"""A failure inside py-libp2p never reaches the node: tasks of its pubsub and
+router are isolated (one-shot tasks dropped, daemons restarted), and a
+failure that escapes the host anyway rebuilds the host on the same port.
+Ban-related fairness: a closed stream is not misbehaviour, and gossip an
+honest peer relays counts even when its originator is banned here."""
+
+from pathlib import Path
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p.peer.peerinfo import info_from_p2p_addr
+
+from node.gossip import BLOCKS, Gossiped
+from node.net_guard import failures
+from node.p2p import Network
+from tools.testnet import free_port
+
+GENESIS = bytes(range(32))
+PATIENCE = 60.0
+
+
+def _network(base: Path, bootnodes: list[str] | None = None) -> Network:
+    return Network(base, GENESIS, ["127.0.0.1"], free_port(), bootnodes or [], lambda start, count: (0, []))
+
+
+async def _until(condition: Any, what: str) -> None:
+    with trio.fail_after(PATIENCE):
+        while not condition():
+            await trio.sleep(0.05)
+
+
+async def _connect(a: Network, b: Network) -> None:
+    info = info_from_p2p_addr(multiaddr.Multiaddr(b.addresses()[0]))
+    with trio.fail_after(PATIENCE):
+        while info.peer_id not in a.host.get_connected_peers():
+            try:
+                await a.host.connect(info)
+            except Exception:
+                await trio.sleep(0.2)
+
+
+def _recorder(network: Network) -> list[bytes]:
+    seen: list[bytes] = []
+
+    def handler(peer: Any, items: list[bytes]) -> Gossiped:
+        seen.extend(items)
+        return Gossiped.RELAY
+
+    network.gossip.on(BLOCKS, handler)
+    return seen
+
+
+async def _gossip_arrives(sender: Network, seen: list[bytes], item: bytes) -> None:
+    """Publish until the item arrives (a fresh mesh takes a heartbeat or two)."""
+    with trio.fail_after(PATIENCE):
+        while item not in seen:
+            sender.gossip.publish(BLOCKS, item)
+            await trio.sleep(0.5)
+
+
+def test_library_task_failures_stay_inside_the_library(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b = _network(tmp_path / "a"), _network(tmp_path / "b")
+        seen = _recorder(b)
+        daemon_runs: list[int] = []
+
+        async def boom() -> None:
+            raise KeyError("injected, like the teardown race")
+
+        async def flaky_daemon() -> None:
+            daemon_runs.append(1)
+            if len(daemon_runs) == 1:
+                raise RuntimeError("injected daemon failure")
+            await trio.sleep_forever()
+
+        async with a.running(), b.running():
+            await _connect(a, b)
+            before = failures.total
+            a.gossip.pubsub.manager.run_task(boom)
+            a.gossip.router.manager.run_task(boom)
+            a.gossip.pubsub.manager.run_daemon_task(flaky_daemon)
+            await _until(lambda: failures.total >= before + 3 and len(daemon_runs) >= 2, "failures isolated")
+            assert a.gossip.pubsub.manager.is_running and a.gossip.router.manager.is_running
+            await _gossip_arrives(a, seen, b"after the failures")
+
+    trio.run(main)
+
+
+def test_a_failure_that_escapes_the_host_rebuilds_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b = _network(tmp_path / "a"), _network(tmp_path / "b")
+        seen = _recorder(b)
+        async with a.running(), b.running():
+            await _connect(a, b)
+            old_host, address = a.host, a.addresses()[0]
+
+            async def boom() -> None:
+                raise KeyError("injected into the swarm")
+
+            a.host.get_network().manager.run_task(boom)  # type: ignore[attr-defined]
+            await _until(lambda: a.host is not old_host and a.restarts >= 1, "host rebuilt")
+            assert a.addresses()[0] == address  # same key, same port
+            await _connect(b, a)
+            await _gossip_arrives(a, seen, b"after the restart")
+
+    trio.run(main)
+
+
+def test_closed_streams_are_not_misbehaviour(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b = _network(tmp_path / "a"), _network(tmp_path / "b")
+        async with a.running(), b.running():
+            await _connect(b, a)
+            a_id, b_id = a.host.get_id(), b.host.get_id()
+            a.punish(b_id, 100, "test ban")  # a bans b: b's streams to a are closed
+            assert a.is_banned(b_id)
+            await _connect(b, a)  # b comes back; a closes its sync stream at once
+            answer = await b.request_blocks(a_id, 0, 10)
+            assert answer is None
+            assert b.book.score(str(a_id)) == 0 and not b.is_banned(a_id)
+
+    trio.run(main)
+
+
+def test_relayed_gossip_counts_although_its_originator_is_banned(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b, c = _network(tmp_path / "a"), _network(tmp_path / "b"), _network(tmp_path / "c")
+        _recorder(b)  # b relays what a originates
+        seen_by_c = _recorder(c)
+        async with a.running(), b.running(), c.running():
+            await _connect(a, b)
+            await _connect(c, b)
+            c.punish(a.host.get_id(), 100, "test ban")  # c never talks to a itself
+            await _gossip_arrives(a, seen_by_c, b"from a banned originator, via b")
+
+    trio.run(main)
