@@ -109,8 +109,7 @@ class BlockSync:
         start = chain.best.number + 1 if cursor.next is None else cursor.next
         answer = await network.request_blocks(peer, start, SYNC_BATCH)
         if answer is None:
-            cursor.next = None
-            return 0
+            return 0  # it hung up or stalled: ask again from the same height later
         cursor.best = answer.best
         if not answer.items:
             cursor.next = None  # nothing there: the peer is not ahead of `start`
