@@ -93,7 +93,7 @@ def _node(model: ModelChain, network: ModelNetwork) -> Any:
         "finalized": property(lambda self: model.finalized.header),
     })  # fmt: skip
     chain = type_()
-    chain.store = model  # type: ignore[attr-defined]
+    chain.store = model
     node = SimpleNamespace(chain=chain, network=network, after_batch=lambda: None)
     node.import_block = model.import_block
     node.finality = SimpleNamespace(on_justification=lambda proof: True)
