@@ -92,7 +92,10 @@ def purge_chain(args: argparse.Namespace) -> int:
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         raise ValueError("no terminal to confirm on: pass -y to purge without asking")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def _remove(path: Path) -> None:
