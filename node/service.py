@@ -29,6 +29,7 @@ from node.p2p import RESPONSE_BUDGET, Network
 from node.rpc import RpcHandler
 from node.rpc_market import build_market_methods
 from node.rpc_methods import build_methods
+from node.slashing_protection import SlashingProtection
 from node.storage import ChainStore
 from node.supervise import supervised
 from node.sync import BlockSync
@@ -95,7 +96,10 @@ class Node:
             raise
         self.pool = TxPool()
         self.sync = BlockSync(self)
-        self.finality = FinalityGadget(self.chain, config.validator_key)
+        protection = None
+        if config.validator_key is not None:
+            protection = SlashingProtection(config.base_path, config.spec.chain_id)
+        self.finality = FinalityGadget(self.chain, config.validator_key, protection)
         self.slots = SlotWatch()
         self.network: Network | None = None
         if config.network:
