@@ -10,7 +10,7 @@ from genesis.spec import ChainSpec
 from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, ChainStore, StorageError
 from runtime.crypto import Keypair
 from runtime.errors import InvalidBlock
-from runtime.executive import apply_block, build_block
+from runtime.executive import Verified, apply_block, build_block
 from runtime.genesis_state import build_genesis
 from runtime.merkle import TrieDB
 from runtime.pallets import staking
@@ -111,7 +111,7 @@ class Chain:
         self.store.nodes.discard()
         self.state = State(self.trie, self.best.state_root)
 
-    def import_block(self, block: Block) -> ImportedBlock:
+    def import_block(self, block: Block, verified: Verified = None) -> ImportedBlock:
         """Import a block on any known parent; it becomes best if its chain is
         longer (forks are kept; the canonical index follows the best chain)."""
         header = block.header
@@ -135,7 +135,7 @@ class Chain:
         retracted = self._retracted(reorg[0].header.number) if reorg else ()
         start = time.perf_counter()
         try:
-            result = apply_block(state, block)
+            result = apply_block(state, block, verified)
             if result.state_root != header.state_root:
                 raise InvalidBlock("state root mismatch")
         except InvalidBlock as exc:
@@ -177,11 +177,11 @@ class Chain:
         return branch[::-1]
 
     def author_block(
-        self, key: Keypair, slot: int, candidates: list[bytes]
+        self, key: Keypair, slot: int, candidates: list[bytes], verified: Verified = None
     ) -> tuple[ImportedBlock, tuple[tuple[bytes, str], ...]]:
         start = time.perf_counter()
         try:
-            built = build_block(self.state, self.best.hash, slot, key.public, candidates)
+            built = build_block(self.state, self.best.hash, slot, key.public, candidates, verified=verified)
         except BaseException:
             self._reset_state()
             raise

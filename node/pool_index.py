@@ -10,6 +10,7 @@ from dataclasses import replace
 from node.pool_admission import PoolLimits, PoolTx, SenderQueue
 from runtime.pallets import balances
 from runtime.state import State
+from runtime.types import extrinsic_hash
 
 Class = tuple[bool, bool]  # (ready, local)
 
@@ -48,6 +49,11 @@ class PoolIndex:
 
     def __contains__(self, tx_hash: bytes) -> bool:
         return tx_hash in self.by_hash
+
+    def verified(self, raw: bytes) -> bool:
+        """Whether `raw` is pending here, so its signature was checked on entry."""
+        tx = self.by_hash.get(extrinsic_hash(raw))
+        return tx is not None and tx.raw == raw
 
     def _peek(self, cls: Class) -> PoolTx | None:
         """The cheapest of a class: lowest tip, then highest nonce (it strands

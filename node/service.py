@@ -193,7 +193,7 @@ class Node:
             return None
         parent = self.chain.best
         candidates = list(self.pool.ready(self.chain.state))
-        imported, rejected = self.chain.author_block(key, slot, candidates)
+        imported, rejected = self.chain.author_block(key, slot, candidates, self.pool.verified)
         self.pool.remove([extrinsic_hash(raw) for raw, _ in rejected])
         for raw, reason in rejected:
             log.debug("dropped %s from the pool: %s", short(extrinsic_hash(raw)), reason)
@@ -220,7 +220,7 @@ class Node:
         latest = slot_at(time.time() + MAX_DRIFT_SECONDS, self.chain.spec.params.slot_seconds)
         if block.header.slot > latest:
             raise BlockImportError(f"slot {block.header.slot} is in the future")
-        imported = self.chain.import_block(block)
+        imported = self.chain.import_block(block, self.pool.verified)
         self._after_block(imported, vote)
         return imported
 

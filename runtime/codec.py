@@ -32,7 +32,22 @@ def _canonical(obj: Any, depth: int) -> Any:
             raise CodecError("integer out of 64-bit range")
         return obj
     if kind is list or kind is tuple:
-        return [_canonical(item, depth + 1) for item in obj]
+        # Leaves inline: most values are bytes or small ints, and a call per
+        # leaf was most of the codec's time.
+        out = []
+        for item in obj:
+            leaf = type(item)
+            if (
+                leaf is bytes
+                or leaf is str
+                or leaf is bool
+                or item is None
+                or (leaf is int and _MIN_INT <= item <= _MAX_INT)
+            ):
+                out.append(item)
+            else:
+                out.append(_canonical(item, depth + 1))
+        return out
     if isinstance(obj, Mapping):
         keys = list(obj)
         for key in keys:

@@ -98,3 +98,25 @@ def test_full_blocks_leave_valid_transactions_in_the_pool() -> None:
     pool.prune(chain.state)
     assert len(built.block.extrinsics) == 4 and len(pool) == 6
     assert len(list(pool.ready(chain.state))) == 6
+
+
+def test_pool_vouches_only_for_the_exact_bytes_it_verified() -> None:
+    """Import may skip the signature check of a pending transaction: the pool
+    checked those very bytes. Anything else (a forged twin) is checked again."""
+    from runtime.executive import apply_block
+
+    chain = TestChain(replicate=False)
+    pool = TxPool()
+    n = chain.nonce(ALICE.public)
+    raw = _tx(chain, ALICE, n)
+    pool.submit(chain.state, raw)
+    assert pool.verified(raw)
+    forged = raw[:-1] + bytes([raw[-1] ^ 1])  # same transaction, broken signature
+    assert not pool.verified(forged)
+    replica = TestChain(replicate=False)
+    built = chain.produce([raw])
+    result = apply_block(replica.state, built.block, pool.verified)
+    assert result.state_root == built.block.header.state_root
+    twin = TestChain(replicate=False)
+    built_forged = twin.produce([forged])  # the author refuses it: bad signature
+    assert forged not in built_forged.block.extrinsics
