@@ -64,9 +64,26 @@ def _flood(args: argparse.Namespace) -> dict[str, Any]:
     return flood_bench.run(seconds=args.seconds)
 
 
+def _load(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import load_bench
+
+    try:
+        sweep = [int(rate) for rate in args.sweep.split(",")] if args.sweep else None
+    except ValueError:
+        raise CliError(f"load: --sweep takes whole rates like 100,250,500, not {args.sweep!r}") from None
+    try:
+        return load_bench.run(
+            rate=args.rate, duration=args.duration, sweep=sweep, slot_seconds=args.slot_seconds,
+            senders=args.senders, kill_one=args.kill_one, drain_slots=args.drain_slots,
+            import_accounts=args.accounts, import_blocks=args.blocks, import_per_block=args.per_block,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CliError(f"load: {exc}") from None
+
+
 BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
-    "verify": _verify, "fuzz": _fuzz, "flood": _flood,
+    "verify": _verify, "fuzz": _fuzz, "flood": _flood, "load": _load,
 }  # fmt: skip
 
 
@@ -81,6 +98,10 @@ def _print_table(result: dict[str, Any]) -> None:
         if key != "name" and not isinstance(value, dict):
             table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     Console().print(table)
+    if "rates" in result:  # load: one column per offered rate
+        from tools.bench.load_bench import sweep_table
+
+        Console().print(sweep_table(result["rates"]))
     for nested in ("strategies", "kinds", "targets"):
         if nested not in result:
             continue
@@ -134,5 +155,18 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     parser.add_argument(
         "--seconds", type=float, default=60.0, help="flood: how long to flood (the issue's run is 300)"
+    )
+    parser.add_argument("--rate", type=int, default=1_000, help="load: offered transfers/s (default 1000)")
+    parser.add_argument("--duration", type=float, default=300.0, help="load: seconds of load per rate")
+    parser.add_argument(
+        "--sweep", help="load: rates to run in turn, e.g. 100,250,500,1000 (reports the highest sustained)"
+    )
+    parser.add_argument("--slot-seconds", type=int, default=2, help="load: the net's slot time (default 2)")
+    parser.add_argument("--senders", type=int, default=256, help="load: funded sender accounts")
+    parser.add_argument(
+        "--kill-one", action="store_true", help="load: kill a validator a third in, restart it at two thirds"
+    )
+    parser.add_argument(
+        "--drain-slots", type=int, default=8, help="load: slots to wait for stragglers after the load"
     )
     parser.set_defaults(handler=run)
