@@ -13,6 +13,7 @@ Repeated failures are logged once per cause per minute, with the count of
 those suppressed, so a storm of one library error cannot flood the log.
 """
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -115,3 +116,37 @@ class GuardedGossipSub(GossipSub):
     @property
     def manager(self) -> Any:
         return GuardedManager(self._manager)
+
+
+def guard_stream_handlers(host: Any) -> None:
+    """Wrap every protocol handler the host has or will get (identify, ping,
+    pubsub's, ours): a handler that raises (a peer's malformed protobuf, a
+    library bug) costs that one stream, never the swarm that called it."""
+    muxer = host.get_mux()
+    for protocol, handler in list(muxer.handlers.items()):
+        if handler is not None:
+            muxer.handlers[protocol] = _guard_handler(str(protocol), handler)
+    add = muxer.add_handler
+
+    def add_guarded(protocol: Any, handler: Any) -> None:
+        add(protocol, None if handler is None else _guard_handler(str(protocol), handler))
+
+    muxer.add_handler = add_guarded
+
+
+def _guard_handler(
+    protocol: str, handler: Callable[[Any], Awaitable[None]]
+) -> Callable[[Any], Awaitable[None]]:
+    if getattr(handler, "_vcoin_guarded", False):
+        return handler
+
+    async def guarded(stream: Any) -> None:
+        try:
+            await handler(stream)
+        except Exception as exc:
+            failures.report(f"the {protocol} stream handler", exc)
+            with contextlib.suppress(Exception):
+                await stream.reset()
+
+    guarded._vcoin_guarded = True  # type: ignore[attr-defined]
+    return guarded

@@ -31,7 +31,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from node.bootnodes import BootnodeDialer
 from node.gossip import Gossip
-from node.net_guard import failures
+from node.net_guard import failures, guard_stream_handlers
 from node.p2p_addresses import advertised, listen_multiaddr, parse_public
 from node.peer_book import BAN_SECONDS, BANS_PER_ADDRESS, PeerBook
 from runtime.codec import CodecError
@@ -145,6 +145,7 @@ class Network:
             key_pair=self.key_pair, sec_opt=noise_only(self.key_pair),
             addrs_factory=lambda candidates: advertised(self.public, candidates),
         )  # fmt: skip
+        guard_stream_handlers(self.host)
         for protocol, handler in self.handlers.items():
             self.host.set_stream_handler(protocol, handler)
         self.gossip.bind(self.host)

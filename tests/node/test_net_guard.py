@@ -135,3 +135,26 @@ def test_relayed_gossip_counts_although_its_originator_is_banned(tmp_path: Path)
             await _gossip_arrives(a, seen_by_c, b"from a banned originator, via b")
 
     trio.run(main)
+
+
+def test_a_malformed_pubsub_stream_costs_one_stream_not_the_host(tmp_path: Path) -> None:
+    """A peer's garbage on pubsub's own protocol (py-libp2p raises a protobuf
+    DecodeError from its stream handler) is contained to that stream."""
+    from libp2p.custom_types import TProtocol
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
+
+    async def main() -> None:
+        a, b = _network(tmp_path / "a"), _network(tmp_path / "b")
+        seen = _recorder(b)
+        async with a.running(), b.running():
+            await _connect(a, b)
+            before = failures.total
+            for _ in range(3):
+                stream = await a.host.new_stream(b.host.get_id(), [TProtocol(PROTOCOL_ID_V11)])
+                await stream.write(b"\x10" + b"\xff" * 16)  # a varint length, then no valid protobuf
+                await stream.close()
+            await _until(lambda: failures.total > before, "the handler's failure isolated")
+            assert b.restarts == 0
+            await _gossip_arrives(a, seen, b"after the garbage")
+
+    trio.run(main)
