@@ -40,6 +40,14 @@ class ImportedBlock:
     retracted: tuple[Block, ...] = ()  # canonical blocks a reorg replaced
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A block stored but not yet adopted as best (see `Chain.prepare_import`)."""
+
+    imported: ImportedBlock
+    state: State | None  # the post-state, when the block becomes best
+
+
 def events_to_wire(events: tuple[Event, ...]) -> list[list[Any]]:
     return [event.to_wire() for event in events]
 
@@ -107,13 +115,19 @@ class Chain:
     def validators(self) -> tuple[bytes, ...]:
         return staking.Active.get(self.state)
 
-    def _reset_state(self) -> None:
+    def _discard_nodes(self) -> None:
+        """Drop the trie nodes a failed block wrote (they wait in memory)."""
         self.store.nodes.discard()
-        self.state = State(self.trie, self.best.state_root)
 
     def import_block(self, block: Block, verified: Verified = None) -> ImportedBlock:
         """Import a block on any known parent; it becomes best if its chain is
         longer (forks are kept; the canonical index follows the best chain)."""
+        return self.adopt(self.prepare_import(block, verified))
+
+    def prepare_import(self, block: Block, verified: Verified = None) -> Prepared:
+        """Check, execute and store a block without touching `best` or `state`,
+        which others may read meanwhile (this may run in a worker thread);
+        `adopt` makes it count. One prepare-adopt pair at a time."""
         header = block.header
         if self.store.has_block(header.hash):
             raise BlockImportError("already imported")
@@ -125,7 +139,7 @@ class Chain:
         if header.slot <= parent.slot:
             raise BadBlock(f"slot {header.slot} is not after the parent's {parent.slot}")
         on_best = parent.hash == self.best.hash
-        state = self.state if on_best else State(self.trie, parent.state_root)
+        state = self.state.fork() if on_best else State(self.trie, parent.state_root)
         if header.author != expected_author(header.slot, staking.Active.get(state)):
             raise BadBlock(f"wrong author for slot {header.slot}")
         if not verify_seal(header, block.seal):
@@ -139,17 +153,26 @@ class Chain:
             if result.state_root != header.state_root:
                 raise InvalidBlock("state root mismatch")
         except InvalidBlock as exc:
-            self._reset_state()
+            self._discard_nodes()
             raise BadBlock(str(exc)) from None
+        except BaseException:
+            self._discard_nodes()
+            raise
         self.store.commit_block(
             block, events_to_wire(result.events), best=becomes_best,
             finalized=self.instant_finality and becomes_best, reorg=reorg,
         )  # fmt: skip
-        if becomes_best:
-            self.best = header
-            self.state = state
         millis = (time.perf_counter() - start) * 1e3
-        return ImportedBlock(block, result.events, millis, False, becomes_best, retracted)
+        imported = ImportedBlock(block, result.events, millis, False, becomes_best, retracted)
+        return Prepared(imported, state if becomes_best else None)
+
+    def adopt(self, prepared: "Prepared") -> ImportedBlock:
+        """Make a prepared block the best one, if it is to be."""
+        if prepared.state is not None:
+            prepared.state.adopt_cache()
+            self.best = prepared.imported.block.header
+            self.state = prepared.state
+        return prepared.imported
 
     def _retracted(self, from_number: int) -> tuple[Block, ...]:
         """The canonical blocks from `from_number` up to the best one."""
@@ -179,16 +202,28 @@ class Chain:
     def author_block(
         self, key: Keypair, slot: int, candidates: list[bytes], verified: Verified = None
     ) -> tuple[ImportedBlock, tuple[tuple[bytes, str], ...]]:
+        prepared, rejected = self.prepare_author(key, slot, candidates, verified)
+        return self.adopt(prepared), rejected
+
+    def prepare_author(
+        self, key: Keypair, slot: int, candidates: list[bytes], verified: Verified = None
+    ) -> tuple[Prepared, tuple[tuple[bytes, str], ...]]:
+        """Build, seal and store our block on the best one, like
+        `prepare_import` (worker-thread safe; `adopt` makes it best)."""
         start = time.perf_counter()
+        state = self.state.fork()
         try:
-            built = build_block(self.state, self.best.hash, slot, key.public, candidates, verified=verified)
+            built = build_block(state, self.best.hash, slot, key.public, candidates, verified=verified)
         except BaseException:
-            self._reset_state()
+            self._discard_nodes()
             raise
         header = built.block.header
         block = Block(header, built.block.extrinsics, seal(key, header))
-        self._commit(block, built.events)
-        return ImportedBlock(block, built.events, (time.perf_counter() - start) * 1e3, True), built.rejected
+        self.store.commit_block(
+            block, events_to_wire(built.events), best=True, finalized=self.instant_finality
+        )
+        imported = ImportedBlock(block, built.events, (time.perf_counter() - start) * 1e3, True)
+        return Prepared(imported, state), built.rejected
 
     def build_sealed(self, key: Keypair, parent_hash: bytes, slot: int, candidates: list[bytes]) -> Block:
         """A sealed block on `parent_hash` that this node does not import
@@ -198,9 +233,5 @@ class Chain:
         try:
             built = build_block(state, parent_hash, slot, key.public, candidates)
         finally:
-            self._reset_state()
+            self._discard_nodes()
         return Block(built.block.header, built.block.extrinsics, seal(key, built.block.header))
-
-    def _commit(self, block: Block, events: tuple[Event, ...]) -> None:
-        self.store.commit_block(block, events_to_wire(events), best=True, finalized=self.instant_finality)
-        self.best = block.header

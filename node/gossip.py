@@ -14,6 +14,7 @@ gets the peer banned.
 """
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from enum import Enum
@@ -34,6 +35,7 @@ MAX_ITEMS = 512
 # `node.peer_book`): an honest peer that now and then relays an item we cannot
 # use (it lags, or we do) stays clear of a ban, a stream of them does not.
 SPAM_POINTS = 5
+VALIDATION_SECONDS = 30.0  # a block may wait for another's import before its own
 
 
 class Gossiped(Enum):
@@ -43,7 +45,8 @@ class Gossiped(Enum):
     BAD = "bad"  # invalid: no relay, and the forwarding peer loses score
 
 
-Handler = Callable[[Any, list[bytes]], Gossiped]
+# (peer, items) -> Gossiped, or an async function giving one.
+Handler = Callable[[Any, list[bytes]], Any]
 
 BLOCKS, EXTRINSICS, VOTES = "blocks", "extrinsics", "votes"
 MESSAGE_LIMITS = {BLOCKS: MAX_BLOCK_BYTES + 4096, EXTRINSICS: 512 * 1024, VOTES: 256 * 1024}
@@ -86,7 +89,10 @@ class Gossip:
             heartbeat_initial_delay=0.5, heartbeat_interval=1,
             max_messages_per_topic_per_second=4.0 * FLUSH_HZ,
         )  # fmt: skip
-        self.pubsub = GuardedPubsub(host, self.router, max_inbound_rpc_size=MAX_BLOCK_BYTES + 64 * 1024)
+        self.pubsub = GuardedPubsub(
+            host, self.router, max_inbound_rpc_size=MAX_BLOCK_BYTES + 64 * 1024,
+            validation_timeout=VALIDATION_SECONDS,
+        )  # fmt: skip
 
     def on(self, name: str, handler: Handler) -> None:
         self.handlers[name] = handler
@@ -97,31 +103,56 @@ class Gossip:
         box.append(item)
         del box[: -4 * MAX_ITEMS]
 
-    def _validator(self, name: str) -> Callable[[Any, Any], bool]:
-        limit = MESSAGE_LIMITS[name]
+    def _screen(self, name: str, forwarder: Any, msg: Any) -> list[bytes] | None:
+        """The message's items if it is worth a handler's time."""
+        if self.is_banned(forwarder):  # judged by who forwards it, never by who wrote it
+            return None
+        items = decode_items(msg.data, MESSAGE_LIMITS[name])
+        if items is None:
+            self.punish(forwarder, 100, f"undecodable {name} gossip")
+        return items
+
+    def _judge(self, name: str, forwarder: Any, verdict: Gossiped) -> bool:
+        if verdict is Gossiped.BAD:
+            self.punish(forwarder, 100, f"invalid {name} gossip")
+        elif verdict is Gossiped.SPAM:
+            self.punish(forwarder, SPAM_POINTS, f"keeps sending unwanted {name} gossip")
+        return verdict is Gossiped.RELAY
+
+    def _validator(self, name: str) -> tuple[Callable[[Any, Any], Any], bool]:
+        """The topic's validator, and whether it is async (a handler that
+        awaits, e.g. block import in a worker thread)."""
+        handler = self.handlers.get(name)
 
         def validate(forwarder: Any, msg: Any) -> bool:
             if forwarder == self.host.get_id():
                 return True
-            if self.is_banned(forwarder):  # judged by who forwards it, never by who wrote it
+            items = self._screen(name, forwarder, msg)
+            if items is None or handler is None:
                 return False
-            items = decode_items(msg.data, limit)
-            if items is None:
-                self.punish(forwarder, 100, f"undecodable {name} gossip")
-                return False
-            handler = self.handlers.get(name)
             try:
-                verdict = Gossiped.DROP if handler is None else handler(forwarder, items)
+                verdict = handler(forwarder, items)
             except Exception as exc:  # a handler bug must not take the router down
                 log.exception("gossip %s handler failed: %s", name, exc)
                 return False
-            if verdict is Gossiped.BAD:
-                self.punish(forwarder, 100, f"invalid {name} gossip")
-            elif verdict is Gossiped.SPAM:
-                self.punish(forwarder, SPAM_POINTS, f"keeps sending unwanted {name} gossip")
-            return verdict is Gossiped.RELAY
+            return self._judge(name, forwarder, verdict)
 
-        return validate
+        async def validate_async(forwarder: Any, msg: Any) -> bool:
+            if forwarder == self.host.get_id():
+                return True
+            items = self._screen(name, forwarder, msg)
+            if items is None or handler is None:
+                return False
+            try:
+                verdict = await handler(forwarder, items)
+            except Exception as exc:
+                log.exception("gossip %s handler failed: %s", name, exc)
+                return False
+            return self._judge(name, forwarder, verdict)
+
+        if handler is not None and inspect.iscoroutinefunction(handler):
+            return validate_async, True
+        return validate, False
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -129,7 +160,8 @@ class Gossip:
             await self.pubsub.wait_until_ready()
             async with trio.open_nursery() as nursery:
                 for name, topic in self.topics.items():
-                    self.pubsub.set_topic_validator(topic, self._validator(name), False)
+                    validator, is_async = self._validator(name)
+                    self.pubsub.set_topic_validator(topic, validator, is_async)
                     subscription = await self.pubsub.subscribe(topic)
                     nursery.start_soon(self._drain, subscription)
                 nursery.start_soon(self._flush_loop)

@@ -95,6 +95,9 @@ class Node:
             self.store.close()
             raise
         self.pool = TxPool()
+        # One block at a time (import, authoring) and finality between them:
+        # the work runs in a worker thread, the adoption on the event loop.
+        self.chain_lock = trio.Lock()
         self.sync = BlockSync(self)
         protection = None
         if config.validator_key is not None:
@@ -109,7 +112,7 @@ class Node:
             )  # fmt: skip
             self.network.gossip.on(BLOCKS, self._gossiped_blocks)
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
-            self.network.gossip.on(VOTES, self._gossiped_votes)
+            self.network.gossip.on(VOTES, self._gossiped_votes_between_imports)
         self.blobs = BlobStore(config.base_path / "blobs", config.blob_quota)
         self.blob_exchange: BlobExchange | None = None
         if self.network is not None:
@@ -186,21 +189,48 @@ class Node:
         return tx_hash
 
     def author_slot(self, slot: int) -> ImportedBlock | None:
+        """Author our block for `slot` if it is ours (inline; benches and tests)."""
+        key = self._due(slot)
+        if key is None:
+            return None
+        parent = self.chain.best
+        prepared, rejected = self.chain.prepare_author(key, slot, self._candidates(), self.pool.verified)
+        return self._authored(key, slot, parent.hash, self.chain.adopt(prepared), rejected)
+
+    async def author_slot_async(self, slot: int) -> ImportedBlock | None:
+        """Author in a worker thread, so a full block never stalls gossip or RPC."""
+        async with self.chain_lock:
+            key = self._due(slot)
+            if key is None:
+                return None
+            parent = self.chain.best
+            prepared, rejected = await trio.to_thread.run_sync(
+                self.chain.prepare_author, key, slot, self._candidates(), self.pool.verified
+            )
+            return self._authored(key, slot, parent.hash, self.chain.adopt(prepared), rejected)
+
+    def _due(self, slot: int) -> Keypair | None:
         key = self.config.validator_key
         if key is None or slot <= self.chain.best.slot:
             return None
         if expected_author(slot, self.chain.validators()) != key.public:
             return None
-        parent = self.chain.best
-        candidates = list(self.pool.ready(self.chain.state))
-        imported, rejected = self.chain.author_block(key, slot, candidates, self.pool.verified)
+        return key
+
+    def _candidates(self) -> list[bytes]:
+        return list(self.pool.ready(self.chain.state))
+
+    def _authored(
+        self, key: Keypair, slot: int, parent_hash: bytes, imported: ImportedBlock,
+        rejected: tuple[tuple[bytes, str], ...],
+    ) -> ImportedBlock:  # fmt: skip
         self.pool.remove([extrinsic_hash(raw) for raw, _ in rejected])
         for raw, reason in rejected:
             log.debug("dropped %s from the pool: %s", short(extrinsic_hash(raw)), reason)
         self._publish(BLOCKS, imported.block.encode())
         self._after_block(imported)
         if self.config.equivocate:
-            self._equivocate(key, slot, parent.hash)
+            self._equivocate(key, slot, parent_hash)
         return imported
 
     def _equivocate(self, key: Keypair, slot: int, parent_hash: bytes) -> None:
@@ -217,12 +247,25 @@ class Node:
 
     def import_block(self, block: Block, vote: bool = True) -> ImportedBlock:
         """Import a block from the network: clock check, then the chain's checks."""
-        latest = slot_at(time.time() + MAX_DRIFT_SECONDS, self.chain.spec.params.slot_seconds)
-        if block.header.slot > latest:
-            raise BlockImportError(f"slot {block.header.slot} is in the future")
+        self._check_clock(block)
         imported = self.chain.import_block(block, self.pool.verified)
         self._after_block(imported, vote)
         return imported
+
+    async def import_block_async(self, block: Block, vote: bool = True) -> ImportedBlock:
+        """`import_block` with the work in a worker thread: networking and RPC
+        go on meanwhile, reading the old best state until the new one is adopted."""
+        self._check_clock(block)
+        async with self.chain_lock:
+            prepared = await trio.to_thread.run_sync(self.chain.prepare_import, block, self.pool.verified)
+            imported = self.chain.adopt(prepared)
+            self._after_block(imported, vote)
+        return imported
+
+    def _check_clock(self, block: Block) -> None:
+        latest = slot_at(time.time() + MAX_DRIFT_SECONDS, self.chain.spec.params.slot_seconds)
+        if block.header.slot > latest:
+            raise BlockImportError(f"slot {block.header.slot} is in the future")
 
     def _after_block(self, imported: ImportedBlock, vote: bool = True) -> None:
         block = imported.block
@@ -324,7 +367,7 @@ class Node:
         self.metrics.peers.set(self.peer_count())
 
     # -- gossip handlers (run while validating, before any relay) -------------
-    def _gossiped_blocks(self, peer: Any, items: list[bytes]) -> Gossiped:
+    async def _gossiped_blocks(self, peer: Any, items: list[bytes]) -> Gossiped:
         verdict = Gossiped.DROP
         for raw in items:
             try:
@@ -334,7 +377,7 @@ class Node:
             if self.chain.store.has_block(block.hash):
                 continue
             try:
-                self.import_block(block)
+                await self.import_block_async(block)
                 verdict = Gossiped.RELAY
             except UnknownParent:
                 if not self._plausible_orphan(block):
@@ -365,6 +408,10 @@ class Node:
         self.metrics.txpool.set(len(self.pool))
         return verdict
 
+    async def _gossiped_votes_between_imports(self, peer: Any, items: list[bytes]) -> Gossiped:
+        async with self.chain_lock:  # finality moves only between imports
+            return self._gossiped_votes(peer, items)
+
     def _gossiped_votes(self, peer: Any, items: list[bytes]) -> Gossiped:
         verdict, fresh = judge_votes(self.finality, peer, items, self._finality_step)
         for raw in fresh:
@@ -377,7 +424,7 @@ class Node:
         seconds = self.chain.spec.params.slot_seconds
         while True:
             slot = slot_at(time.time(), seconds)
-            self.author_slot(slot)
+            await self.author_slot_async(slot)
             for vote in self.finality.rebroadcast():
                 self._publish(VOTES, encode(vote.to_wire()))
             wait = slot_start(slot + 1, seconds) - time.time()

@@ -8,8 +8,9 @@ cut it; a batch whose first block does not attach (our best is on a fork the
 peer's chain left) moves it back to just above our finalized block, which
 every honest peer shares, from where the peer's branch is walked forward
 until it is longer than ours. "Caught up" means our best reached the best
-any compatible peer reported. Blocks are imported one at a time with a
-checkpoint between them, so a long batch never stalls gossip or RPC.
+any compatible peer reported. Blocks are imported one at a time, in a
+worker thread each (see `Node.import_block_async`), so a long batch never
+stalls gossip or RPC.
 """
 
 import logging
@@ -142,7 +143,7 @@ class BlockSync:
         for block, justification in items:
             if not node.chain.store.has_block(block.hash):
                 try:
-                    node.import_block(block, vote=False)
+                    await node.import_block_async(block, vote=False)
                 except UnknownParent:
                     outcome.unknown_parent = outcome.last is None
                     outcome.attached = False
@@ -155,7 +156,6 @@ class BlockSync:
                     outcome.attached = False
                     break
                 outcome.imported += 1
-                await trio.sleep(0)
             outcome.last = block.header.number
             if justification is not None:
                 try:
@@ -163,15 +163,16 @@ class BlockSync:
                 except CodecError:
                     outcome.bad = "an undecodable justification"
                     break
-        # Only the newest justification of a batch matters: it finalizes all below it.
-        if (
-            proof is not None
-            and proof.source.number > node.chain.finalized.number
-            and not node.finality.on_justification(proof)
-        ):
-            log.debug("a synced justification for #%d did not verify", proof.source.number)
-        if outcome.imported:
-            node.after_batch()
+        async with node.chain_lock:  # finality moves only between imports
+            # Only the newest justification of a batch matters: it finalizes all below it.
+            if (
+                proof is not None
+                and proof.source.number > node.chain.finalized.number
+                and not node.finality.on_justification(proof)
+            ):
+                log.debug("a synced justification for #%d did not verify", proof.source.number)
+            if outcome.imported:
+                node.after_batch()
         return outcome
 
     def _progress(self, fetched: int) -> None:

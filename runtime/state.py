@@ -19,6 +19,9 @@ class State:
         self._reads: dict[bytes, bytes | None] = {}
         self._pending: dict[bytes, bytes | None] = {}
         self._layers: list[dict[bytes, bytes | None]] = []
+        # Another state's read cache at this same root, consulted after ours
+        # and never written (see `fork`).
+        self._base: dict[bytes, bytes | None] | None = None
 
     @classmethod
     def in_memory(cls, store: NodeStore | None = None) -> "State":
@@ -28,6 +31,27 @@ class State:
         """A fresh overlay over `root`, sharing this state's node store."""
         return State(self.db, root)
 
+    def fork(self) -> "State":
+        """A state at this one's root whose writes and reads stay its own,
+        using this one's read cache without touching it: a block can be
+        applied on the fork while others keep reading this state."""
+        if self._layers or self._pending:
+            raise RuntimeError("fork of a state with uncommitted writes")
+        child = State(self.db, self.root)
+        child._base = self._reads
+        return child
+
+    def adopt_cache(self) -> None:
+        """Take over the base's read cache, brought up to this state's root.
+        Call once the state it was forked from is no longer read."""
+        base, self._base = self._base, None
+        if base is None:
+            return
+        if len(base) + len(self._reads) >= _READ_CACHE_LIMIT:
+            return
+        base.update(self._reads)
+        self._reads = base
+
     def get(self, key: bytes) -> bytes | None:
         for layer in reversed(self._layers):
             if key in layer:
@@ -36,6 +60,8 @@ class State:
             return self._pending[key]
         if key in self._reads:
             return self._reads[key]
+        if self._base is not None and key in self._base:  # written keys are all in _reads
+            return self._base[key]
         value = self.db.get(self.root, key)
         if len(self._reads) >= _READ_CACHE_LIMIT:
             self._reads.clear()
@@ -73,6 +99,7 @@ class State:
         self.root = self.db.update(self.root, self._pending)
         if len(self._reads) + len(self._pending) >= _READ_CACHE_LIMIT:
             self._reads.clear()
+            self._base = None  # it would answer for keys written before the clear
         self._reads.update(self._pending)
         self._pending = {}
         return self.root

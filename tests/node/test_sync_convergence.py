@@ -94,8 +94,13 @@ def _node(model: ModelChain, network: ModelNetwork) -> Any:
     })  # fmt: skip
     chain = type_()
     chain.store = model
-    node = SimpleNamespace(chain=chain, network=network, after_batch=lambda: None)
-    node.import_block = model.import_block
+    node = SimpleNamespace(chain=chain, network=network, after_batch=lambda: None, chain_lock=trio.Lock())
+
+    async def import_block_async(block: Any, vote: bool = True) -> None:
+        await trio.sleep(0)
+        model.import_block(block)
+
+    node.import_block_async = import_block_async
     node.finality = SimpleNamespace(on_justification=lambda proof: True)
     return node
 

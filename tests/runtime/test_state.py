@@ -48,3 +48,37 @@ def test_items_merge_pending_and_sorted() -> None:
     state.delete(b"b")
     state.set(b"c", b"2")
     assert list(state.items()) == [(b"a", b"1"), (b"c", b"2")]
+
+
+def test_a_fork_leaves_its_parent_readable_and_hands_over_the_cache() -> None:
+    """A block applied on a fork is invisible to readers of the parent until
+    the fork is adopted; the fork's root equals applying in place."""
+    parent = State.in_memory()
+    for i in range(20):
+        parent.set(b"k%d" % i, b"v%d" % i)
+    parent.commit_block()
+    assert parent.get(b"k1") == b"v1"  # cached in the parent's reads
+
+    in_place = parent.at(parent.root)
+    fork = parent.fork()
+    for state in (fork, in_place):
+        state.set(b"k1", b"new")
+        state.delete(b"k2")
+        state.set(b"k99", b"added")
+    assert parent.get(b"k1") == b"v1" and parent.get(b"k2") == b"v2" and parent.get(b"k99") is None
+    assert fork.commit_block() == in_place.commit_block()
+    assert parent.get(b"k1") == b"v1"  # still the old root's value
+    assert fork.get(b"k1") == b"new" and fork.get(b"k2") is None and fork.get(b"k3") == b"v3"
+
+    fork.adopt_cache()
+    assert fork.get(b"k1") == b"new" and fork.get(b"k2") is None and fork.get(b"k99") == b"added"
+    assert all(fork.get(b"k%d" % i) == in_place.get(b"k%d" % i) for i in range(20))
+
+
+def test_only_a_clean_state_forks() -> None:
+    import pytest
+
+    state = State.in_memory()
+    state.set(b"a", b"1")
+    with pytest.raises(RuntimeError):
+        state.fork()
