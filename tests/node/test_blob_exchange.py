@@ -2,7 +2,6 @@
 a hash nobody has is asked for again only after a growing backoff."""
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import trio
@@ -17,12 +16,14 @@ class Peers:
     """The part of `Network` the exchange uses, with one peer that has nothing."""
 
     def __init__(self) -> None:
-        self.host = SimpleNamespace(set_stream_handler=lambda protocol, handler: None)
         self.asked: list[float] = []
         self.limits: list[int] = []
 
     def peers(self) -> list[str]:
         return ["peer"]
+
+    def set_stream_handler(self, protocol: Any, handler: Any) -> None:
+        pass
 
 
 def exchange(tmp_path: Path) -> tuple[BlobExchange, Peers]:
