@@ -124,7 +124,7 @@ class Chain:
         longer (forks are kept; the canonical index follows the best chain)."""
         return self.adopt(self.prepare_import(block, verified))
 
-    def prepare_import(self, block: Block, verified: Verified = None) -> Prepared:
+    def prepare_import(self, block: Block, verified: Verified = None, durable: bool = True) -> Prepared:
         """Check, execute and store a block without touching `best` or `state`,
         which others may read meanwhile (this may run in a worker thread);
         `adopt` makes it count. One prepare-adopt pair at a time."""
@@ -160,7 +160,7 @@ class Chain:
             raise
         self.store.commit_block(
             block, events_to_wire(result.events), best=becomes_best,
-            finalized=self.instant_finality and becomes_best, reorg=reorg,
+            finalized=self.instant_finality and becomes_best, reorg=reorg, durable=durable,
         )  # fmt: skip
         millis = (time.perf_counter() - start) * 1e3
         imported = ImportedBlock(block, result.events, millis, False, becomes_best, retracted)

@@ -257,7 +257,10 @@ class Node:
         go on meanwhile, reading the old best state until the new one is adopted."""
         self._check_clock(block)
         async with self.chain_lock:
-            prepared = await trio.to_thread.run_sync(self.chain.prepare_import, block, self.pool.verified)
+            # Synced blocks (vote=False) are flushed per batch: see BlockSync.
+            prepared = await trio.to_thread.run_sync(
+                self.chain.prepare_import, block, self.pool.verified, vote
+            )
             imported = self.chain.adopt(prepared)
             self._after_block(imported, vote)
         return imported

@@ -114,6 +114,11 @@ class ChainStore:
     def put_meta(self, key: bytes, value: bytes) -> None:
         self.db.put(_META + key, value, sync=True)
 
+    def flush(self) -> None:
+        """Make every earlier write durable: LevelDB's log is one sequence,
+        and a synced write flushes it up to itself."""
+        self.db.put(_META + b"flushed", b"", sync=True)
+
     def finalize(self, block_hash: bytes, justification: bytes | None) -> None:
         with self.db.write_batch(transaction=True, sync=True) as batch:
             if justification is not None:
@@ -137,13 +142,16 @@ class ChainStore:
         finalized: bool,
         extra_meta: Mapping[bytes, bytes] | None = None,
         reorg: list[Block] | None = None,
+        durable: bool = True,
     ) -> None:
         """Store `block`; with `best`, make it the head. `reorg` lists the
-        blocks of its branch below it that replace the canonical ones."""
+        blocks of its branch below it that replace the canonical ones.
+        `durable=False` skips the fsync (blocks synced from peers, fetched
+        again if lost; `flush` makes them durable at the end of a batch)."""
         block_hash = block.hash
         # Measured: +0.2-0.4 ms per block (empty blocks import at ~1,800/s
         # instead of ~3,500/s); no difference within noise on full blocks.
-        with self.db.write_batch(transaction=True, sync=True) as batch:
+        with self.db.write_batch(transaction=True, sync=durable) as batch:
             self.nodes.drain_into(batch)
             batch.put(_BLOCK + block_hash, block.encode())
             batch.put(_HEADER + block_hash, block.header.encode())

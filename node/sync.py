@@ -164,6 +164,8 @@ class BlockSync:
                     outcome.bad = "an undecodable justification"
                     break
         async with node.chain_lock:  # finality moves only between imports
+            if outcome.imported:
+                node.chain.store.flush()  # the batch was written without an fsync per block
             # Only the newest justification of a batch matters: it finalizes all below it.
             if (
                 proof is not None

@@ -44,6 +44,9 @@ class ModelChain:
     def has_block(self, block_hash: bytes) -> bool:
         return block_hash in self.blocks
 
+    def flush(self) -> None:
+        pass
+
     def import_block(self, block: Any, vote: bool = False) -> None:
         if block.hash in self.blocks:
             raise BlockImportError("already imported")
