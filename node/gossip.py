@@ -122,11 +122,12 @@ class Gossip:
     def _validator(self, name: str) -> tuple[Callable[[Any, Any], Any], bool]:
         """The topic's validator, and whether it is async (a handler that
         awaits, e.g. block import in a worker thread)."""
-        handler = self.handlers.get(name)
+        registered = self.handlers.get(name)
 
         def validate(forwarder: Any, msg: Any) -> bool:
             if forwarder == self.host.get_id():
                 return True
+            handler = self.handlers.get(name)
             items = self._screen(name, forwarder, msg)
             if items is None or handler is None:
                 return False
@@ -140,6 +141,7 @@ class Gossip:
         async def validate_async(forwarder: Any, msg: Any) -> bool:
             if forwarder == self.host.get_id():
                 return True
+            handler = self.handlers.get(name)
             items = self._screen(name, forwarder, msg)
             if items is None or handler is None:
                 return False
@@ -150,7 +152,7 @@ class Gossip:
                 return False
             return self._judge(name, forwarder, verdict)
 
-        if handler is not None and inspect.iscoroutinefunction(handler):
+        if registered is not None and inspect.iscoroutinefunction(registered):
             return validate_async, True
         return validate, False
 

@@ -16,6 +16,7 @@ those suppressed, so a storm of one library error cannot flood the log.
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -111,6 +112,11 @@ class GuardedPubsub(Pubsub):
     def manager(self) -> Any:
         return GuardedManager(self._manager)
 
+    async def write_msg(self, stream: Any, rpc_msg: Any) -> bool:
+        writes = self.__dict__.setdefault("_vcoin_writes", SerializedWrites())
+        async with writes.lock(stream):
+            return await super().write_msg(stream, rpc_msg)
+
 
 class GuardedGossipSub(GossipSub):
     @property
@@ -150,3 +156,20 @@ def _guard_handler(
 
     guarded._vcoin_guarded = True  # type: ignore[attr-defined]
     return guarded
+
+
+class SerializedWrites:
+    """One writer at a time per pubsub stream. py-libp2p's gossipsub writes
+    to a peer's stream from its send queue and, when the peer (re)joins, from
+    the message cache at the same time; yamux splits a large message into
+    window-sized frames, so two concurrent writes interleave and the peer reads
+    garbage (a protobuf DecodeError) and loses the stream."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+
+    def lock(self, stream: Any) -> trio.Lock:
+        found = self._locks.get(stream)
+        if found is None:
+            found = self._locks[stream] = trio.Lock()
+        return found

@@ -3,6 +3,7 @@ limit measured in the same run."""
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from tools.common import CliError
@@ -76,6 +77,7 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
             rate=args.rate, duration=args.duration, sweep=sweep, slot_seconds=args.slot_seconds,
             senders=args.senders, kill_one=args.kill_one, drain_slots=args.drain_slots,
             import_accounts=args.accounts, import_blocks=args.blocks, import_per_block=args.per_block,
+            keep=Path(args.keep) if args.keep else None,
         )  # fmt: skip
     except ValueError as exc:
         raise CliError(f"load: {exc}") from None
@@ -157,6 +159,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--seconds", type=float, default=60.0, help="flood: how long to flood (the issue's run is 300)"
     )
     parser.add_argument("--rate", type=int, default=1_000, help="load: offered transfers/s (default 1000)")
+    parser.add_argument("--keep", metavar="DIR", help="load: run the net under DIR and keep its logs")
     parser.add_argument("--duration", type=float, default=300.0, help="load: seconds of load per rate")
     parser.add_argument(
         "--sweep", help="load: rates to run in turn, e.g. 100,250,500,1000 (reports the highest sustained)"

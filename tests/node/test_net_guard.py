@@ -158,3 +158,31 @@ def test_a_malformed_pubsub_stream_costs_one_stream_not_the_host(tmp_path: Path)
             await _gossip_arrives(a, seen, b"after the garbage")
 
     trio.run(main)
+
+
+def test_concurrent_large_writes_to_one_pubsub_stream_do_not_interleave(tmp_path: Path) -> None:
+    """gossipsub writes to a peer's stream from two tasks at once (its queue
+    and its message cache for a joining peer); a large message spans many
+    yamux frames, so unserialized writes reach the peer as garbage."""
+    from libp2p.pubsub.pb import rpc_pb2
+
+    async def main() -> None:
+        a, b = _network(tmp_path / "a"), _network(tmp_path / "b")
+        seen = _recorder(b)
+        async with a.running(), b.running():
+            await _connect(a, b)
+            b_id = b.host.get_id()
+            await _until(lambda: b_id in a.gossip.pubsub.peers, "a's pubsub stream to b")
+            stream = a.gossip.pubsub.peers[b_id]
+            before = failures.total
+            rpcs = [
+                rpc_pb2.RPC(publish=[rpc_pb2.Message(data=bytes([i]) * 900_000, topicIDs=["/none"])])
+                for i in range(4)
+            ]
+            async with trio.open_nursery() as nursery:
+                for rpc in rpcs:
+                    nursery.start_soon(a.gossip.pubsub.write_msg, stream, rpc)
+            await _gossip_arrives(a, seen, b"after the large writes")  # the stream still works
+            assert failures.total == before
+
+    trio.run(main)

@@ -11,7 +11,7 @@ second. The node logs give what RPC cannot: every block each node imported
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,9 +179,14 @@ class Observer:
         with self._lock:
             return sum(1 for tx in txs if tx not in self.finalized_at)
 
-    def lags_between(self, start: float, end: float) -> list[int]:
+    def lags_between(
+        self, start: float, end: float, skip: Callable[[float, int], bool] | None = None
+    ) -> list[int]:
+        """Finality lags sampled in the window, but those `skip(at, node)` excuses."""
         with self._lock:
-            return [lag for at, _, lag in self.lags if start <= at <= end]
+            return [
+                lag for at, node, lag in self.lags if start <= at <= end and not (skip and skip(at, node))
+            ]
 
     # -- after a run -------------------------------------------------------------------
     def forks_seen(self, low: int, high: int) -> set[tuple[int, str]]:
