@@ -42,6 +42,7 @@ MAX_REQUEST = 64
 MAX_RESPONSE = 8 * 1024 * 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 RESPONSE_BUDGET = 2 * 1024 * 1024
+MAX_PROOF_BYTES = 1024 * 1024
 STREAM_TIMEOUT = 10.0
 SOCKET_PATH = ("muxed_conn", "secured_conn", "conn", "read_writer", "stream")
 RESTART_BACKOFF = 1.0
@@ -107,6 +108,7 @@ async def write_frame(stream: Any, payload: bytes) -> None:
 class SyncAnswer:
     best: int  # the peer's best block number when it answered
     items: list[SyncItem]
+    proof: bytes | None = None  # the justification of its latest finalized block
 
 
 class Network:
@@ -117,7 +119,7 @@ class Network:
         listen_hosts: list[str],
         port: int,
         bootnodes: list[str],
-        blocks_from: Callable[[int, int], tuple[int, list[list[bytes | None]]]],
+        blocks_from: Callable[[int, int], tuple[int, list[list[bytes | None]], bytes | None]],
         max_peers: int = 25,
         public_addrs: list[str] | None = None,
     ) -> None:
@@ -287,8 +289,8 @@ class Network:
         try:
             with trio.fail_after(STREAM_TIMEOUT):
                 start, count = _sync_request(await read_frame(stream, MAX_REQUEST))
-                best, blocks = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
-                await write_frame(stream, msgpack.packb([best, blocks], use_bin_type=True))
+                best, blocks, proof = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
+                await write_frame(stream, msgpack.packb([best, blocks, proof], use_bin_type=True))
         except (Garbage, FrameTooLarge) as exc:
             self.punish(peer, 100, f"bad sync request ({exc})")
         except Exception as exc:
@@ -373,13 +375,15 @@ def _sync_answer(payload: bytes) -> SyncAnswer:
         answer = msgpack.unpackb(payload, raw=False)
     except Exception as exc:
         raise Garbage(f"undecodable: {exc}") from None
-    if not (type(answer) is list and len(answer) == 2 and type(answer[0]) is int and answer[0] >= 0):
-        raise Garbage("a sync response is [best_number, items]")
-    best, items = answer
+    if not (type(answer) is list and len(answer) == 3 and type(answer[0]) is int and answer[0] >= 0):
+        raise Garbage("a sync response is [best_number, items, latest justification or nil]")
+    best, items, proof = answer
+    if proof is not None and (type(proof) is not bytes or len(proof) > MAX_PROOF_BYTES):
+        raise Garbage("a justification is bytes")
     if type(items) is not list or len(items) > MAX_BLOCKS_PER_RESPONSE:
         raise Garbage("sync items are a list of at most 128 [block, justification]")
     try:
-        return SyncAnswer(best, [_sync_item(item) for item in items])
+        return SyncAnswer(best, [_sync_item(item) for item in items], proof)
     except CodecError as exc:
         raise Garbage(str(exc)) from None
 

@@ -153,8 +153,10 @@ class Node:
         self.blob_exchange.want(digest, max_size)
         return True
 
-    def _blocks_from(self, start: int, count: int) -> tuple[int, list[list[bytes | None]]]:
-        """Our best number, and canonical blocks from `start` within the byte budget."""
+    def _blocks_from(self, start: int, count: int) -> tuple[int, list[list[bytes | None]], bytes | None]:
+        """Our best number, canonical blocks from `start` within the byte
+        budget, and the justification of our latest finalized block (a peer
+        whose vote gossip fails still finalizes from it)."""
         items: list[list[bytes | None]] = []
         size = 0
         store = self.chain.store
@@ -169,7 +171,7 @@ class Node:
             if items and size > RESPONSE_BUDGET:
                 break
             items.append([raw, justification])
-        return self.chain.best.number, items
+        return self.chain.best.number, items, store.justification(self.chain.finalized_hash)
 
     def _publish(self, topic: str, item: bytes) -> None:
         if self.network is not None:

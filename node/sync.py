@@ -114,8 +114,10 @@ class BlockSync:
         cursor.best = answer.best
         if not answer.items:
             cursor.next = None  # nothing there: the peer is not ahead of `start`
+            await self._finalize_by(answer.proof)
             return 0
         outcome = await self.import_batch(peer, answer.items)
+        await self._finalize_by(answer.proof)
         if outcome.bad is not None:
             network.punish(peer, 100, f"an invalid block in sync ({outcome.bad})")
             cursor.next = None
@@ -134,6 +136,23 @@ class BlockSync:
             following = outcome.last + 1  # however short the batch: go on from its end
             cursor.next = None if following > answer.best or following == chain.best.number + 1 else following
         return outcome.imported
+
+    async def _finalize_by(self, proof: bytes | None) -> None:
+        """A peer's latest justification, when it finalizes a block we have."""
+        if proof is None:
+            return
+        try:
+            just = Justification.decode(proof)
+        except CodecError:
+            return  # checked like any justification: not worth a ban on its own
+        node = self.node
+        if just.source.number <= node.chain.finalized.number or not node.chain.store.has_block(
+            just.source.hash
+        ):
+            return
+        async with node.chain_lock:
+            if node.finality.on_justification(just):
+                node.after_batch()
 
     async def import_batch(self, peer: Any, items: list[tuple[Block, bytes | None]]) -> BatchOutcome:
         """Import a batch in order, yielding to other tasks between blocks."""

@@ -47,7 +47,7 @@ def test_public_addresses_are_checked() -> None:
 
 def test_a_node_on_all_interfaces_reports_dialable_addresses(tmp_path: Path) -> None:
     async def main() -> list[str]:
-        network = Network(tmp_path, GENESIS, ["0.0.0.0", "::"], free_port(), [], lambda s, c: (0, []))
+        network = Network(tmp_path, GENESIS, ["0.0.0.0", "::"], free_port(), [], lambda s, c: (0, [], None))
         async with network.running():
             return network.addresses()
 
@@ -60,7 +60,7 @@ def test_a_node_on_all_interfaces_reports_dialable_addresses(tmp_path: Path) -> 
 def test_bootnode_failures_are_told_once_each_with_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    target = Network(tmp_path / "target", GENESIS, ["127.0.0.1"], free_port(), [], lambda s, c: (0, []))
+    target = Network(tmp_path / "target", GENESIS, ["127.0.0.1"], free_port(), [], lambda s, c: (0, [], None))
     stranger = ID.from_pubkey(create_new_key_pair(os.urandom(32)).public_key)
     port = target.listen[0].value_for_protocol("tcp")
     wrong_id = f"/ip4/127.0.0.1/tcp/{port}/p2p/{stranger}"
@@ -68,7 +68,7 @@ def test_bootnode_failures_are_told_once_each_with_the_reason(
     caplog.set_level(logging.INFO, logger="vcoin.p2p")
     dialer_node = Network(
         tmp_path / "dialer", GENESIS, ["127.0.0.1"], free_port(), [wrong_id, closed_port, "/ip4/1.2.3.4/tcp/x"],
-        lambda s, c: (0, []),
+        lambda s, c: (0, [], None),
     )  # fmt: skip
     assert sum("malformed" in r.message for r in caplog.records) == 1
 
@@ -91,10 +91,10 @@ def test_a_bootnode_that_comes_up_later_is_connected_and_reported(
 ) -> None:
     caplog.set_level(logging.INFO, logger="vcoin.p2p")
     port = free_port()
-    target = Network(tmp_path / "target", GENESIS, ["127.0.0.1"], port, [], lambda s, c: (0, []))
+    target = Network(tmp_path / "target", GENESIS, ["127.0.0.1"], port, [], lambda s, c: (0, [], None))
     address = f"/ip4/127.0.0.1/tcp/{port}/p2p/{target.peer_id}"
     dialer = Network(
-        tmp_path / "dialer", GENESIS, ["127.0.0.1"], free_port(), [address], lambda s, c: (0, [])
+        tmp_path / "dialer", GENESIS, ["127.0.0.1"], free_port(), [address], lambda s, c: (0, [], None)
     )
 
     async def main() -> None:

@@ -157,3 +157,30 @@ def test_sync_converges_on_the_longest_compatible_chain(
         assert model.best.hash == our_chain[-1].hash  # a shorter chain never replaces ours
     assert sync.target() == max(len(their_chain), len(our_chain)) - 1  # the dead fork's height is ignored
     assert not network.punished  # honest answers, however short, cost nothing
+
+
+def test_a_peers_latest_justification_finalizes_a_node_without_vote_gossip() -> None:
+    """Sync answers carry the peer's latest justification: a node whose vote
+    gossip is broken still finalizes the blocks it has, even when caught up."""
+    from consensus.finality import Checkpoint, Justification
+
+    genesis = _block(0, b"\x00" * 32, "genesis")
+    chain = _branch([genesis], 5, "trunk")
+    model = ModelChain({b.hash: b for b in chain}, chain[-1], genesis)
+    proof = Justification(Checkpoint(3, chain[3].hash), Checkpoint(4, chain[4].hash), ())
+    applied: list[int] = []
+
+    def on_justification(just: Justification) -> bool:
+        applied.append(just.source.number)
+        model.finalized = chain[just.source.number]
+        return True
+
+    peer = ModelPeer(chain, random.Random(1), 128, 0.0)
+    peer.answer = lambda start, count: SyncAnswer(5, [], proof.encode())  # type: ignore[method-assign]
+    node = _node(model, ModelNetwork({"peer": peer}))
+    node.finality = SimpleNamespace(on_justification=on_justification)
+    sync = BlockSync(node)
+    trio.run(sync.round, ["peer"])
+    assert applied == [3] and model.finalized is chain[3]
+    trio.run(sync.round, ["peer"])
+    assert applied == [3]  # already final: not applied again
