@@ -16,7 +16,7 @@ gets the peer banned.
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import Enum
 from typing import Any
 
@@ -119,12 +119,11 @@ class Gossip:
             self.punish(forwarder, SPAM_POINTS, f"keeps sending unwanted {name} gossip")
         return verdict is Gossiped.RELAY
 
-    def _validator(self, name: str) -> tuple[Callable[[Any, Any], Any], bool]:
-        """The topic's validator, and whether it is async (a handler that
-        awaits, e.g. block import in a worker thread)."""
-        registered = self.handlers.get(name)
+    def _validator(self, name: str) -> Callable[[Any, Any], Awaitable[bool]]:
+        """The topic's validator; a handler may be async (e.g. block import
+        in a worker thread), so the validator is."""
 
-        def validate(forwarder: Any, msg: Any) -> bool:
+        async def validate(forwarder: Any, msg: Any) -> bool:
             if forwarder == self.host.get_id():
                 return True
             handler = self.handlers.get(name)
@@ -133,28 +132,14 @@ class Gossip:
                 return False
             try:
                 verdict = handler(forwarder, items)
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
             except Exception as exc:  # a handler bug must not take the router down
                 log.exception("gossip %s handler failed: %s", name, exc)
                 return False
             return self._judge(name, forwarder, verdict)
 
-        async def validate_async(forwarder: Any, msg: Any) -> bool:
-            if forwarder == self.host.get_id():
-                return True
-            handler = self.handlers.get(name)
-            items = self._screen(name, forwarder, msg)
-            if items is None or handler is None:
-                return False
-            try:
-                verdict = await handler(forwarder, items)
-            except Exception as exc:
-                log.exception("gossip %s handler failed: %s", name, exc)
-                return False
-            return self._judge(name, forwarder, verdict)
-
-        if registered is not None and inspect.iscoroutinefunction(registered):
-            return validate_async, True
-        return validate, False
+        return validate
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -162,8 +147,7 @@ class Gossip:
             await self.pubsub.wait_until_ready()
             async with trio.open_nursery() as nursery:
                 for name, topic in self.topics.items():
-                    validator, is_async = self._validator(name)
-                    self.pubsub.set_topic_validator(topic, validator, is_async)
+                    self.pubsub.set_topic_validator(topic, self._validator(name), True)
                     subscription = await self.pubsub.subscribe(topic)
                     nursery.start_soon(self._drain, subscription)
                 nursery.start_soon(self._flush_loop)

@@ -13,13 +13,12 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.nodeproc import NodeProcess, fast_dev_spec
+from tests.nodeproc import NodeProcess
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
@@ -59,15 +58,6 @@ def node_binary() -> str:
     if os.environ.get("VCOIN_INTEROP_REQUIRED") == "1":
         pytest.fail(why)
     pytest.skip(why)
-
-
-@pytest.fixture
-def dev_node(tmp_path: Path) -> Iterator[NodeProcess]:
-    node = NodeProcess(tmp_path / "node", fast_dev_spec(tmp_path / "spec.json")).start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _dialable(addresses: list[str]) -> str:

@@ -21,7 +21,9 @@ PATIENCE = 60.0
 
 
 def _network(base: Path, bootnodes: list[str] | None = None) -> Network:
-    return Network(base, GENESIS, ["127.0.0.1"], free_port(), bootnodes or [], lambda start, count: (0, [], None))
+    return Network(
+        base, GENESIS, ["127.0.0.1"], free_port(), bootnodes or [], lambda start, count: (0, [], None)
+    )
 
 
 async def _until(condition: Any, what: str) -> None:
