@@ -49,6 +49,7 @@ INFORMANT_SECONDS = 5.0
 BLOB_COLLECT_SECONDS = 30.0
 ORPHAN_PENALTY = 25  # graded: an honest peer ahead of an era change may rarely send one
 MAX_DRIFT_SECONDS = 1.0
+STALE_SLOTS = 4  # a best block older than this many slots: we are behind (or the net stalled)
 
 
 @dataclass
@@ -386,7 +387,7 @@ class Node:
                 verdict = Gossiped.RELAY
             except UnknownParent:
                 if not self._plausible_orphan(block):
-                    near = block.header.number <= self.chain.best.number + 1 and not self.sync.syncing
+                    near = block.header.number <= self.chain.best.number + 1 and not self.behind()
                     if near and self.network is not None:  # far ahead, we may just not know the new set yet
                         self.network.punish(
                             peer, ORPHAN_PENALTY, "a block with an unknown parent and a bad seal"
@@ -411,7 +412,20 @@ class Node:
         for raw in fresh:  # good items of a message that may not travel as it is
             self._publish(EXTRINSICS, raw)
         self.metrics.txpool.set(len(self.pool))
-        return verdict
+        return self._fair(verdict)
+
+    def behind(self) -> bool:
+        """Whether our view may be stale: syncing, or our best block is several
+        slots old (just restarted, or cut off for a while)."""
+        now = slot_at(time.time(), self.chain.spec.params.slot_seconds)
+        return self.sync.syncing or now - self.chain.best.slot > STALE_SLOTS
+
+    def _fair(self, verdict: Gossiped) -> Gossiped:
+        """ "Spam" is judged against our state: a transaction far beyond its
+        sender's nonce, a fee its balance cannot pay, a vote about a block we
+        lack. While we are behind, honest peers send exactly that, and
+        punishing them would ban the net away from us."""
+        return Gossiped.DROP if verdict is Gossiped.SPAM and self.behind() else verdict
 
     async def _gossiped_votes_between_imports(self, peer: Any, items: list[bytes]) -> Gossiped:
         async with self.chain_lock:  # finality moves only between imports
@@ -422,7 +436,7 @@ class Node:
         for raw in fresh:
             self._publish(VOTES, raw)
         self._update_gauges()
-        return verdict
+        return self._fair(verdict)
 
     # -- the loops -----------------------------------------------------------
     async def _slot_loop(self) -> None:
