@@ -29,6 +29,8 @@ class LibraryLogFilter(logging.Filter):
         if len(self.last) > 1024:
             self.last.clear()
         self.last[key] = now
+        if "\n" in record.getMessage():  # one record, one line: py-libp2p writes tables
+            record.msg, record.args = record.getMessage().replace("\n", " | "), None
         if record.exc_info and not logging.getLogger().isEnabledFor(logging.DEBUG):
             error = record.exc_info[1]
             if error is not None:
@@ -41,7 +43,12 @@ class LibraryLogFilter(logging.Filter):
 
 def install() -> LibraryLogFilter:
     """Put the filter on every handler of the root logger (filters on a
-    logger would miss the records of its children)."""
+    logger would miss the records of its children). py-libp2p detaches its
+    logger (no handler, no propagation), so its errors reached Python's
+    last-resort handler: raw lines without a timestamp. It propagates again."""
+    library = logging.getLogger("libp2p")
+    library.handlers.clear()
+    library.propagate = True
     found = LibraryLogFilter()
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, LibraryLogFilter) for f in handler.filters):

@@ -216,6 +216,8 @@ class Node:
         key = self.config.validator_key
         if key is None or slot <= self.chain.best.slot:
             return None
+        if self._catching_up():
+            return None  # a block on a stale parent is a fork nobody builds on
         if expected_author(slot, self.chain.validators()) != key.public:
             return None
         return key
@@ -413,6 +415,14 @@ class Node:
             self._publish(EXTRINSICS, raw)
         self.metrics.txpool.set(len(self.pool))
         return self._fair(verdict)
+
+    def _catching_up(self) -> bool:
+        """Peers are ahead of us, or may be: our best is stale and we have not
+        heard their heads yet (a restart). A lone node always authors."""
+        if self.sync.syncing:
+            return True
+        stale = slot_at(time.time(), self.chain.spec.params.slot_seconds) - self.chain.best.slot > STALE_SLOTS
+        return stale and self.sync.rounds == 0 and self.peer_count() > 0
 
     def behind(self) -> bool:
         """Whether our view may be stale: syncing, or our best block is several

@@ -55,6 +55,7 @@ class BatchOutcome:
 class BlockSync:
     node: "Node"
     syncing: bool = False
+    rounds: int = 0  # completed rounds: before the first, peers' heads are unknown
     peers: dict[str, PeerSync] = field(default_factory=dict)
     _mark: tuple[float, int] | None = None
 
@@ -77,9 +78,10 @@ class BlockSync:
         while True:
             await network.connect_bootnodes()
             await network.enforce_limits()
-            fetched = await self.round(network.peers())
             was_syncing = self.syncing
-            self.syncing = self.node.chain.best.number + CAUGHT_UP_SLACK < self.target()
+            fetched = await self.round(network.peers())
+            self.rounds += 1
+            self._update()
             if self.syncing or was_syncing:
                 self._progress(fetched)
             if not self.syncing or fetched == 0:
@@ -96,12 +98,16 @@ class BlockSync:
             cursor = self.peers.setdefault(str(peer), PeerSync())
             for _ in range(BATCHES_PER_TURN):
                 progress = await self._ask(peer, cursor)
+                self._update()  # at once: authoring and gossip judgment wait on it
                 fetched += progress
                 if progress == 0 and cursor.next is None:
                     break
                 if cursor.next is None and self.node.chain.best.number >= cursor.best:
                     break
         return fetched
+
+    def _update(self) -> None:
+        self.syncing = self.node.chain.best.number + CAUGHT_UP_SLACK < self.target()
 
     async def _ask(self, peer: Any, cursor: PeerSync) -> int:
         network = self.node.network
