@@ -1,0 +1,48 @@
+"""A validator that is behind neither authors (its block would sit on a
+stale parent: a fork nobody builds on) nor blames its peers for gossip that
+only looks like spam against its stale state."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consensus.slots import slot_at
+from genesis.spec import dev_spec
+from node.service import Node, NodeConfig
+from runtime.crypto import dev_keypair
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    config = NodeConfig(spec=dev_spec(), base_path=tmp_path, dev=True, network=False, prometheus_port=None,
+                        validator_key=dev_keypair("//alice"))  # fmt: skip
+    node = Node(config)
+    try:
+        yield node
+    finally:
+        node.store.close()
+
+
+def _slot(node: Node) -> int:
+    return max(slot_at(time.time(), node.chain.spec.params.slot_seconds), node.chain.best.slot + 1)
+
+
+def test_no_authoring_while_syncing(node: Node) -> None:
+    node.sync.syncing = True
+    assert node.author_slot(_slot(node)) is None and node.chain.best.number == 0
+    node.sync.syncing = False
+    assert node.author_slot(_slot(node)) is not None and node.chain.best.number == 1
+
+
+def test_after_a_restart_a_stale_validator_waits_for_its_peers_heads(node: Node) -> None:
+    node.peer_count = lambda: 3  # type: ignore[method-assign]
+    assert node.sync.rounds == 0  # the genesis block is ages old and no peer answered yet
+    assert node.author_slot(_slot(node)) is None
+    node.sync.rounds = 1  # the peers answered and nobody is ahead: the net stalled, author
+    assert node.author_slot(_slot(node)) is not None
+
+
+def test_a_lone_stale_validator_authors(node: Node) -> None:
+    assert node.peer_count() == 0 and node.author_slot(_slot(node)) is not None
