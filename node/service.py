@@ -417,18 +417,23 @@ class Node:
         return self._fair(verdict)
 
     def _catching_up(self) -> bool:
-        """Peers are ahead of us, or may be: our best is stale and we have not
-        heard their heads yet (a restart). A lone node always authors."""
+        """Peers are ahead of us, or may be: our best is stale and the first
+        sync round (bootnodes dialed, every peer asked) has not ended yet, as
+        after a restart. A node without peers then authors: the net stalled."""
         if self.sync.syncing:
             return True
-        stale = slot_at(time.time(), self.chain.spec.params.slot_seconds) - self.chain.best.slot > STALE_SLOTS
-        return stale and self.sync.rounds == 0 and self.peer_count() > 0
+        return self._stale() and self._unheard()
+
+    def _stale(self) -> bool:
+        return slot_at(time.time(), self.chain.spec.params.slot_seconds) - self.chain.best.slot > STALE_SLOTS
+
+    def _unheard(self) -> bool:
+        return self.network is not None and self.sync.rounds == 0
 
     def behind(self) -> bool:
-        """Whether our view may be stale: syncing, or our best block is several
-        slots old (just restarted, or cut off for a while)."""
-        now = slot_at(time.time(), self.chain.spec.params.slot_seconds)
-        return self.sync.syncing or now - self.chain.best.slot > STALE_SLOTS
+        """Whether our view may be stale: syncing, peers not heard yet, or our
+        best block several slots old (restarted, or cut off for a while)."""
+        return self.sync.syncing or self._unheard() or self._stale()
 
     def _fair(self, verdict: Gossiped) -> Gossiped:
         """ "Spam" is judged against our state: a transaction far beyond its
