@@ -26,6 +26,7 @@ from node.gossip_judge import judge_extrinsics, judge_votes
 from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
 from node.p2p import RESPONSE_BUDGET, Network
+from node.pool_journal import PoolJournal, restore
 from node.rpc import RpcHandler
 from node.rpc_market import build_market_methods
 from node.rpc_methods import build_methods
@@ -96,6 +97,8 @@ class Node:
             self.store.close()
             raise
         self.pool = TxPool()
+        self.journal = PoolJournal(config.base_path / "txpool" / "journal.bin")
+        self._journaled: set[bytes] = set()
         # One block at a time (import, authoring) and finality between them:
         # the work runs in a worker thread, the adoption on the event loop.
         self.chain_lock = trio.Lock()
@@ -179,9 +182,10 @@ class Node:
             self.network.gossip.publish(topic, item)
 
     # -- transactions and blocks -------------------------------------------
-    def submit_extrinsic(self, raw: bytes, local: bool = False) -> bytes:
+    def submit_extrinsic(self, raw: bytes, local: bool = False, journal: bool = True) -> bytes:
         """`local` for this node's own transactions (validator, workers): they
-        have room in the pool that gossip and RPC cannot take."""
+        have room in the pool that gossip and RPC cannot take. What this node
+        accepts from its users and workers is journaled until it leaves the pool."""
         try:
             tx_hash = self.pool.submit(self.chain.state, raw, local=local)
         except PoolError:
@@ -189,7 +193,17 @@ class Node:
             raise
         self.metrics.txpool.set(len(self.pool))
         self._publish(EXTRINSICS, raw)
+        if journal:
+            self._journaled.add(tx_hash)
+            self.journal.record(raw)
+            if self.journal.due():
+                self.journal.rewrite(self._journal_pending())
         return tx_hash
+
+    def _journal_pending(self) -> list[bytes]:
+        """Journaled transactions still in the pool (the set forgets the rest)."""
+        self._journaled &= set(self.pool.by_hash)
+        return [self.pool.by_hash[h].raw for h in self._journaled]
 
     def author_slot(self, slot: int) -> ImportedBlock | None:
         """Author our block for `slot` if it is ours (inline; benches and tests)."""
@@ -367,6 +381,10 @@ class Node:
         except PoolError as exc:
             log.warning("could not submit %s.%s: %s", evidence.pallet, evidence.name, exc)
 
+    def _restored(self) -> list[bytes]:
+        self._journaled = set(self.pool.by_hash)  # all of it came from the journal
+        return self._journal_pending()
+
     def _update_gauges(self) -> None:
         self.metrics.best.set(self.chain.best.number)
         finalized = self.chain.store.header(self.chain.finalized_hash)
@@ -481,6 +499,7 @@ class Node:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         library_logs.install()
+        restore(self.journal, lambda raw: self.submit_extrinsic(raw, journal=False), self._restored)
         log.info("Chain %s (%s), genesis %s", cfg.spec.name, cfg.spec.id, short(self.chain.genesis.hash))
         log.info(
             "Database at %s, best #%d (%s)",
@@ -513,6 +532,7 @@ class Node:
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()
         finally:
+            self.journal.close()
             self.store.close()
             log.info("Stopped; database closed cleanly at #%d", self.chain.best.number)
 
