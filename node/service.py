@@ -166,10 +166,9 @@ class Node:
         store = self.chain.store
         for number in range(start, start + count):
             block_hash = store.hash_at(number)
-            block = None if block_hash is None else store.block(block_hash)
-            if block is None or block_hash is None:
+            raw = None if block_hash is None else store.block_bytes(block_hash)
+            if raw is None or block_hash is None:
                 break
-            raw = block.encode()
             justification = store.justification(block_hash)
             size += len(raw) + len(justification or b"")
             if items and size > RESPONSE_BUDGET:
@@ -428,6 +427,11 @@ class Node:
         return block.header.author in self.chain.validators() and verify_seal(block.header, block.seal)
 
     def _gossiped_extrinsics(self, peer: Any, items: list[bytes]) -> Gossiped:
+        if self.sync.syncing:
+            # Like Substrate during a major sync: transactions checked against a
+            # state far behind are mostly refused or soon stale, and the checks
+            # would slow the catching up that makes them count.
+            return Gossiped.DROP
         verdict, fresh = judge_extrinsics(self.pool, self.chain.state, items)
         for raw in fresh:  # good items of a message that may not travel as it is
             self._publish(EXTRINSICS, raw)

@@ -89,8 +89,13 @@ class ChainStore:
         return value
 
     def block(self, block_hash: bytes) -> Block | None:
-        raw = self.db.get(_BLOCK + block_hash)
+        raw = self.block_bytes(block_hash)
         return None if raw is None else Block.decode(raw)
+
+    def block_bytes(self, block_hash: bytes) -> bytes | None:
+        """The block as stored (its canonical encoding), for serving as is."""
+        value: bytes | None = self.db.get(_BLOCK + block_hash)
+        return value
 
     def header(self, block_hash: bytes) -> Header | None:
         raw = self.db.get(_HEADER + block_hash)

@@ -46,3 +46,16 @@ def test_after_a_restart_a_stale_validator_waits_for_its_peers_heads(node: Node)
 
 def test_a_node_without_a_network_authors_at_once(node: Node) -> None:
     assert node.network is None and node.author_slot(_slot(node)) is not None
+
+
+def test_transaction_gossip_waits_while_syncing(node: Node) -> None:
+    from node.gossip import Gossiped
+    from runtime.types import Call, Extrinsic
+
+    call = Call("balances", "transfer", {"to": dev_keypair("//bob").public, "amount": 1})
+    raw = Extrinsic.sign(dev_keypair("//alice"), node.chain.spec.chain_id, 0, call).encode()
+    node.sync.syncing = True
+    assert node._gossiped_extrinsics("peer", [raw]) is Gossiped.DROP and len(node.pool) == 0
+    node.sync.syncing = False
+    node.behind = lambda: False  # type: ignore[method-assign]
+    assert node._gossiped_extrinsics("peer", [raw]) is Gossiped.RELAY and len(node.pool) == 1
