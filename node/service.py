@@ -50,6 +50,7 @@ INFORMANT_SECONDS = 5.0
 BLOB_COLLECT_SECONDS = 30.0
 ORPHAN_PENALTY = 25  # graded: an honest peer ahead of an era change may rarely send one
 MAX_DRIFT_SECONDS = 1.0
+JOURNAL_PATIENCE_SECONDS = 300.0  # restore the pool journal by then even if still behind
 STALE_SLOTS = 4  # a best block older than this many slots: we are behind (or the net stalled)
 
 
@@ -380,8 +381,22 @@ class Node:
         except PoolError as exc:
             log.warning("could not submit %s.%s: %s", evidence.pallet, evidence.name, exc)
 
-    def _restored(self) -> list[bytes]:
-        self._journaled = set(self.pool.by_hash)  # all of it came from the journal
+    async def _restore_journal(self) -> None:
+        """Submit the journal again once caught up: against a stale state the
+        pool would refuse what is still good (nonces too far ahead)."""
+        with trio.move_on_after(JOURNAL_PATIENCE_SECONDS):
+            while self.behind():
+                await trio.sleep(1.0)
+        replayed: list[bytes] = []
+
+        def submit(raw: bytes) -> None:
+            replayed.append(extrinsic_hash(raw))
+            self.submit_extrinsic(raw, journal=False)
+
+        restore(self.journal, submit, lambda: self._restored(replayed))
+
+    def _restored(self, replayed: list[bytes]) -> list[bytes]:
+        self._journaled.update(h for h in replayed if h in self.pool.by_hash)
         return self._journal_pending()
 
     def _update_gauges(self) -> None:
@@ -503,7 +518,6 @@ class Node:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         library_logs.install()
-        restore(self.journal, lambda raw: self.submit_extrinsic(raw, journal=False), self._restored)
         log.info("Chain %s (%s), genesis %s", cfg.spec.name, cfg.spec.id, short(self.chain.genesis.hash))
         log.info(
             "Database at %s, best #%d (%s)",
@@ -533,6 +547,7 @@ class Node:
                         nursery.start_soon(supervised, type(worker).__name__, worker.run)
                 nursery.start_soon(supervised, "informant", self._informant)
                 nursery.start_soon(supervised, "blob collector", self._collect_blobs)
+                nursery.start_soon(supervised, "pool journal", self._restore_journal)
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()
         finally:
