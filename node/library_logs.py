@@ -21,6 +21,9 @@ class LibraryLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.split(".")[0] == OWN_PREFIX:
             return True
+        debugging = logging.getLogger().isEnabledFor(logging.DEBUG)
+        if record.levelno < logging.WARNING and not debugging:
+            return False  # a library's routine chatter (py-libp2p's dialer sets its own INFO level)
         key = (record.name, str(record.msg)[:200])
         now = self.clock()
         if now - self.last.get(key, -REPEAT_SECONDS) < REPEAT_SECONDS:
@@ -31,7 +34,7 @@ class LibraryLogFilter(logging.Filter):
         self.last[key] = now
         if "\n" in record.getMessage():  # one record, one line: py-libp2p writes tables
             record.msg, record.args = record.getMessage().replace("\n", " | "), None
-        if record.exc_info and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        if record.exc_info and not debugging:
             error = record.exc_info[1]
             if error is not None:
                 record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"

@@ -136,3 +136,8 @@ def test_parse_bootnodes_keeps_the_good_ones() -> None:
     assert [b.address for b in parse_bootnodes([good, "/ip4/1.2.3.4"])] == [good]
     assert BootnodeDialer([good]).nodes[0].state == "new"
     assert multiaddr.Multiaddr(good)
+
+
+def test_library_chatter_below_warning_stays_out() -> None:
+    chatter = logging.LogRecord("libp2p.network.auto_connector", logging.INFO, "x", 1, "dialing", None, None)
+    assert not LibraryLogFilter().filter(chatter)
