@@ -100,6 +100,7 @@ class Node:
         self.pool = TxPool()
         self.journal = PoolJournal(config.base_path / "txpool" / "journal.bin")
         self._journaled: set[bytes] = set()
+        self._journal_restored = False
         # One block at a time (import, authoring) and finality between them:
         # the work runs in a worker thread, the adoption on the event loop.
         self.chain_lock = trio.Lock()
@@ -196,7 +197,7 @@ class Node:
         if journal:
             self._journaled.add(tx_hash)
             self.journal.record(raw)
-            if self.journal.due():
+            if self.journal.due() and self._journal_restored:  # before, the file holds more than the set
                 self.journal.rewrite(self._journal_pending())
         return tx_hash
 
@@ -394,6 +395,7 @@ class Node:
             self.submit_extrinsic(raw, journal=False)
 
         restore(self.journal, submit, lambda: self._restored(replayed))
+        self._journal_restored = True
 
     def _restored(self, replayed: list[bytes]) -> list[bytes]:
         self._journaled.update(h for h in replayed if h in self.pool.by_hash)
