@@ -9,6 +9,7 @@ so that what we ask Docker for is tested where no daemon runs.
 """
 
 import contextlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +31,13 @@ class DockerLimits:
     cpus: float = 4.0
     pids: int = 512
     scratch: str = "4g"
+
+
+def usable_cpus(wanted: float) -> float:
+    """The CPU limit the daemon accepts: Docker refuses one above the machine's
+    CPU count ("Range of CPUs is from 0.01 to 2.00"), and a limit the
+    machine cannot give is no limit anyway."""
+    return max(0.01, min(wanted, float(os.cpu_count() or 1)))
 
 
 def container_request(
@@ -56,7 +64,7 @@ def container_request(
         "tmpfs": {"/tmp": f"rw,noexec,nosuid,size={limits.scratch}"},
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,
-        "nano_cpus": int(limits.cpus * 1e9),
+        "nano_cpus": int(usable_cpus(limits.cpus) * 1e9),
         "pids_limit": limits.pids,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],

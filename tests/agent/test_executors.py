@@ -114,3 +114,16 @@ def test_auto_picks_docker_only_when_a_daemon_answers_with_the_agent_image(tmp_p
 def test_discovery_reports_a_device() -> None:
     devices = discover()
     assert devices and devices[0].memory_mb > 0 and devices[0].kind in ("cpu", "cuda")
+
+
+def test_docker_cpu_limit_never_exceeds_the_machine(tmp_path: Path) -> None:
+    """A daemon on a 2-CPU machine refused the default 4-CPU limit, and the
+    first job then took the node down."""
+    import os
+
+    model = tmp_path / "model"
+    model.mkdir()
+    request = container_request("img", model, tmp_path / "job", gpu=False, limits=DockerLimits(cpus=512.0))
+    assert request["nano_cpus"] == int((os.cpu_count() or 1) * 1e9)
+    small = container_request("img", model, tmp_path / "job", gpu=False, limits=DockerLimits(cpus=0.5))
+    assert small["nano_cpus"] == int(0.5e9)
