@@ -21,6 +21,7 @@ from typing import Any
 import msgpack
 import trio
 from libp2p import new_host
+from libp2p.abc import INotifee
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
@@ -148,6 +149,7 @@ class Network:
             addrs_factory=lambda candidates: advertised(self.public, candidates),
         )  # fmt: skip
         guard_stream_handlers(self.host)
+        self.host.get_network().register_notifee(_BanAtConnect(self))
         for protocol, handler in self.handlers.items():
             self.host.set_stream_handler(protocol, handler)
         self.gossip.bind(self.host)
@@ -243,6 +245,12 @@ class Network:
         except Exception:
             return None
         return None
+
+    def drop_if_banned(self, peer: Any) -> None:
+        """A banned peer that dials again is dropped at once, not at the next
+        sync round: until then it could go on sending what got it banned."""
+        if self._nursery is not None and self.is_banned(peer):
+            self._nursery.start_soon(self._disconnect, peer)
 
     async def _disconnect(self, peer: Any) -> None:
         with contextlib.suppress(Exception):
@@ -394,3 +402,27 @@ def _sync_item(item: Any) -> SyncItem:
     if item[1] is not None and type(item[1]) is not bytes:
         raise CodecError("a justification is bytes")
     return Block.decode(item[0]), item[1]
+
+
+class _BanAtConnect(INotifee):
+    def __init__(self, network: "Network") -> None:
+        self.network = network
+
+    async def connected(self, network: Any, conn: Any) -> None:
+        with contextlib.suppress(Exception):  # a notifee's error would reach the swarm
+            self.network.drop_if_banned(conn.muxed_conn.peer_id)
+
+    async def disconnected(self, network: Any, conn: Any) -> None:
+        pass
+
+    async def opened_stream(self, network: Any, stream: Any) -> None:
+        pass
+
+    async def closed_stream(self, network: Any, stream: Any) -> None:
+        pass
+
+    async def listen(self, network: Any, multiaddr: Any) -> None:
+        pass
+
+    async def listen_close(self, network: Any, multiaddr: Any) -> None:
+        pass

@@ -40,22 +40,37 @@ async def _connect(host: Any, info: Any) -> None:
 
 async def _misbehave(target: str, genesis: bytes, topic: str, payload: bytes) -> bool:
     """Connect as a fresh peer, publish `payload` on `topic`; True if the node
-    then dropped the connection."""
+    then dropped the connection (seen the moment it happens: the host's own
+    auto-connector may dial again right after)."""
     host = new_host(key_pair=create_new_key_pair(os.urandom(32)))
     info = info_from_p2p_addr(multiaddr.Multiaddr(target))
     gossip = Gossip(genesis, lambda *_: None)
     gossip.bind(host)
     listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{free_port()}")
+    dropped = trio.Event()
+
+    async def publish() -> None:
+        while True:
+            await gossip.pubsub.publish(gossip.topics[topic], payload)
+            await trio.sleep(1.0)
+
+    async def watch() -> None:
+        while info.peer_id in host.get_connected_peers():
+            await trio.sleep(0.02)
+        dropped.set()
+
     async with host.run(listen_addrs=[listen]), gossip.running():
         await _connect(host, info)
         with trio.move_on_after(PATIENCE):  # publish only once the node's subscription is known
             while info.peer_id not in gossip.pubsub.peer_topics.get(gossip.topics[topic], set()):
                 await trio.sleep(0.1)
         with trio.move_on_after(PATIENCE):
-            while info.peer_id in host.get_connected_peers():
-                await gossip.pubsub.publish(gossip.topics[topic], payload)
-                await trio.sleep(1.0)
-        return info.peer_id not in host.get_connected_peers()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                nursery.start_soon(publish)
+                await dropped.wait()
+                nursery.cancel_scope.cancel()
+        return dropped.is_set()
 
 
 async def _bad_sync_request(target: str) -> bool:
