@@ -1,96 +1,149 @@
-"""`DockerExecutor`: one container per job, the production sandbox.
+"""`DockerExecutor`: the production sandbox, warm containers of the agent
+image (their shape: `agent.docker_spec`).
 
-The container gets the GPUs (a device request), no network, a read-only
-root with a tmpfs scratch, memory, CPU and process limits, the model
-mounted read-only and a per-job directory holding the request and, after,
-the response. The job runs `python -m agent.runner --once`; a container
-that outlives its wall-clock timeout is killed. `container_request` is pure
-so that what we ask Docker for is tested where no daemon runs.
+A container per model stays up between jobs, so only its first job pays
+for loading the model. A job past its wall-clock limit, or one that takes
+its container down (out of memory, killed), costs that container: it is
+removed and the next job starts a fresh one. Whatever the daemon does, a
+caller sees `ExecutorError` with the cause, never another exception.
 """
 
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
-from dataclasses import dataclass
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from agent.canonical import decode, encode
+from agent.docker_spec import (
+    CPU_IMAGE,
+    CUDA_IMAGE,
+    MODEL_LABEL,
+    OWNER_LABEL,
+    ROLE_LABEL,
+    SOCKET_NAME,
+    DockerLimits,
+    container_request,
+    container_user,
+    model_target,
+    unreadable,
+)
 from agent.executor import Check, Execution, ExecutorError, check_of, execution_of, request_of
 from agent.job import JobSpec
+from agent.models import model_files, model_hash
 
-DEFAULT_IMAGE = "vcoin/agent:latest"
-MODEL_MOUNT = "/model"
-JOB_MOUNT = "/job"
-
-
-@dataclass(frozen=True)
-class DockerLimits:
-    memory: str = "16g"
-    cpus: float = 4.0
-    pids: int = 512
-    scratch: str = "4g"
+START_SECONDS = 120.0  # a container's runner listening, model not loaded yet
+MAX_WARM = 2  # containers kept at once; the least recently used goes first
+FAILURE_BACKOFF = (2.0, 60.0)  # after a container failed to start: first and longest wait
 
 
-def usable_cpus(wanted: float) -> float:
-    """The CPU limit the daemon accepts: Docker refuses one above the machine's
-    CPU count ("Range of CPUs is from 0.01 to 2.00"), and a limit the
-    machine cannot give is no limit anyway."""
-    return max(0.01, min(wanted, float(os.cpu_count() or 1)))
+def default_image(gpu: bool) -> str:
+    return CUDA_IMAGE if gpu else CPU_IMAGE
 
 
-def container_request(
-    image: str, model_path: Path, job_dir: Path, gpu: bool, limits: DockerLimits
-) -> dict[str, Any]:
-    """The keyword arguments for `client.containers.run`."""
-    from docker.types import DeviceRequest
+def owner() -> str:
+    """Which node process a container belongs to (host and pid), so a node
+    removes what an earlier, killed one left behind, and nothing of others."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    model_target = f"{MODEL_MOUNT}/{model_path.name}" if model_path.is_file() else MODEL_MOUNT
-    model_source = model_path if model_path.is_dir() else model_path.parent
-    request: dict[str, Any] = {
-        "image": image,
-        "command": [
-            "python",
-            "-m",
-            "agent.runner",
-            "--once",
-            f"{JOB_MOUNT}/request",
-            f"{JOB_MOUNT}/response",
-        ],
-        "detach": True,
-        "network_disabled": True,
-        "read_only": True,
-        "tmpfs": {"/tmp": f"rw,noexec,nosuid,size={limits.scratch}"},
-        "mem_limit": limits.memory,
-        "memswap_limit": limits.memory,
-        "nano_cpus": int(usable_cpus(limits.cpus) * 1e9),
-        "pids_limit": limits.pids,
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "environment": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MODEL": model_target},
-        "volumes": {
-            str(model_source): {"bind": MODEL_MOUNT, "mode": "ro"},
-            str(job_dir): {"bind": JOB_MOUNT, "mode": "rw"},
-        },
-        "working_dir": "/tmp",
-    }
-    if gpu:
-        request["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    return request
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WarmContainer:
+    """One running container and the connection to its runner."""
+
+    def __init__(self, client: Any, request: dict[str, Any], socket_dir: Path) -> None:
+        self.socket_dir = socket_dir
+        self.started = time.monotonic()
+        self.container = client.containers.run(**request)
+        self.conn: socket.socket | None = None
+
+    def connect(self, deadline: float) -> socket.socket:
+        if self.conn is not None:
+            return self.conn
+        path = str(self.socket_dir / SOCKET_NAME)
+        while True:
+            try:
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conn.connect(path)
+                self.conn = conn
+                return conn
+            except OSError:
+                conn.close()
+            self.container.reload()
+            if self.container.status not in ("created", "running"):
+                raise ExecutorError(f"the container exited while starting: {self.cause()}")
+            if time.monotonic() > deadline:
+                raise ExecutorError("the container's runner did not start in time")
+            time.sleep(0.1)
+
+    def exchange(self, payload: bytes, deadline: float) -> bytes:
+        conn = self.connect(min(deadline, time.monotonic() + START_SECONDS))
+        conn.settimeout(max(deadline - time.monotonic(), 0.001))
+        conn.sendall(len(payload).to_bytes(4, "big") + payload)
+        size = int.from_bytes(self._read(conn, 4), "big")
+        return self._read(conn, size)
+
+    @staticmethod
+    def _read(conn: socket.socket, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            chunk = conn.recv(min(size - len(data), 1 << 20))
+            if not chunk:
+                raise ConnectionResetError("the runner closed its socket")
+            data += chunk
+        return bytes(data)
+
+    def cause(self) -> str:
+        """Why the container stopped, in the daemon's words."""
+        with contextlib.suppress(Exception):
+            self.container.reload()
+            state = self.container.attrs.get("State", {})
+            if state.get("OOMKilled"):
+                limit = self.container.attrs.get("HostConfig", {}).get("Memory", 0)
+                return f"the job used more than the container's {limit >> 20} MiB and was killed"
+            tail = self.container.logs(tail=3).decode(errors="replace").strip().replace("\n", " / ")
+            return f"status {state.get('Status')}, exit code {state.get('ExitCode')}: {tail[-300:]}"
+        return "the daemon did not say"
+
+    def remove(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 class DockerExecutor:
     name = "docker"
 
     def __init__(
-        self, image: str = DEFAULT_IMAGE, gpu: bool = True, limits: DockerLimits | None = None
+        self, image: str | None = None, gpu: bool = True, limits: DockerLimits | None = None
     ) -> None:
         import docker
 
         self.client = docker.from_env()
         self.client.ping()  # fail now, not on the first job, when no daemon answers
-        self.image, self.gpu, self.limits = image, gpu, limits or DockerLimits()
+        self.image, self.gpu, self.limits = image or default_image(gpu), gpu, limits or DockerLimits()
+        self.owner = owner()
+        self.warm: dict[Path, WarmContainer] = {}
+        self.hashes: dict[Path, str] = {}
+        self.lock = threading.Lock()
+        self.failures = 0
+        self.retry_at = 0.0
+        self.remove_orphans()
 
     def has_image(self) -> bool:
         try:
@@ -99,41 +152,97 @@ class DockerExecutor:
             return False
         return True
 
+    def remove_orphans(self) -> None:
+        """Agent containers of node processes on this host that are gone."""
+        host = socket.gethostname()
+        with contextlib.suppress(Exception):
+            for container in self.client.containers.list(all=True, filters={"label": f"{ROLE_LABEL}=agent"}):
+                label = container.labels.get(OWNER_LABEL, "")
+                name, _, pid = label.rpartition(":")
+                if name == host and pid.isdigit() and not _alive(int(pid)):
+                    container.remove(force=True)
+
     def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
-        return execution_of(self._call(spec, model_path, None, timeout))
+        return execution_of(
+            self._call(model_path, request_of(spec, Path(model_target(model_path)), None), timeout)
+        )
 
     def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
-        return check_of(self._call(spec, model_path, claimed, timeout))
+        request = request_of(spec, Path(model_target(model_path)), None, claimed)
+        return check_of(self._call(model_path, request, timeout))
 
-    def _call(self, spec: JobSpec, model_path: Path, claimed: bytes | None, timeout: float) -> Any:
-        try:  # whatever the daemon or the container does, the caller sees one kind of failure
-            return self._call_container(spec, model_path, claimed, timeout)
-        except ExecutorError:
-            raise
-        except Exception as exc:
-            raise ExecutorError(f"Docker: {type(exc).__name__}: {exc}") from None
-
-    def _call_container(self, spec: JobSpec, model_path: Path, claimed: bytes | None, timeout: float) -> Any:
-        job_dir = Path(tempfile.mkdtemp(prefix="vcoin-docker-job-"))
-        try:
-            inside = Path(MODEL_MOUNT) / model_path.name if model_path.is_file() else Path(MODEL_MOUNT)
-            (job_dir / "request").write_bytes(encode(request_of(spec, inside, None, claimed)))
-            container = self.client.containers.run(
-                **container_request(self.image, model_path, job_dir, self.gpu, self.limits)
-            )
+    def _call(self, model_path: Path, request: dict[str, Any], timeout: float) -> Any:
+        try:  # an input the sandbox cannot even receive is the job's fault, not the node's
+            payload = encode(request)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExecutorError(f"the job cannot be sent to the sandbox: {exc}") from None
+        with self.lock:
+            deadline = time.monotonic() + timeout
+            warm = self._container(model_path.resolve())
             try:
-                status = container.wait(timeout=timeout)
-            except Exception as exc:
-                raise ExecutorError(f"the container ran past its {timeout:.0f} s limit: {exc}") from None
-            finally:
-                with contextlib.suppress(Exception):
-                    container.remove(force=True)
-            response = job_dir / "response"
-            if status.get("StatusCode") != 0 or not response.exists():
-                raise ExecutorError(f"the container exited with {status.get('StatusCode')}")
-            return decode(response.read_bytes())
-        finally:
-            shutil.rmtree(job_dir, ignore_errors=True)
+                answer = warm.exchange(payload, deadline)
+            except TimeoutError:
+                self._drop(model_path.resolve())
+                raise ExecutorError(
+                    f"the job ran past its {timeout:.0f} s limit; its container was killed"
+                ) from None
+            except ExecutorError:
+                self._drop(model_path.resolve())
+                raise
+            except Exception as exc:  # the socket broke, or the daemon failed us: the container goes
+                cause = warm.cause()
+                self._drop(model_path.resolve())
+                raise ExecutorError(
+                    f"the container stopped during the job ({type(exc).__name__}): {cause}"
+                ) from None
+        try:
+            return decode(answer)
+        except Exception as exc:
+            raise ExecutorError(f"the sandbox answered undecodable bytes: {exc!r}") from None
+
+    def _container(self, model_path: Path) -> WarmContainer:
+        warm = self.warm.pop(model_path, None)
+        if warm is not None:
+            self.warm[model_path] = warm  # most recently used last
+            return warm
+        if time.monotonic() < self.retry_at:
+            raise ExecutorError(f"Docker is backing off after {self.failures} failed container start(s)")
+        while len(self.warm) >= MAX_WARM:
+            self._drop(next(iter(self.warm)))
+        socket_dir = Path(tempfile.mkdtemp(prefix="vcoin-agent-"))
+        os.chmod(socket_dir, 0o777)  # the container's user makes its socket here; the folder is unlisted
+        try:
+            if model_path not in self.hashes:
+                denied = unreadable(model_files(model_path), container_user())
+                if denied:
+                    raise PermissionError(
+                        f"{denied[0]} (and {len(denied) - 1} more) cannot be read by the container's user "
+                        f"{container_user()}: make the model's files readable (chmod -R a+rX {model_path})"
+                    )
+                self.hashes[model_path] = model_hash(model_path).hex()
+            labels = {MODEL_LABEL: self.hashes[model_path], OWNER_LABEL: self.owner}
+            warm = WarmContainer(
+                self.client, container_request(self.image, model_path, socket_dir, self.gpu, self.limits, labels),
+                socket_dir,
+            )  # fmt: skip
+        except Exception as exc:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            self.failures += 1
+            first, longest = FAILURE_BACKOFF
+            self.retry_at = time.monotonic() + min(first * 2 ** (self.failures - 1), longest)
+            raise ExecutorError(f"Docker could not start a container: {type(exc).__name__}: {exc}") from None
+        self.failures = 0
+        self.warm[model_path] = warm
+        return warm
+
+    def _drop(self, model_path: Path) -> None:
+        warm = self.warm.pop(model_path, None)
+        if warm is not None:
+            warm.remove()
 
     def close(self) -> None:
-        self.client.close()
+        with self.lock:
+            for path in list(self.warm):
+                self._drop(path)
+        with contextlib.suppress(Exception):
+            self.client.close()

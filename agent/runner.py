@@ -1,14 +1,19 @@
 """The process that runs jobs inside a sandbox.
 
     python -m agent.runner            serve length-prefixed msgpack requests on stdin/stdout
-    python -m agent.runner --once IN OUT   run one request file, write one response file (Docker)
+    python -m agent.runner --listen SOCKET [--idle-exit S]
+                                      the same frames over a Unix socket, one connection
+                                      at a time (a warm Docker container); exits after S
+                                      seconds without a connection (its node is gone)
 
 A request is {kind, model_path, input, options, device}; a response is
 {ok, result (canonical bytes), hash, seconds} or {ok: false, error}. Models
 stay loaded between requests, so only the first job on a model pays the load.
 """
 
+import contextlib
 import os
+import socket
 import sys
 import threading
 import time
@@ -88,12 +93,36 @@ def serve() -> None:
         write_frame(frames, encode(handle(decode(data))))
 
 
-def once(request_path: Path, response_path: Path) -> None:
-    response_path.write_bytes(encode(handle(decode(request_path.read_bytes()))))
+def listen(path: Path, idle_exit: float) -> None:
+    """Serve each connection's frames until it closes; the node holds one
+    connection for as long as it uses this container."""
+    sys.stdout = sys.stderr
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    os.chmod(path, 0o666)  # the node's user is not this container's
+    server.listen(1)
+    server.settimeout(idle_exit)
+    while True:
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            return
+        conn.settimeout(None)
+        with (
+            conn,
+            conn.makefile("rb") as requests,
+            conn.makefile("wb") as frames,
+            contextlib.suppress(Exception),
+        ):
+            while (data := read_frame(requests)) is not None:
+                write_frame(frames, encode(handle(decode(data))))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--once":
-        once(Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) >= 3 and sys.argv[1] == "--listen":
+        idle = float(sys.argv[4]) if len(sys.argv) == 5 and sys.argv[3] == "--idle-exit" else 120.0
+        listen(Path(sys.argv[2]), idle)
     else:
         serve()

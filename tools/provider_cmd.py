@@ -1,6 +1,7 @@
 """`vcoin provider register|status`: serve models for pay."""
 
 import argparse
+import sys
 
 from runtime.crypto import to_address
 from tools.common import (
@@ -47,6 +48,35 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_build(args: argparse.Namespace) -> int:
+    import docker
+
+    from tools.provider_image import ImageBuildError, build
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        raise CliError(
+            f"no Docker daemon answers ({type(exc).__name__}); start it (dockerd) and try again"
+        ) from None
+    try:
+        built = build(
+            client, args.tag, args.cuda, args.torch_index, progress=lambda line: print(line, file=sys.stderr)
+        )
+    except ImageBuildError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        client.close()
+
+    def text() -> None:
+        state = "up to date" if built.cached else f"built in {built.seconds:.0f} s"
+        print(f"{built.tag}: {state}, {built.size / 1e9:.2f} GB ({built.id[:19]})")
+
+    emit(args, built.to_json(), text)
+    return 0
+
+
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subcommands.add_parser("provider", help="register as a GPU provider", description=__doc__)
     sub = parser.add_subparsers(dest="provider_command", metavar="ACTION", required=True)
@@ -64,3 +94,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     add_key_options(status)
     add_rpc_options(status)
     status.set_defaults(handler=_status)
+    image = sub.add_parser("image", help="the agent image that --executor docker runs")
+    image_sub = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+    build = image_sub.add_parser(
+        "build", help="build the agent image from packages (no registry needed)",
+        description="Build the agent image: a Debian base from mmdebstrap, the worker extra's wheels "
+        "from this machine's package index, installed offline. Unchanged inputs reuse the image.",
+    )  # fmt: skip
+    build.add_argument("--cuda", action="store_true", help="with torch's CUDA build (tag vcoin/agent:cuda)")
+    build.add_argument(
+        "--tag", help="image tag (default vcoin/agent:latest, or vcoin/agent:cuda with --cuda)"
+    )
+    build.add_argument(
+        "--torch-index", metavar="URL", help="an extra package index with CUDA builds of torch"
+    )
+    build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.set_defaults(handler=_image_build)

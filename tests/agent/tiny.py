@@ -23,6 +23,8 @@ def _save(target: Path, seed: int, build: Any) -> Path:
     torch.manual_seed(seed)
     build(tokenizer).save_pretrained(target)
     tokenizer.save_pretrained(target)
+    for path in target.iterdir():  # transformers writes weights 0600; the sandbox's user reads them too
+        path.chmod(0o644)
     return target
 
 
