@@ -32,11 +32,12 @@ from agent.docker_spec import (
     model_target,
     unreadable,
 )
-from agent.executor import Check, Execution, ExecutorError, check_of, execution_of, request_of
+from agent.executor import Check, Execution, ExecutorError, SandboxLost, check_of, execution_of, request_of
 from agent.job import JobSpec
 from agent.models import model_files, model_hash
 
 START_SECONDS = 120.0  # a container's runner listening, model not loaded yet
+STOP_SECONDS = 10.0  # a container whose runner's socket broke: the daemon's word on why
 MAX_WARM = 2  # containers kept at once; the least recently used goes first
 FAILURE_BACKOFF = (2.0, 60.0)  # after a container failed to start: first and longest wait
 
@@ -84,7 +85,8 @@ class WarmContainer:
                 conn.close()
             self.container.reload()
             if self.container.status not in ("created", "running"):
-                raise ExecutorError(f"the container exited while starting: {self.cause()}")
+                oom, cause = self.cause()
+                raise (ExecutorError if oom else SandboxLost)(f"the container exited while starting: {cause}")
             if time.monotonic() > deadline:
                 raise ExecutorError("the container's runner did not start in time")
             time.sleep(0.1)
@@ -106,17 +108,26 @@ class WarmContainer:
             data += chunk
         return bytes(data)
 
-    def cause(self) -> str:
-        """Why the container stopped, in the daemon's words."""
+    def running(self) -> bool:
+        try:
+            self.container.reload()
+        except Exception:
+            return False
+        return bool(self.container.status == "running")
+
+    def cause(self) -> tuple[bool, str]:
+        """Whether the container ran out of memory, and why it stopped, in the daemon's words."""
         with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # its socket closes a moment before the daemon sees it exit
+                self.container.wait(timeout=STOP_SECONDS)
             self.container.reload()
             state = self.container.attrs.get("State", {})
             if state.get("OOMKilled"):
                 limit = self.container.attrs.get("HostConfig", {}).get("Memory", 0)
-                return f"the job used more than the container's {limit >> 20} MiB and was killed"
+                return True, f"the job used more than the container's {limit >> 20} MiB and was killed"
             tail = self.container.logs(tail=3).decode(errors="replace").strip().replace("\n", " / ")
-            return f"status {state.get('Status')}, exit code {state.get('ExitCode')}: {tail[-300:]}"
-        return "the daemon did not say"
+            return False, f"status {state.get('Status')}, exit code {state.get('ExitCode')}: {tail[-300:]}"
+        return False, "the daemon did not say"
 
     def remove(self) -> None:
         if self.conn is not None:
@@ -190,11 +201,10 @@ class DockerExecutor:
                 self._drop(model_path.resolve())
                 raise
             except Exception as exc:  # the socket broke, or the daemon failed us: the container goes
-                cause = warm.cause()
+                oom, cause = warm.cause()
                 self._drop(model_path.resolve())
-                raise ExecutorError(
-                    f"the container stopped during the job ({type(exc).__name__}): {cause}"
-                ) from None
+                error = ExecutorError if oom else SandboxLost  # out of memory is the job's own doing
+                raise error(f"the container stopped during the job ({type(exc).__name__}): {cause}") from None
         try:
             return decode(answer)
         except Exception as exc:
@@ -202,11 +212,13 @@ class DockerExecutor:
 
     def _container(self, model_path: Path) -> WarmContainer:
         warm = self.warm.pop(model_path, None)
-        if warm is not None:
+        if warm is not None and warm.running():
             self.warm[model_path] = warm  # most recently used last
             return warm
+        if warm is not None:  # killed or gone between jobs: this job gets a fresh one
+            warm.remove()
         if time.monotonic() < self.retry_at:
-            raise ExecutorError(f"Docker is backing off after {self.failures} failed container start(s)")
+            raise SandboxLost(f"Docker is backing off after {self.failures} failed container start(s)")
         while len(self.warm) >= MAX_WARM:
             self._drop(next(iter(self.warm)))
         socket_dir = Path(tempfile.mkdtemp(prefix="vcoin-agent-"))
@@ -230,7 +242,8 @@ class DockerExecutor:
             self.failures += 1
             first, longest = FAILURE_BACKOFF
             self.retry_at = time.monotonic() + min(first * 2 ** (self.failures - 1), longest)
-            raise ExecutorError(f"Docker could not start a container: {type(exc).__name__}: {exc}") from None
+            error = ExecutorError if isinstance(exc, PermissionError) else SandboxLost
+            raise error(f"Docker could not start a container: {type(exc).__name__}: {exc}") from None
         self.failures = 0
         self.warm[model_path] = warm
         return warm

@@ -7,8 +7,9 @@
   runner is killed and restarted on expiry), and a resident-memory limit
   (half the machine's memory by default; the runner is killed above it). It has no network isolation:
   run untrusted models with Docker.
-- `DockerExecutor` (in `agent.docker_executor`): one container per job,
-  GPU-enabled, no network, read-only root, tmpfs scratch, limits.
+- `DockerExecutor` (in `agent.docker_executor`): warm containers of the
+  agent image, one per model, GPU-enabled, no network, read-only root,
+  tmpfs scratch, limits.
 """
 
 import contextlib
@@ -64,6 +65,11 @@ def default_memory_limit() -> int:
 
 class ExecutorError(Exception):
     """The job could not be run (timeout, crash, bad output)."""
+
+
+class SandboxLost(ExecutorError):
+    """The sandbox failed, not the job: its container was killed from outside
+    or the daemon is gone. The same job may well run on the next try."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,12 @@ class LocalExecutor:
                 continue
             chunk = os.read(fd, want - len(data))
             if not chunk:
-                raise ExecutorError(f"the sandbox exited (status {proc.poll()})")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=2)
+                status = proc.poll()
+                # Killed from outside (an operator, the system): not the job's doing.
+                lost = SandboxLost if status == -signal.SIGKILL else ExecutorError
+                raise lost(f"the sandbox exited (status {status})")
             data += chunk
             if size is None and len(data) == 4:
                 size = int.from_bytes(data, "big")

@@ -36,7 +36,8 @@ def make_executor(choice: str, gpu: bool, log_path: Path | None = None) -> Execu
         log.info("executor: Docker, warm containers of %s", executor.image)
         return executor
     executor.close()
-    why = f"Docker answers but has no {executor.image} image (build it: vcoin provider image build)"
+    build = "vcoin provider image build" + (" --cuda" if gpu else "")
+    why = f"Docker answers but has no {executor.image} image (build it: {build})"
     if choice == "docker":
         raise ValueError(f"--executor docker: {why}")
     log.info("executor: local process sandbox (%s)", why)

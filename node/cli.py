@@ -3,6 +3,7 @@ with a subcommand (purge-chain, key, slashing-protection), work on a stopped
 node's base path."""
 
 import argparse
+import errno
 import getpass
 import ipaddress
 import logging
@@ -189,18 +190,16 @@ def run(args: argparse.Namespace) -> int:
         trio.run(node.run)
     except BaseExceptionGroup as group:  # a server task failed inside the node's nursery
         _, rest = group.split(OSError)
-        bind_error = next((e for e in _leaves(group) if isinstance(e, OSError)), None)
-        if bind_error is None or rest is not None:
+        first = next((e for e in _leaves(group) if isinstance(e, OSError)), None)
+        if first is None or rest is not None:
             raise
-        print(
-            f"error: {bind_error.strerror or bind_error} (is another node using the port?)", file=sys.stderr
-        )
+        print(f"error: {_os_error(first)}", file=sys.stderr)
         return 1
     except (StorageError, KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: {exc.strerror or exc} (is another node using the port?)", file=sys.stderr)
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -208,6 +207,16 @@ def run(args: argparse.Namespace) -> int:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
     return 0
+
+
+BIND_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def _os_error(exc: OSError) -> str:
+    """The cause in one line; the port hint only where binding a port failed
+    (a Docker API error is an OSError too, and once blamed a port)."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text} (is another node using the port?)" if exc.errno in BIND_ERRORS else text
 
 
 def _leaves(error: BaseException) -> list[BaseException]:

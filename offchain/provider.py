@@ -19,7 +19,7 @@ from typing import Protocol
 
 import trio
 
-from agent.executor import Execution, Executor, ExecutorError
+from agent.executor import Execution, Executor, ExecutorError, SandboxLost
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
@@ -34,7 +34,7 @@ from runtime.types import Call
 
 log = logging.getLogger("vcoin.worker")
 RESEND_AFTER = 5  # blocks without effect before a commit or reveal is sent again
-MAX_ATTEMPTS = 2  # runs of one job interrupted by the node's death before it is given up
+MAX_ATTEMPTS = 3  # runs of one job cut short (the node died, the sandbox was lost) before it is given up
 
 
 class ChainView(Protocol):
@@ -147,7 +147,7 @@ class ProviderWorker(BlockDriven):
     def _start(self, nursery: trio.Nursery, job: jobs.Job, record: JobProgress) -> None:
         if job.id in self.running:
             return
-        if record.attempts >= MAX_ATTEMPTS:  # it was running each time this node died
+        if record.attempts >= MAX_ATTEMPTS:  # cut short each time (the node died, the sandbox was lost)
             log.error("job %d: given up after %d interrupted runs", job.id, record.attempts)
             self.progress.put(record.but(state=FAILED, error=f"interrupted {record.attempts} times"))
             return
@@ -183,6 +183,9 @@ class ProviderWorker(BlockDriven):
             done = await trio.to_thread.run_sync(
                 self.executor.run, spec, path, self.config.job_timeout, limiter=self.limiter
             )
+        except SandboxLost as exc:  # not the job's fault: run it again at the next block
+            log.warning("job %d: the sandbox failed (%s); trying again", job.id, exc)
+            return record.but(state=RUNNING, error=str(exc))
         except ExecutorError as exc:
             log.warning("job %d failed: %s", job.id, exc)
             return record.but(state=FAILED, error=str(exc))

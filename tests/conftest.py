@@ -1,6 +1,7 @@
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,3 +25,35 @@ def dev_node(tmp_path: Path) -> Iterator[NodeProcess]:
         yield node
     finally:
         node.stop()
+
+
+def docker_client() -> Any:
+    """A client of a Docker daemon that answers; the test skips without one,
+    unless VCOIN_DOCKER_REQUIRED=1 (CI), where a missing daemon is a failure."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        if os.environ.get("VCOIN_DOCKER_REQUIRED") == "1":
+            pytest.fail(f"VCOIN_DOCKER_REQUIRED=1 but no Docker daemon answers: {exc}")
+        pytest.skip(f"no Docker daemon answers ({type(exc).__name__})")
+    return client
+
+
+@pytest.fixture(scope="session")
+def agent_image() -> str:
+    """The CPU agent image, built once per session (a no-op when its inputs
+    are unchanged), exactly as `vcoin provider image build` builds it."""
+    from tools.provider_image import ImageBuildError, build
+
+    client = docker_client()
+    try:
+        return build(client, progress=lambda line: print(line, flush=True)).tag
+    except ImageBuildError as exc:
+        if os.environ.get("VCOIN_DOCKER_REQUIRED") == "1":
+            pytest.fail(f"the agent image could not be built: {exc}")
+        pytest.skip(f"the agent image could not be built: {exc}")
+    finally:
+        client.close()

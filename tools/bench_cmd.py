@@ -35,7 +35,10 @@ def _network(args: argparse.Namespace) -> dict[str, Any]:
 def _agent(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import agent_bench
 
-    return agent_bench.run(min_seconds=args.min_seconds).to_json()
+    try:
+        return agent_bench.run(min_seconds=args.min_seconds, executor=args.executor).to_json()
+    except agent_bench.AgentBenchError as exc:
+        raise CliError(f"agent: {exc}") from None
 
 
 def _cheat(args: argparse.Namespace) -> dict[str, Any]:
@@ -146,6 +149,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--min-seconds", type=float, default=1.0, help="agent: the bare job lasts at least this"
     )
+    parser.add_argument(
+        "--executor", choices=("local", "docker"), default="local",
+        help="agent: the sandbox to time (docker: a warm container of vcoin/agent:latest)",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=20_000, help="cheat: jobs to simulate")
     parser.add_argument("--providers", type=int, default=10, help="cheat: providers per strategy")
     parser.add_argument(

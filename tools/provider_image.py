@@ -22,6 +22,7 @@ from agent.docker_spec import CPU_IMAGE, CUDA_IMAGE
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "images" / "agent.Dockerfile"
 SUITE = "bookworm"
+IMAGE_PYTHON = (3, 11)  # bookworm's python3
 BASE_PACKAGES = ("python3", "python3-venv", "libgomp1")
 INPUTS_LABEL = "vcoin.inputs"
 PACKAGES = ("runtime", "consensus", "node", "offchain", "agent", "genesis", "tools")
@@ -141,10 +142,21 @@ def _existing(client: Any, tag: str) -> Any:
         return None
 
 
+def check_python() -> None:
+    """The wheels are collected for this interpreter; the image runs Debian
+    bookworm's Python 3.11, and compiled wheels of another version would not load."""
+    if sys.version_info[:2] != IMAGE_PYTHON:
+        raise ImageBuildError(
+            f"the image runs Python {IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]} (Debian {SUITE}); run the build from a "
+            f"Python {IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]} environment (this one is {sys.version.split()[0]})"
+        )
+
+
 def build(
     client: Any, tag: str | None = None, cuda: bool = False, torch_index: str | None = None,
     progress: Progress = lambda line: None,
 ) -> BuiltImage:  # fmt: skip
+    check_python()
     start = time.monotonic()
     tag = tag or (CUDA_IMAGE if cuda else CPU_IMAGE)
     base = ensure_base(client, progress)
@@ -171,9 +183,16 @@ def _docker_build(client: Any, context: Path, tag: str, base: str, digest: str, 
         buildargs={"BASE": base}, network_mode="none",
         labels={INPUTS_LABEL: digest, "vcoin.image": "agent"},
     )  # fmt: skip
+    recent: list[str] = []  # what the failing step printed: pip's own reason, say
     for chunk in stream:
         if "error" in chunk:
-            raise ImageBuildError(f"docker build failed: {str(chunk['error']).strip()}")
+            said = " / ".join(recent[-4:])
+            raise ImageBuildError(
+                f"docker build failed: {str(chunk['error']).strip()}" + (f" ({said})" if said else "")
+            )
         line = str(chunk.get("stream", "")).strip()
         if line.startswith("Step "):
             progress(line)
+            recent.clear()
+        elif line:
+            recent.append(line)

@@ -8,7 +8,7 @@ import pytest
 
 from agent.canonical import decode
 from agent.device import discover
-from agent.docker_executor import DockerLimits, container_request
+from agent.docker_spec import DockerLimits, container_request, host_memory
 from agent.executor import ExecutorError, LocalExecutor
 from agent.executors import make_executor
 from agent.job import JobSpec, Result
@@ -69,10 +69,16 @@ def test_a_job_over_the_memory_limit_is_killed_and_bad_inputs_are_executor_error
 def test_docker_request_isolates_the_job(tmp_path: Path) -> None:
     model = tmp_path / "model"
     model.mkdir()
-    request = container_request("img", model, tmp_path / "job", gpu=True, limits=DockerLimits(memory="2g"))
-    assert request["network_disabled"] and request["read_only"]
+    request = container_request(
+        "img", model, tmp_path / "sock", gpu=True, limits=DockerLimits(memory=2 << 30)
+    )
+    assert request["network_mode"] == "none" and request["read_only"]
     assert request["volumes"][str(model)] == {"bind": "/model", "mode": "ro"}
-    assert request["mem_limit"] == "2g" and request["pids_limit"] > 0 and request["cap_drop"] == ["ALL"]
+    assert request["volumes"][str(tmp_path / "sock")] == {"bind": "/run/vcoin", "mode": "rw"}
+    assert request["mem_limit"] == request["memswap_limit"] == min(2 << 30, host_memory())
+    assert request["pids_limit"] > 0 and request["cap_drop"] == ["ALL"]
+    assert request["security_opt"] == ["no-new-privileges"] and request["labels"]["vcoin.role"] == "agent"
+    assert "--listen" in request["command"] and request["user"].split(":")[0] != "0"
     assert "size=" in request["tmpfs"]["/tmp"]
     (gpu,) = request["device_requests"]
     assert gpu["Count"] == -1 and gpu["Capabilities"] == [["gpu"]]
@@ -81,10 +87,10 @@ def test_docker_request_isolates_the_job(tmp_path: Path) -> None:
     )
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"x")
-    single = container_request("img", gguf, tmp_path / "job", gpu=False, limits=DockerLimits())
-    assert (
-        single["volumes"][str(tmp_path)]["mode"] == "ro" and single["environment"]["MODEL"] == "/model/m.gguf"
-    )
+    single = container_request("img", gguf, tmp_path / "sock", gpu=False, limits=DockerLimits())
+    # the file alone is mounted, not the folder beside it
+    assert single["volumes"][str(gguf)] == {"bind": "/model/m.gguf", "mode": "ro"}
+    assert single["environment"]["MODEL"] == "/model/m.gguf"
 
 
 def _daemon_answers() -> bool:
@@ -96,16 +102,29 @@ def _daemon_answers() -> bool:
         return False
 
 
-def test_auto_picks_docker_only_when_a_daemon_answers_with_the_agent_image(tmp_path: Path) -> None:
+def test_auto_picks_docker_only_when_a_daemon_answers_with_the_agent_image(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="vcoin.agent")
     if _daemon_answers():
+        from agent.docker_executor import DockerExecutor
+
+        probe = DockerExecutor(gpu=False)
+        has_image = probe.has_image()
+        probe.close()
         auto = make_executor("auto", gpu=False)
-        docker = make_executor("docker", gpu=False)
-        assert auto.name == ("docker" if docker.has_image() else "local")  # type: ignore[attr-defined]
+        assert auto.name == ("docker" if has_image else "local")
         auto.close()
-        docker.close()
+        if has_image:
+            make_executor("docker", gpu=False).close()
+        else:
+            assert "has no vcoin/agent:latest image" in caplog.text  # the log says why it chose local
+            with pytest.raises(ValueError, match="vcoin provider image build"):
+                make_executor("docker", gpu=False)
     else:
         assert make_executor("auto", gpu=False).name == "local"
-        with pytest.raises(ValueError, match="Docker"):
+        assert "no Docker daemon answers" in caplog.text
+        with pytest.raises(ValueError, match="start dockerd"):
             make_executor("docker", gpu=False)
     with pytest.raises(ValueError):
         make_executor("cloud", gpu=False)
@@ -127,3 +146,7 @@ def test_docker_cpu_limit_never_exceeds_the_machine(tmp_path: Path) -> None:
     assert request["nano_cpus"] == int((os.cpu_count() or 1) * 1e9)
     small = container_request("img", model, tmp_path / "job", gpu=False, limits=DockerLimits(cpus=0.5))
     assert small["nano_cpus"] == int(0.5e9)
+    huge = container_request("img", model, tmp_path / "job", gpu=False, limits=DockerLimits(memory=1 << 60))
+    assert huge["mem_limit"] == host_memory()  # never more memory than the machine has
+    default = container_request("img", model, tmp_path / "job", gpu=False, limits=DockerLimits())
+    assert default["mem_limit"] == host_memory() // 2

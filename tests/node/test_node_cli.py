@@ -191,3 +191,17 @@ def test_bad_addresses_are_refused_with_one_line(flag: str, value: str, message:
     out = vcoin("node", "--dev", "--base-path", str(tmp_path / "n"), flag, value)
     assert out.returncode == 1
     assert message in out.stderr and out.stderr.count("\n") == 1 and out.stderr.startswith("error:")
+
+
+def test_only_a_failed_bind_blames_the_port() -> None:
+    """A Docker API error is an OSError too; the node once printed it with
+    "is another node using the port?" and sent the operator the wrong way."""
+    import errno
+
+    import requests
+
+    in_use = OSError(errno.EADDRINUSE, "Address already in use")
+    assert node_cli._os_error(in_use) == "Address already in use (is another node using the port?)"
+    docker_said = requests.HTTPError("400 Client Error: Bad Request (Range of CPUs is from 0.01 to 2.00)")
+    assert node_cli._os_error(docker_said) == str(docker_said)
+    assert "port" not in node_cli._os_error(OSError(errno.ENOSPC, "No space left on device"))

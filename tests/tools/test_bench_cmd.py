@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +50,83 @@ def test_bench_agent_json_compares_the_executor_with_a_bare_call() -> None:
     assert result["ratio"] == result["executor_seconds"] / result["bare_seconds"]
     # A sanity range only: with other processes on the cores the two timings drift apart.
     assert result["texts"] >= 16 and 0.1 < result["ratio"] < 10
+
+
+def docker_missing(image: str | None = "vcoin/agent:latest") -> str | None:
+    """Why the Docker path cannot run here (no daemon, or no `image`), or None."""
+    try:
+        import docker
+    except ImportError:
+        return "the docker package is not installed"
+    try:
+        client = docker.from_env()
+    except Exception as exc:
+        return f"no Docker daemon answers ({type(exc).__name__})"
+    try:
+        try:
+            client.ping()
+        except Exception as exc:
+            return f"no Docker daemon answers ({type(exc).__name__})"
+        try:
+            if image is not None:
+                client.images.get(image)
+        except Exception:
+            return f"{image} is missing (build it: vcoin provider image build)"
+    finally:
+        client.close()
+    return None
+
+
+def docker_agent_image_or_skip(image: str | None = "vcoin/agent:latest") -> None:
+    """Skip where the Docker path cannot run; fail instead under
+    VCOIN_DOCKER_REQUIRED=1 (a machine that must exercise it, such as CI's)."""
+    missing = docker_missing(image)
+    if missing is None:
+        return
+    if os.environ.get("VCOIN_DOCKER_REQUIRED") == "1":
+        pytest.fail(f"VCOIN_DOCKER_REQUIRED=1 but {missing}")
+    pytest.skip(missing)
+
+
+def test_bench_agent_docker_reports_warm_ratio_and_cold_start_apart() -> None:
+    pytest.importorskip("transformers")
+    docker_agent_image_or_skip()
+    result = bench_json("agent", "--executor", "docker", "--min-seconds", "0.05")
+    assert {"name", "texts", "bare_seconds", "executor_seconds", "ratio", "overhead", "repeats",
+            "goal_overhead", "executor", "cold_start_seconds", "image", "image_bytes"} <= set(result)  # fmt: skip
+    assert result["executor"] == "docker" and result["image"] == "vcoin/agent:latest"
+    assert isinstance(result["image_bytes"], int) and result["image_bytes"] > 0
+    assert result["ratio"] == result["executor_seconds"] / result["bare_seconds"] > 0
+    assert isinstance(result["cold_start_seconds"], float) and result["cold_start_seconds"] > 0
+    # The first job pays the container's start and the model's load; a warm one does not.
+    assert result["cold_start_seconds"] > result["executor_seconds"]
+
+
+def test_bench_agent_docker_without_a_daemon_is_a_one_line_error(tmp_path: Path) -> None:
+    pytest.importorskip("docker")
+    from agent.models import PACKAGED
+
+    if PACKAGED[0].path() is None:
+        pytest.skip("the packaged embedding model is not installed")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"}
+    out = subprocess.run([sys.executable, "-m", "tools.cli", "bench", "agent", "--executor", "docker"],
+                         capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: agent: no Docker daemon answers")
+
+
+def test_bench_agent_docker_without_the_image_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.models import PACKAGED
+
+    if PACKAGED[0].path() is None:
+        pytest.skip("the packaged embedding model is not installed")
+    docker_agent_image_or_skip(None)
+    import agent.docker_executor
+    from tools.bench import agent_bench
+
+    monkeypatch.setattr(agent.docker_executor, "CPU_IMAGE", "vcoin/agent:no-such-tag")
+    with pytest.raises(agent_bench.AgentBenchError, match="build it: vcoin provider image build"):
+        agent_bench.run(executor="docker")
 
 
 def test_bench_cheat_catches_cheaters_and_spares_honest_providers() -> None:
