@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             model_dirs=[Path(d) for d in args.model_dir],
             worker_price=parse_vc(args.price),
             job_timeout=args.job_timeout,
+            job_memory_mb=args.job_memory_mb,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -280,6 +281,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--price", default="0.000001", help="asking price per work unit, in VCoin (default 0.000001)"
     )
     parser.add_argument("--job-timeout", type=float, default=900.0, help="wall-clock limit per job, seconds")
+    parser.add_argument(
+        "--job-memory-mb", type=int, default=None, metavar="MB",
+        help="memory limit of the job sandbox (default: half of this machine's)",
+    )  # fmt: skip
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")
     parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--test-cheat", action="store_true", help=argparse.SUPPRESS)

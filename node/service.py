@@ -38,7 +38,7 @@ from node.txpool import PoolError, TxPool
 from node.worker_link import NodeChainView
 from offchain.blobs import DEFAULT_QUOTA, BlobStore
 from offchain.provider import ProviderWorker
-from offchain.setup import build_provider_worker, build_verifier_worker
+from offchain.setup import Sandbox, build_provider_worker, build_verifier_worker
 from offchain.verifier import VerifierWorker
 from runtime.codec import CodecError, encode
 from runtime.crypto import Keypair, to_address
@@ -81,7 +81,11 @@ class NodeConfig:
     model_dirs: list[Path] = field(default_factory=list)
     worker_price: int = 1_000
     job_timeout: float = 900.0
+    job_memory_mb: int | None = None
     cheat: bool = False  # test-only: the worker reveals made-up results
+
+    def sandbox(self) -> Sandbox:
+        return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
 
 
 def short(block_hash: bytes) -> str:
@@ -127,13 +131,13 @@ class Node:
         self.verifier: VerifierWorker | None = None
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
-                NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.executor,
-                config.model_dirs, config.worker_price, config.job_timeout, config.cheat,
+                NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.sandbox(),
+                config.model_dirs, config.worker_price, config.cheat,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(
-                NodeChainView(self, config.validator_key), config.base_path, self.blobs, config.executor,
-                config.model_dirs, config.job_timeout, config.validator_key.seed,
+                NodeChainView(self, config.validator_key), config.base_path, self.blobs, config.sandbox(),
+                config.model_dirs, config.validator_key.seed,
             )  # fmt: skip
         self.metrics = Metrics()
         self.rpc = RpcHandler({**build_methods(self), **build_market_methods(self)})

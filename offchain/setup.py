@@ -2,9 +2,11 @@
 never touches the agent)."""
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.device import discover
+from agent.executor import Executor
 from agent.executors import make_executor
 from offchain.blobs import BlobStore
 from offchain.models import local_models
@@ -16,9 +18,22 @@ from offchain.verifier import VerifierWorker
 log = logging.getLogger("vcoin.worker")
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """How jobs run on this node: `--executor`, `--job-timeout`, `--job-memory-mb`."""
+
+    executor: str = "auto"
+    job_timeout: float = 900.0
+    memory_mb: int | None = None  # None: half the machine's memory
+
+    def make(self, gpu: bool, log_path: Path) -> Executor:
+        memory = None if self.memory_mb is None else self.memory_mb << 20
+        return make_executor(self.executor, gpu, log_path, memory)
+
+
 def build_provider_worker(
-    chain: ChainView, base_path: Path, blobs: BlobStore, executor: str, model_dirs: list[Path], price: int,
-    job_timeout: float, cheat: bool = False,
+    chain: ChainView, base_path: Path, blobs: BlobStore, sandbox: Sandbox, model_dirs: list[Path], price: int,
+    cheat: bool = False,
 ) -> ProviderWorker:  # fmt: skip
     devices = discover()
     gpu = devices[0].kind == "cuda"
@@ -28,9 +43,9 @@ def build_provider_worker(
     runner_log = base_path / "worker" / "runner.log"
     runner_log.parent.mkdir(parents=True, exist_ok=True)
     return ProviderWorker(
-        chain, make_executor(executor, gpu, runner_log), models, blobs,
+        chain, sandbox.make(gpu, runner_log), models, blobs,
         ProgressStore(base_path / "worker" / "jobs"),
-        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=job_timeout, cheat=cheat),
+        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=sandbox.job_timeout, cheat=cheat),
     )  # fmt: skip
 
 
@@ -38,9 +53,8 @@ def build_verifier_worker(
     chain: ChainView,
     base_path: Path,
     blobs: BlobStore,
-    executor: str,
+    sandbox: Sandbox,
     model_dirs: list[Path],
-    job_timeout: float,
     secret: bytes,
 ) -> VerifierWorker:
     """A validator's re-execution and known-answer worker, with its own
@@ -48,6 +62,6 @@ def build_verifier_worker(
     (the validator's key seed) derives its known-answer accounts."""
     gpu = discover()[0].kind == "cuda"
     return VerifierWorker(
-        chain, make_executor(executor, gpu, base_path / "worker" / "verifier.log"), local_models(model_dirs),
-        blobs, job_timeout, RecordDir(base_path / "worker" / "known-answers"), secret,
+        chain, sandbox.make(gpu, base_path / "worker" / "verifier.log"), local_models(model_dirs),
+        blobs, sandbox.job_timeout, RecordDir(base_path / "worker" / "known-answers"), secret,
     )  # fmt: skip

@@ -34,9 +34,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def worker_node(tmp_path: Path, models: Path, **params: int) -> NodeProcess:
+def worker_node(
+    tmp_path: Path, models: Path, executor: str = "local", more: tuple[str, ...] = (), **params: int
+) -> NodeProcess:
     spec = fast_dev_spec(tmp_path / "spec.json", **{**WINDOWS, **params})
-    extra = ["--worker", "--executor", "local", "--model-dir", str(models)]
+    extra = ["--worker", "--executor", executor, "--model-dir", str(models), *more]
     return NodeProcess(tmp_path / "node", spec, extra=extra)
 
 
@@ -78,6 +80,11 @@ def direct(kind: str, job_input: Any, path: Path, **options: int) -> dict[str, A
 def test_inference_embed_and_lora_jobs_match_direct_runs_and_split_fees_80_5_15(
     node: NodeProcess, models: Path
 ) -> None:
+    jobs_match_direct_runs_and_split_fees(node, models)
+
+
+def jobs_match_direct_runs_and_split_fees(node: NodeProcess, models: Path) -> None:
+    """Each kind's result through the node equals a direct run; fees settle 80/5/15."""
     add_tiny_lm(node, models)
     burned_before = node.rpc("vcoin_supply")["burned"]
     got_inference = submit(node, "--kind", "inference", "--model", "tiny-lm", "--input", "the quick brown fox",
