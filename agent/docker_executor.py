@@ -25,6 +25,7 @@ from agent.docker_spec import (
     MODEL_LABEL,
     OWNER_LABEL,
     ROLE_LABEL,
+    SOCKET_LABEL,
     SOCKET_NAME,
     DockerLimits,
     container_request,
@@ -39,6 +40,7 @@ from agent.models import model_files, model_hash
 START_SECONDS = 120.0  # a container's runner listening, model not loaded yet
 STOP_SECONDS = 10.0  # a container whose runner's socket broke: the daemon's word on why
 MAX_WARM = 2  # containers kept at once; the least recently used goes first
+SOCKET_DIR_PREFIX = "vcoin-agent-"
 FAILURE_BACKOFF = (2.0, 60.0)  # after a container failed to start: first and longest wait
 
 
@@ -172,6 +174,9 @@ class DockerExecutor:
                 name, _, pid = label.rpartition(":")
                 if name == host and pid.isdigit() and not _alive(int(pid)):
                     container.remove(force=True)
+                    socket_dir = container.labels.get(SOCKET_LABEL, "")
+                    if Path(socket_dir).name.startswith(SOCKET_DIR_PREFIX):
+                        shutil.rmtree(socket_dir, ignore_errors=True)
 
     def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
         return execution_of(
@@ -221,7 +226,7 @@ class DockerExecutor:
             raise SandboxLost(f"Docker is backing off after {self.failures} failed container start(s)")
         while len(self.warm) >= MAX_WARM:
             self._drop(next(iter(self.warm)))
-        socket_dir = Path(tempfile.mkdtemp(prefix="vcoin-agent-"))
+        socket_dir = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX))
         os.chmod(socket_dir, 0o777)  # the container's user makes its socket here; the folder is unlisted
         try:
             if model_path not in self.hashes:
@@ -232,7 +237,11 @@ class DockerExecutor:
                         f"{container_user()}: make the model's files readable (chmod -R a+rX {model_path})"
                     )
                 self.hashes[model_path] = model_hash(model_path).hex()
-            labels = {MODEL_LABEL: self.hashes[model_path], OWNER_LABEL: self.owner}
+            labels = {
+                MODEL_LABEL: self.hashes[model_path],
+                OWNER_LABEL: self.owner,
+                SOCKET_LABEL: str(socket_dir),
+            }
             warm = WarmContainer(
                 self.client, container_request(self.image, model_path, socket_dir, self.gpu, self.limits, labels),
                 socket_dir,

@@ -22,6 +22,7 @@ MODEL_MOUNT = "/model"
 SOCKET_MOUNT = "/run/vcoin"
 SOCKET_NAME = "agent.sock"
 ROLE_LABEL, MODEL_LABEL, OWNER_LABEL = "vcoin.role", "vcoin.model", "vcoin.owner"
+SOCKET_LABEL = "vcoin.socket"  # the host folder of its socket, removed with an orphan
 IDLE_EXIT_SECONDS = 120  # a container whose node is gone exits by itself
 
 

@@ -6,6 +6,7 @@ the daemon restarting) costs that job at most, never the executor."""
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -225,3 +226,29 @@ def test_the_executor_recovers_when_the_daemon_stops_and_starts(
             return False
 
     wait_for(runs_again, 180, "the executor to run jobs again")
+
+
+def test_the_containers_of_a_killed_node_are_removed_by_the_next_executor(
+    agent_image: str, models: dict[str, Path]
+) -> None:
+    script = (
+        "import time; from pathlib import Path; from agent.docker_executor import DockerExecutor; "
+        "from agent.job import JobSpec; "
+        f"executor = DockerExecutor(image={agent_image!r}, gpu=False); "
+        f"executor.run(JobSpec('embed', ['x']), Path({str(models['enc'])!r}), timeout=300); "
+        "print('ready', flush=True); time.sleep(600)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    killed = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=root, text=True)
+    try:
+        assert killed.stdout is not None and killed.stdout.readline().strip() == "ready"
+        (orphan,) = [
+            c for c in agent_containers() if c.labels.get("vcoin.owner", "").endswith(f":{killed.pid}")
+        ]
+        socket_dir = Path(orphan.labels["vcoin.socket"])
+        assert socket_dir.is_dir()
+    finally:
+        killed.kill()
+        killed.wait()
+    DockerExecutor(image=agent_image, gpu=False).close()
+    assert orphan.id not in {c.id for c in agent_containers()} and not socket_dir.exists()
