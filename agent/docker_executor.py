@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent import runner_socket
 from agent.canonical import decode, encode
 from agent.docker_spec import (
     CPU_IMAGE,
@@ -74,41 +75,19 @@ class WarmContainer:
         self.conn: socket.socket | None = None
 
     def connect(self, deadline: float) -> socket.socket:
-        if self.conn is not None:
-            return self.conn
-        path = str(self.socket_dir / SOCKET_NAME)
-        while True:
-            try:
-                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                conn.connect(path)
-                self.conn = conn
-                return conn
-            except OSError:
-                conn.close()
-            self.container.reload()
-            if self.container.status not in ("created", "running"):
-                oom, cause = self.cause()
-                raise (ExecutorError if oom else SandboxLost)(f"the container exited while starting: {cause}")
-            if time.monotonic() > deadline:
-                raise ExecutorError("the container's runner did not start in time")
-            time.sleep(0.1)
+        if self.conn is None:
+            self.conn = runner_socket.connect(self.socket_dir / SOCKET_NAME, deadline, self._check_started)
+        return self.conn
+
+    def _check_started(self) -> None:
+        self.container.reload()
+        if self.container.status not in ("created", "running"):
+            oom, cause = self.cause()
+            raise (ExecutorError if oom else SandboxLost)(f"the container exited while starting: {cause}")
 
     def exchange(self, payload: bytes, deadline: float) -> bytes:
         conn = self.connect(min(deadline, time.monotonic() + START_SECONDS))
-        conn.settimeout(max(deadline - time.monotonic(), 0.001))
-        conn.sendall(len(payload).to_bytes(4, "big") + payload)
-        size = int.from_bytes(self._read(conn, 4), "big")
-        return self._read(conn, size)
-
-    @staticmethod
-    def _read(conn: socket.socket, size: int) -> bytes:
-        data = bytearray()
-        while len(data) < size:
-            chunk = conn.recv(min(size - len(data), 1 << 20))
-            if not chunk:
-                raise ConnectionResetError("the runner closed its socket")
-            data += chunk
-        return bytes(data)
+        return runner_socket.exchange(conn, payload, deadline)
 
     def running(self) -> bool:
         try:

@@ -44,6 +44,7 @@ SAFE_ENV = (
 
 
 MEMORY_POLL_SECONDS = 0.25
+MAX_ANSWER = 512 * 1024 * 1024  # as large as a request may be (agent.runner.MAX_REQUEST)
 
 
 def resident_bytes(pid: int) -> int:
@@ -221,6 +222,8 @@ class LocalExecutor:
             data += chunk
             if size is None and len(data) == 4:
                 size = int.from_bytes(data, "big")
+                if size > MAX_ANSWER:  # a runner cannot make its node allocate what it likes
+                    raise ExecutorError(f"the sandbox announced a {size >> 20} MiB answer, over the limit")
                 want, data = size, bytearray()
         return bytes(data)
 

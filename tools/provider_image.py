@@ -95,8 +95,9 @@ def wheels(context: Path, cuda: bool, torch_index: str | None, progress: Progres
     env = dict(os.environ, SOURCE_DATE_EPOCH="315532800", PIP_DISABLE_PIP_VERSION_CHECK="1")
     source = _source_copy(context / "source")
     command = [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(deps), f"{source}[worker]"]
-    if cuda:
-        env["PIP_FIND_LINKS"] = ""  # this machine's local torch is the CPU build
+    if cuda:  # the configured local wheels (find-links, extra indexes) hold torch's CPU build: PyPI's is CUDA
+        env.pop("PIP_FIND_LINKS", None)
+        env["PIP_CONFIG_FILE"] = os.devnull
         if torch_index:
             command += ["--extra-index-url", torch_index]
     progress("collecting wheels for the worker extra" + (" (CUDA torch)" if cuda else ""))
