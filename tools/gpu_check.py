@@ -5,20 +5,26 @@
 NVML discovery, then each job kind run on the CPU and on CUDA through the
 same sandboxed executor the worker uses, compared with the kind's own rule,
 with the measured CPU/GPU differences (so the tolerances are checked against
-real hardware noise, not assumed). Models are built from configs with fixed
+real hardware noise, not assumed). Then the warm container's runner mode
+(`agent.runner --listen`, what runs inside the agent image) on CUDA, job
+after job on one process: the same answers as the pipe runner. Models are built from configs with fixed
 seeds, with the tokenizer from DIR (the packaged MiniLM model's).
 """
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from agent.canonical import decode, from_fixed
+from agent import runner_socket
+from agent.canonical import decode, digest, encode, from_fixed
 from agent.device import discover
-from agent.executor import LocalExecutor
+from agent.executor import ExecutorError, LocalExecutor, execution_of, request_of
 from agent.job import JobSpec
 from agent.kinds import KINDS
 
@@ -67,6 +73,7 @@ def drift(kind: str, cpu: dict[str, Any], gpu: dict[str, Any]) -> dict[str, Any]
 
 def run(tokenizer_dir: Path, gpu: str = "cuda") -> dict[str, Any]:
     report: dict[str, Any] = {"devices": [d.__dict__ for d in discover()], "kinds": {}}
+    gpu_hashes: dict[str, bytes] = {}
     texts = [f"sentence number {i} about graphics processors and ledgers" for i in range(32)]
     with tempfile.TemporaryDirectory() as tmp:
         lm, enc = build_models(tokenizer_dir, Path(tmp))
@@ -81,7 +88,7 @@ def run(tokenizer_dir: Path, gpu: str = "cuda") -> dict[str, Any]:
         executors = {"cpu": LocalExecutor(device="cpu"), "cuda": LocalExecutor(device=gpu)}
         try:
             for kind, (spec, path) in jobs.items():
-                results, seconds, encoded = {}, {}, {}
+                results, seconds, encoded = {}, {}, {}  # by device
                 for device, executor in executors.items():
                     executor.run(spec, path, timeout=600)  # warm: load the model once
                     start = time.perf_counter()
@@ -94,6 +101,7 @@ def run(tokenizer_dir: Path, gpu: str = "cuda") -> dict[str, Any]:
                     "seconds": seconds,
                     **drift(kind, results["cpu"], results["cuda"]),
                 }
+                gpu_hashes[kind] = digest(encoded["cuda"])
                 if kind == "inference":  # tokens and fingerprint of each, checked by the other's prefill
                     for checker, claimed in (("cpu", "cuda"), ("cuda", "cpu")):
                         check = executors[checker].verify(spec, path, encoded[claimed], timeout=600)
@@ -102,7 +110,46 @@ def run(tokenizer_dir: Path, gpu: str = "cuda") -> dict[str, Any]:
         finally:
             for executor in executors.values():
                 executor.close()
+        report["listening_runner"] = listening_runner(jobs, gpu_hashes, gpu)
     return report
+
+
+def listening_runner(
+    jobs: dict[str, tuple[JobSpec, Path]], expected: dict[str, bytes], gpu: str
+) -> dict[str, Any]:
+    """Each job twice through one `agent.runner --listen` process (the first
+    pays the model load): the answer must hash as the pipe runner's did."""
+    root = Path(__file__).resolve().parents[1]
+    found: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "agent.sock"
+        env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.runner", "--listen", str(path)], env=env, cwd=tmp
+        )
+
+        def alive() -> None:
+            if proc.poll() is not None:
+                raise ExecutorError(f"the listening runner exited with {proc.returncode}")
+
+        try:
+            conn = runner_socket.connect(path, time.monotonic() + 120, alive)
+            for kind, (spec, model) in jobs.items():
+                seconds, hashes = [], []
+                for _ in range(2):
+                    start = time.perf_counter()
+                    answer = runner_socket.exchange(
+                        conn, encode(request_of(spec, model, gpu)), time.monotonic() + 600
+                    )
+                    seconds.append(time.perf_counter() - start)
+                    hashes.append(execution_of(decode(answer)).hash)
+                found[kind] = {"same_as_pipe_runner": hashes == [expected[kind]] * 2,
+                               "first_seconds": seconds[0], "warm_seconds": seconds[1]}  # fmt: skip
+            conn.close()
+        finally:
+            proc.kill()
+            proc.wait()
+    return found
 
 
 def main() -> None:
