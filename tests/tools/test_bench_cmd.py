@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import docker_client
+
 
 def bench_json(name: str, *options: str) -> Any:
     """`vcoin bench NAME --json OPTIONS...` in a process of its own, parsed."""
@@ -52,45 +54,8 @@ def test_bench_agent_json_compares_the_executor_with_a_bare_call() -> None:
     assert result["texts"] >= 16 and 0.1 < result["ratio"] < 10
 
 
-def docker_missing(image: str | None = "vcoin/agent:latest") -> str | None:
-    """Why the Docker path cannot run here (no daemon, or no `image`), or None."""
-    try:
-        import docker
-    except ImportError:
-        return "the docker package is not installed"
-    try:
-        client = docker.from_env()
-    except Exception as exc:
-        return f"no Docker daemon answers ({type(exc).__name__})"
-    try:
-        try:
-            client.ping()
-        except Exception as exc:
-            return f"no Docker daemon answers ({type(exc).__name__})"
-        try:
-            if image is not None:
-                client.images.get(image)
-        except Exception:
-            return f"{image} is missing (build it: vcoin provider image build)"
-    finally:
-        client.close()
-    return None
-
-
-def docker_agent_image_or_skip(image: str | None = "vcoin/agent:latest") -> None:
-    """Skip where the Docker path cannot run; fail instead under
-    VCOIN_DOCKER_REQUIRED=1 (a machine that must exercise it, such as CI's)."""
-    missing = docker_missing(image)
-    if missing is None:
-        return
-    if os.environ.get("VCOIN_DOCKER_REQUIRED") == "1":
-        pytest.fail(f"VCOIN_DOCKER_REQUIRED=1 but {missing}")
-    pytest.skip(missing)
-
-
-def test_bench_agent_docker_reports_warm_ratio_and_cold_start_apart() -> None:
+def test_bench_agent_docker_reports_warm_ratio_and_cold_start_apart(agent_image: str) -> None:
     pytest.importorskip("transformers")
-    docker_agent_image_or_skip()
     result = bench_json("agent", "--executor", "docker", "--min-seconds", "0.05")
     assert {"name", "texts", "bare_seconds", "executor_seconds", "ratio", "overhead", "repeats",
             "goal_overhead", "executor", "cold_start_seconds", "image", "image_bytes"} <= set(result)  # fmt: skip
@@ -120,7 +85,7 @@ def test_bench_agent_docker_without_the_image_says_how_to_build_it(monkeypatch: 
 
     if PACKAGED[0].path() is None:
         pytest.skip("the packaged embedding model is not installed")
-    docker_agent_image_or_skip(None)
+    docker_client().close()
     import agent.docker_executor
     from tools.bench import agent_bench
 
