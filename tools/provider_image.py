@@ -5,6 +5,7 @@ index, and `images/agent.Dockerfile` installs them offline (the build has no
 network). An image whose inputs (Dockerfile, base, wheels) have not changed
 is reused as it is."""
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -174,6 +175,8 @@ def build(
         (context / "Dockerfile").write_bytes(dockerfile)
         progress(f"building {tag} (the dependency layers are reused when cached)")
         _docker_build(client, context, tag, base, digest, progress)
+    with contextlib.suppress(Exception):  # the images this tag replaced: gigabytes each, of no more use
+        client.images.prune(filters={"dangling": True, "label": "vcoin.image=agent"})
     image = client.images.get(tag)
     return BuiltImage(tag, image.id, image.attrs["Size"], time.monotonic() - start, False, cuda, base)
 
