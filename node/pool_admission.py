@@ -15,9 +15,10 @@ pool runs these rules before it pays for a signature check.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 from runtime.constants import PPM
+from runtime.errors import Invalidity, InvalidTransaction
 from runtime.types import Call
 
 MAX_FUTURE_NONCES = 64
@@ -31,12 +32,46 @@ class Blame(Enum):
     BAD = "bad"  # provably invalid: malformed, badly signed, oversized
 
 
-class PoolError(Exception):
-    """Why the pool refused a transaction."""
+class Rejection(StrEnum):
+    """Why the pool refused a transaction: the runtime's reasons (by the same
+    names) and the pool's own. RPC error codes and peer blame follow from it."""
 
-    def __init__(self, reason: str, blame: Blame = Blame.NONE) -> None:
-        super().__init__(reason)
-        self.blame = blame
+    TOO_LARGE = Invalidity.TOO_LARGE.value
+    MALFORMED = Invalidity.MALFORMED.value
+    STALE = Invalidity.STALE.value
+    FUTURE = Invalidity.FUTURE.value
+    PAYMENT = Invalidity.PAYMENT.value
+    BAD_PROOF = Invalidity.BAD_PROOF.value
+    EXHAUSTS_RESOURCES = Invalidity.EXHAUSTS_RESOURCES.value
+    ALREADY_IN_POOL = "AlreadyInPool"
+    UNDERPRICED = "Underpriced"  # same nonce pending with a tip at least as high
+    UNPAYABLE = "Unpayable"  # the sender's pending transactions cost more than it has
+    TOO_MANY_FUTURE = "TooManyFuture"
+    POOL_FULL = "PoolFull"
+
+
+BLAME = {
+    Rejection.TOO_LARGE: Blame.BAD, Rejection.MALFORMED: Blame.BAD, Rejection.BAD_PROOF: Blame.BAD,
+    Rejection.PAYMENT: Blame.SPAM, Rejection.FUTURE: Blame.SPAM, Rejection.UNPAYABLE: Blame.SPAM,
+    Rejection.TOO_MANY_FUTURE: Blame.SPAM,
+}  # fmt: skip
+
+
+class PoolError(Exception):
+    """Why the pool refused a transaction: `kind` decides, `reason` explains."""
+
+    def __init__(self, kind: Rejection, detail: str = "") -> None:
+        self.kind = kind
+        self.blame = BLAME.get(kind, Blame.NONE)
+        self.reason = f"{kind}: {detail}" if detail else str(kind)
+        super().__init__(self.reason)
+
+    @classmethod
+    def of(cls, invalid: InvalidTransaction) -> "PoolError":
+        error = cls(Rejection(invalid.kind.value))
+        error.reason = invalid.reason
+        error.args = (invalid.reason,)
+        return error
 
 
 @dataclass(frozen=True)
@@ -122,16 +157,6 @@ def first_unpayable(free: int, queue: Iterable[PoolTx]) -> int | None:
         if tx.spend <= left:
             left -= tx.spend
     return None
-
-
-def blame_of(reason: str) -> Blame:
-    """The blame of a runtime entry-check refusal, by its reason code."""
-    code = reason.split(":", 1)[0]
-    if code in ("BadSignature", "Malformed", "ExtrinsicTooLarge"):
-        return Blame.BAD
-    if code in ("CannotPayFee", "Future"):
-        return Blame.SPAM
-    return Blame.NONE
 
 
 class SenderQueue:

@@ -20,7 +20,7 @@ from node.rpc import (
     params_between,
 )
 from node.rpc_paging import cursor_id, page_size, take
-from node.txpool import PoolError
+from node.txpool import PoolError, Rejection
 from runtime.constants import CAP, MAX_EXTRINSIC_BYTES
 from runtime.crypto import to_address
 from runtime.pallets import balances, emission, governance, staking
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from node.service import Node
 
 VERSION = "0.1.0"
+
+# Substrate's author_submitExtrinsic codes, by the pool's reason.
+POOL_CODES = {
+    Rejection.ALREADY_IN_POOL: TX_ALREADY_IMPORTED,
+    Rejection.UNDERPRICED: TX_PRIORITY_TOO_LOW,
+    Rejection.POOL_FULL: TX_PRIORITY_TOO_LOW,
+}
 
 
 def build_methods(node: "Node") -> dict[str, Method]:
@@ -120,13 +127,8 @@ def build_methods(node: "Node") -> dict[str, Method]:
         try:
             return hex0x(node.submit_extrinsic(raw))
         except PoolError as err:
-            reason = str(err)
-            code = TX_INVALID
-            if reason.startswith("AlreadyInPool"):
-                code = TX_ALREADY_IMPORTED
-            elif reason.startswith(("Underpriced", "PoolFull")):
-                code = TX_PRIORITY_TOO_LOW
-            raise RpcError(code, f"Invalid transaction: {reason}") from None
+            code = POOL_CODES.get(err.kind, TX_INVALID)
+            raise RpcError(code, f"Invalid transaction: {err.reason}") from None
 
     def author_pending_extrinsics(params: list[Any]) -> Any:
         """`[count?, start?]`: the pool in (sender, nonce) order from offset

@@ -11,6 +11,7 @@ or a block this node authored (re-authoring its slot would be equivocation).
 The price is one fsync per block (see `commit_block`).
 """
 
+import fcntl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,25 @@ class BufferedNodeStore:
         self.pending = {}
 
 
+def _locked_elsewhere(lock_file: Path) -> bool:
+    """Whether another process holds LevelDB's lock (a POSIX record lock on
+    LOCK): asked of the kernel, not read from an error message."""
+    try:
+        with lock_file.open("r+b") as handle:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+    except OSError:
+        return lock_file.exists()
+    return False
+
+
 class ChainStore:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self.db = plyvel.DB(str(path), create_if_missing=True)
         except plyvel.IOError as exc:
-            if "lock" in str(exc).lower():
+            if _locked_elsewhere(path / "LOCK"):
                 raise StorageError(
                     f"the database at {path} is already in use by another vcoin process"
                 ) from None

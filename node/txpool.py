@@ -19,8 +19,8 @@ from node.pool_admission import (
     PoolError,
     PoolLimits,
     PoolTx,
+    Rejection,
     SenderQueue,
-    blame_of,
     first_unpayable,
     known_spend,
 )
@@ -34,7 +34,7 @@ from runtime.state import State
 from runtime.types import Extrinsic, extrinsic_hash
 from runtime.weights import weight_of
 
-__all__ = ["MAX_FUTURE_NONCES", "Blame", "PoolError", "PoolLimits", "PoolTx", "TxPool"]
+__all__ = ["MAX_FUTURE_NONCES", "Blame", "PoolError", "PoolLimits", "PoolTx", "Rejection", "TxPool"]
 
 # A victim class, and the tip a victim must be below (None: any tip).
 Rule = tuple[Class, int | None]
@@ -46,12 +46,12 @@ class TxPool(PoolIndex):
         """Admit a transaction; `local` for the node's own (validator, worker)."""
         tx_hash = extrinsic_hash(raw)
         if tx_hash in self.by_hash:
-            raise PoolError("AlreadyInPool: this transaction is already pending")
+            raise PoolError(Rejection.ALREADY_IN_POOL, "this transaction is already pending")
         tx, queue, free = self._cheap_check(state, raw, tx_hash, local)
         existing = queue.txs.get(tx.nonce)
         if existing is not None and existing.tip >= tx.tip:
             raise PoolError(
-                "Underpriced: a transaction with this nonce is pending; raise the tip to replace it"
+                Rejection.UNDERPRICED, "a transaction with this nonce is pending; raise the tip to replace it"
             )
         ready = tx.nonce <= queue.ready_end
         if not ready:
@@ -59,13 +59,12 @@ class TxPool(PoolIndex):
         others = [t for t in queue.ordered() if t.nonce != tx.nonce]
         if first_unpayable(free, sorted([*others, tx], key=lambda t: t.nonce)) is not None:
             raise PoolError(
-                "Unpayable: the sender's pending transactions would cost more than its free balance",
-                Blame.SPAM,
+                Rejection.UNPAYABLE, "the sender's pending transactions would cost more than its free balance"
             )
         try:  # the only costly check, last
             check_transaction(state, raw, allow_future=True)
         except InvalidTransaction as exc:
-            raise PoolError(exc.reason, blame_of(exc.reason)) from None
+            raise PoolError.of(exc) from None
         base = queue.base
         if existing is not None:
             self._drop(existing)
@@ -82,17 +81,17 @@ class TxPool(PoolIndex):
         PoolTx, SenderQueue, int
     ]:  # fmt: skip
         if len(raw) > MAX_EXTRINSIC_BYTES:
-            raise PoolError(f"ExtrinsicTooLarge: {len(raw)} > {MAX_EXTRINSIC_BYTES} bytes", Blame.BAD)
+            raise PoolError(Rejection.TOO_LARGE, f"{len(raw)} > {MAX_EXTRINSIC_BYTES} bytes")
         try:
             xt = Extrinsic.decode(raw)
         except CodecError as exc:
-            raise PoolError(f"Malformed: {exc}", Blame.BAD) from None
+            raise PoolError(Rejection.MALFORMED, str(exc)) from None
         acc = balances.get(state, xt.signer)
         if xt.nonce < acc.nonce:
-            raise PoolError(f"Stale: nonce {xt.nonce} already used (next is {acc.nonce})")
+            raise PoolError(Rejection.STALE, f"nonce {xt.nonce} already used (next is {acc.nonce})")
         if xt.nonce - acc.nonce > MAX_FUTURE_NONCES:
             raise PoolError(
-                f"Future: nonce {xt.nonce} is more than {MAX_FUTURE_NONCES} ahead of {acc.nonce}", Blame.SPAM
+                Rejection.FUTURE, f"nonce {xt.nonce} is more than {MAX_FUTURE_NONCES} ahead of {acc.nonce}"
             )
         fee = transaction_fee(system.params(state), len(raw), weight_of(xt.call))
         tx = PoolTx(raw, tx_hash, xt.signer, xt.nonce, xt.tip, fee, known_spend(xt.call), local,
@@ -111,8 +110,8 @@ class TxPool(PoolIndex):
             sum(t.size for t in future) + tx.size > limits.sender_future_bytes
         ):
             raise PoolError(
-                f"TooManyFuture: the sender already has {len(future)} transactions waiting on a nonce gap",
-                Blame.SPAM,
+                Rejection.TOO_MANY_FUTURE,
+                f"the sender already has {len(future)} transactions waiting on a nonce gap",
             )
 
     # -- room -------------------------------------------------------------------
@@ -158,7 +157,7 @@ class TxPool(PoolIndex):
         while not fits():
             victim = self._victim(rules) or (None if fair is None else self._hog_victim(fair))
             if victim is None:
-                raise PoolError(f"PoolFull: {why}")
+                raise PoolError(Rejection.POOL_FULL, why)
             self._evict(victim)
 
     def _hog_victim(self, tx: PoolTx) -> PoolTx | None:

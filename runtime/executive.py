@@ -18,7 +18,7 @@ from runtime.constants import MAX_BLOCK_BYTES, MAX_BLOCK_EXTRINSICS, MAX_EXTRINS
 from runtime.context import Ctx
 from runtime.crypto import verify
 from runtime.dispatch import dispatch
-from runtime.errors import DispatchError, InvalidBlock, InvalidTransaction
+from runtime.errors import DispatchError, InvalidBlock, Invalidity, InvalidTransaction
 from runtime.pallets import (
     balances,
     emission,
@@ -95,31 +95,31 @@ def _check(
     state: State, chain_id: bytes, params: Params, raw: bytes, allow_future: bool, verified: Verified = None
 ) -> CheckedTransaction:
     if len(raw) > MAX_EXTRINSIC_BYTES:
-        raise InvalidTransaction(f"ExtrinsicTooLarge: {len(raw)} > {MAX_EXTRINSIC_BYTES} bytes")
+        raise InvalidTransaction(Invalidity.TOO_LARGE, f"{len(raw)} > {MAX_EXTRINSIC_BYTES} bytes")
     try:
         xt = Extrinsic.decode(raw)
     except CodecError as exc:
-        raise InvalidTransaction(f"Malformed: {exc}") from None
+        raise InvalidTransaction(Invalidity.MALFORMED, str(exc)) from None
     acc = balances.get(state, xt.signer)
     if xt.nonce < acc.nonce:
-        raise InvalidTransaction(f"Stale: nonce {xt.nonce} already used (next is {acc.nonce})")
+        raise InvalidTransaction(Invalidity.STALE, f"nonce {xt.nonce} already used (next is {acc.nonce})")
     if xt.nonce > acc.nonce and not allow_future:
-        raise InvalidTransaction(f"Future: nonce {xt.nonce}, next is {acc.nonce}")
+        raise InvalidTransaction(Invalidity.FUTURE, f"nonce {xt.nonce}, next is {acc.nonce}")
     weight = weight_of(xt.call)
     fee = transaction_fee(params, len(raw), weight)
     if acc.free < fee + xt.tip:
-        raise InvalidTransaction(f"CannotPayFee: fee {fee + xt.tip} > free {acc.free}")
+        raise InvalidTransaction(Invalidity.PAYMENT, f"fee {fee + xt.tip} > free {acc.free}")
     if verified is None or not verified(raw):
         payload = Extrinsic.signing_payload(chain_id, xt.signer, xt.nonce, xt.tip, xt.call)
         if not verify(xt.signer, payload, xt.signature):
-            raise InvalidTransaction("BadSignature")
+            raise InvalidTransaction(Invalidity.BAD_PROOF)
     return CheckedTransaction(xt, fee, acc, weight)
 
 
 def apply_extrinsic(ctx: Ctx, raw: bytes, verified: Verified = None) -> None:
     checked = _check(ctx.state, ctx.chain_id, ctx.params, raw, allow_future=False, verified=verified)
     if ctx.weight + checked.weight > MAX_BLOCK_WEIGHT:
-        raise BlockFull(f"the block's weight would exceed {MAX_BLOCK_WEIGHT}")
+        raise BlockFull(Invalidity.EXHAUSTS_RESOURCES, f"the block's weight would exceed {MAX_BLOCK_WEIGHT}")
     ctx.weight += checked.weight
     xt = checked.extrinsic
     balances.charge_fee(ctx, xt.signer, checked.account, checked.fee, xt.tip)
