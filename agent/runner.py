@@ -7,8 +7,11 @@
                                       seconds without a connection (its node is gone)
 
 A request is {kind, model_path, input, options, device}; a response is
-{ok, result (canonical bytes), hash, seconds} or {ok: false, error}. Models
-stay loaded between requests, so only the first job on a model pays the load.
+{ok, result (canonical bytes), hash, micros} or {ok: false, error}, `micros`
+being the job's run time in microseconds. A verifier's request also carries
+{claimed} (the canonical result to check) and gets {ok, match, reason, micros}.
+Models stay loaded between requests, so only the first job on a model pays
+the load.
 """
 
 import contextlib
