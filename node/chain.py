@@ -1,13 +1,29 @@
 """The chain as one node sees it: genesis, the best block, block import and
-authoring, over LevelDB storage."""
+authoring, over LevelDB storage.
 
+The best block follows `consensus.fork_choice`: the longest chain that holds
+the highest justified block, the lowest hash among equally long heads. The
+finality gadget reports what it justified (`justify`); a block justified on
+a fork other than the best chain moves the best block there (`on_switch`
+tells the node), even to a shorter chain. Reorganisations never cross the
+finalized block. The leaves of the block tree above the finalized block are
+kept (in the same write as each block) so such a switch finds its head
+after a restart too.
+"""
+
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
+from consensus.finality import Checkpoint
+from consensus.fork_choice import better_head, choose_head, higher_justified
 from consensus.slots import expected_author, seal, verify_seal
 from genesis.spec import ChainSpec
-from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, ChainStore, StorageError
+from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, JUSTIFIED, ChainStore, StorageError
 from runtime.crypto import Keypair
 from runtime.errors import InvalidBlock
 from runtime.executive import Verified, apply_block, build_block
@@ -16,6 +32,10 @@ from runtime.merkle import TrieDB
 from runtime.pallets import staking
 from runtime.state import State
 from runtime.types import Block, Event, Header
+
+log = logging.getLogger("vcoin.chain")
+LEAVES = b"leaves"  # meta: [[number, hash], ...] the heads of the block tree above finality
+MAX_LEAVES = 64  # beyond this many forks, the lowest are forgotten (never the best)
 
 
 class BlockImportError(Exception):
@@ -46,6 +66,18 @@ class Prepared:
 
     imported: ImportedBlock
     state: State | None  # the post-state, when the block becomes best
+    justified: Checkpoint | None = None  # the awaited justified block, now here and followed
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where fork choice puts an imported block (see `Chain._place`)."""
+
+    best: bool
+    reorg: list[Block] = field(default_factory=list)  # its branch below it, replacing canonical blocks
+    retracted: tuple[Block, ...] = ()
+    stale: range = range(0)  # canonical heights above it, when it is shorter than the old best
+    justified: Checkpoint | None = None
 
 
 def events_to_wire(events: tuple[Event, ...]) -> list[list[Any]]:
@@ -76,6 +108,22 @@ class Chain:
         self.genesis: Header = genesis
         self.best: Header = best
         self.state = State(self.trie, best.state_root)
+        self.leaves: dict[bytes, int] = self._stored_leaves()
+        final = self.finalized
+        self.justified = Checkpoint(final.number, final.hash)  # what fork choice follows
+        self._awaited: Checkpoint | None = None  # justified, its block not here yet
+        # Called when fork choice moved the best block outside an import (`justify`).
+        self.on_switch: Callable[[ImportedBlock], None] | None = None
+        saved = store.meta(JUSTIFIED)  # what the finality gadget saw justified before a restart
+        if saved is not None:
+            number, block_hash = msgpack.unpackb(saved)
+            self.justify(Checkpoint(number, block_hash))
+
+    def _stored_leaves(self) -> dict[bytes, int]:
+        raw = self.store.meta(LEAVES)
+        leaves = {} if raw is None else {bytes(h): n for n, h in msgpack.unpackb(raw)}
+        leaves[self.best.hash] = self.best.number
+        return leaves
 
     def _init_genesis(self) -> None:
         state = State(self.trie)
@@ -120,8 +168,8 @@ class Chain:
         self.store.nodes.discard()
 
     def import_block(self, block: Block, verified: Verified = None) -> ImportedBlock:
-        """Import a block on any known parent; it becomes best if its chain is
-        longer (forks are kept; the canonical index follows the best chain)."""
+        """Import a block on any known parent; it becomes best if fork choice
+        prefers it (forks are kept; the canonical index follows the best chain)."""
         return self.adopt(self.prepare_import(block, verified))
 
     def prepare_import(self, block: Block, verified: Verified = None, durable: bool = True) -> Prepared:
@@ -144,9 +192,8 @@ class Chain:
             raise BadBlock(f"wrong author for slot {header.slot}")
         if not verify_seal(header, block.seal):
             raise BadBlock("bad seal")
-        becomes_best = header.number > self.best.number
-        reorg = self._branch_below(parent) if becomes_best and not on_best else []
-        retracted = self._retracted(reorg[0].header.number) if reorg else ()
+        place = self._place(header, parent, on_best)
+        becomes_best = place.best
         start = time.perf_counter()
         try:
             result = apply_block(state, block, verified)
@@ -158,13 +205,16 @@ class Chain:
         except BaseException:
             self._discard_nodes()
             raise
+        leaves = self._grown_leaves(header, header.hash if becomes_best else self.best.hash)
         self.store.commit_block(
             block, events_to_wire(result.events), best=becomes_best,
-            finalized=self.instant_finality and becomes_best, reorg=reorg, durable=durable,
+            finalized=self.instant_finality and becomes_best, reorg=place.reorg, durable=durable,
+            extra_meta={LEAVES: _leaves_wire(leaves)}, stale=place.stale,
         )  # fmt: skip
+        self.leaves = leaves  # as stored: an import not adopted still left a leaf
         millis = (time.perf_counter() - start) * 1e3
-        imported = ImportedBlock(block, result.events, millis, False, becomes_best, retracted)
-        return Prepared(imported, state if becomes_best else None)
+        imported = ImportedBlock(block, result.events, millis, False, becomes_best, place.retracted)
+        return Prepared(imported, state if becomes_best else None, place.justified)
 
     def adopt(self, prepared: "Prepared") -> ImportedBlock:
         """Make a prepared block the best one, if it is to be."""
@@ -172,7 +222,123 @@ class Chain:
             prepared.state.adopt_cache()
             self.best = prepared.imported.block.header
             self.state = prepared.state
+        if prepared.justified is not None:
+            self.justified, self._awaited = prepared.justified, None
         return prepared.imported
+
+    # -- fork choice -------------------------------------------------------------
+    def _place(self, header: Header, parent: Header, on_best: bool) -> Placement:
+        """Fork choice for a new block on `parent`: it becomes best if it is
+        a better head than the best block and its chain holds the justified
+        block (or it is the justified block we were waiting for). Only then
+        is its branch walked, so fork blocks that lose cost no walk."""
+        awaited = self._awaited
+        arrived = awaited is not None and awaited.hash == header.hash and awaited.number == header.number
+        wins = better_head(header, self.best)
+        if not (wins or arrived):
+            return Placement(False)
+        if on_best:  # the best chain holds the justified block: so does this one
+            return Placement(True, justified=awaited if arrived else None)
+        branch, fork_point = self._branch_below(parent)
+        if fork_point.number < self.finalized.number:
+            if header.number > self.best.number:  # what used to win by length alone
+                raise BlockImportError("the fork would revert the finalized block")
+            return Placement(False)
+        if not (arrived or self._holds(branch, fork_point, header, self._anchor())):
+            return Placement(False)  # longer, maybe, but without the justified block
+        return Placement(
+            True, branch, self._retracted(fork_point.number + 1),
+            range(header.number + 1, self.best.number + 1), awaited if arrived else None,
+        )  # fmt: skip
+
+    def _anchor(self) -> Checkpoint:
+        """The block every eligible head must hold: the justified block fork
+        choice follows, or the finalized block once finality passed it."""
+        final = self.finalized
+        if self.justified.number >= final.number:
+            return self.justified
+        return Checkpoint(final.number, final.hash)
+
+    def _holds(self, branch: list[Block], fork_point: Header, head: Header, checkpoint: Checkpoint) -> bool:
+        """Does the chain `canonical up to fork_point + branch + head` hold `checkpoint`?"""
+        if checkpoint.number <= fork_point.number:
+            return self.is_canonical(checkpoint.number, checkpoint.hash)
+        for header in [*(b.header for b in branch), head]:
+            if header.number == checkpoint.number:
+                return header.hash == checkpoint.hash
+        return False
+
+    def _descends(self, header: Header, ancestor: Checkpoint) -> bool:
+        """Is `ancestor` on the chain ending at `header` (walks down to it,
+        or to the canonical chain, whichever comes first)?"""
+        cursor: Header | None = header
+        while cursor is not None and cursor.number > ancestor.number:
+            if self.is_canonical(cursor.number, cursor.hash):
+                return self.is_canonical(ancestor.number, ancestor.hash)
+            cursor = self.store.header(cursor.parent_hash)
+        return cursor is not None and cursor.hash == ancestor.hash
+
+    def justify(self, checkpoint: Checkpoint) -> ImportedBlock | None:
+        """The finality gadget found `checkpoint` justified. If it is higher
+        than the block fork choice follows, follow it; if the best chain does
+        not hold it, switch to the best known head that does (possibly a
+        shorter chain) and return that switch (`on_switch` hears it too).
+        A justified block not here yet is followed once it is imported; one
+        that does not descend from the finalized block is never followed."""
+        if not higher_justified(checkpoint, self.justified):
+            return None
+        header = self.store.header(checkpoint.hash)
+        if header is None:
+            if self._awaited is None or higher_justified(checkpoint, self._awaited):
+                self._awaited = checkpoint
+            return None
+        final = self.finalized
+        if header.number != checkpoint.number:
+            return None
+        if not self._descends(header, Checkpoint(final.number, final.hash)):
+            log.warning("justified #%d is not on the finalized chain: not followed", header.number)
+            return None
+        self.justified = checkpoint
+        if self._awaited is not None and not higher_justified(self._awaited, checkpoint):
+            self._awaited = None
+        if self.is_canonical(checkpoint.number, checkpoint.hash):
+            return None  # the best chain holds it: the best head stays the best
+        heads = [h for h in map(self.store.header, self.leaves) if h is not None]
+        head = choose_head(heads, lambda h: self._descends(h, checkpoint)) or header
+        return self._switch(head)
+
+    def _switch(self, head: Header) -> ImportedBlock:
+        """Make the stored block `head` (not on the best chain) the best one."""
+        branch, fork_point = self._branch_below(head)
+        block, reorg = branch[-1], branch[:-1]
+        retracted = self._retracted(fork_point.number + 1)
+        leaves = {**self.leaves, head.hash: head.number}
+        self.store.commit_block(
+            block, self.store.events(head.hash), best=True, finalized=False, reorg=reorg,
+            extra_meta={LEAVES: _leaves_wire(leaves)}, stale=range(head.number + 1, self.best.number + 1),
+        )  # fmt: skip
+        self.leaves = leaves
+        log.info(
+            "Fork choice: best #%d -> #%d (%s), the chain holding justified #%d",
+            self.best.number, head.number, head.hash.hex()[:12], self.justified.number,
+        )  # fmt: skip
+        self.best, self.state = head, State(self.trie, head.state_root)
+        switched = ImportedBlock(block, (), 0.0, False, True, retracted)
+        if self.on_switch is not None:
+            self.on_switch(switched)
+        return switched
+
+    def _grown_leaves(self, header: Header, best_hash: bytes) -> dict[bytes, int]:
+        """The leaves once `header` is stored: it replaces its parent; those
+        below finality can never win again, and past `MAX_LEAVES` the lowest
+        go (never the best one)."""
+        final = self.finalized.number
+        leaves = {h: n for h, n in self.leaves.items() if n >= final and h != header.parent_hash}
+        leaves[header.hash] = header.number
+        if len(leaves) > MAX_LEAVES:
+            kept = sorted(leaves.items(), key=lambda item: (item[0] != best_hash, -item[1], item[0]))
+            leaves = dict(kept[:MAX_LEAVES])
+        return leaves
 
     def _retracted(self, from_number: int) -> tuple[Block, ...]:
         """The canonical blocks from `from_number` up to the best one."""
@@ -184,20 +350,19 @@ class Chain:
                 blocks.append(block)
         return tuple(blocks)
 
-    def _branch_below(self, parent: Header) -> list[Block]:
-        """The blocks from the fork point (exclusive) up to `parent`, oldest
-        first; refuses a branch that would revert the finalized block."""
+    def _branch_below(self, top: Header) -> tuple[list[Block], Header]:
+        """The blocks from the fork point (exclusive) up to `top`, oldest
+        first, and the fork point: the highest canonical block below them."""
         branch: list[Block] = []
-        cursor: Header | None = parent
+        cursor: Header | None = top
         while cursor is not None and self.store.hash_at(cursor.number) != cursor.hash:
             found = self.store.block(cursor.hash)
             assert found is not None
             branch.append(found)
             cursor = self.store.header(cursor.parent_hash)
-        finalized = self.store.header(self.finalized_hash)
-        if cursor is None or (finalized is not None and cursor.number < finalized.number):
-            raise BlockImportError("the fork would revert the finalized block")
-        return branch[::-1]
+        if cursor is None:
+            raise BlockImportError("the fork does not reach the canonical chain")
+        return branch[::-1], cursor
 
     def author_block(
         self, key: Keypair, slot: int, candidates: list[bytes], verified: Verified = None
@@ -219,9 +384,12 @@ class Chain:
             raise
         header = built.block.header
         block = Block(header, built.block.extrinsics, seal(key, header))
+        leaves = self._grown_leaves(header, header.hash)
         self.store.commit_block(
-            block, events_to_wire(built.events), best=True, finalized=self.instant_finality
-        )
+            block, events_to_wire(built.events), best=True, finalized=self.instant_finality,
+            extra_meta={LEAVES: _leaves_wire(leaves)},
+        )  # fmt: skip
+        self.leaves = leaves
         imported = ImportedBlock(block, built.events, (time.perf_counter() - start) * 1e3, True)
         return Prepared(imported, state), built.rejected
 
@@ -235,3 +403,7 @@ class Chain:
         finally:
             self._discard_nodes()
         return Block(built.block.header, built.block.extrinsics, seal(key, built.block.header))
+
+
+def _leaves_wire(leaves: dict[bytes, int]) -> bytes:
+    return bytes(msgpack.packb(sorted([n, h] for h, n in leaves.items())))

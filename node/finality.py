@@ -149,6 +149,8 @@ class FinalityGadget:
             if top.number > self._saved_justified:
                 self._saved_justified = top.number
                 self.chain.store.put_meta(JUSTIFIED, msgpack.packb([top.number, top.hash]))
+            for checkpoint in outcome.justified:  # fork choice follows the highest (node.chain)
+                self.chain.justify(checkpoint)
         for just in sorted(outcome.finalized, key=lambda j: j.source.number):
             if self.chain.finalize(just.source.hash, just.encode()):
                 log.debug("finalized #%d by %d votes", just.source.number, len(just.votes))
@@ -220,6 +222,8 @@ class FinalityGadget:
             return False
         self.book.mark_justified(just.source)
         self.book.mark_justified(just.target)
+        self.chain.justify(just.source)  # fork choice follows it: the source becomes canonical
+        self.chain.justify(just.target)
         if self.chain.finalize(just.source.hash, just.encode()):
             self.book.prune_below(just.source.number)
             return True

@@ -113,6 +113,7 @@ class Node:
         if config.validator_key is not None:
             protection = SlashingProtection(config.base_path, config.spec.chain_id)
         self.finality = FinalityGadget(self.chain, config.validator_key, protection)
+        self.chain.on_switch = self._switched  # fork choice followed a block justified on a fork
         self.slots = SlotWatch()
         self.network: Network | None = None
         if config.network:
@@ -332,6 +333,14 @@ class Node:
             imported.millis,
             " [authored]" if imported.authored else "",
         )
+
+    def _switched(self, switched: ImportedBlock) -> None:
+        """The best block moved to the fork holding a newly justified block
+        (no import: finality did it, see `node.chain.Chain.justify`)."""
+        self._resubmit(switched.retracted)
+        self.pool.prune(self.chain.state)
+        self._notify_workers()
+        self._update_gauges()
 
     def _resubmit(self, retracted: tuple[Block, ...]) -> None:
         """Transactions of blocks a reorg left behind go back to the pool

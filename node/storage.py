@@ -161,9 +161,12 @@ class ChainStore:
         extra_meta: Mapping[bytes, bytes] | None = None,
         reorg: list[Block] | None = None,
         durable: bool = True,
+        stale: range = range(0),
     ) -> None:
         """Store `block`; with `best`, make it the head. `reorg` lists the
-        blocks of its branch below it that replace the canonical ones.
+        blocks of its branch below it that replace the canonical ones;
+        `stale` the heights above a new head shorter than the old one (fork
+        choice follows the justified block), which lose their canonical entry.
         `durable=False` skips the fsync (blocks synced from peers, fetched
         again if lost; `flush` makes them durable at the end of a batch)."""
         block_hash = block.hash
@@ -180,6 +183,8 @@ class ChainStore:
                     batch.put(_NUMBER + canonical.header.number.to_bytes(8, "big"), canonical_hash)
                     for index, raw in enumerate(canonical.extrinsics):
                         batch.put(_TX + blake2b_256(raw), canonical_hash + index.to_bytes(4, "big"))
+                for number in stale:
+                    batch.delete(_NUMBER + number.to_bytes(8, "big"))
                 batch.put(_META + BEST, block_hash)
             if finalized:
                 batch.put(_META + FINALIZED, block_hash)
