@@ -1,21 +1,21 @@
-"""RPC methods of the compute market: models, providers, jobs, results and
-blobs."""
+"""The compute market's `vcoin_` RPC methods: models, providers, jobs,
+results and blobs."""
 
 import bisect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from node.abc import MarketHost
 from node.jsonfmt import hex0x, parse_account, parse_hex
 from node.rpc import Method, RpcError, params_between
+from node.rpc_namespace import Namespace, rpc
 from node.rpc_paging import MAX_PAGE, cursor_id, descending_ids, page_size
 from offchain.blobs import BlobStoreFull
 from runtime.crypto import to_address
-from runtime.pallets import jobs, registry, reputation, staking, verification
+from runtime.pallets import jobs, registry, reputation, slashing, staking, verification
 from runtime.state import State
 
-if TYPE_CHECKING:
-    from node.service import Node
-
 MAX_BLOB_HEX = 64 * 1024 * 1024
+UNKNOWN_JOB, UNKNOWN_MODEL, NO_SUCH_BLOB, BLOB_STORE_FULL = 4005, 4006, 4007, 4008
 
 
 def model_json(model: registry.Model) -> dict[str, Any]:
@@ -39,62 +39,68 @@ def job_json(job: jobs.Job, state: State) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def build_market_methods(node: "Node") -> dict[str, Method]:
-    chain = node.chain
+class MarketRpc(Namespace):
+    prefix = "vcoin"
 
-    def state() -> State:
-        return chain.state
+    def __init__(self, node: MarketHost) -> None:
+        self.node = node
 
-    def the_job(value: Any) -> jobs.Job:
+    def _state(self) -> State:
+        return self.node.chain.state
+
+    def _the_job(self, value: Any) -> jobs.Job:
         if type(value) is not int or value < 0:
             raise ValueError("a job id is a non-negative integer")
-        found = jobs.job(state(), value)
+        found = jobs.job(self._state(), value)
         if found is None:
-            raise RpcError(4005, f"Unknown job {value}")
+            raise RpcError(UNKNOWN_JOB, f"Unknown job {value}")
         return found
 
-    def vcoin_models(params: list[Any]) -> Any:
+    @rpc("vcoin_models")
+    def models(self, params: list[Any]) -> Any:
         """`[count?, start?]`: in content-hash order after `start`, the last
         hash of the previous page (anyone may register models: the list grows)."""
         count, start = params_between(params, 0, 2)
         size = page_size(count, default=MAX_PAGE)
-        hashes = registry.ModelList.get(state())
+        state = self._state()
+        hashes = registry.ModelList.get(state)
         first = 0 if start is None else bisect.bisect_right(hashes, parse_hex(start, 32))
-        found = (registry.model(state(), h) for h in hashes[first : first + size])
+        found = (registry.model(state, h) for h in hashes[first : first + size])
         return [model_json(m) for m in found if m is not None]
 
-    def vcoin_model(params: list[Any]) -> Any:
+    @rpc("vcoin_model")
+    def model(self, params: list[Any]) -> Any:
         (name,) = params_between(params, 1, 1)
         if not isinstance(name, str):
             raise ValueError("a model is named by its name or 0x hash")
-        model = registry.model(state(), parse_hex(name, 32)) if name.startswith("0x") else None
-        model = model or registry.model_by_name(state(), name)
+        state = self._state()
+        model = registry.model(state, parse_hex(name, 32)) if name.startswith("0x") else None
+        model = model or registry.model_by_name(state, name)
         if model is None:
-            raise RpcError(4006, f"Unknown model {name}")
+            raise RpcError(UNKNOWN_MODEL, f"Unknown model {name}")
         return model_json(model)
 
-    def vcoin_provider(params: list[Any]) -> Any:
+    @rpc("vcoin_provider")
+    def provider(self, params: list[Any]) -> Any:
         (who,) = params_between(params, 1, 1)
         account = parse_account(who)
-        prov = registry.provider(state(), account)
+        state = self._state()
+        prov = registry.provider(state, account)
         return {
-            "stake": staking.ledger(state(), account).bonded,
-            "reputation": reputation.score(state(), account),
+            "stake": staking.ledger(state, account).bonded,
+            "reputation": reputation.score(state, account),
             "models": [hex0x(h) for h in prov.models], "memoryMb": prov.memory_mb, "price": prov.price,
             "lastSeenEra": prov.last_seen_era, "jobsDone": prov.jobs_done, "jobsFailed": prov.jobs_failed,
-            "openJobs": prov.open_jobs, "slashes": _slashes(account), "chilledUntil": prov.chilled_until,
+            "openJobs": prov.open_jobs, "slashes": slashing.EraOffences.get(state, account)[1],
+            "chilledUntil": prov.chilled_until,
         }  # fmt: skip
 
-    def _slashes(account: bytes) -> int:
-        from runtime.pallets import slashing
-
-        return slashing.EraOffences.get(state(), account)[1]
-
-    def vcoin_job(params: list[Any]) -> Any:
+    @rpc("vcoin_job")
+    def job(self, params: list[Any]) -> Any:
         (job_id,) = params_between(params, 1, 1)
-        return job_json(the_job(job_id), state())
+        return job_json(self._the_job(job_id), self._state())
 
-    def jobs_page(params: list[Any]) -> tuple[list[dict[str, Any]], int | None]:
+    def _jobs_page(self, params: list[Any]) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first after `start`; the cursor to pass next, None at job 0."""
         filters, count, start = params_between(params, 0, 3)
         filters = filters or {}
@@ -103,66 +109,64 @@ def build_market_methods(node: "Node") -> dict[str, Method]:
         size = page_size(count, default=MAX_PAGE)  # the old, unpaged answer's cap
         who = {k: parse_account(filters[k]) for k in ("submitter", "provider") if filters.get(k)}
         status = filters.get("status")
+        state = self._state()
         listed: list[dict[str, Any]] = []
         scanned = None
-        for job_id in descending_ids(jobs.NextId.get(state()) - 1, cursor_id(start)):
+        for job_id in descending_ids(jobs.NextId.get(state) - 1, cursor_id(start)):
             scanned = job_id
-            found = jobs.job(state(), job_id)
+            found = jobs.job(state, job_id)
             if found is None or (status and found.status != status):
                 continue
             if any(getattr(found, k) != v for k, v in who.items()):
                 continue
-            listed.append(job_json(found, state()))
+            listed.append(job_json(found, state))
             if len(listed) >= size:
                 break
         return listed, scanned or None
 
-    def vcoin_jobs(params: list[Any]) -> Any:
+    @rpc("vcoin_jobs")
+    def job_list(self, params: list[Any]) -> Any:
         """`[filter?, count?, start?]`: one page; a filtered page may end
         short where the scan budget ran out (vcoin_jobsPage says where)."""
-        return jobs_page(params)[0]
+        return self._jobs_page(params)[0]
 
-    def vcoin_jobs_page(params: list[Any]) -> Any:
-        listed, following = jobs_page(params)
+    @rpc("vcoin_jobsPage")
+    def job_list_page(self, params: list[Any]) -> Any:
+        listed, following = self._jobs_page(params)
         return {"jobs": listed, "next": following}
 
-    def vcoin_job_result(params: list[Any]) -> Any:
+    @rpc("vcoin_jobResult")
+    def job_result(self, params: list[Any]) -> Any:
         (job_id,) = params_between(params, 1, 1)
-        found = the_job(job_id)
+        found = self._the_job(job_id)
         if not found.result_hash:
             return {"job": found.id, "status": found.status, "resultHash": None, "result": None}
-        data = found.result or node.blobs.get(found.result_hash)
-        fetching = data is None and node.want_blob(found.result_hash)  # large results live off chain
+        data = found.result or self.node.blobs.get(found.result_hash)
+        fetching = data is None and self.node.want_blob(found.result_hash)  # large results live off chain
         return {"job": found.id, "status": found.status, "resultHash": hex0x(found.result_hash),
                 "result": None if data is None else hex0x(data), "fetching": fetching}  # fmt: skip
 
-    def vcoin_put_blob(params: list[Any]) -> Any:
+    @rpc("vcoin_putBlob")
+    def put_blob(self, params: list[Any]) -> Any:
         (data_hex,) = params_between(params, 1, 1)
         if not isinstance(data_hex, str) or len(data_hex) > MAX_BLOB_HEX:
             raise ValueError("a blob is 0x-hex of at most 32 MiB")
         try:
-            return hex0x(node.blobs.put(parse_hex(data_hex), staged=True))
+            return hex0x(self.node.blobs.put(parse_hex(data_hex), staged=True))
         except BlobStoreFull as exc:
-            raise RpcError(4008, f"{exc}; try again later") from None
+            raise RpcError(BLOB_STORE_FULL, f"{exc}; try again later") from None
 
-    def vcoin_get_blob(params: list[Any]) -> Any:
+    @rpc("vcoin_getBlob")
+    def get_blob(self, params: list[Any]) -> Any:
         (digest_hex,) = params_between(params, 1, 1)
         digest = parse_hex(digest_hex, 32)
-        data = node.blobs.get(digest)
+        data = self.node.blobs.get(digest)
         if data is None:  # fetched from peers only for a job's sake (vcoin_jobResult), never for any hash
             raise RpcError(
-                4007, "This node does not hold that blob; a job's result comes with vcoin_jobResult"
+                NO_SUCH_BLOB, "This node does not hold that blob; a job's result comes with vcoin_jobResult"
             )
         return hex0x(data)
 
-    return {
-        "vcoin_models": vcoin_models,
-        "vcoin_model": vcoin_model,
-        "vcoin_provider": vcoin_provider,
-        "vcoin_job": vcoin_job,
-        "vcoin_jobs": vcoin_jobs,
-        "vcoin_jobsPage": vcoin_jobs_page,
-        "vcoin_jobResult": vcoin_job_result,
-        "vcoin_putBlob": vcoin_put_blob,
-        "vcoin_getBlob": vcoin_get_blob,
-    }
+
+def build_market_methods(node: MarketHost) -> dict[str, Method]:
+    return MarketRpc(node).methods()

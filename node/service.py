@@ -26,9 +26,9 @@ from node.gossip_judge import judge_extrinsics, judge_votes
 from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
 from node.p2p import RESPONSE_BUDGET, Network
+from node.peer_book import Offence
 from node.pool_journal import PoolJournal, restore
 from node.rpc import RpcHandler
-from node.rpc_market import build_market_methods
 from node.rpc_methods import build_methods
 from node.slashing_protection import SlashingProtection
 from node.storage import ChainStore
@@ -48,7 +48,6 @@ from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
 BLOB_COLLECT_SECONDS = 30.0
-ORPHAN_PENALTY = 25  # graded: an honest peer ahead of an era change may rarely send one
 MAX_DRIFT_SECONDS = 1.0
 JOURNAL_PATIENCE_SECONDS = 300.0  # restore the pool journal by then even if still behind
 STALE_SLOTS = 4  # a best block older than this many slots: we are behind (or the net stalled)
@@ -141,10 +140,13 @@ class Node:
                 config.model_dirs, config.validator_key.seed,
             )  # fmt: skip
         self.metrics = Metrics()
-        self.rpc = RpcHandler({**build_methods(self), **build_market_methods(self)})
+        self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()
 
-    # -- facts the RPC reports -------------------------------------------
+    # -- facts the RPC reports (node.abc.SystemHost) ---------------------------
+    def should_have_peers(self) -> bool:
+        return not self.config.dev
+
     def peer_count(self) -> int:
         return 0 if self.network is None else len(self.network.peers())
 
@@ -439,7 +441,7 @@ class Node:
                     near = block.header.number <= self.chain.best.number + 1 and not self.behind()
                     if near and self.network is not None:  # far ahead, we may just not know the new set yet
                         self.network.punish(
-                            peer, ORPHAN_PENALTY, "a block with an unknown parent and a bad seal"
+                            peer, Offence.ORPHAN, "a block with an unknown parent and a bad seal"
                         )
                     return Gossiped.DROP
                 if block.header.number <= self.chain.best.number + 1:

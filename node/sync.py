@@ -9,24 +9,23 @@ peer's chain left) moves it back to just above our finalized block, which
 every honest peer shares, from where the peer's branch is walked forward
 until it is longer than ours. "Caught up" means our best reached the best
 any compatible peer reported. Blocks are imported one at a time, in a
-worker thread each (see `Node.import_block_async`), so a long batch never
+worker thread each (`SyncHost.import_block_async`), so a long batch never
 stalls gossip or RPC.
 """
 
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from consensus.finality import Justification
+from node.abc import SyncHost
 from node.chain import BadBlock, BlockImportError, UnknownParent
+from node.peer_book import Offence
 from runtime.codec import CodecError
 from runtime.types import Block
-
-if TYPE_CHECKING:
-    from node.service import Node
 
 log = logging.getLogger("vcoin.sync")
 SYNC_BATCH = 128
@@ -53,7 +52,7 @@ class BatchOutcome:
 
 @dataclass
 class BlockSync:
-    node: "Node"
+    node: SyncHost  # what sync reads of the node and may call on it: see node.abc
     syncing: bool = False
     rounds: int = 0  # completed rounds: before the first, peers' heads are unknown
     peers: dict[str, PeerSync] = field(default_factory=dict)
@@ -125,7 +124,7 @@ class BlockSync:
         outcome = await self.import_batch(peer, answer.items)
         await self._finalize_by(answer.proof)
         if outcome.bad is not None:
-            network.punish(peer, 100, f"an invalid block in sync ({outcome.bad})")
+            network.punish(peer, Offence.INVALID, f"an invalid block in sync ({outcome.bad})")
             cursor.next = None
         elif outcome.unknown_parent:
             floor = chain.finalized.number + 1

@@ -3,20 +3,16 @@ calls signed with the node's key (nonces from the pool, so several pending
 calls queue up in order). They enter the pool as local transactions, in the
 share gossip and RPC floods cannot take: a refused reveal is a slash."""
 
-from typing import TYPE_CHECKING
-
+from node.abc import WorkerHost
 from node.blob_exchange import MAX_BLOB_FRAME
 from node.txpool import PoolError
 from runtime.crypto import Keypair
 from runtime.state import State
 from runtime.types import Call, Extrinsic
 
-if TYPE_CHECKING:
-    from node.service import Node
-
 
 class NodeChainView:
-    def __init__(self, node: "Node", key: Keypair) -> None:
+    def __init__(self, node: WorkerHost, key: Keypair) -> None:
         self.node = node
         self.key = key
         self.account = key.public
