@@ -4,7 +4,10 @@ A request-response protocol `/vcoin/<genesis>/blob/1`: the request is a
 32-byte hash, the answer the blob or nothing. Blobs are fetched on demand:
 an RPC asking for a result this node lacks, or a worker missing a job's
 input, marks the hash wanted, and a background task asks each peer in turn.
-A blob that does not hash to what was asked for gets its sender banned.
+A blob that does not hash to what was asked for costs its sender as invalid
+data (`Offence.INVALID`: twice and it is banned), a malformed request as
+garbage (banned at once), a fetch that times out a little (`Offence.SLOW`,
+never a ban: large blobs take a slow peer long).
 
 The wanted set is bounded (the oldest wish gives way) and each hash is asked
 for again only after a backoff, so nobody can make this node ask its peers
@@ -20,6 +23,7 @@ import trio
 from libp2p.custom_types import TProtocol
 
 from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_frame
+from node.peer_book import Offence
 from offchain.blobs import BlobStore
 from runtime.codec import blake2b_256
 
@@ -63,7 +67,7 @@ class BlobExchange:
             with trio.fail_after(STREAM_TIMEOUT * 6):
                 await write_frame(stream, data if len(data) <= MAX_BLOB_FRAME else b"")
         except FrameTooLarge as exc:  # a hung-up or slow peer is only dropped
-            self.network.punish(peer, 100, f"bad blob request ({exc})")
+            self.network.punish(peer, Offence.GARBAGE, f"bad blob request ({exc})")
         except Exception as exc:
             log.debug("blob request from %s ended early: %s", peer, type(exc).__name__)
         finally:
@@ -77,13 +81,16 @@ class BlobExchange:
             with trio.fail_after(STREAM_TIMEOUT * 6):
                 await write_frame(stream, digest)
                 data = await read_frame(stream, max_size)
+        except trio.TooSlowError:
+            self.network.punish(peer, Offence.SLOW, "a blob request timed out")
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()
         if not data:
             return None
         if blake2b_256(data) != digest:
-            self.network.punish(peer, 100, "a blob that does not match its hash")
+            self.network.punish(peer, Offence.INVALID, "a blob that does not match its hash")
             return None
         return data
 

@@ -7,10 +7,13 @@ router's per-topic spam limit, because gossipsub drops bursts silently.
 Gossip is a fast path only: sync fetches anything it missed over streams.
 
 Each message is checked by the topic's handler before it is relayed: the
-handler imports or refuses it. Garbage costs the forwarding peer a ban's
-worth of score at once; junk that is only unwanted (far-future transactions,
-votes of unknown voters) costs a little per message, so only a stream of it
-gets the peer banned.
+handler imports or refuses it. The forwarding peer answers for it with the
+offence's points (`node.peer_book.WEIGHTS`): garbage bans at once, invalid
+items (a bad signature, an invalid block) twice over, and junk that is only
+unwanted (far-future transactions, votes of unknown voters) costs a little
+per message, so only a stream of it gets the peer banned. The node judges
+"unwanted" leniently while it is behind (`Node._fair`): then honest peers
+send exactly that.
 """
 
 import contextlib
@@ -26,23 +29,20 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.net_guard import GuardedGossipSub, GuardedPubsub
+from node.peer_book import Offence
 from runtime.constants import MAX_BLOCK_BYTES
 
 log = logging.getLogger("vcoin.gossip")
 FLUSH_HZ = 8
 MAX_ITEMS = 512
-# Unwanted junk costs little per message, and scores recover with time (see
-# `node.peer_book`): an honest peer that now and then relays an item we cannot
-# use (it lags, or we do) stays clear of a ban, a stream of them does not.
-SPAM_POINTS = 5
 VALIDATION_SECONDS = 30.0  # a block may wait for another's import before its own
 
 
 class Gossiped(Enum):
     RELAY = "relay"  # valid and new: pass it on
     DROP = "drop"  # not useful (known, or unknown parent): no relay, no blame
-    SPAM = "spam"  # unwanted junk: no relay, and the forwarding peer loses a few points
-    BAD = "bad"  # invalid: no relay, and the forwarding peer loses score
+    SPAM = "spam"  # unwanted junk: no relay, and the forwarding peer loses a few points (Offence.SPAM)
+    BAD = "bad"  # invalid: no relay, and the forwarding peer loses much (Offence.INVALID)
 
 
 # (peer, items) -> Gossiped, or an async function giving one.
@@ -69,7 +69,7 @@ class Gossip:
     def __init__(
         self,
         genesis_hash: bytes,
-        punish: Callable[[Any, int, str], None],
+        punish: Callable[[Any, Offence, str], None],
         is_banned: Callable[[Any], bool] = lambda peer: False,
     ) -> None:
         self.punish = punish
@@ -109,14 +109,14 @@ class Gossip:
             return None
         items = decode_items(msg.data, MESSAGE_LIMITS[name])
         if items is None:
-            self.punish(forwarder, 100, f"undecodable {name} gossip")
+            self.punish(forwarder, Offence.GARBAGE, f"undecodable {name} gossip")
         return items
 
     def _judge(self, name: str, forwarder: Any, verdict: Gossiped) -> bool:
         if verdict is Gossiped.BAD:
-            self.punish(forwarder, 100, f"invalid {name} gossip")
+            self.punish(forwarder, Offence.INVALID, f"invalid {name} gossip")
         elif verdict is Gossiped.SPAM:
-            self.punish(forwarder, SPAM_POINTS, f"keeps sending unwanted {name} gossip")
+            self.punish(forwarder, Offence.SPAM, f"unwanted {name} gossip")
         return verdict is Gossiped.RELAY
 
     def _validator(self, name: str) -> Callable[[Any, Any], Awaitable[bool]]:

@@ -4,9 +4,10 @@ blocks by range, each with its justification when it has one.
 
 Sync never relies on gossip: a node asks each peer for the blocks after its
 best one, over a stream, in bounded batches, and imports them through the
-same checks as any block. Every peer has a score (`node.peer_book`);
-garbage costs it, time restores it, and a peer at the ban threshold is
-disconnected and refused for a while, its address too when it keeps
+same checks as any block. Every peer has a score (`node.peer_book`); each
+offence costs its declared points (garbage more than spam, a stalled request
+little and never a ban), time restores it, and a peer at the ban threshold
+is disconnected and refused for a while, its address too when it keeps
 coming back under new keys.
 """
 
@@ -34,7 +35,7 @@ from node.bootnodes import BootnodeDialer
 from node.gossip import Gossip
 from node.net_guard import failures, guard_stream_handlers
 from node.p2p_addresses import advertised, listen_multiaddr, parse_public
-from node.peer_book import BAN_SECONDS, BANS_PER_ADDRESS, PeerBook
+from node.peer_book import BAN_SECONDS, BANS_PER_ADDRESS, WEIGHTS, Offence, PeerBook
 from runtime.codec import CodecError
 from runtime.types import Block
 
@@ -213,16 +214,16 @@ class Network:
     def is_banned(self, peer: Any) -> bool:
         return self.book.is_banned(str(peer), self.address_of(peer))
 
-    def punish(self, peer: Any, points: int, reason: str) -> None:
-        """Lower a peer's score; at the threshold, disconnect and ban it (and
-        its address, when several of its peer ids were banned). Gossip it
-        originated still counts when an honest peer relays it: bans are
-        checked against the forwarder only."""
+    def punish(self, peer: Any, offence: Offence, reason: str) -> None:
+        """Lower a peer's score by the offence's points; at the threshold,
+        disconnect and ban it (and its address, when several of its peer ids
+        were banned). Gossip it originated still counts when an honest peer
+        relays it: bans are checked against the forwarder only."""
         address = self.address_of(peer)
-        if not self.book.punish(str(peer), points, address):
-            log.debug("peer %s loses %d points: %s", peer, points, reason)
+        if not self.book.punish(str(peer), offence, address):
+            log.debug("peer %s loses %d points (%s): %s", peer, WEIGHTS[offence], offence, reason)
             return
-        log.warning("banning peer %s for %.0f s: %s", peer, BAN_SECONDS, reason)
+        log.warning("banning peer %s for %.0f s: %s (%s)", peer, BAN_SECONDS, reason, offence)
         if address is not None and self.book.is_blocked(address):
             log.warning(
                 "refusing connections from %s: %d of its peer ids were banned", address, BANS_PER_ADDRESS
@@ -300,7 +301,7 @@ class Network:
                 best, blocks, proof = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
                 await write_frame(stream, msgpack.packb([best, blocks, proof], use_bin_type=True))
         except (Garbage, FrameTooLarge) as exc:
-            self.punish(peer, 100, f"bad sync request ({exc})")
+            self.punish(peer, Offence.GARBAGE, f"bad sync request ({exc})")
         except Exception as exc:
             log.debug("sync request from %s ended early: %s", peer, type(exc).__name__)
         finally:
@@ -309,7 +310,8 @@ class Network:
     async def request_blocks(self, peer: Any, start: int, count: int) -> SyncAnswer | None:
         """Blocks `start..` from one peer, each with its justification if it
         has one, and the peer's best number. None when the peer hung up or
-        stalled (not its fault as far as we can tell); garbage costs it."""
+        stalled (a hang-up is not its fault as far as we can tell; a stall
+        costs it a little, never a ban); garbage costs it much."""
         try:
             with trio.fail_after(STREAM_TIMEOUT):  # opening a stream can stall too
                 stream = await self.host.new_stream(peer, [self.protocol])
@@ -321,7 +323,10 @@ class Network:
                 await write_frame(stream, msgpack.packb([start, count]))
                 payload = await read_frame(stream, MAX_RESPONSE)
         except FrameTooLarge as exc:
-            self.punish(peer, 100, f"invalid sync response ({exc})")
+            self.punish(peer, Offence.INVALID_SYNC_RESPONSE, f"invalid sync response ({exc})")
+            return None
+        except trio.TooSlowError:
+            self.punish(peer, Offence.SLOW, f"no sync response within {STREAM_TIMEOUT:.0f} s")
             return None
         except Exception as exc:
             log.debug("sync from %s ended early: %s", peer, type(exc).__name__)
@@ -331,7 +336,7 @@ class Network:
         try:
             return _sync_answer(payload)
         except Garbage as exc:
-            self.punish(peer, 100, f"invalid sync response ({exc})")
+            self.punish(peer, Offence.INVALID_SYNC_RESPONSE, f"invalid sync response ({exc})")
             return None
 
     async def connect_bootnodes(self) -> None:

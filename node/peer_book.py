@@ -1,29 +1,70 @@
-"""What this node thinks of its peers: a score per peer id that garbage
-lowers and time restores, bans by peer id, and bans by address once
-several peer ids from one address were banned (a banned peer that comes
-back under a new key is still the same machine).
+"""What this node thinks of its peers: a score per peer id that offences
+lower and time restores, bans by peer id, and bans by address once several
+peer ids from one address were banned (a banned peer that comes back under
+a new key is still the same machine).
 
-Scores recover `RECOVERY_PER_SECOND` points a second towards 0, so an
+Every offence has declared points (`WEIGHTS`); a peer is banned when its
+score reaches `BAN_THRESHOLD`. One grave offence (bytes no honest node
+sends) reaches it at once; invalid data takes two close together; spam
+takes a stream of it. The score decays towards 0, halving every `HALF_LIFE_SECONDS`, so an
 honest peer that once sent something odd is not banned for it later, while
-a stream of garbage crosses the threshold quickly. Loopback addresses are
-never banned as a whole: a local testnet runs every node on one of them.
+a stream of junk crosses the threshold quickly. Some offences can never ban
+on their own (`FLOORS`): being slow lowers a peer's standing (it is the
+first to go when there are too many peers) but never below half the
+threshold, so honest peers that are merely slow or far away stay.
+
+Loopback addresses are never banned as a whole: a local testnet runs every
+node on one of them.
 """
 
 import ipaddress
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 BAN_THRESHOLD = -100
 BAN_SECONDS = 600.0
-RECOVERY_PER_SECOND = 0.5  # a 100-point offence is forgiven after about 3 minutes
+HALF_LIFE_SECONDS = 60.0  # a score halves every minute: a grave offence is forgotten in ~7
+FORGOTTEN = 0.5  # a score this close to 0 is 0: the book forgets the peer
 BANS_PER_ADDRESS = 3  # peer ids banned from one address within BAN_SECONDS before the address is
+
+
+class Offence(StrEnum):
+    """What a peer did, as the node blames it (its points are in `WEIGHTS`)."""
+
+    GARBAGE = "garbage"  # undecodable or oversized bytes, a malformed request: no honest node sends them
+    INVALID = "invalid"  # an invalid block, extrinsic, vote or signature; a blob not matching its hash
+    INVALID_SYNC_RESPONSE = "invalid sync response"  # a sync answer outside the protocol's shape or limits
+    ORPHAN = "orphan"  # a block near our head on an unknown parent, sealed by no validator we know
+    SPAM = "spam"  # unwanted junk: far-future transactions, votes of unknown voters about unknown blocks
+    SLOW = "slow"  # a request it accepted and then let time out
+
+
+WEIGHTS: dict[Offence, int] = {
+    Offence.GARBAGE: 100,  # one bans
+    Offence.INVALID: 60,  # two within half a minute ban
+    Offence.INVALID_SYNC_RESPONSE: 60,
+    Offence.ORPHAN: 30,  # four in a row ban; an honest peer ahead of an era change may rarely send one
+    Offence.SPAM: 5,  # at one a second, about 23 messages ban; one every 10 s never does
+    Offence.SLOW: 10,
+}
+# The lowest score an offence can bring a peer to by itself: these grade
+# peers (who is dropped first beyond the peer limit) but never ban them.
+FLOORS: dict[Offence, float] = {Offence.SLOW: BAN_THRESHOLD / 2}
 
 
 @dataclass
 class Standing:
     score: float
     at: float
+
+
+def decayed(score: float, seconds: float) -> float:
+    """`score` after `seconds` of good behaviour: halved every HALF_LIFE_SECONDS."""
+    value = score * math.pow(2.0, -max(seconds, 0.0) / HALF_LIFE_SECONDS)
+    return 0.0 if abs(value) < FORGOTTEN else value
 
 
 class PeerBook:
@@ -39,15 +80,21 @@ class PeerBook:
         found = self.standing.get(peer)
         if found is None:
             return 0.0
-        return min(0.0, found.score + (self.clock() - found.at) * RECOVERY_PER_SECOND)
+        return min(0.0, decayed(found.score, self.clock() - found.at))
 
-    def punish(self, peer: str, points: int, address: str | None = None) -> bool:
-        """Lower the peer's score; True when this crossed the threshold and
-        banned it (its address too, when that was the last straw)."""
+    def punish(self, peer: str, offence: Offence, address: str | None = None) -> bool:
+        """Lower the peer's score by the offence's points; True when this
+        crossed the threshold and banned it (its address too, when that was
+        the last straw)."""
         now = self.clock()
-        score = self.score(peer) - points
+        banned = self.is_banned(peer)  # a ban that ended is lifted first: the peer starts afresh
+        before = self.score(peer)
+        score = before - WEIGHTS[offence]
+        floor = FLOORS.get(offence)
+        if floor is not None:
+            score = max(score, min(before, floor))  # never below the floor, never raised either
         self.standing[peer] = Standing(score, now)
-        if score > BAN_THRESHOLD or self.is_banned(peer):
+        if score > BAN_THRESHOLD or banned:
             return False
         self.banned[peer] = now + BAN_SECONDS
         if address is not None and not _exempt(address):

@@ -14,6 +14,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from node.gossip import BLOCKS, Gossiped
 from node.net_guard import failures
 from node.p2p import Network
+from node.peer_book import Offence
 from tools.testnet import free_port
 
 GENESIS = bytes(range(32))
@@ -115,7 +116,7 @@ def test_closed_streams_are_not_misbehaviour(tmp_path: Path) -> None:
         async with a.running(), b.running():
             await _connect(b, a)
             a_id, b_id = a.host.get_id(), b.host.get_id()
-            a.punish(b_id, 100, "test ban")  # a bans b: b's streams to a are closed
+            a.punish(b_id, Offence.GARBAGE, "test ban")  # a bans b: b's streams to a are closed
             assert a.is_banned(b_id)
             await _connect(b, a)  # b comes back; a closes its sync stream at once
             answer = await b.request_blocks(a_id, 0, 10)
@@ -133,7 +134,7 @@ def test_relayed_gossip_counts_although_its_originator_is_banned(tmp_path: Path)
         async with a.running(), b.running(), c.running():
             await _connect(a, b)
             await _connect(c, b)
-            c.punish(a.host.get_id(), 100, "test ban")  # c never talks to a itself
+            c.punish(a.host.get_id(), Offence.GARBAGE, "test ban")  # c never talks to a itself
             await _gossip_arrives(a, seen_by_c, b"from a banned originator, via b")
 
     trio.run(main)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from node.chain import BadBlock, BlockImportError, UnknownParent
 from node.p2p import SyncAnswer
+from node.peer_book import Offence
 from node.sync import BlockSync
 
 
@@ -86,7 +87,7 @@ class ModelNetwork:
         await trio.sleep(0)
         return self.peers_by_id[peer].answer(start, count)
 
-    def punish(self, peer: str, points: int, reason: str) -> None:
+    def punish(self, peer: str, offence: Offence, reason: str) -> None:
         self.punished.append(f"{peer}: {reason}")
 
 
