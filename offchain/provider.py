@@ -13,6 +13,7 @@ sends one heartbeat per era.
 import logging
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +36,15 @@ from runtime.types import Call
 log = logging.getLogger("vcoin.worker")
 RESEND_AFTER = 5  # blocks without effect before a commit or reveal is sent again
 MAX_ATTEMPTS = 3  # runs of one job cut short (the node died, the sandbox was lost) before it is given up
+
+
+class Concern(StrEnum):
+    """Why the worker cannot serve: each is warned about once, and again
+    only after it cleared and came back (one never silences another)."""
+
+    UNREGISTERED = "none of the local models is registered on chain"
+    LOW_BOND = "the bond is below the providers' minimum"
+    CHILLED = "chilled after proven cheating"
 
 
 class ChainView(Protocol):
@@ -76,7 +86,7 @@ class ProviderWorker(BlockDriven):
         self.running: set[int] = set()
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
         self._registration_sent = -RESEND_AFTER
-        self._warned = False
+        self.warned: set[Concern] = set()  # the concerns warned about that still hold
 
     async def run(self) -> None:
         log.info("provider worker for %d local model(s), executor %s", len(self.models), self.executor.name)
@@ -203,27 +213,22 @@ class ProviderWorker(BlockDriven):
         me, era = self.chain.account, staking.CurrentEra.get(state)
         serve = sorted(h for h in self.models if registry.model(state, h) is not None)
         current = registry.provider(state, me)
-        if number < current.chilled_until:
-            if not self._warned:
-                log.warning("proven cheating: the chain lets this account serve again from block %d",
-                            current.chilled_until)  # fmt: skip
-                self._warned = True
+        chilled = number < current.chilled_until
+        why = "proven cheating: the chain lets this account serve again from block %d"
+        if self._concern(Concern.CHILLED, chilled, why, current.chilled_until):
+            return
+        why = "none of this worker's models is registered on chain (see `vcoin model add`)"
+        if self._concern(Concern.UNREGISTERED, not serve, why):
             return
         stale = set(current.models) != set(serve) or current.price != self.config.price
-        if not serve or not (stale or current.last_seen_era < era):
-            if not serve and not self._warned:
-                log.warning("none of this worker's models is registered on chain (see `vcoin model add`)")
-                self._warned = True
+        if not (stale or current.last_seen_era < era):
             return
         if number - self._registration_sent < RESEND_AFTER:
             return  # the last one is still on its way
         params = chain_params(state)
-        if staking.ledger(state, me).bonded < params.min_provider_bond:
-            if not self._warned:
-                log.warning(
-                    "bond at least %d base units to serve jobs (vcoin tx bond)", params.min_provider_bond
-                )
-                self._warned = True
+        low = staking.ledger(state, me).bonded < params.min_provider_bond
+        why = "bond at least %d base units to serve jobs (vcoin tx bond)"
+        if self._concern(Concern.LOW_BOND, low, why, params.min_provider_bond):
             return
         call = Call("registry", "register_provider", {
             "models": serve, "memory_mb": self.config.memory_mb, "price": self.config.price,
@@ -234,6 +239,16 @@ class ProviderWorker(BlockDriven):
             log.info("submitted registry.%s (%d models)", call.name, len(serve))
         except ValueError as exc:
             log.warning("registry.%s refused: %s", call.name, exc)
+
+    def _concern(self, concern: Concern, holds: bool, message: str, *args: object) -> bool:
+        """Warn with `message` when `concern` starts to hold (not again while
+        it does; again once it cleared and came back); whether it holds."""
+        if not holds:
+            self.warned.discard(concern)
+        elif concern not in self.warned:
+            self.warned.add(concern)
+            log.warning(message, *args)
+        return holds
 
 
 def lazy_result(done: Execution) -> Execution:
