@@ -12,71 +12,20 @@ Two votes by one validator are slashable if they share a target height
 (double vote) or one's link surrounds the other's; an honest validator never
 casts such a pair, and two conflicting finalized blocks need more than 1/3 of
 the stake to have done so. Both rules are checked from the two signed votes
-alone, so the runtime can judge the evidence without the block tree.
+alone, so the runtime can judge the evidence without the block tree. A vote's
+wire form and signature live in `runtime.types.Vote`, shared with the
+slashing pallet, which judges that evidence.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from runtime.codec import CodecError, decode, encode
-from runtime.crypto import Keypair, verify
-from runtime.types import vote_payload, votes_conflict
+from runtime.types import Checkpoint as Checkpoint
+from runtime.types import Vote as Vote
+from runtime.types import slashable as slashable
 
 MAX_JUSTIFICATION_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True, order=True)
-class Checkpoint:
-    number: int
-    hash: bytes
-
-    def as_pair(self) -> tuple[int, bytes]:
-        return (self.number, self.hash)
-
-
-@dataclass(frozen=True)
-class Vote:
-    source: Checkpoint
-    target: Checkpoint
-    voter: bytes
-    signature: bytes
-
-    @classmethod
-    def sign(cls, key: Keypair, chain_id: bytes, source: Checkpoint, target: Checkpoint) -> "Vote":
-        signature = key.sign(vote_payload(chain_id, source.as_pair(), target.as_pair()))
-        return cls(source, target, key.public, signature)
-
-    def verify(self, chain_id: bytes) -> bool:
-        payload = vote_payload(chain_id, self.source.as_pair(), self.target.as_pair())
-        return verify(self.voter, payload, self.signature)
-
-    def to_wire(self) -> list[Any]:
-        s, t = self.source, self.target
-        return [s.number, s.hash, t.number, t.hash, self.voter, self.signature]
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Vote":
-        if not (type(wire) is list and len(wire) == 6):
-            raise CodecError("a vote is a 6-item list")
-        s_num, s_hash, t_num, t_hash, voter, signature = wire
-        for number in (s_num, t_num):
-            if type(number) is not int or not 0 <= number < 2**63:
-                raise CodecError("bad vote height")
-        for value, size in ((s_hash, 32), (t_hash, 32), (voter, 32), (signature, 64)):
-            if type(value) is not bytes or len(value) != size:
-                raise CodecError("bad vote field")
-        if t_num <= s_num:
-            raise CodecError("a vote's target must be above its source")
-        return cls(Checkpoint(s_num, s_hash), Checkpoint(t_num, t_hash), voter, signature)
-
-
-def slashable(a: Vote, b: Vote) -> str | None:
-    """Why two votes by one validator are an offence, or None."""
-    if a.voter != b.voter:
-        return None
-    same_link = a.source == b.source and a.target == b.target
-    return votes_conflict((a.source.number, a.target.number), (b.source.number, b.target.number), same_link)
 
 
 @dataclass(frozen=True)

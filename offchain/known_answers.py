@@ -54,7 +54,7 @@ RESEND_AFTER = 5
 GIVE_UP_AFTER = 40  # blocks a sent job may take to show up on chain
 WAIT_FOR_INPUT = 20  # blocks a template's referenced input may take to arrive
 TX_MARGIN = UNIT // 10  # for the accounts' own transaction fees
-CLOSED = (jobs.SETTLED, jobs.REFUNDED, jobs.REJECTED)
+CLOSED = (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED, jobs.JobStatus.REJECTED)
 
 
 class KnownAnswerTester:
@@ -207,7 +207,7 @@ class KnownAnswerTester:
             self._drop(test, "opened", level=logging.INFO)
         elif job is None or job.status in CLOSED:
             self._drop(test, "the job closed before its result could be judged")
-        elif job.status == jobs.REVEALED and due and test.name not in self.judging:
+        elif job.status == jobs.JobStatus.REVEALED and due and test.name not in self.judging:
             claimed = job.result or self.blobs.get(job.result_hash)
             if claimed is None:
                 self.chain.want_blob(job.result_hash)

@@ -104,7 +104,7 @@ class ProviderWorker(BlockDriven):
     def _advance(self, nursery: trio.Nursery, job: jobs.Job, number: int) -> None:
         record = self.progress.get(job.id)
         if record is None or record.assigned_at != job.assigned_at:
-            if job.status != jobs.ASSIGNED:
+            if job.status != jobs.JobStatus.ASSIGNED:
                 return
             try:
                 if job_input(job, self.blobs) is None:
@@ -124,14 +124,14 @@ class ProviderWorker(BlockDriven):
         def due(sent: int) -> bool:
             return sent < 0 or number - sent >= RESEND_AFTER
 
-        revealable = job.status == jobs.COMMITTED and number > job.committed_at
-        if record.state == RUNNING and job.status == jobs.ASSIGNED:
+        revealable = job.status == jobs.JobStatus.COMMITTED and number > job.committed_at
+        if record.state == RUNNING and job.status == jobs.JobStatus.ASSIGNED:
             self._start(nursery, job, record)  # interrupted by a restart: run it again
-        elif record.invalid and job.status == jobs.ASSIGNED and due(record.refuse_sent):
+        elif record.invalid and job.status == jobs.JobStatus.ASSIGNED and due(record.refuse_sent):
             self._submit(
                 record.but(refuse_sent=number), "refuse", {"job": job.id, "reason": record.error[:200]}
             )
-        elif record.state == DONE and job.status == jobs.ASSIGNED and due(record.commit_sent):
+        elif record.state == DONE and job.status == jobs.JobStatus.ASSIGNED and due(record.commit_sent):
             commitment = jobs.commitment(record.result_hash, record.salt)
             self._submit(record.but(commit_sent=number), "commit", {"job": job.id, "commitment": commitment})
         elif record.state == DONE and revealable and due(record.reveal_sent):

@@ -1,6 +1,7 @@
 """Canonical encoding (msgpack, sorted map keys, no floats) and hashing."""
 
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from hashlib import blake2b
 from typing import Any
 
@@ -60,6 +61,8 @@ def _canonical(obj: Any, depth: int) -> Any:
         return {key: _canonical(obj[key], depth + 1) for key in keys}
     if isinstance(obj, bytearray | memoryview):
         return bytes(obj)
+    if isinstance(obj, StrEnum):  # a declared name (a status, a kind): encoded as its string
+        return obj.value
     raise CodecError(f"no canonical encoding for {kind.__name__}")
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from runtime.params import Params
 from runtime.state import State
-from runtime.types import Event
+from runtime.types import Event, PalletEvent
 
 
 @dataclass
@@ -25,5 +25,5 @@ class Ctx:
     tips: int = 0
     weight: int = 0  # of the extrinsics applied so far; bounded by MAX_BLOCK_WEIGHT
 
-    def emit(self, pallet: str, name: str, **data: Any) -> None:
-        self.events.append(Event(pallet, name, data, self.extrinsic_index))
+    def emit(self, event: PalletEvent, **data: Any) -> None:
+        self.events.append(Event(event.pallet, event.value, data, self.extrinsic_index))

@@ -1,20 +1,32 @@
-"""The call table: `pallet.name` -> function and the types of its arguments.
+"""Calls: what a signed extrinsic may ask a pallet to do, and the types of
+its arguments.
 
-Pallets register their calls with `@call(...)`; arguments are validated
+A pallet module declares its calls in its own table (FRAME's
+`#[pallet::call]`):
+
+    calls = Calls(PALLET)
+
+    @calls.add("transfer", to=account, amount=amount)
+    def transfer(ctx: Ctx, origin: bytes, to: bytes, amount: int) -> None: ...
+
+The table is the module's; only the runtime's manifest (`runtime.manifest`)
+puts it in the call table the executive dispatches from, so importing a
+module never changes what the runtime accepts. Arguments are validated
 against their declared types before the function runs, so pallet code only
 ever sees well-typed values.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime.constants import MAX_U64
 from runtime.context import Ctx
 from runtime.crypto import ACCOUNT_BYTES
-from runtime.errors import DispatchError
+from runtime.pallets import system
 
 Checker = Callable[[Any], bool]
+CallFn = TypeVar("CallFn", bound=Callable[..., None])
 
 
 def account(value: Any) -> bool:
@@ -62,28 +74,46 @@ def hash_list(max_items: int) -> Checker:
 
 @dataclass(frozen=True)
 class CallSpec:
+    pallet: str
+    name: str
     fn: Callable[..., None]
     params: Mapping[str, Checker]
 
 
-CALLS: dict[tuple[str, str], CallSpec] = {}
+class Calls:
+    """One module's calls of a pallet, in the order they are declared."""
+
+    def __init__(self, pallet: str) -> None:
+        self.pallet = pallet
+        self._specs: list[CallSpec] = []
+
+    def add(self, name: str, **params: Checker) -> Callable[[CallFn], CallFn]:
+        """Declare the decorated function as the call `pallet.name`; it stays a plain function."""
+
+        def declare(fn: CallFn) -> CallFn:
+            if any(spec.name == name for spec in self._specs):
+                raise ValueError(f"{self.pallet}.{name} is declared twice")
+            self._specs.append(CallSpec(self.pallet, name, fn, params))
+            return fn
+
+        return declare
+
+    def __iter__(self) -> Iterator[CallSpec]:
+        return iter(tuple(self._specs))
 
 
-def call(pallet: str, name: str, **params: Checker) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    def register(fn: Callable[..., None]) -> Callable[..., None]:
-        CALLS[(pallet, name)] = CallSpec(fn, params)
-        return fn
-
-    return register
+CallTable = Mapping[tuple[str, str], CallSpec]
 
 
-def dispatch(ctx: Ctx, origin: bytes, pallet: str, name: str, args: Mapping[str, Any]) -> None:
-    spec = CALLS.get((pallet, name))
+def dispatch(
+    calls: CallTable, ctx: Ctx, origin: bytes, pallet: str, name: str, args: Mapping[str, Any]
+) -> None:
+    spec = calls.get((pallet, name))
     if spec is None:
-        raise DispatchError("system", "UnknownCall", f"{pallet}.{name}")
+        raise system.Error.UnknownCall(f"{pallet}.{name}")
     if set(args) != set(spec.params):
-        raise DispatchError("system", "BadArguments", f"expected {sorted(spec.params)}")
+        raise system.Error.BadArguments(f"expected {sorted(spec.params)}")
     for arg, check in spec.params.items():
         if not check(args[arg]):
-            raise DispatchError("system", "BadArguments", f"invalid {arg}")
+            raise system.Error.BadArguments(f"invalid {arg}")
     spec.fn(ctx, origin, **args)

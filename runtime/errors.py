@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from runtime.types import PalletEnum
+
 
 class DispatchError(Exception):
     """`pallet.error`: a reason a call failed, shown to the user as-is."""
@@ -15,6 +17,17 @@ class DispatchError(Exception):
 
 class InvalidBlock(Exception):
     """A block no node may import (wrong number, roots, limits)."""
+
+
+class RuntimeBug(InvalidBlock):
+    """A block with an extrinsic that made the runtime raise an exception it
+    does not declare (see `runtime.faults`): rejected alike by every node."""
+
+    def __init__(self, index: int, extrinsic_hash: bytes, error: str) -> None:
+        super().__init__(f"extrinsic {index} ({extrinsic_hash.hex()}) made the runtime fail: {error}")
+        self.index = index
+        self.extrinsic_hash = extrinsic_hash
+        self.error = error
 
 
 class Invalidity(StrEnum):
@@ -39,12 +52,14 @@ class InvalidTransaction(Exception):
         super().__init__(self.reason)
 
 
-def pallet_errors(pallet: str) -> type[DispatchError]:
-    """A DispatchError subclass bound to one pallet: `raise Error("Name")`."""
+class PalletError(PalletEnum):
+    """A pallet's errors, declared in one place (FRAME's `#[pallet::error]`):
 
-    class PalletError(DispatchError):
-        def __init__(self, error: str, detail: str = "") -> None:
-            super().__init__(pallet, error, detail)
+        class Error(PalletError, pallet=PALLET):
+            InsufficientBalance = auto()
 
-    PalletError.__name__ = f"{pallet.title()}Error"
-    return PalletError
+    `raise Error.InsufficientBalance("free 1 < 2")` fails the call with
+    `balances.InsufficientBalance`."""
+
+    def __call__(self, detail: str = "") -> DispatchError:
+        return DispatchError(self.pallet, self.value, detail)

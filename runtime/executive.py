@@ -1,39 +1,38 @@
 """The executive: initialise a block, apply extrinsics, finalise, and the two
-entry points the node uses, `apply_block` and `build_block`.
+entry points the node uses, `apply_block` and `build_block`. What it runs
+per pallet (calls, hooks) comes from the manifest, `runtime.manifest.PALLETS`.
 
 An extrinsic that fails its checks (size, encoding, nonce, fee, signature) is
 invalid: it changes nothing. A valid extrinsic always pays its fee and bumps
-its nonce; if its call fails, everything else it did is rolled back and a
-`system.ExtrinsicFailed` event says why. Invalid extrinsics inside a block
-are skipped with a `system.ExtrinsicInvalid` event, so `apply_block` never
-raises on their account; only a block whose own header or limits are wrong
-raises `InvalidBlock`.
+its nonce; if its call fails with a declared error (`DispatchError`),
+everything else it did is rolled back and a `system.ExtrinsicFailed` event
+says why. Invalid extrinsics inside a block are skipped with a
+`system.ExtrinsicInvalid` event, so `apply_block` never raises on their
+account; a block whose own header or limits are wrong raises `InvalidBlock`.
+
+The executive catches nothing else. An exception the runtime does not
+declare is a bug, and its policy lives in `runtime.faults`: while importing,
+the block is rejected (`RuntimeBug`, an `InvalidBlock` naming the
+extrinsic's index and hash), the same way on every node; while authoring,
+the extrinsic is left out of the block, undone, and returned in
+`BuiltBlock.bugs` for the node to drop from its pool, log and count. An
+exception out of a block hook (`on_initialize`, `on_finalize`) propagates:
+that block can be neither built nor imported.
 """
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
+from runtime import faults
 from runtime.codec import CodecError
 from runtime.constants import MAX_BLOCK_BYTES, MAX_BLOCK_EXTRINSICS, MAX_EXTRINSIC_BYTES
 from runtime.context import Ctx
 from runtime.crypto import verify
 from runtime.dispatch import dispatch
 from runtime.errors import DispatchError, InvalidBlock, Invalidity, InvalidTransaction
-from runtime.pallets import (
-    balances,
-    emission,
-    governance,
-    jobs,
-    known_answers,
-    staking,
-    system,
-    treasury,
-    verification,
-    vesting,
-)
-from runtime.pallets import job_refusal as _job_refusal  # noqa: F401  (registers its calls)
-from runtime.pallets import registry as _registry  # noqa: F401  (registers its calls)
-from runtime.pallets import slashing as _slashing  # noqa: F401  (registers its calls)
+from runtime.manifest import CALLS, PALLETS
+from runtime.pallets import balances, system, treasury
 from runtime.params import Params
 from runtime.state import State
 from runtime.types import Block, Event, Extrinsic, Header, extrinsics_root
@@ -54,7 +53,8 @@ class BlockResult:
 class BuiltBlock:
     block: Block
     events: tuple[Event, ...]
-    rejected: tuple[tuple[bytes, str], ...]
+    rejected: tuple[tuple[bytes, str], ...]  # (raw, reason): invalid, left out
+    bugs: tuple[tuple[bytes, str], ...] = ()  # (raw, repr(exception)): made the runtime raise, left out
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def initialize(state: State, number: int, slot: int, author: bytes, parent_hash:
         raise InvalidBlock(f"block number {number}, expected {expected}")
     system.Number.put(state, number)
     ctx = Ctx(state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state))
-    vesting.on_initialize(ctx)
+    for pallet in PALLETS:
+        if pallet.on_initialize is not None:
+            pallet.on_initialize(ctx)
     return ctx
 
 
@@ -126,32 +128,26 @@ def apply_extrinsic(ctx: Ctx, raw: bytes, verified: Verified = None) -> None:
     mark = len(ctx.events)
     ctx.state.begin()
     try:
-        dispatch(ctx, xt.signer, xt.call.pallet, xt.call.name, xt.call.args)
+        dispatch(CALLS, ctx, xt.signer, xt.call.pallet, xt.call.name, xt.call.args)
     except DispatchError as err:
-        _fail(ctx, mark, f"{err.pallet}.{err.error}", err.detail, checked.fee + xt.tip)
-    except Exception as exc:  # a runtime bug must not halt the chain
-        _fail(ctx, mark, "system.Internal", exc.__class__.__name__, checked.fee + xt.tip)
+        ctx.state.rollback()
+        del ctx.events[mark:]
+        error = f"{err.pallet}.{err.error}"
+        ctx.emit(system.Event.ExtrinsicFailed, error=error, detail=err.detail, fee=checked.fee + xt.tip)
     else:
         ctx.state.commit()
-        ctx.emit("system", "ExtrinsicSuccess", fee=checked.fee + xt.tip)
-
-
-def _fail(ctx: Ctx, mark: int, error: str, detail: str, fee: int) -> None:
-    ctx.state.rollback()
-    del ctx.events[mark:]
-    ctx.emit("system", "ExtrinsicFailed", error=error, detail=detail, fee=fee)
+        ctx.emit(system.Event.ExtrinsicSuccess, fee=checked.fee + xt.tip)
 
 
 def finalize(ctx: Ctx) -> bytes:
+    """Pay out the block's fees (base fees to the treasury, tips to the
+    author), then run every pallet's `on_finalize` in the manifest's order."""
     ctx.extrinsic_index = None
     treasury.receive(ctx, ctx.base_fees, "fees")
     balances.deposit(ctx, ctx.author, ctx.tips)
-    verification.on_finalize(ctx)
-    known_answers.on_finalize(ctx)
-    jobs.on_finalize(ctx)  # before emission: work settled in this block is paid in it
-    emission.on_finalize(ctx)
-    staking.on_finalize(ctx)
-    governance.on_finalize(ctx)
+    for pallet in PALLETS:
+        if pallet.on_finalize is not None:
+            pallet.on_finalize(ctx)
     return ctx.state.commit_block()
 
 
@@ -175,11 +171,11 @@ def apply_block(state: State, block: Block, verified: Verified = None) -> BlockR
         for index, raw in enumerate(block.extrinsics):
             ctx.extrinsic_index = index
             try:
-                apply_extrinsic(ctx, raw, verified)
+                faults.importing(index, raw, partial(apply_extrinsic, ctx, raw, verified))
             except BlockFull as exc:
                 raise InvalidBlock(str(exc)) from None
             except InvalidTransaction as exc:
-                ctx.emit("system", "ExtrinsicInvalid", reason=exc.reason)
+                ctx.emit(system.Event.ExtrinsicInvalid, reason=exc.reason)
         root = finalize(ctx)
     except BaseException:
         state.discard()
@@ -198,23 +194,28 @@ def build_block(
     verified: Verified = None,
 ) -> BuiltBlock:
     """Build the next block on `state` from candidate extrinsics, in order;
-    invalid ones are left out and reported in `rejected`."""
+    invalid ones are left out and reported in `rejected`, and those that
+    made the runtime raise (see `runtime.faults`) in `bugs`."""
     number = system.Number.get(state) + 1
     try:
         ctx = initialize(state, number, slot, author, parent_hash)
         included: list[bytes] = []
         rejected: list[tuple[bytes, str]] = []
+        bugs: list[tuple[bytes, str]] = []
         size = 0
         for raw in candidates:
             if len(included) >= max_extrinsics or size + len(raw) > max_bytes:
                 break
             ctx.extrinsic_index = len(included)
             try:
-                apply_extrinsic(ctx, raw, verified)
+                bug = faults.authoring(ctx, partial(apply_extrinsic, ctx, raw, verified))
             except BlockFull:
                 break  # the rest waits for the next block
             except InvalidTransaction as exc:
                 rejected.append((raw, exc.reason))
+                continue
+            if bug is not None:
+                bugs.append((raw, bug))
                 continue
             included.append(raw)
             size += len(raw)
@@ -223,4 +224,4 @@ def build_block(
         state.discard()
         raise
     header = Header(parent_hash, number, root, extrinsics_root(included), slot, author)
-    return BuiltBlock(Block(header, tuple(included)), tuple(ctx.events), tuple(rejected))
+    return BuiltBlock(Block(header, tuple(included)), tuple(ctx.events), tuple(rejected), tuple(bugs))

@@ -1,4 +1,6 @@
-"""Chain parameters: fixed at genesis, some later moved by governance."""
+"""Chain parameters: the chain-spec presets, fixed at genesis, and the
+governable parameters, which governance moves within `PARAM_BOUNDS`
+(tiers 2 and 3 of `runtime.constants`). Units beside each field."""
 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -8,38 +10,40 @@ from runtime import constants as c
 
 @dataclass(frozen=True)
 class Params:
-    blocks_per_year: int
-    slot_seconds: int = 6
-    era_length: int = 600
-    unbonding_period: int = 2_400  # longer than voting_period: see __post_init__
-    min_validator_bond: int = 10_000 * c.UNIT
-    min_provider_bond: int = 1_000 * c.UNIT
-    max_validators: int = 100
-    existential_deposit: int = c.UNIT // 100
-    tx_base_fee: int = c.UNIT // 1_000
-    tx_byte_fee: int = c.UNIT // 1_000_000
-    vesting_cliff: int = 0
-    vesting_duration: int = 0  # 0: 36 months of blocks_per_year
-    proposal_deposit: int = 100 * c.UNIT
-    voting_period: int = 1_200
-    enactment_delay: int = 300
-    quorum_ppm: int = 200_000
-    approval_ppm: int = 500_000
-    burn_rate_ppm: int = c.BURN_RATE_PPM
-    verifier_share_ppm: int = c.VERIFIER_SHARE_PPM
-    sample_rate_ppm: int = c.SAMPLE_RATE_PPM
-    known_answer_rate_ppm: int = c.KNOWN_ANSWER_RATE_PPM
-    slash_missed_reveal_ppm: int = c.SLASH_MISSED_REVEAL_PPM
-    slash_mismatch_ppm: int = c.SLASH_MISMATCH_PPM
-    slash_failed_known_answer_ppm: int = c.SLASH_FAILED_KNOWN_ANSWER_PPM
-    slash_equivocation_ppm: int = c.SLASH_EQUIVOCATION_PPM
+    # -- chain-spec presets ----------------------------------------------------
+    blocks_per_year: int  # blocks: the emission schedule's year
+    slot_seconds: int = 6  # seconds per slot (one block at most)
+    era_length: int = 600  # blocks: validator elections, heartbeats, repeat offences
+    unbonding_period: int = 2_400  # blocks; longer than voting_period: see __post_init__
+    min_validator_bond: int = 10_000 * c.UNIT  # base units
+    min_provider_bond: int = 1_000 * c.UNIT  # base units
+    existential_deposit: int = c.UNIT // 100  # base units: an account below it is reaped
+    vesting_cliff: int = 0  # blocks
+    vesting_duration: int = 0  # blocks; 0: TEAM_VESTING_MONTHS of blocks_per_year
+    proposal_deposit: int = 100 * c.UNIT  # base units
+    voting_period: int = 1_200  # blocks
+    enactment_delay: int = 300  # blocks
+    quorum_ppm: int = 200_000  # ppm of all bonded stake
+    approval_ppm: int = 500_000  # ppm of the turnout
     job_commit_window: int = 20  # blocks from assignment to commit
     job_reveal_window: int = 10  # blocks from commit to reveal
     job_challenge_window: int = 20  # blocks from reveal to settlement
     min_job_price: int = 1  # base units per work unit
     max_job_deadline: int = 100_000  # blocks
     verify_window: int = 30  # blocks a verifier has for its verdict
-    slash_false_verdict_ppm: int = c.SLASH_MISMATCH_PPM
+    # -- governable (PARAM_BOUNDS) ------------------------------------------------
+    max_validators: int = c.MAX_VALIDATORS  # count
+    tx_base_fee: int = c.TX_BASE_FEE  # base units per unit of weight
+    tx_byte_fee: int = c.TX_BYTE_FEE  # base units per byte
+    burn_rate_ppm: int = c.BURN_RATE_PPM  # ppm
+    verifier_share_ppm: int = c.VERIFIER_SHARE_PPM  # ppm
+    sample_rate_ppm: int = c.SAMPLE_RATE_PPM  # ppm
+    known_answer_rate_ppm: int = c.KNOWN_ANSWER_RATE_PPM  # ppm
+    slash_missed_reveal_ppm: int = c.SLASH_MISSED_REVEAL_PPM  # ppm
+    slash_mismatch_ppm: int = c.SLASH_MISMATCH_PPM  # ppm
+    slash_failed_known_answer_ppm: int = c.SLASH_FAILED_KNOWN_ANSWER_PPM  # ppm
+    slash_equivocation_ppm: int = c.SLASH_EQUIVOCATION_PPM  # ppm
+    slash_false_verdict_ppm: int = c.SLASH_FALSE_VERDICT_PPM  # ppm
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -2,11 +2,12 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from runtime.codec import CodecError, blake2b_256, decode, encode, merkle_root
-from runtime.constants import MAX_EXTRINSIC_BYTES
-from runtime.crypto import ACCOUNT_BYTES, SIGNATURE_BYTES, Keypair
+from runtime.constants import MAX_EXTRINSIC_BYTES, MAX_VOTE_BYTES
+from runtime.crypto import ACCOUNT_BYTES, SIGNATURE_BYTES, Keypair, verify
 
 _NAME_MAX = 64
 
@@ -144,6 +145,27 @@ class Block:
         return cls(Header.from_wire(header), tuple(extrinsics), seal)
 
 
+class PalletEnum(StrEnum):
+    """Names a pallet declares in one place, each member valued by its own
+    name (`Transfer = auto()` is "Transfer"), the class bound to its pallet:
+    `class Event(PalletEvent, pallet="balances")`."""
+
+    pallet: ClassVar[str]
+
+    @staticmethod
+    def _generate_next_value_(name: str, start: int, count: int, last_values: list[Any]) -> str:
+        return name
+
+    def __init_subclass__(cls, pallet: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if pallet:
+            cls.pallet = pallet
+
+
+class PalletEvent(PalletEnum):
+    """A pallet's events (FRAME's `#[pallet::event]`): `ctx.emit(Event.Transfer, ...)`."""
+
+
 @dataclass(frozen=True)
 class Event:
     """What happened, for clients: `pallet.name` with data, and the index of
@@ -163,6 +185,65 @@ def vote_payload(chain_id: bytes, source: tuple[int, bytes], target: tuple[int, 
     return b"vcoin-vote" + encode([chain_id, source[0], source[1], target[0], target[1]])
 
 
+@dataclass(frozen=True, order=True)
+class Checkpoint:
+    """A block as finality votes name it: its number and hash."""
+
+    number: int
+    hash: bytes
+
+    def as_pair(self) -> tuple[int, bytes]:
+        return (self.number, self.hash)
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A validator's signed finality link `source -> target` (see
+    `consensus.finality`). Its wire form, the one place it is parsed (the
+    finality gadget reads votes, the slashing pallet their evidence):
+    `[source number, source hash, target number, target hash, voter, signature]`."""
+
+    source: Checkpoint
+    target: Checkpoint
+    voter: bytes
+    signature: bytes
+
+    @classmethod
+    def sign(cls, key: Keypair, chain_id: bytes, source: Checkpoint, target: Checkpoint) -> "Vote":
+        signature = key.sign(vote_payload(chain_id, source.as_pair(), target.as_pair()))
+        return cls(source, target, key.public, signature)
+
+    def verify(self, chain_id: bytes) -> bool:
+        payload = vote_payload(chain_id, self.source.as_pair(), self.target.as_pair())
+        return verify(self.voter, payload, self.signature)
+
+    @property
+    def link(self) -> "VoteLink":
+        return (self.source.number, self.target.number)
+
+    def to_wire(self) -> list[Any]:
+        s, t = self.source, self.target
+        return [s.number, s.hash, t.number, t.hash, self.voter, self.signature]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> "Vote":
+        _expect(type(wire) is list and len(wire) == 6, "a vote is a 6-item list")
+        s_num, s_hash, t_num, t_hash, voter, signature = wire
+        for number in (s_num, t_num):
+            _expect(type(number) is int and 0 <= number < 2**63, "bad vote height")
+        for value, size in ((s_hash, 32), (t_hash, 32), (voter, ACCOUNT_BYTES), (signature, SIGNATURE_BYTES)):
+            _expect(type(value) is bytes and len(value) == size, "bad vote field")
+        _expect(t_num > s_num, "a vote's target must be above its source")
+        return cls(Checkpoint(s_num, s_hash), Checkpoint(t_num, t_hash), voter, signature)
+
+    def encode(self) -> bytes:
+        return encode(self.to_wire())
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Vote":
+        return cls.from_wire(decode(data, max_len=MAX_VOTE_BYTES))
+
+
 VoteLink = tuple[int, int]  # (source height, target height)
 
 
@@ -175,6 +256,15 @@ def votes_conflict(a: VoteLink, b: VoteLink, same_link: bool) -> str | None:
         return "double vote"
     outer, inner = (a, b) if a[1] > b[1] else (b, a)
     return "surround vote" if outer[0] < inner[0] else None
+
+
+def slashable(a: Vote, b: Vote) -> str | None:
+    """Why two votes by one validator are an offence, or None (votes by two
+    validators never are; the same link twice is no offence, whatever the
+    signature bytes)."""
+    if a.voter != b.voter:
+        return None
+    return votes_conflict(a.link, b.link, a.source == b.source and a.target == b.target)
 
 
 def seal_payload(header_hash: bytes) -> bytes:

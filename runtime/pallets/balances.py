@@ -8,17 +8,35 @@ of the account can ever be replayed.
 """
 
 from dataclasses import dataclass
+from enum import auto
 from typing import Any
 
-from runtime.constants import CAP, NONCE_EPOCH
+from runtime.constants import CAP, ECOSYSTEM_ALLOCATION, NONCE_EPOCH
 from runtime.context import Ctx
-from runtime.dispatch import account, amount, call
-from runtime.errors import pallet_errors
+from runtime.dispatch import Calls, account, amount
+from runtime.errors import PalletError
+from runtime.genesis_config import GenesisConfig
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
+from runtime.types import PalletEvent
 
 PALLET = "balances"
-Error = pallet_errors(PALLET)
+
+
+class Error(PalletError, pallet=PALLET):
+    CapExceeded = auto()
+    InsufficientBalance = auto()
+    InsufficientReserved = auto()
+    KeepAlive = auto()
+    ExistentialDeposit = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Reaped = auto()
+    Transfer = auto()
+
+
+calls = Calls(PALLET)
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ def put(ctx: Ctx, who: bytes, acc: Account) -> None:
             burn(ctx, acc.total)
         if exists(ctx.state, who):
             Accounts.remove(ctx.state, who)
-            ctx.emit(PALLET, "Reaped", who=who, dust=acc.total)
+            ctx.emit(Event.Reaped, who=who, dust=acc.total)
         return
     Accounts.put(ctx.state, who, acc)
 
@@ -81,7 +99,7 @@ def mint(ctx: Ctx, who: bytes, value: int) -> None:
     """New issuance: only emission and genesis call this; never passes the cap."""
     minted = Minted.get(ctx.state)
     if minted + value > CAP:
-        raise Error("CapExceeded", f"minting {value} would pass the cap")
+        raise Error.CapExceeded(f"minting {value} would pass the cap")
     Minted.put(ctx.state, minted + value)
     deposit(ctx, who, value)
 
@@ -97,21 +115,21 @@ def deposit(ctx: Ctx, who: bytes, value: int) -> None:
 def withdraw(ctx: Ctx, who: bytes, value: int) -> None:
     acc = get(ctx.state, who)
     if acc.free < value:
-        raise Error("InsufficientBalance", f"free {acc.free} < {value}")
+        raise Error.InsufficientBalance(f"free {acc.free} < {value}")
     put(ctx, who, Account(acc.free - value, acc.reserved, acc.locked, acc.nonce))
 
 
 def reserve(ctx: Ctx, who: bytes, value: int) -> None:
     acc = get(ctx.state, who)
     if acc.free < value:
-        raise Error("InsufficientBalance", f"free {acc.free} < {value}")
+        raise Error.InsufficientBalance(f"free {acc.free} < {value}")
     put(ctx, who, Account(acc.free - value, acc.reserved + value, acc.locked, acc.nonce))
 
 
 def unreserve(ctx: Ctx, who: bytes, value: int) -> None:
     acc = get(ctx.state, who)
     if acc.reserved < value:
-        raise Error("InsufficientReserved", f"reserved {acc.reserved} < {value}")
+        raise Error.InsufficientReserved(f"reserved {acc.reserved} < {value}")
     put(ctx, who, Account(acc.free + value, acc.reserved - value, acc.locked, acc.nonce))
 
 
@@ -138,15 +156,15 @@ def unlock(ctx: Ctx, who: bytes, value: int) -> None:
 def transfer_free(ctx: Ctx, src: bytes, dst: bytes, value: int, keep_alive: bool = False) -> None:
     sender = get(ctx.state, src)
     if sender.free < value:
-        raise Error("InsufficientBalance", f"free {sender.free} < {value}")
+        raise Error.InsufficientBalance(f"free {sender.free} < {value}")
     ed = ctx.params.existential_deposit
     if keep_alive and sender.total - value < ed:
-        raise Error("KeepAlive", "the transfer would reap the sender")
+        raise Error.KeepAlive("the transfer would reap the sender")
     if src == dst:
         return
     receiver = _fresh(ctx, dst)
     if receiver.total + value < ed:
-        raise Error("ExistentialDeposit", f"the receiver would hold less than {ed}")
+        raise Error.ExistentialDeposit(f"the receiver would hold less than {ed}")
     put(ctx, src, Account(sender.free - value, sender.reserved, sender.locked, sender.nonce))
     put(ctx, dst, Account(receiver.free + value, receiver.reserved, receiver.locked, receiver.nonce))
 
@@ -158,13 +176,24 @@ def charge_fee(ctx: Ctx, who: bytes, acc: Account, base_fee: int, tip: int) -> N
     put(ctx, who, Account(acc.free - base_fee - tip, acc.reserved, acc.locked, acc.nonce + 1))
 
 
-@call(PALLET, "transfer", to=account, amount=amount)
+@calls.add("transfer", to=account, amount=amount)
 def transfer(ctx: Ctx, origin: bytes, to: bytes, amount: int) -> None:
     transfer_free(ctx, origin, to, amount)
-    ctx.emit(PALLET, "Transfer", src=origin, dst=to, amount=amount)
+    ctx.emit(Event.Transfer, src=origin, dst=to, amount=amount)
 
 
-@call(PALLET, "transfer_keep_alive", to=account, amount=amount)
+@calls.add("transfer_keep_alive", to=account, amount=amount)
 def transfer_keep_alive(ctx: Ctx, origin: bytes, to: bytes, amount: int) -> None:
     transfer_free(ctx, origin, to, amount, keep_alive=True)
-    ctx.emit(PALLET, "Transfer", src=origin, dst=to, amount=amount)
+    ctx.emit(Event.Transfer, src=origin, dst=to, amount=amount)
+
+
+def genesis(ctx: Ctx, config: GenesisConfig) -> None:
+    """Dev and test endowments, minted out of the ecosystem allocation (the
+    treasury's genesis mints the rest of it)."""
+    if sum(value for _, value in config.endowments) > ECOSYSTEM_ALLOCATION:
+        raise ValueError("endowments exceed the ecosystem allocation")
+    if len({who for who, _ in config.endowments}) != len(config.endowments):
+        raise ValueError("an account is endowed twice")
+    for who, value in config.endowments:
+        mint(ctx, who, value)

@@ -8,16 +8,25 @@ stays in the pool. Every division rounds down, so the pool never goes
 negative and issuance never passes the cap.
 """
 
+from enum import auto
 from typing import Any
 
 from runtime.constants import EMISSION_DECAY_DEN, EMISSION_DECAY_NUM, REWARD_POOL, YEAR1_EMISSION
 from runtime.context import Ctx
-from runtime.errors import pallet_errors
+from runtime.errors import PalletError
 from runtime.pallets import balances
 from runtime.storage import StorageValue
+from runtime.types import PalletEvent
 
 PALLET = "emission"
-Error = pallet_errors(PALLET)
+
+
+class Error(PalletError, pallet=PALLET):
+    NoWork = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Rewarded = auto()
 
 
 def _work_from_wire(wire: Any) -> dict[bytes, int]:
@@ -53,7 +62,7 @@ def block_emission(number: int, blocks_per_year: int) -> int:
 def report_work(ctx: Ctx, provider: bytes, units: int) -> None:
     """The hook the jobs pallet calls when a provider's work is verified."""
     if units <= 0:
-        raise Error("NoWork", "work units must be positive")
+        raise Error.NoWork("work units must be positive")
     work = BlockWork.get(ctx.state)
     work = {**work, provider: work.get(provider, 0) + units}
     BlockWork.put(ctx.state, work)
@@ -72,7 +81,7 @@ def on_finalize(ctx: Ctx) -> None:
         reward = release * work[provider] // total_units
         if reward:
             balances.mint(ctx, provider, reward)
-            ctx.emit(PALLET, "Rewarded", who=provider, amount=reward, units=work[provider])
+            ctx.emit(Event.Rewarded, who=provider, amount=reward, units=work[provider])
             paid += reward
     Pool.put(ctx.state, pool - paid)
     Paid.put(ctx.state, Paid.get(ctx.state) + paid)

@@ -12,39 +12,73 @@ ayes reach `approval_ppm` of turnout; a passed proposal is enacted
 """
 
 from dataclasses import dataclass, replace
+from enum import StrEnum, auto
 from typing import Any
 
 from runtime.constants import MAX_PROPOSALS_ACTIVE, PPM
 from runtime.context import Ctx
-from runtime.dispatch import boolean, call, mapping, one_of, u32
-from runtime.errors import DispatchError, pallet_errors
+from runtime.dispatch import Calls, boolean, mapping, one_of, u32
+from runtime.errors import DispatchError, PalletError
 from runtime.pallets import balances, staking, treasury
 from runtime.pallets.system import ParamsItem
 from runtime.params import governable
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
+from runtime.types import PalletEvent
 
 PALLET = "governance"
-Error = pallet_errors(PALLET)
 
-SET_PARAM = "set_param"
-TREASURY_SPEND = "treasury_spend"
-SET_VALIDATOR_COUNT = "set_validator_count"
 
-VOTING, PASSED, REJECTED, ENACTED, FAILED = "voting", "passed", "rejected", "enacted", "failed"
+class Error(PalletError, pallet=PALLET):
+    BadAction = auto()
+    OutOfBounds = auto()
+    TooManyProposals = auto()
+    UnknownProposal = auto()
+    VotingClosed = auto()
+    NoStake = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Proposed = auto()
+    Voted = auto()
+    Passed = auto()
+    Rejected = auto()
+    EnactmentFailed = auto()
+    Enacted = auto()
+
+
+class Action(StrEnum):
+    """What a proposal does once enacted."""
+
+    SET_PARAM = "set_param"  # {name, value}: a governable parameter
+    TREASURY_SPEND = "treasury_spend"  # {source, to, amount}
+    SET_VALIDATOR_COUNT = "set_validator_count"  # {count}
+
+
+class ProposalStatus(StrEnum):
+    """A proposal's life; visible over RPC as these strings."""
+
+    VOTING = "voting"
+    PASSED = "passed"  # waiting `enactment_delay` blocks
+    REJECTED = "rejected"
+    ENACTED = "enacted"
+    FAILED = "failed"  # passed, but its enactment failed (e.g. the treasury could not pay)
+
+
+calls = Calls(PALLET)
 
 
 @dataclass(frozen=True)
 class Proposal:
     id: int
     proposer: bytes
-    action: str
+    action: Action
     args: dict[str, Any]
     deposit: int
     end: int
     ayes: int = 0
     nays: int = 0
-    status: str = VOTING
+    status: ProposalStatus = ProposalStatus.VOTING
     enact_at: int = 0
 
     def to_wire(self) -> list[Any]:
@@ -88,37 +122,37 @@ def proposal(state: State, pid: int) -> Proposal | None:
     return Proposals.get(state, pid)
 
 
-def check_action(action: str, args: dict[str, Any]) -> None:
+def check_action(action: Action, args: dict[str, Any]) -> None:
     """Refuse an action that could never be enacted, before taking a deposit."""
-    if action == SET_PARAM:
+    if action == Action.SET_PARAM:
         if set(args) != {"name", "value"} or type(args["name"]) is not str:
-            raise Error("BadAction", "set_param takes {name, value}")
+            raise Error.BadAction("set_param takes {name, value}")
         why = governable(args["name"], args["value"])
         if why:
-            raise Error("OutOfBounds", why)
-    elif action == TREASURY_SPEND:
+            raise Error.OutOfBounds(why)
+    elif action == Action.TREASURY_SPEND:
         if set(args) != {"source", "to", "amount"}:
-            raise Error("BadAction", "treasury_spend takes {source, to, amount}")
+            raise Error.BadAction("treasury_spend takes {source, to, amount}")
         if args["source"] not in treasury.SOURCES:
-            raise Error("BadAction", "source is 'ecosystem' or 'reserve'")
+            raise Error.BadAction("source is 'ecosystem' or 'reserve'")
         if type(args["to"]) is not bytes or len(args["to"]) != 32:
-            raise Error("BadAction", "to is a 32-byte account id")
+            raise Error.BadAction("to is a 32-byte account id")
         if type(args["amount"]) is not int or args["amount"] <= 0:
-            raise Error("BadAction", "amount must be positive")
-    elif action == SET_VALIDATOR_COUNT:
+            raise Error.BadAction("amount must be positive")
+    elif action == Action.SET_VALIDATOR_COUNT:
         if set(args) != {"count"}:
-            raise Error("BadAction", "set_validator_count takes {count}")
+            raise Error.BadAction("set_validator_count takes {count}")
         why = governable("max_validators", args["count"])
         if why:
-            raise Error("OutOfBounds", why)
+            raise Error.OutOfBounds(why)
 
 
-@call(PALLET, "propose", action=one_of(SET_PARAM, TREASURY_SPEND, SET_VALIDATOR_COUNT), args=mapping)
-def propose(ctx: Ctx, origin: bytes, action: str, args: dict[str, Any]) -> None:
+@calls.add("propose", action=one_of(*Action), args=mapping)
+def propose(ctx: Ctx, origin: bytes, action: Action, args: dict[str, Any]) -> None:
     check_action(action, args)
     open_ids = Open.get(ctx.state)
     if len(open_ids) >= MAX_PROPOSALS_ACTIVE:
-        raise Error("TooManyProposals", f"at most {MAX_PROPOSALS_ACTIVE} open")
+        raise Error.TooManyProposals(f"at most {MAX_PROPOSALS_ACTIVE} open")
     deposit = ctx.params.proposal_deposit
     balances.reserve(ctx, origin, deposit)
     pid = NextId.get(ctx.state)
@@ -126,26 +160,26 @@ def propose(ctx: Ctx, origin: bytes, action: str, args: dict[str, Any]) -> None:
     end = ctx.number + ctx.params.voting_period
     Proposals.put(ctx.state, pid, Proposal(pid, origin, action, args, deposit, end))
     Open.put(ctx.state, (*open_ids, pid))
-    ctx.emit(PALLET, "Proposed", id=pid, proposer=origin, action=action, end=end)
+    ctx.emit(Event.Proposed, id=pid, proposer=origin, action=action, end=end)
 
 
-@call(PALLET, "vote", id=u32, aye=boolean)
+@calls.add("vote", id=u32, aye=boolean)
 def vote(ctx: Ctx, origin: bytes, id: int, aye: bool) -> None:
     prop = proposal(ctx.state, id)
     if prop is None:
-        raise Error("UnknownProposal", str(id))
-    if prop.status != VOTING or ctx.number > prop.end:
-        raise Error("VotingClosed", f"proposal {id} is {prop.status}")
+        raise Error.UnknownProposal(str(id))
+    if prop.status != ProposalStatus.VOTING or ctx.number > prop.end:
+        raise Error.VotingClosed(f"proposal {id} is {prop.status}")
     weight = staking.ledger(ctx.state, origin).bonded
     if weight == 0:
-        raise Error("NoStake", "only bonded stake votes")
+        raise Error.NoStake("only bonded stake votes")
     old_aye, old_weight = Votes.get(ctx.state, [id, origin])
     ayes = prop.ayes - (old_weight if old_aye else 0) + (weight if aye else 0)
     nays = prop.nays - (0 if old_aye else old_weight) + (0 if aye else weight)
     Votes.put(ctx.state, [id, origin], (aye, weight))
     staking.lock_for_vote(ctx, origin, id, weight, prop.end)
     Proposals.put(ctx.state, id, replace(prop, ayes=ayes, nays=nays))
-    ctx.emit(PALLET, "Voted", id=id, voter=origin, aye=aye, weight=weight)
+    ctx.emit(Event.Voted, id=id, voter=origin, aye=aye, weight=weight)
 
 
 def passes(ayes: int, nays: int, total_bonded: int, quorum_ppm: int, approval_ppm: int) -> bool:
@@ -166,32 +200,32 @@ def _close(ctx: Ctx, prop: Proposal) -> None:
     balances.unreserve(ctx, prop.proposer, min(prop.deposit, balances.get(ctx.state, prop.proposer).reserved))
     if ok:
         enact_at = ctx.number + ctx.params.enactment_delay
-        Proposals.put(ctx.state, prop.id, replace(prop, status=PASSED, enact_at=enact_at))
+        Proposals.put(ctx.state, prop.id, replace(prop, status=ProposalStatus.PASSED, enact_at=enact_at))
         Scheduled.put(ctx.state, (*Scheduled.get(ctx.state), prop.id))
-        ctx.emit(PALLET, "Passed", id=prop.id, ayes=prop.ayes, nays=prop.nays, enact_at=enact_at)
+        ctx.emit(Event.Passed, id=prop.id, ayes=prop.ayes, nays=prop.nays, enact_at=enact_at)
     else:
-        Proposals.put(ctx.state, prop.id, replace(prop, status=REJECTED))
-        ctx.emit(PALLET, "Rejected", id=prop.id, ayes=prop.ayes, nays=prop.nays)
+        Proposals.put(ctx.state, prop.id, replace(prop, status=ProposalStatus.REJECTED))
+        ctx.emit(Event.Rejected, id=prop.id, ayes=prop.ayes, nays=prop.nays)
 
 
 def _enact(ctx: Ctx, prop: Proposal) -> None:
     ctx.state.begin()
     try:
-        if prop.action == SET_PARAM:
+        if prop.action == Action.SET_PARAM:
             ctx.params = ctx.params.with_value(prop.args["name"], prop.args["value"])
-        elif prop.action == SET_VALIDATOR_COUNT:
+        elif prop.action == Action.SET_VALIDATOR_COUNT:
             ctx.params = ctx.params.with_value("max_validators", prop.args["count"])
         else:
             treasury.spend(ctx, prop.args["source"], prop.args["to"], prop.args["amount"])
         ParamsItem.put(ctx.state, ctx.params)
     except DispatchError as err:
         ctx.state.rollback()
-        Proposals.put(ctx.state, prop.id, replace(prop, status=FAILED))
-        ctx.emit(PALLET, "EnactmentFailed", id=prop.id, reason=str(err))
+        Proposals.put(ctx.state, prop.id, replace(prop, status=ProposalStatus.FAILED))
+        ctx.emit(Event.EnactmentFailed, id=prop.id, reason=str(err))
         return
     ctx.state.commit()
-    Proposals.put(ctx.state, prop.id, replace(prop, status=ENACTED))
-    ctx.emit(PALLET, "Enacted", id=prop.id, action=prop.action)
+    Proposals.put(ctx.state, prop.id, replace(prop, status=ProposalStatus.ENACTED))
+    ctx.emit(Event.Enacted, id=prop.id, action=prop.action)
 
 
 def on_finalize(ctx: Ctx) -> None:

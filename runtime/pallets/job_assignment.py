@@ -22,7 +22,7 @@ from runtime.codec import blake2b_256
 from runtime.constants import MAX_ASSIGN_STEPS_PER_BLOCK, MAX_ASSIGNMENTS_PER_BLOCK, MAX_JOBS_PER_PROVIDER
 from runtime.context import Ctx
 from runtime.pallets import job_market, registry, reputation, staking, verification
-from runtime.pallets.job_types import PALLET, PENDING, Job, Jobs
+from runtime.pallets.job_types import PALLET, Job, Jobs, JobStatus
 from runtime.storage import StorageValue
 
 Assign = Callable[[Ctx, Job, bytes, int], None]  # (ctx, job, provider, price per unit)
@@ -125,7 +125,7 @@ def _serve_queue(ctx: Ctx, model: bytes, budget: _Budget, assign: Assign) -> boo
             return False
         budget.steps += 1
         found = Jobs.get(ctx.state, job_id)
-        chosen = None if found is None or found.status != PENDING else draw(ctx, found, pool)
+        chosen = None if found is None or found.status != JobStatus.PENDING else draw(ctx, found, pool)
         if found is None or chosen is None:
             continue
         assign(ctx, found, chosen.who, chosen.price)

@@ -30,12 +30,9 @@ from runtime.constants import (
     PPM,
 )
 from runtime.context import Ctx
-from runtime.errors import pallet_errors
-from runtime.pallets.job_types import PALLET, Job, schedule
+from runtime.pallets.job_types import PALLET, Error, Job, schedule
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
-
-Error = pallet_errors(PALLET)
 
 # The two orders are kept as sorted runs of 16-byte records whose byte order
 # is the order wanted, so that adding or removing a job is a binary search
@@ -117,8 +114,8 @@ def admit(state: State, submitter: bytes, max_fee: int) -> int | None:
     """The waiting job a new one must evict to get in, None if there is room;
     raises when the submitter has too many waiting or the bid is too low."""
     if WaitingBy.get(state, submitter) >= MAX_WAITING_PER_SUBMITTER:
-        raise Error(
-            "TooManyWaiting", f"at most {MAX_WAITING_PER_SUBMITTER} of your jobs may wait for a provider"
+        raise Error.TooManyWaiting(
+            f"at most {MAX_WAITING_PER_SUBMITTER} of your jobs may wait for a provider"
         )
     low = cheapest(state)
     if low is None or size(state) < MAX_UNASSIGNED_JOBS:
@@ -126,7 +123,7 @@ def admit(state: State, submitter: bytes, max_fee: int) -> int | None:
     fee, victim = low
     if not outbids(max_fee, fee):
         least = fee * (PPM + MARKET_OUTBID_PPM) // PPM + 1
-        raise Error("MarketFull", f"too many jobs wait for a provider; a max fee of {least} or more gets in")
+        raise Error.MarketFull(f"too many jobs wait for a provider; a max fee of {least} or more gets in")
     return victim
 
 

@@ -14,28 +14,28 @@ refused.
 
 from dataclasses import replace
 
-from runtime.constants import ppm_of
+from runtime.constants import MAX_REFUSAL_REASON, ppm_of
 from runtime.context import Ctx
-from runtime.dispatch import amount, call, text
+from runtime.dispatch import Calls, amount, text
 from runtime.pallets import balances, jobs
 
-MAX_REASON = 200
+calls = Calls(jobs.PALLET)
 
 
-@call(jobs.PALLET, "refuse", job=amount, reason=text(MAX_REASON))
+@calls.add("refuse", job=amount, reason=text(MAX_REFUSAL_REASON))
 def refuse(ctx: Ctx, origin: bytes, job: int, reason: str) -> None:
     found = jobs.Jobs.get(ctx.state, job)
     if found is None:
-        raise jobs.Error("UnknownJob", str(job))
-    if found.provider != origin or found.status != jobs.ASSIGNED:
-        raise jobs.Error("NotAssigned", "only a job assigned to you and not yet committed can be refused")
+        raise jobs.Error.UnknownJob(str(job))
+    if found.provider != origin or found.status != jobs.JobStatus.ASSIGNED:
+        raise jobs.Error.NotAssigned("only a job assigned to you and not yet committed can be refused")
     if found.input:
-        raise jobs.Error("InlineInput", "an inline input was checked at submission and cannot be refused")
+        raise jobs.Error.InlineInput("an inline input was checked at submission and cannot be refused")
     if ctx.number > found.assigned_at + ctx.params.job_commit_window:
-        raise jobs.Error("TooLate", "the commit window has closed")
+        raise jobs.Error.TooLate("the commit window has closed")
     burned = balances.take_reserved(
         ctx, found.submitter, min(found.max_fee, ppm_of(found.price * found.units, ctx.params.burn_rate_ppm))
     )
     balances.burn(ctx, burned)
-    jobs._requeue(ctx, replace(found, max_fee=found.max_fee - burned), "Refused", failed=False,
+    jobs._requeue(ctx, replace(found, max_fee=found.max_fee - burned), jobs.Event.Refused, failed=False,
                   burned=burned, why=reason)  # fmt: skip

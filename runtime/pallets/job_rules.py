@@ -10,15 +10,20 @@ known at submission, before anyone runs anything.
 from typing import Any
 
 from runtime.constants import MAX_LORA_STEPS, MAX_NEW_TOKENS
+from runtime.pallets.job_types import JobKind
 
 MAX_TEXTS = 256
 MAX_REFERENCED_TEXTS = 65_536
 # model kind -> the job kinds it serves: a causal LM also fine-tunes
-SERVES = {"inference": ("inference", "lora"), "embed": ("embed",), "lora": ("lora",)}
-OPTION_BOUNDS: dict[str, dict[str, tuple[int, int, int]]] = {  # name -> (low, high, default)
-    "inference": {"max_tokens": (1, MAX_NEW_TOKENS, 16)},
-    "embed": {},
-    "lora": {
+SERVES: dict[JobKind, tuple[JobKind, ...]] = {
+    JobKind.INFERENCE: (JobKind.INFERENCE, JobKind.LORA),
+    JobKind.EMBED: (JobKind.EMBED,),
+    JobKind.LORA: (JobKind.LORA,),
+}
+OPTION_BOUNDS: dict[JobKind, dict[str, tuple[int, int, int]]] = {  # name -> (low, high, default)
+    JobKind.INFERENCE: {"max_tokens": (1, MAX_NEW_TOKENS, 16)},
+    JobKind.EMBED: {},
+    JobKind.LORA: {
         "rank": (1, 64, 8),
         "alpha": (1, 512, 16),
         "steps": (1, MAX_LORA_STEPS, 10),
@@ -28,7 +33,7 @@ OPTION_BOUNDS: dict[str, dict[str, tuple[int, int, int]]] = {  # name -> (low, h
 }
 
 
-def check_options(kind: str, options: dict[str, Any]) -> dict[str, int]:
+def check_options(kind: JobKind, options: dict[str, Any]) -> dict[str, int]:
     """The job's settings with defaults filled in; ValueError if out of bounds."""
     bounds = OPTION_BOUNDS[kind]
     unknown = sorted(set(options) - set(bounds))
@@ -43,10 +48,10 @@ def check_options(kind: str, options: dict[str, Any]) -> dict[str, int]:
     return settings
 
 
-def check_input(kind: str, value: Any, max_texts: int = MAX_TEXTS) -> None:
+def check_input(kind: JobKind, value: Any, max_texts: int = MAX_TEXTS) -> None:
     """Inline inputs are checked by the chain; referenced ones (priced by
     their real size, which the provider checks) may hold more texts."""
-    if kind == "inference":
+    if kind == JobKind.INFERENCE:
         if type(value) is not str or not value:
             raise ValueError("an inference input is a non-empty prompt")
         return
@@ -56,10 +61,10 @@ def check_input(kind: str, value: Any, max_texts: int = MAX_TEXTS) -> None:
         raise ValueError("every text must be a non-empty string")
 
 
-def work_units(kind: str, params_millions: int, input_size: int, settings: dict[str, int]) -> int:
+def work_units(kind: JobKind, params_millions: int, input_size: int, settings: dict[str, int]) -> int:
     tokens = -(-input_size // 4)
-    if kind == "inference":
+    if kind == JobKind.INFERENCE:
         return params_millions * (tokens + settings["max_tokens"])
-    if kind == "embed":
+    if kind == JobKind.EMBED:
         return params_millions * tokens
     return 3 * params_millions * tokens * settings["steps"]  # forward and backward passes

@@ -1,24 +1,79 @@
-"""The job record and the jobs pallet's storage, shared by the modules that
-admit, assign and settle jobs (`jobs` re-exports them)."""
+"""The jobs pallet's declarations: its errors, events, statuses and job
+kinds, the job record and its storage, shared by the modules that admit,
+assign, refuse and settle jobs."""
 
 from dataclasses import dataclass
+from enum import StrEnum, auto
 from typing import Any
 
 from runtime.context import Ctx
+from runtime.errors import PalletError
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
+from runtime.types import PalletEvent
 
 PALLET = "jobs"
 
-PENDING, ASSIGNED, COMMITTED, REVEALED = "pending", "assigned", "committed", "revealed"
-SETTLED, REFUNDED, REJECTED = "settled", "refunded", "rejected"
+
+class Error(PalletError, pallet=PALLET):
+    UnknownModel = auto()
+    WrongKind = auto()
+    BadInput = auto()
+    BadOptions = auto()
+    BadDeadline = auto()
+    BadSla = auto()
+    FeeTooLow = auto()
+    TooManyWaiting = auto()
+    MarketFull = auto()
+    UnknownJob = auto()
+    NotAssigned = auto()
+    WrongPhase = auto()
+    TooLate = auto()
+    TooEarly = auto()
+    CommitmentMismatch = auto()
+    ResultMismatch = auto()
+    InlineInput = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Submitted = auto()
+    Evicted = auto()
+    Assigned = auto()
+    Committed = auto()
+    Revealed = auto()
+    MissedCommit = auto()
+    MissedReveal = auto()
+    Refused = auto()
+    Refunded = auto()
+    Rejected = auto()
+    Settled = auto()
+
+
+class JobKind(StrEnum):
+    """What a job asks for (and what a registered model serves)."""
+
+    INFERENCE = "inference"
+    EMBED = "embed"
+    LORA = "lora"
+
+
+class JobStatus(StrEnum):
+    """A job's life (see `jobs`); visible over RPC as these strings."""
+
+    PENDING = "pending"  # waiting for a provider
+    ASSIGNED = "assigned"
+    COMMITTED = "committed"
+    REVEALED = "revealed"
+    SETTLED = "settled"  # paid: final
+    REFUNDED = "refunded"  # nobody served it in time, or it was outbid: final
+    REJECTED = "rejected"  # its result was proven wrong: final
 
 
 @dataclass(frozen=True)
 class Job:
     id: int
     submitter: bytes
-    kind: str
+    kind: JobKind
     model: bytes
     input: bytes  # inline input (canonical msgpack), or b"" when referenced by hash
     input_hash: bytes
@@ -29,7 +84,7 @@ class Job:
     deadline: int
     min_reputation: int
     created: int
-    status: str = PENDING
+    status: JobStatus = JobStatus.PENDING
     provider: bytes = b""
     price: int = 0
     assigned_at: int = 0

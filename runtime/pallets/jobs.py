@@ -13,42 +13,48 @@ the block's finalization, from the parent block hash, weighted by bonded
 stake x reputation among online providers that serve the model, fit the
 price and meet the job's minimum reputation. The provider commits to
 `H(result_hash || salt)`, then reveals; after the challenge window (where
-the verification pallet will act) the fee settles: the provider's share, the
-verifiers' share (to the treasury until verifiers are paid), and the burn.
-Work units are a deterministic function of the model's size and the input.
+the verification pallet acts) the fee settles: the burn, the verifiers'
+share (`verifier_share_ppm`, split among the validators whose re-execution
+agreed with the outcome; to the treasury when nobody checked the job), and
+the rest to the provider (`job_settlement`). Work units are a deterministic function of the model's size and the input.
 """
 
 from dataclasses import replace
 from typing import Any
 
 from runtime.codec import CodecError, blake2b_256, decode
-from runtime.constants import JOB_KINDS, MAX_INLINE_INPUT, MAX_INLINE_RESULT, MAX_REFERENCED_INPUT, PPM
+from runtime.constants import (
+    MAX_INLINE_INPUT,
+    MAX_INLINE_RESULT,
+    MAX_REFERENCED_INPUT,
+    MAX_SALT_BYTES,
+    PPM,
+    SAMPLE_DELAY,
+)
 from runtime.context import Ctx
-from runtime.dispatch import amount, blob, call, hash32, mapping, one_of, u32
-from runtime.errors import pallet_errors
+from runtime.dispatch import Calls, amount, blob, hash32, mapping, one_of, u32
 from runtime.pallets import balances, job_market, registry, reputation, slashing, verification
 from runtime.pallets.job_assignment import assign_waiting, could_serve
 from runtime.pallets.job_rules import SERVES, check_input, check_options, work_units
 from runtime.pallets.job_settlement import refund, settle
-from runtime.pallets.job_types import ASSIGNED as ASSIGNED
-from runtime.pallets.job_types import COMMITTED as COMMITTED
 from runtime.pallets.job_types import PALLET as PALLET
-from runtime.pallets.job_types import PENDING as PENDING
-from runtime.pallets.job_types import REFUNDED as REFUNDED
-from runtime.pallets.job_types import REJECTED as REJECTED
-from runtime.pallets.job_types import REVEALED as REVEALED
-from runtime.pallets.job_types import SETTLED as SETTLED
 from runtime.pallets.job_types import Assignments as Assignments
 from runtime.pallets.job_types import Due as Due
+from runtime.pallets.job_types import Error as Error
+from runtime.pallets.job_types import Event as Event
 from runtime.pallets.job_types import Job as Job
+from runtime.pallets.job_types import JobKind as JobKind
 from runtime.pallets.job_types import Jobs as Jobs
+from runtime.pallets.job_types import JobStatus as JobStatus
 from runtime.pallets.job_types import NextId as NextId
 from runtime.pallets.job_types import due as due
 from runtime.pallets.job_types import job as job
 from runtime.pallets.job_types import schedule as _schedule
+from runtime.pallets.slashing import Offence
+from runtime.pallets.verification import CheckStatus
 from runtime.state import State
 
-Error = pallet_errors(PALLET)
+calls = Calls(PALLET)
 
 
 def assignments(state: State, who: bytes) -> tuple[int, ...]:
@@ -65,39 +71,38 @@ def _open(ctx: Ctx, who: bytes, job_id: int, add: bool) -> None:
     registry.count_job(ctx, who, opened=1 if add else -1)
 
 
-@call(
-    PALLET, "submit", kind=one_of(*JOB_KINDS), model=hash32, input=blob(MAX_INLINE_INPUT),
-    input_hash=blob(32), input_size=amount, options=mapping, max_fee=amount, deadline=u32,
-    min_reputation=u32,
+@calls.add(
+    "submit", kind=one_of(*JobKind), model=hash32, input=blob(MAX_INLINE_INPUT), input_hash=blob(32),
+    input_size=amount, options=mapping, max_fee=amount, deadline=u32, min_reputation=u32,
 )  # fmt: skip
 def submit(
-    ctx: Ctx, origin: bytes, kind: str, model: bytes, input: bytes, input_hash: bytes, input_size: int,
+    ctx: Ctx, origin: bytes, kind: JobKind, model: bytes, input: bytes, input_hash: bytes, input_size: int,
     options: dict[str, Any], max_fee: int, deadline: int, min_reputation: int,
 ) -> None:  # fmt: skip
     found = registry.model(ctx.state, model)
     if found is None:
-        raise Error("UnknownModel", "no registered model has this hash")
+        raise Error.UnknownModel("no registered model has this hash")
     if kind not in SERVES[found.kind]:
-        raise Error("WrongKind", f"{found.name} serves {' and '.join(SERVES[found.kind])} jobs, not {kind}")
+        raise Error.WrongKind(f"{found.name} serves {' and '.join(SERVES[found.kind])} jobs, not {kind}")
     if input:
         input_hash, input_size = blake2b_256(input), len(input)
         try:
             check_input(kind, decode(input, max_len=MAX_INLINE_INPUT))
         except (CodecError, ValueError) as exc:
-            raise Error("BadInput", str(exc)) from None
+            raise Error.BadInput(str(exc)) from None
     elif len(input_hash) != 32 or not 0 < input_size <= MAX_REFERENCED_INPUT:
-        raise Error("BadInput", "give the input inline, or its 32-byte hash and its size")
+        raise Error.BadInput("give the input inline, or its 32-byte hash and its size")
     try:
         settings = check_options(kind, options)
     except ValueError as exc:
-        raise Error("BadOptions", str(exc)) from None
+        raise Error.BadOptions(str(exc)) from None
     if not 0 < deadline <= ctx.params.max_job_deadline:
-        raise Error("BadDeadline", f"the deadline is 1 to {ctx.params.max_job_deadline} blocks away")
+        raise Error.BadDeadline(f"the deadline is 1 to {ctx.params.max_job_deadline} blocks away")
     if min_reputation > PPM:
-        raise Error("BadSla", "the minimum reputation is at most 1,000,000 ppm")
+        raise Error.BadSla("the minimum reputation is at most 1,000,000 ppm")
     units = work_units(kind, found.params_millions, input_size, settings)
     if units * ctx.params.min_job_price > max_fee:
-        raise Error("FeeTooLow", f"{units} work units cost at least {units * ctx.params.min_job_price}")
+        raise Error.FeeTooLow(f"{units} work units cost at least {units * ctx.params.min_job_price}")
     victim = job_market.admit(ctx.state, origin, max_fee)
     balances.reserve(ctx, origin, max_fee)
     job_id = NextId.get(ctx.state)
@@ -111,67 +116,73 @@ def submit(
         _evict(ctx, victim, job_id)
     job_market.enter(ctx, created)
     _schedule(ctx, job_id, ctx.number + deadline)
-    ctx.emit(PALLET, "Submitted", job=job_id, who=origin, units=units, max_fee=max_fee)
+    ctx.emit(Event.Submitted, job=job_id, who=origin, units=units, max_fee=max_fee)
 
 
 def _evict(ctx: Ctx, victim: int, by: int) -> None:
     found = Jobs.get(ctx.state, victim)
-    assert found is not None and found.status == PENDING
-    ctx.emit(PALLET, "Evicted", job=victim, who=found.submitter, by=by)
+    assert found is not None and found.status == JobStatus.PENDING
+    ctx.emit(Event.Evicted, job=victim, who=found.submitter, by=by)
     _refund(ctx, found, f"outbid by job {by} in a full market")
 
 
-def _provider_job(ctx: Ctx, origin: bytes, job_id: int, status: str) -> Job:
+def _provider_job(ctx: Ctx, origin: bytes, job_id: int, status: JobStatus) -> Job:
     found = Jobs.get(ctx.state, job_id)
     if found is None:
-        raise Error("UnknownJob", str(job_id))
-    if found.provider != origin or found.status not in (ASSIGNED, COMMITTED):
-        raise Error("NotAssigned", "this job is not assigned to you")
+        raise Error.UnknownJob(str(job_id))
+    if found.provider != origin or found.status not in (JobStatus.ASSIGNED, JobStatus.COMMITTED):
+        raise Error.NotAssigned("this job is not assigned to you")
     if found.status != status:
-        raise Error("WrongPhase", f"the job is {found.status}")
+        raise Error.WrongPhase(f"the job is {found.status}")
     return found
 
 
-@call(PALLET, "commit", job=amount, commitment=hash32)
+@calls.add("commit", job=amount, commitment=hash32)
 def commit(ctx: Ctx, origin: bytes, job: int, commitment: bytes) -> None:
-    found = _provider_job(ctx, origin, job, ASSIGNED)
+    found = _provider_job(ctx, origin, job, JobStatus.ASSIGNED)
     if ctx.number > found.assigned_at + ctx.params.job_commit_window:
-        raise Error("TooLate", "the commit window has closed")
-    Jobs.put(ctx.state, job, replace(found, status=COMMITTED, commitment=commitment, committed_at=ctx.number))
+        raise Error.TooLate("the commit window has closed")
+    Jobs.put(
+        ctx.state,
+        job,
+        replace(found, status=JobStatus.COMMITTED, commitment=commitment, committed_at=ctx.number),
+    )
     _schedule(ctx, job, ctx.number + ctx.params.job_reveal_window + 1)
-    ctx.emit(PALLET, "Committed", job=job, provider=origin)
+    ctx.emit(Event.Committed, job=job, provider=origin)
 
 
-@call(PALLET, "reveal", job=amount, result_hash=hash32, salt=blob(64), result=blob(MAX_INLINE_RESULT))
+@calls.add(
+    "reveal", job=amount, result_hash=hash32, salt=blob(MAX_SALT_BYTES), result=blob(MAX_INLINE_RESULT)
+)
 def reveal(ctx: Ctx, origin: bytes, job: int, result_hash: bytes, salt: bytes, result: bytes) -> None:
-    found = _provider_job(ctx, origin, job, COMMITTED)
+    found = _provider_job(ctx, origin, job, JobStatus.COMMITTED)
     if ctx.number <= found.committed_at:
-        raise Error("TooEarly", "reveal in a later block than the commit")
+        raise Error.TooEarly("reveal in a later block than the commit")
     if commitment(result_hash, salt) != found.commitment:
-        raise Error("CommitmentMismatch", "the result hash and salt do not open the commitment")
+        raise Error.CommitmentMismatch("the result hash and salt do not open the commitment")
     if result and blake2b_256(result) != result_hash:
-        raise Error("ResultMismatch", "the inline result does not hash to the result hash")
-    Jobs.put(ctx.state, job, replace(found, status=REVEALED, result_hash=result_hash, result=result,
+        raise Error.ResultMismatch("the inline result does not hash to the result hash")
+    Jobs.put(ctx.state, job, replace(found, status=JobStatus.REVEALED, result_hash=result_hash, result=result,
                                      revealed_at=ctx.number))  # fmt: skip
-    _schedule(ctx, job, ctx.number + verification.SAMPLE_DELAY)
-    _schedule(ctx, job, ctx.number + max(ctx.params.job_challenge_window, verification.SAMPLE_DELAY))
-    ctx.emit(PALLET, "Revealed", job=job, provider=origin, result_hash=result_hash)
+    _schedule(ctx, job, ctx.number + SAMPLE_DELAY)
+    _schedule(ctx, job, ctx.number + max(ctx.params.job_challenge_window, SAMPLE_DELAY))
+    ctx.emit(Event.Revealed, job=job, provider=origin, result_hash=result_hash)
 
 
-def _close(ctx: Ctx, found: Job, status: str, **changes: Any) -> None:
-    if found.provider and found.status in (ASSIGNED, COMMITTED, REVEALED):
+def _close(ctx: Ctx, found: Job, status: JobStatus, **changes: Any) -> None:
+    if found.provider and found.status in (JobStatus.ASSIGNED, JobStatus.COMMITTED, JobStatus.REVEALED):
         _open(ctx, found.provider, found.id, add=False)
     Jobs.put(ctx.state, found.id, replace(found, status=status, **changes))
 
 
-def _requeue(ctx: Ctx, found: Job, reason: str, failed: bool = True, **event: Any) -> None:
+def _requeue(ctx: Ctx, found: Job, happened: Event, failed: bool = True, **data: Any) -> None:
     """The provider failed the job (or refused it, not `failed`): another
-    one gets it, or the submitter a refund."""
-    _close(ctx, found, PENDING, provider=b"", price=0, tried=(*found.tried, found.provider))
+    one gets it, or the submitter a refund; `happened` (with `data`) says why."""
+    _close(ctx, found, JobStatus.PENDING, provider=b"", price=0, tried=(*found.tried, found.provider))
     if failed:
         registry.count_job(ctx, found.provider, failed=1)
         reputation.record_failure(ctx, found.provider)
-    ctx.emit(PALLET, reason, job=found.id, provider=found.provider, **event)
+    ctx.emit(happened, job=found.id, provider=found.provider, **data)
     if ctx.number >= found.deadline:
         requeued = Jobs.get(ctx.state, found.id)
         assert requeued is not None
@@ -191,8 +202,8 @@ def _requeue(ctx: Ctx, found: Job, reason: str, failed: bool = True, **event: An
 def _refund(ctx: Ctx, found: Job, reason: str) -> None:
     refund(ctx, found.submitter, found.max_fee)
     job_market.leave(ctx, found)
-    Jobs.put(ctx.state, found.id, replace(found, status=REFUNDED))
-    ctx.emit(PALLET, "Refunded", job=found.id, who=found.submitter, amount=found.max_fee, reason=reason)
+    Jobs.put(ctx.state, found.id, replace(found, status=JobStatus.REFUNDED))
+    ctx.emit(Event.Refunded, job=found.id, who=found.submitter, amount=found.max_fee, reason=reason)
 
 
 def _expire(ctx: Ctx, job_id: int) -> None:
@@ -200,20 +211,20 @@ def _expire(ctx: Ctx, job_id: int) -> None:
     if found is None:
         return
     p = ctx.params
-    if found.status == PENDING and ctx.number >= found.deadline:
+    if found.status == JobStatus.PENDING and ctx.number >= found.deadline:
         _refund(ctx, found, "no provider before the deadline")
-    elif found.status == PENDING and job_market.idle_check_due(ctx.state, found.id, ctx.number):
+    elif found.status == JobStatus.PENDING and job_market.idle_check_due(ctx.state, found.id, ctx.number):
         if could_serve(ctx, found):
             job_market.recheck(ctx, found)
         else:
             _refund(ctx, found, "no provider can serve it")
-    elif found.status == ASSIGNED and ctx.number > found.assigned_at + p.job_commit_window:
-        _requeue(ctx, found, "MissedCommit")
-    elif found.status == COMMITTED and ctx.number > found.committed_at + p.job_reveal_window:
-        slashing.report_offence(ctx, found.provider, slashing.MISSED_REVEAL)
-        _requeue(ctx, found, "MissedReveal")
-    elif found.status == REVEALED:
-        if ctx.number >= found.revealed_at + verification.SAMPLE_DELAY:
+    elif found.status == JobStatus.ASSIGNED and ctx.number > found.assigned_at + p.job_commit_window:
+        _requeue(ctx, found, Event.MissedCommit)
+    elif found.status == JobStatus.COMMITTED and ctx.number > found.committed_at + p.job_reveal_window:
+        slashing.report_offence(ctx, found.provider, Offence.MISSED_REVEAL)
+        _requeue(ctx, found, Event.MissedReveal)
+    elif found.status == JobStatus.REVEALED:
+        if ctx.number >= found.revealed_at + SAMPLE_DELAY:
             verification.sample(ctx, found.id, found.provider)
         if ctx.number >= found.revealed_at + p.job_challenge_window:
             _finish(ctx, found)
@@ -222,34 +233,34 @@ def _expire(ctx: Ctx, job_id: int) -> None:
 def _finish(ctx: Ctx, found: Job) -> None:
     """After the challenge window: settle, wait for an open check, or reject."""
     result = verification.outcome(ctx.state, found.id)
-    if result == verification.OPEN:
+    if result == CheckStatus.OPEN:
         _schedule(ctx, found.id, ctx.number + 1)
         return
     forfeited = verification.cheated_since(ctx.state, found.provider, found.assigned_at)
-    if result == verification.FAILED or forfeited:  # slashing was done by the dispute
+    if result == CheckStatus.FAILED or forfeited:  # slashing was done by the dispute
         refund(ctx, found.submitter, found.max_fee)
-        _close(ctx, found, REJECTED)
+        _close(ctx, found, JobStatus.REJECTED)
         registry.count_job(ctx, found.provider, failed=1)
-        ctx.emit(PALLET, "Rejected", job=found.id, provider=found.provider, refunded=found.max_fee,
-                 forfeited=forfeited and result != verification.FAILED)  # fmt: skip
+        ctx.emit(Event.Rejected, job=found.id, provider=found.provider, refunded=found.max_fee,
+                 forfeited=forfeited and result != CheckStatus.FAILED)  # fmt: skip
         return
     verifiers = verification.rewarded_verifiers(ctx.state, found.id)
     fee = settle(ctx, found.submitter, found.provider, found.max_fee, found.price * found.units, found.units,
                  verifiers)  # fmt: skip
-    _close(ctx, found, SETTLED, fee=fee)
+    _close(ctx, found, JobStatus.SETTLED, fee=fee)
     registry.count_job(ctx, found.provider, done=1)
     windows = ctx.params.job_commit_window + ctx.params.job_reveal_window
     reputation.record_success(ctx, found.provider, fast=found.revealed_at - found.assigned_at <= windows // 2)
-    ctx.emit(PALLET, "Settled", job=found.id, provider=found.provider, fee=fee)
+    ctx.emit(Event.Settled, job=found.id, provider=found.provider, fee=fee)
 
 
 def _assign(ctx: Ctx, found: Job, who: bytes, price: int) -> None:
     job_market.leave(ctx, found)
-    Jobs.put(ctx.state, found.id, replace(found, status=ASSIGNED, provider=who, price=price,
+    Jobs.put(ctx.state, found.id, replace(found, status=JobStatus.ASSIGNED, provider=who, price=price,
                                           assigned_at=ctx.number))  # fmt: skip
     _open(ctx, who, found.id, add=True)
     _schedule(ctx, found.id, ctx.number + ctx.params.job_commit_window + 1)
-    ctx.emit(PALLET, "Assigned", job=found.id, provider=who, price=price)
+    ctx.emit(Event.Assigned, job=found.id, provider=who, price=price)
 
 
 def on_finalize(ctx: Ctx) -> None:

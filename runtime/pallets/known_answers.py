@@ -14,21 +14,39 @@ verifiers like any mismatch, and a confirmed one is slashed as
 `failed_known_answer` (30%).
 """
 
+from enum import auto
+
 from runtime.codec import blake2b_256, encode
+from runtime.constants import MAX_SALT_BYTES, SEAL_GRACE
 from runtime.context import Ctx
-from runtime.dispatch import amount, blob, boolean, call, hash32
-from runtime.errors import pallet_errors
+from runtime.dispatch import Calls, amount, blob, boolean, hash32
+from runtime.errors import PalletError
 from runtime.pallets import jobs, staking, verification
 from runtime.storage import StorageMap, bytes_tuple
+from runtime.types import PalletEvent
 
 PALLET = "known_answers"
-Error = pallet_errors(PALLET)
+
+
+class Error(PalletError, pallet=PALLET):
+    NotValidator = auto()
+    Duplicate = auto()
+    NotRevealed = auto()
+    UnknownSeal = auto()
+    SealedTooLate = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Opened = auto()
+
+
+calls = Calls(PALLET)
+
 
 # seal -> [validator, block sealed]
 Seals: StorageMap[list[object] | None] = StorageMap(PALLET, "Seals", None)
 # block -> seals that lapse then (an unopened seal must not stay in the state forever)
 Lapsing: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Lapsing", (), list, bytes_tuple)
-SEAL_GRACE = 600  # blocks a seal may wait for its job, beyond the longest job's life
 
 
 def task_of(kind: str, model: bytes, input_hash: bytes, settings: dict[str, int]) -> bytes:
@@ -41,12 +59,12 @@ def seal_of(task: bytes, expected_hash: bytes, salt: bytes) -> bytes:
     return blake2b_256(b"vcoin-known-answer" + task + expected_hash + salt)
 
 
-@call(PALLET, "seal", seal=hash32)
+@calls.add("seal", seal=hash32)
 def seal(ctx: Ctx, origin: bytes, seal: bytes) -> None:
     if origin not in staking.Active.get(ctx.state):
-        raise Error("NotValidator", "only active validators seal known answers")
+        raise Error.NotValidator("only active validators seal known answers")
     if Seals.contains(ctx.state, seal):
-        raise Error("Duplicate", "this seal exists")
+        raise Error.Duplicate("this seal exists")
     Seals.put(ctx.state, seal, [origin, ctx.number])
     p = ctx.params
     lapses = ctx.number + SEAL_GRACE + p.max_job_deadline + p.job_challenge_window + p.verify_window
@@ -59,19 +77,19 @@ def on_finalize(ctx: Ctx) -> None:
     Lapsing.put(ctx.state, ctx.number, ())
 
 
-@call(PALLET, "open", job=amount, expected_hash=hash32, salt=blob(64), matches=boolean)
+@calls.add("open", job=amount, expected_hash=hash32, salt=blob(MAX_SALT_BYTES), matches=boolean)
 def open_seal(ctx: Ctx, origin: bytes, job: int, expected_hash: bytes, salt: bytes, matches: bool) -> None:
     found = jobs.job(ctx.state, job)
-    if found is None or found.status != jobs.REVEALED:
-        raise Error("NotRevealed", "open a known answer after the reveal and before settlement")
+    if found is None or found.status != jobs.JobStatus.REVEALED:
+        raise Error.NotRevealed("open a known answer after the reveal and before settlement")
     seal = seal_of(task_of(found.kind, found.model, found.input_hash, found.options), expected_hash, salt)
     sealed = Seals.get(ctx.state, seal)
     if sealed is None or sealed[0] != origin:
-        raise Error("UnknownSeal", "no seal of yours opens to this job and answer")
+        raise Error.UnknownSeal("no seal of yours opens to this job and answer")
     if not isinstance(sealed[1], int) or sealed[1] >= found.revealed_at:
-        raise Error("SealedTooLate", "the answer was sealed after the provider revealed")
+        raise Error.SealedTooLate("the answer was sealed after the provider revealed")
     Seals.put(ctx.state, seal, None)
     passed = found.result_hash == expected_hash or matches
-    ctx.emit(PALLET, "Opened", job=job, provider=found.provider, passed=passed)
+    ctx.emit(Event.Opened, job=job, provider=found.provider, passed=passed)
     if not passed:
         verification.dispute_known_answer(ctx, job, found.provider, origin)

@@ -9,30 +9,54 @@ heartbeats once per era so that assignment only picks providers that are up.
 """
 
 from dataclasses import dataclass, replace
+from enum import auto
 from typing import Any
 
 from runtime.constants import (
-    JOB_KINDS,
     MAX_MODEL_NAME,
     MAX_MODELS_PER_PROVIDER,
     MAX_PROVIDERS_PER_MODEL,
 )
 from runtime.context import Ctx
-from runtime.dispatch import amount, call, hash32, hash_list, one_of, text, u32
-from runtime.errors import pallet_errors
-from runtime.pallets import reputation, staking
+from runtime.dispatch import Calls, amount, hash32, hash_list, one_of, text, u32
+from runtime.errors import PalletError
+from runtime.genesis_config import GenesisConfig
+from runtime.pallets import reputation, staking, treasury
+from runtime.pallets.job_types import JobKind
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
+from runtime.types import PalletEvent
 
 PALLET = "registry"
-Error = pallet_errors(PALLET)
+
+
+class Error(PalletError, pallet=PALLET):
+    ModelExists = auto()
+    NameTaken = auto()
+    BadModel = auto()
+    Chilled = auto()
+    InsufficientBond = auto()
+    PriceTooLow = auto()
+    UnknownModel = auto()
+    NotEnoughMemory = auto()
+    TooManyProviders = auto()
+    NotProvider = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    ModelRegistered = auto()
+    ProviderRegistered = auto()
+    ProviderRemoved = auto()
+
+
+calls = Calls(PALLET)
 
 
 @dataclass(frozen=True)
 class Model:
     hash: bytes
     name: str
-    kind: str
+    kind: JobKind
     params: int  # parameter count
     memory_mb: int  # GPU memory needed to serve it
     owner: bytes
@@ -99,32 +123,41 @@ def provider(state: State, who: bytes) -> Provider:
     return Providers.get(state, who)
 
 
+def role(state: State, who: bytes) -> str:
+    """What the account does for the chain, as `vcoin_staking` shows it:
+    "validator" while it is a candidate for the validator set, else
+    "provider" while it is registered to serve models, else "none"."""
+    if staking.ledger(state, who).role == staking.Role.VALIDATOR:
+        return staking.Role.VALIDATOR.value
+    return "provider" if Providers.get(state, who).models else "none"
+
+
 def is_online(ctx: Ctx, prov: Provider) -> bool:
     """Heartbeat this era or the last one."""
     return prov.last_seen_era >= staking.CurrentEra.get(ctx.state) - 1
 
 
 def add_model(
-    ctx: Ctx, owner: bytes, model_hash: bytes, name: str, kind: str, params: int, memory_mb: int
+    ctx: Ctx, owner: bytes, model_hash: bytes, name: str, kind: JobKind, params: int, memory_mb: int
 ) -> None:
     if Models.contains(ctx.state, model_hash):
-        raise Error("ModelExists", "a model with these files is already registered")
+        raise Error.ModelExists("a model with these files is already registered")
     if ModelNames.contains(ctx.state, name.encode()):
-        raise Error("NameTaken", f"the model name {name!r} is taken")
+        raise Error.NameTaken(f"the model name {name!r} is taken")
     if params == 0:
-        raise Error("BadModel", "a model has at least one parameter")
+        raise Error.BadModel("a model has at least one parameter")
     Models.put(ctx.state, model_hash, Model(model_hash, name, kind, params, memory_mb, owner))
     ModelNames.put(ctx.state, name.encode(), model_hash)
     ModelList.put(ctx.state, sorted_insert(ModelList.get(ctx.state), model_hash))
-    ctx.emit(PALLET, "ModelRegistered", hash=model_hash, model_name=name, kind=kind)
+    ctx.emit(Event.ModelRegistered, hash=model_hash, model_name=name, kind=kind)
 
 
-@call(
-    PALLET, "register_model", hash=hash32, model_name=text(MAX_MODEL_NAME), kind=one_of(*JOB_KINDS),
-    params=amount, memory_mb=u32,
+@calls.add(
+    "register_model", hash=hash32, model_name=text(MAX_MODEL_NAME), kind=one_of(*JobKind), params=amount,
+    memory_mb=u32,
 )  # fmt: skip
 def register_model(
-    ctx: Ctx, origin: bytes, hash: bytes, model_name: str, kind: str, params: int, memory_mb: int
+    ctx: Ctx, origin: bytes, hash: bytes, model_name: str, kind: JobKind, params: int, memory_mb: int
 ) -> None:
     add_model(ctx, origin, hash, model_name, kind, params, memory_mb)
 
@@ -132,41 +165,41 @@ def register_model(
 def set_provider(ctx: Ctx, who: bytes, models: list[bytes], memory_mb: int, price: int) -> None:
     until = Providers.get(ctx.state, who).chilled_until
     if ctx.number < until:
-        raise Error("Chilled", f"proven cheating: this account may serve again from block {until}")
+        raise Error.Chilled(f"proven cheating: this account may serve again from block {until}")
     if staking.ledger(ctx.state, who).bonded < ctx.params.min_provider_bond:
-        raise Error("InsufficientBond", f"providers bond at least {ctx.params.min_provider_bond}")
+        raise Error.InsufficientBond(f"providers bond at least {ctx.params.min_provider_bond}")
     if price < ctx.params.min_job_price:
-        raise Error("PriceTooLow", f"the price per work unit is at least {ctx.params.min_job_price}")
+        raise Error.PriceTooLow(f"the price per work unit is at least {ctx.params.min_job_price}")
     for model_hash in models:
         found = Models.get(ctx.state, model_hash)
         if found is None:
-            raise Error("UnknownModel", model_hash.hex())
+            raise Error.UnknownModel(model_hash.hex())
         if found.memory_mb > memory_mb:
-            raise Error("NotEnoughMemory", f"{found.name} needs {found.memory_mb} MB")
+            raise Error.NotEnoughMemory(f"{found.name} needs {found.memory_mb} MB")
     old = Providers.get(ctx.state, who)
     for model_hash in set(old.models) - set(models):
         Serving.put(ctx.state, model_hash, sorted_remove(Serving.get(ctx.state, model_hash), who))
     for model_hash in models:
         serving = Serving.get(ctx.state, model_hash)
         if who not in serving and len(serving) >= MAX_PROVIDERS_PER_MODEL:
-            raise Error("TooManyProviders", "this model has as many providers as it may")
+            raise Error.TooManyProviders("this model has as many providers as it may")
         Serving.put(ctx.state, model_hash, sorted_insert(serving, who))
     era = staking.CurrentEra.get(ctx.state)
     Providers.put(ctx.state, who, replace(old, models=tuple(sorted(models)), memory_mb=memory_mb,
                                           price=price, last_seen_era=era))  # fmt: skip
-    ctx.emit(PALLET, "ProviderRegistered", who=who, models=len(models), price=price)
+    ctx.emit(Event.ProviderRegistered, who=who, models=len(models), price=price)
 
 
-@call(PALLET, "register_provider", models=hash_list(MAX_MODELS_PER_PROVIDER), memory_mb=u32, price=amount)
+@calls.add("register_provider", models=hash_list(MAX_MODELS_PER_PROVIDER), memory_mb=u32, price=amount)
 def register_provider(ctx: Ctx, origin: bytes, models: list[bytes], memory_mb: int, price: int) -> None:
     set_provider(ctx, origin, models, memory_mb, price)
 
 
-@call(PALLET, "heartbeat")
+@calls.add("heartbeat")
 def heartbeat(ctx: Ctx, origin: bytes) -> None:
     prov = Providers.get(ctx.state, origin)
     if not prov.models:
-        raise Error("NotProvider", "register as a provider first")
+        raise Error.NotProvider("register as a provider first")
     era = staking.CurrentEra.get(ctx.state)
     if prov.last_seen_era < era:
         reputation.record_uptime(ctx, origin)
@@ -178,7 +211,7 @@ def remove_provider(ctx: Ctx, who: bytes, reason: str) -> None:
     for model_hash in prov.models:
         Serving.put(ctx.state, model_hash, sorted_remove(Serving.get(ctx.state, model_hash), who))
     Providers.put(ctx.state, who, replace(prov, models=()))
-    ctx.emit(PALLET, "ProviderRemoved", who=who, reason=reason)
+    ctx.emit(Event.ProviderRemoved, who=who, reason=reason)
 
 
 def chill(ctx: Ctx, who: bytes, until: int) -> None:
@@ -189,10 +222,10 @@ def chill(ctx: Ctx, who: bytes, until: int) -> None:
     Providers.put(ctx.state, who, replace(prov, chilled_until=max(prov.chilled_until, until)))
 
 
-@call(PALLET, "deregister_provider")
+@calls.add("deregister_provider")
 def deregister_provider(ctx: Ctx, origin: bytes) -> None:
     if not Providers.get(ctx.state, origin).models:
-        raise Error("NotProvider", "not a provider")
+        raise Error.NotProvider("not a provider")
     remove_provider(ctx, origin, "deregistered")
 
 
@@ -208,3 +241,8 @@ def enforce_bond(ctx: Ctx, who: bytes) -> None:
     prov = Providers.get(ctx.state, who)
     if prov.models and staking.ledger(ctx.state, who).bonded < ctx.params.min_provider_bond:
         remove_provider(ctx, who, "bond below the minimum")
+
+
+def genesis(ctx: Ctx, config: GenesisConfig) -> None:
+    for model_hash, name, kind, params, memory_mb in config.models:
+        add_model(ctx, treasury.ECOSYSTEM, model_hash, name, JobKind(kind), params, memory_mb)

@@ -1,27 +1,47 @@
 """Reputation: an integer score per provider, in parts per million.
 
-Every provider starts at the neutral score. Uptime (one heartbeat per era)
-nudges it up a little. A verified or settled job moves
-the score a step towards the top (a bigger step when it was delivered fast);
-a failed job (missed commit or reveal) halves the distance to zero less
-harshly than a proven cheat, which halves the score itself. Between updates
-the score drifts back towards neutral by a tenth of the gap per era, so old
-behaviour fades. The score weighs assignment and gates SLAs.
+Every provider starts at the neutral score. The first heartbeat of an era
+moves it 1/200 of the way to the top; a settled job 1/25 of the way when it
+was delivered fast (revealed within half the commit and reveal windows),
+1/50 otherwise. A failed job (missed commit or reveal) takes a quarter of
+the score, a proven cheat half of it.
+
+Between updates the score drifts back towards neutral: each era since the
+last update keeps 9/10 of the gap, rounded down, for at most 64 eras. The
+drift is applied when the score is read (`score`) and stored with the next
+update, so old behaviour fades without a per-era pass over every provider.
+Rounding down means a score above neutral returns to it exactly, while one
+below neutral stops a few ppm short (a gap of -9 stays -9); and after 64
+eras 0.9^64, about 0.1% of the gap, remains (a provider at zero stays about
+590 ppm below neutral until its next update). The score weighs assignment
+and gates SLAs.
 """
 
 from dataclasses import dataclass
+from enum import auto
 from typing import Any
 
-from runtime.constants import NEUTRAL_REPUTATION_PPM, PPM
+from runtime.constants import (
+    NEUTRAL_REPUTATION_PPM,
+    PPM,
+    REPUTATION_DECAY_DEN,
+    REPUTATION_DECAY_ERAS,
+    REPUTATION_DECAY_NUM,
+    REPUTATION_FAST_STEP,
+    REPUTATION_SLOW_STEP,
+    REPUTATION_UPTIME_STEP,
+)
 from runtime.context import Ctx
 from runtime.pallets import staking
 from runtime.state import State
 from runtime.storage import StorageMap
+from runtime.types import PalletEvent
 
 PALLET = "reputation"
-FAST_STEP, SLOW_STEP = 25, 50  # success moves 1/25 (fast) or 1/50 of the way to the top
-UPTIME_STEP = 200  # an era's heartbeat moves 1/200 of the way to the top
-DECAY_NUM, DECAY_DEN = 9, 10  # per era, the gap to neutral keeps 9/10
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Updated = auto()
 
 
 @dataclass(frozen=True)
@@ -44,8 +64,8 @@ Records: StorageMap[Record] = StorageMap(PALLET, "Records", Record(), Record.to_
 
 def _decayed(record: Record, era: int) -> int:
     gap = record.score - NEUTRAL_REPUTATION_PPM
-    for _ in range(min(max(era - record.era, 0), 64)):  # after 64 eras the gap is gone anyway
-        gap = gap * DECAY_NUM // DECAY_DEN
+    for _ in range(min(max(era - record.era, 0), REPUTATION_DECAY_ERAS)):
+        gap = gap * REPUTATION_DECAY_NUM // REPUTATION_DECAY_DEN
     return NEUTRAL_REPUTATION_PPM + gap
 
 
@@ -62,19 +82,21 @@ def _update(ctx: Ctx, who: bytes, new_score: int, success: bool) -> None:
     era = staking.CurrentEra.get(ctx.state)
     Records.put(ctx.state, who, Record(max(0, min(PPM, new_score)), era,
                                        old.successes + success, old.failures + (not success)))  # fmt: skip
-    ctx.emit(PALLET, "Updated", who=who, score=max(0, min(PPM, new_score)), success=success)
+    ctx.emit(Event.Updated, who=who, score=max(0, min(PPM, new_score)), success=success)
 
 
 def record_success(ctx: Ctx, who: bytes, fast: bool) -> None:
     current = score(ctx.state, who)
-    _update(ctx, who, current + (PPM - current) // (FAST_STEP if fast else SLOW_STEP), True)
+    _update(
+        ctx, who, current + (PPM - current) // (REPUTATION_FAST_STEP if fast else REPUTATION_SLOW_STEP), True
+    )
 
 
 def record_uptime(ctx: Ctx, who: bytes) -> None:
     """A heartbeat in a new era: the provider was up."""
     current = score(ctx.state, who)
     old = Records.get(ctx.state, who)
-    Records.put(ctx.state, who, Record(current + (PPM - current) // UPTIME_STEP, staking.CurrentEra.get(ctx.state),
+    Records.put(ctx.state, who, Record(current + (PPM - current) // REPUTATION_UPTIME_STEP, staking.CurrentEra.get(ctx.state),
                                        old.successes, old.failures))  # fmt: skip
 
 

@@ -10,28 +10,57 @@ by the first report and leaves the set at the next era, so later evidence of
 the same era adds nothing.
 """
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from enum import StrEnum, auto
+from typing import Any, Final
 
 from runtime.codec import CodecError, decode
-from runtime.constants import SLASH_CAP_PPM
+from runtime.constants import MAX_HEADER_BYTES, MAX_VOTE_BYTES, SLASH_CAP_PPM
 from runtime.context import Ctx
-from runtime.crypto import verify
-from runtime.dispatch import blob, call
-from runtime.errors import pallet_errors
+from runtime.crypto import SIGNATURE_BYTES, verify
+from runtime.dispatch import Calls, blob
+from runtime.errors import PalletError
 from runtime.pallets import registry, staking, system, treasury
+from runtime.params import Params
 from runtime.state import State
 from runtime.storage import StorageMap
-from runtime.types import Header, seal_payload, vote_payload, votes_conflict
+from runtime.types import Header, PalletEvent, Vote, seal_payload, slashable
 
 PALLET = "slashing"
-Error = pallet_errors(PALLET)
 
-MISSED_REVEAL = "missed_reveal"
-MISMATCH = "mismatch"
-FAILED_KNOWN_ANSWER = "failed_known_answer"
-EQUIVOCATION = "equivocation"
-FALSE_VERDICT = "false_verdict"  # a verifier outvoted in a dispute
-OFFENCES = (MISSED_REVEAL, MISMATCH, FAILED_KNOWN_ANSWER, EQUIVOCATION, FALSE_VERDICT)
+
+class Error(PalletError, pallet=PALLET):
+    UnknownOffence = auto()
+    BadEvidence = auto()
+    AlreadyReported = auto()
+    NotStaked = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Slashed = auto()
+
+
+class Offence(StrEnum):
+    """What an account may be slashed for; shown in `Slashed` events as these strings."""
+
+    MISSED_REVEAL = "missed_reveal"  # a provider committed to a result and never revealed it
+    MISMATCH = "mismatch"  # a dispute proved a provider's result wrong
+    FAILED_KNOWN_ANSWER = "failed_known_answer"  # ... the result of a hidden known-answer job
+    EQUIVOCATION = "equivocation"  # a validator sealed two blocks for a slot, or cast conflicting votes
+    FALSE_VERDICT = "false_verdict"  # a verifier outvoted in a dispute
+
+
+# Each offence's first slash in an era, in ppm of bonded and unbonding stake:
+# governable parameters (`Params.slash_*_ppm`); a repeat in the era takes SLASH_CAP_PPM.
+SLASH_RATE: Final[Mapping[Offence, Callable[[Params], int]]] = {
+    Offence.MISSED_REVEAL: lambda p: p.slash_missed_reveal_ppm,
+    Offence.MISMATCH: lambda p: p.slash_mismatch_ppm,
+    Offence.FAILED_KNOWN_ANSWER: lambda p: p.slash_failed_known_answer_ppm,
+    Offence.EQUIVOCATION: lambda p: p.slash_equivocation_ppm,
+    Offence.FALSE_VERDICT: lambda p: p.slash_false_verdict_ppm,
+}
+
+calls = Calls(PALLET)
 
 
 def _pair(wire: Any) -> tuple[int, int]:
@@ -44,46 +73,41 @@ EraOffences: StorageMap[tuple[int, int]] = StorageMap(PALLET, "EraOffences", (0,
 Reported: StorageMap[int] = StorageMap(PALLET, "Reported", 0)
 
 
-def rate_ppm(ctx: Ctx, kind: str) -> int:
-    rate: int = getattr(ctx.params, f"slash_{kind}_ppm")
-    return rate
-
-
-def report_offence(ctx: Ctx, offender: bytes, kind: str) -> int:
+def report_offence(ctx: Ctx, offender: bytes, kind: Offence) -> int:
     """Slash `offender` for `kind`; returns the amount slashed."""
-    if kind not in OFFENCES:
-        raise Error("UnknownOffence", kind)
+    rate = SLASH_RATE.get(kind)
+    if rate is None:
+        raise Error.UnknownOffence(kind)
     era = staking.CurrentEra.get(ctx.state)
     last_era, count = EraOffences.get(ctx.state, offender)
     count = count + 1 if last_era == era else 1
     EraOffences.put(ctx.state, offender, (era, count))
-    ppm = rate_ppm(ctx, kind) if count == 1 else SLASH_CAP_PPM
+    ppm = rate(ctx.params) if count == 1 else SLASH_CAP_PPM
     slashed = staking.slash(ctx, offender, ppm)
     treasury.receive(ctx, slashed, "slash")
-    ctx.emit(PALLET, "Slashed", who=offender, offence=kind, ppm=ppm, amount=slashed, repeat=count)
+    ctx.emit(Event.Slashed, who=offender, offence=kind, ppm=ppm, amount=slashed, repeat=count)
     registry.enforce_bond(ctx, offender)
-    if kind == EQUIVOCATION:
+    if kind == Offence.EQUIVOCATION:
         staking.chill(ctx, offender, "equivocation")
     return slashed
 
 
 def _sealed_header(raw: bytes, seal: bytes) -> Header:
     try:
-        header = Header.from_wire(decode(raw, max_len=1024))
+        header = Header.from_wire(decode(raw, max_len=MAX_HEADER_BYTES))
     except CodecError as exc:
-        raise Error("BadEvidence", f"undecodable header: {exc}") from exc
+        raise Error.BadEvidence(f"undecodable header: {exc}") from exc
     if not verify(header.author, seal_payload(header.hash), seal):
-        raise Error("BadEvidence", "seal does not verify")
+        raise Error.BadEvidence("seal does not verify")
     return header
 
 
-@call(
-    PALLET,
+@calls.add(
     "report_equivocation",
-    header_a=blob(1024),
-    seal_a=blob(64),
-    header_b=blob(1024),
-    seal_b=blob(64),
+    header_a=blob(MAX_HEADER_BYTES),
+    seal_a=blob(SIGNATURE_BYTES),
+    header_b=blob(MAX_HEADER_BYTES),
+    seal_b=blob(SIGNATURE_BYTES),
 )
 def report_equivocation(
     ctx: Ctx, origin: bytes, header_a: bytes, seal_a: bytes, header_b: bytes, seal_b: bytes
@@ -91,9 +115,9 @@ def report_equivocation(
     a = _sealed_header(header_a, seal_a)
     b = _sealed_header(header_b, seal_b)
     if a.slot != b.slot or a.author != b.author:
-        raise Error("BadEvidence", "headers are for different slots or authors")
+        raise Error.BadEvidence("headers are for different slots or authors")
     if a.hash == b.hash:
-        raise Error("BadEvidence", "the two headers are the same block")
+        raise Error.BadEvidence("the two headers are the same block")
     _punish_equivocation(ctx, a.author)
 
 
@@ -105,40 +129,30 @@ def already_punished(state: State, offender: bytes) -> bool:
 def _punish_equivocation(ctx: Ctx, offender: bytes) -> None:
     key = [offender, staking.CurrentEra.get(ctx.state)]
     if already_punished(ctx.state, offender):
-        raise Error("AlreadyReported", "an equivocation of this validator was already punished this era")
+        raise Error.AlreadyReported("an equivocation of this validator was already punished this era")
     if staking.ledger(ctx.state, offender).bonded == 0:
-        raise Error("NotStaked", "the offender has no stake to slash")
+        raise Error.NotStaked("the offender has no stake to slash")
     Reported.put(ctx.state, key, 1)
-    report_offence(ctx, offender, EQUIVOCATION)
+    report_offence(ctx, offender, Offence.EQUIVOCATION)
 
 
-def _signed_vote(ctx: Ctx, raw: bytes) -> tuple[int, bytes, int, bytes, bytes]:
-    """(source height, source hash, target height, target hash, voter) of a
-    correctly signed vote `[s_num, s_hash, t_num, t_hash, voter, signature]`."""
+def _signed_vote(ctx: Ctx, raw: bytes) -> Vote:
+    """A correctly signed finality vote of this chain, in its wire form (`runtime.types.Vote`)."""
     try:
-        wire = decode(raw, max_len=256)
+        vote = Vote.decode(raw)
     except CodecError as exc:
-        raise Error("BadEvidence", f"undecodable vote: {exc}") from exc
-    shape = (int, bytes, int, bytes, bytes, bytes)
-    if (
-        type(wire) is not list
-        or len(wire) != 6
-        or any(type(v) is not t for v, t in zip(wire, shape, strict=True))
-    ):
-        raise Error("BadEvidence", "a vote is [source, source hash, target, target hash, voter, signature]")
-    s_num, s_hash, t_num, t_hash, voter, signature = wire
-    payload = vote_payload(system.ChainId.get(ctx.state), (s_num, s_hash), (t_num, t_hash))
-    if len(voter) != 32 or not verify(voter, payload, signature):
-        raise Error("BadEvidence", "vote signature does not verify")
-    return s_num, s_hash, t_num, t_hash, voter
+        raise Error.BadEvidence(f"undecodable vote: {exc}") from exc
+    if not vote.verify(system.ChainId.get(ctx.state)):
+        raise Error.BadEvidence("vote signature does not verify")
+    return vote
 
 
-@call(PALLET, "report_vote_equivocation", vote_a=blob(256), vote_b=blob(256))
+@calls.add("report_vote_equivocation", vote_a=blob(MAX_VOTE_BYTES), vote_b=blob(MAX_VOTE_BYTES))
 def report_vote_equivocation(ctx: Ctx, origin: bytes, vote_a: bytes, vote_b: bytes) -> None:
     a = _signed_vote(ctx, vote_a)
     b = _signed_vote(ctx, vote_b)
-    if a[4] != b[4]:
-        raise Error("BadEvidence", "the votes are by different validators")
-    if votes_conflict((a[0], a[2]), (b[0], b[2]), a == b) is None:
-        raise Error("BadEvidence", "the votes do not conflict")
-    _punish_equivocation(ctx, a[4])
+    if a.voter != b.voter:
+        raise Error.BadEvidence("the votes are by different validators")
+    if slashable(a, b) is None:
+        raise Error.BadEvidence("the votes do not conflict")
+    _punish_equivocation(ctx, a.voter)

@@ -26,25 +26,55 @@ Settlement waits while a check is open.
 """
 
 from dataclasses import dataclass, replace
+from enum import StrEnum, auto
 from typing import Any
 
 from runtime.codec import blake2b_256
-from runtime.constants import NEUTRAL_REPUTATION_PPM, PPM
+from runtime.constants import (
+    DISPUTE_VERIFIERS,
+    NEUTRAL_REPUTATION_PPM,
+    PPM,
+    PROBATION_FACTOR,
+    PROBATION_JOBS,
+)
 from runtime.context import Ctx
-from runtime.dispatch import amount, boolean, call
-from runtime.errors import pallet_errors
+from runtime.dispatch import Calls, amount, boolean
+from runtime.errors import PalletError
 from runtime.pallets import registry, reputation, slashing, staking
+from runtime.pallets.slashing import Offence
 from runtime.state import State
 from runtime.storage import StorageMap
+from runtime.types import PalletEvent
 
 PALLET = "verification"
-Error = pallet_errors(PALLET)
-SAMPLE_DELAY = 2  # blocks after the reveal
-DISPUTE_VERIFIERS = 2  # added to the first one
-PROBATION_JOBS = 10
-PROBATION_FACTOR = 3
-OPEN, DISPUTED, PASSED, FAILED, EXPIRED = "open", "disputed", "passed", "failed", "expired"
-NONE = "none"
+
+
+class Error(PalletError, pallet=PALLET):
+    NoOpenCheck = auto()
+    NotVerifier = auto()
+    AlreadyVoted = auto()
+    AlreadyChecked = auto()
+
+
+class Event(PalletEvent, pallet=PALLET):
+    CheckOpened = auto()
+    Verdict = auto()
+    KnownAnswerFailed = auto()
+    Disputed = auto()
+    CheckClosed = auto()
+
+
+class CheckStatus(StrEnum):
+    """A check's life; visible over RPC as these strings."""
+
+    OPEN = "open"  # one verifier drawn, no verdict yet
+    DISPUTED = "disputed"  # a mismatch: more verifiers asked
+    PASSED = "passed"
+    FAILED = "failed"  # the provider was proven cheating
+    EXPIRED = "expired"  # the verifier never answered: the job settles unverified
+
+
+calls = Calls(PALLET)
 
 
 @dataclass(frozen=True)
@@ -54,8 +84,8 @@ class Check:
     verifiers: tuple[bytes, ...]
     verdicts: tuple[tuple[bytes, bool], ...]
     deadline: int
-    status: str = OPEN
-    offence: str = slashing.MISMATCH  # failed_known_answer when a known-answer job caught it
+    status: CheckStatus = CheckStatus.OPEN
+    offence: Offence = Offence.MISMATCH  # FAILED_KNOWN_ANSWER when a known-answer job caught it
 
     def to_wire(self) -> list[Any]:
         return [self.job, self.provider, list(self.verifiers), [list(v) for v in self.verdicts],
@@ -144,25 +174,25 @@ def sample(ctx: Ctx, job: int, provider: bytes) -> bool:
     Checks.put(ctx.state, job, Check(job, provider, verifiers, (), deadline))
     _task(ctx, verifiers[0], job, add=True)
     _schedule(ctx, job, deadline)
-    ctx.emit(PALLET, "CheckOpened", job=job, provider=provider, verifier=verifiers[0])
+    ctx.emit(Event.CheckOpened, job=job, provider=provider, verifier=verifiers[0])
     return True
 
 
-@call(PALLET, "verdict", job=amount, match=boolean)
+@calls.add("verdict", job=amount, match=boolean)
 def verdict(ctx: Ctx, origin: bytes, job: int, match: bool) -> None:
     found = Checks.get(ctx.state, job)
-    if found is None or found.status not in (OPEN, DISPUTED):
-        raise Error("NoOpenCheck", "this job has no open check")
+    if found is None or found.status not in (CheckStatus.OPEN, CheckStatus.DISPUTED):
+        raise Error.NoOpenCheck("this job has no open check")
     if origin not in found.verifiers:
-        raise Error("NotVerifier", "you were not chosen to verify this job")
+        raise Error.NotVerifier("you were not chosen to verify this job")
     if any(v == origin for v, _ in found.verdicts):
-        raise Error("AlreadyVoted", "you already gave a verdict")
+        raise Error.AlreadyVoted("you already gave a verdict")
     found = replace(found, verdicts=(*found.verdicts, (origin, match)))
     _task(ctx, origin, job, add=False)
-    ctx.emit(PALLET, "Verdict", job=job, verifier=origin, match=match)
-    if found.status == OPEN and match:
-        _close(ctx, found, PASSED)
-    elif found.status == OPEN:
+    ctx.emit(Event.Verdict, job=job, verifier=origin, match=match)
+    if found.status == CheckStatus.OPEN and match:
+        _close(ctx, found, CheckStatus.PASSED)
+    elif found.status == CheckStatus.OPEN:
         _dispute(ctx, found)
     elif len(found.verdicts) == len(found.verifiers):
         _resolve(ctx, found)
@@ -174,28 +204,34 @@ def dispute_known_answer(ctx: Ctx, job: int, provider: bytes, validator: bytes) 
     """A known-answer job whose revealed result the validator judged wrong:
     straight to a dispute, with the validator's mismatch as the first verdict."""
     if Checks.get(ctx.state, job) is not None:
-        raise Error("AlreadyChecked", "this job is already being checked")
+        raise Error.AlreadyChecked("this job is already being checked")
     Sampled.put(ctx.state, job, 1)
     found = Check(
-        job, provider, (validator,), ((validator, False),), ctx.number, OPEN, slashing.FAILED_KNOWN_ANSWER
+        job,
+        provider,
+        (validator,),
+        ((validator, False),),
+        ctx.number,
+        CheckStatus.OPEN,
+        Offence.FAILED_KNOWN_ANSWER,
     )
-    ctx.emit(PALLET, "KnownAnswerFailed", job=job, provider=provider)
+    ctx.emit(Event.KnownAnswerFailed, job=job, provider=provider)
     _dispute(ctx, found)
 
 
 def _dispute(ctx: Ctx, found: Check) -> None:
     extra = _pick(ctx, found.job, {found.provider, *found.verifiers}, DISPUTE_VERIFIERS)
     if not extra:  # nobody else to ask: one verdict never slashes
-        _close(ctx, found, PASSED)
+        _close(ctx, found, CheckStatus.PASSED)
         return
     for verifier in extra:
         _task(ctx, verifier, found.job, add=True)
     deadline = ctx.number + ctx.params.verify_window
-    Checks.put(ctx.state, found.job, replace(found, verifiers=(*found.verifiers, *extra), status=DISPUTED,
+    Checks.put(ctx.state, found.job, replace(found, verifiers=(*found.verifiers, *extra), status=CheckStatus.DISPUTED,
                                              deadline=deadline))  # fmt: skip
     _schedule(ctx, found.job, deadline)
     OpenDisputes.put(ctx.state, found.provider, OpenDisputes.get(ctx.state, found.provider) + 1)
-    ctx.emit(PALLET, "Disputed", job=found.job, verifiers=len(extra))
+    ctx.emit(Event.Disputed, job=found.job, verifiers=len(extra))
 
 
 def _resolve(ctx: Ctx, found: Check) -> None:
@@ -204,20 +240,20 @@ def _resolve(ctx: Ctx, found: Check) -> None:
     cheated = mismatches >= 2 and mismatches * 2 > len(found.verdicts)
     for verifier, match in found.verdicts:
         if match == cheated:  # voted against the outcome
-            slashing.report_offence(ctx, verifier, slashing.FALSE_VERDICT)
+            slashing.report_offence(ctx, verifier, Offence.FALSE_VERDICT)
     if cheated:
         slashing.report_offence(ctx, found.provider, found.offence)
         reputation.record_cheat(ctx, found.provider)
         Cheated.put(ctx.state, found.provider, ctx.number)
         registry.chill(ctx, found.provider, ctx.number + ctx.params.era_length)
-    _close(ctx, found, FAILED if cheated else PASSED)
+    _close(ctx, found, CheckStatus.FAILED if cheated else CheckStatus.PASSED)
 
 
-def _close(ctx: Ctx, found: Check, status: str) -> None:
+def _close(ctx: Ctx, found: Check, status: CheckStatus) -> None:
     for verifier in found.verifiers:
         _task(ctx, verifier, found.job, add=False)
     Checks.put(ctx.state, found.job, replace(found, status=status))
-    ctx.emit(PALLET, "CheckClosed", job=found.job, status=status)
+    ctx.emit(Event.CheckClosed, job=found.job, status=status)
 
 
 def on_finalize(ctx: Ctx) -> None:
@@ -225,9 +261,9 @@ def on_finalize(ctx: Ctx) -> None:
         found = Checks.get(ctx.state, job)
         if found is None or found.deadline != ctx.number:
             continue
-        if found.status == OPEN:
-            _close(ctx, found, EXPIRED)
-        elif found.status == DISPUTED:
+        if found.status == CheckStatus.OPEN:
+            _close(ctx, found, CheckStatus.EXPIRED)
+        elif found.status == CheckStatus.DISPUTED:
             _resolve(ctx, found)
     Due.put(ctx.state, ctx.number, ())
 
@@ -238,17 +274,19 @@ def cheated_since(state: State, provider: bytes, block: int) -> bool:
     return last > 0 and last >= block
 
 
-def outcome(state: State, job: int) -> str:
+def outcome(state: State, job: int) -> CheckStatus | None:
+    """None if the job was never checked, OPEN while its check (or dispute)
+    is open, else how the check closed."""
     found = Checks.get(state, job)
     if found is None:
-        return NONE
-    return OPEN if found.status in (OPEN, DISPUTED) else found.status
+        return None
+    return CheckStatus.OPEN if found.status in (CheckStatus.OPEN, CheckStatus.DISPUTED) else found.status
 
 
 def rewarded_verifiers(state: State, job: int) -> tuple[bytes, ...]:
     """The verifiers who re-executed the job and agreed with the outcome."""
     found = Checks.get(state, job)
-    if found is None or found.status not in (PASSED, FAILED):
+    if found is None or found.status not in (CheckStatus.PASSED, CheckStatus.FAILED):
         return ()
-    want = found.status == PASSED
+    want = found.status == CheckStatus.PASSED
     return tuple(v for v, match in found.verdicts if match == want)

@@ -6,13 +6,21 @@ cliff; after `duration` blocks everything has.
 """
 
 from dataclasses import dataclass
+from enum import auto
 from typing import Any
 
+from runtime.constants import TEAM_ALLOCATION
 from runtime.context import Ctx
+from runtime.genesis_config import GenesisConfig
 from runtime.pallets import balances
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
+from runtime.types import PalletEvent
 
 PALLET = "vesting"
+
+
+class Event(PalletEvent, pallet=PALLET):
+    Vested = auto()
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def on_initialize(ctx: Ctx) -> None:
         if due <= 0:
             continue
         balances.unlock(ctx, who, due)
-        ctx.emit(PALLET, "Vested", who=who, amount=due)
+        ctx.emit(Event.Vested, who=who, amount=due)
         if vested == schedule.total:
             Schedules.remove(ctx.state, who)
             Vesting.put(ctx.state, sorted_remove(Vesting.get(ctx.state), who))
@@ -70,3 +78,11 @@ def on_initialize(ctx: Ctx) -> None:
                 who,
                 Schedule(schedule.total, schedule.start, schedule.cliff, schedule.duration, vested),
             )
+
+
+def genesis(ctx: Ctx, config: GenesisConfig) -> None:
+    """The team's allocation, minted under one schedule of `vesting_cliff` and `vesting_duration`."""
+    balances.mint(ctx, config.team, TEAM_ALLOCATION)
+    add_schedule(
+        ctx, config.team, TEAM_ALLOCATION, config.params.vesting_cliff, config.params.vesting_duration
+    )

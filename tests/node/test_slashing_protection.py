@@ -233,7 +233,7 @@ def test_a_validator_whose_database_is_purged_resyncs_without_being_slashed(tmp_
         wait_until(lambda: finalized() >= resumed + 3, 60, "finality with the victim back")
 
         ledger = alice.rpc("vcoin_staking", to_address(dave))
-        assert ledger["bonded"] == DEV_VALIDATOR_BOND and ledger["role"] == staking.VALIDATOR
+        assert ledger["bonded"] == DEV_VALIDATOR_BOND and ledger["role"] == staking.Role.VALIDATOR
         assert to_address(dave) in alice.rpc("vcoin_validators")
         for number in range(1, alice.best() + 1):
             events = alice.rpc("chain_getEvents", alice.rpc("chain_getBlockHash", number))

@@ -12,9 +12,9 @@ from agent.executor import request_of
 from agent.job import JobSpec
 from offchain.job_input import InvalidInput, checked_input
 from runtime.codec import blake2b_256
-from runtime.constants import JOB_KINDS
 from runtime.pallets import jobs
 from runtime.pallets.job_rules import MAX_REFERENCED_TEXTS
+from runtime.pallets.job_types import JobKind
 from tools.bench.mutations import packed
 
 scalars = (
@@ -28,7 +28,7 @@ values = st.recursive(
 
 
 def referenced(kind: str, raw: bytes, size: int) -> jobs.Job:
-    return jobs.Job(0, b"s" * 32, kind, b"m" * 32, b"", blake2b_256(raw), size, {}, 1, 1, 10, 0, 0)
+    return jobs.Job(0, b"s" * 32, JobKind(kind), b"m" * 32, b"", blake2b_256(raw), size, {}, 1, 1, 10, 0, 0)
 
 
 def accepted_or_refused(job: jobs.Job, raw: bytes) -> None:
@@ -39,14 +39,16 @@ def accepted_or_refused(job: jobs.Job, raw: bytes) -> None:
     sandbox_encode(request_of(JobSpec(job.kind, value, {}), Path("/model"), "cpu"))  # what the executor sends
 
 
-@given(st.sampled_from(JOB_KINDS), values, st.integers(-3, 3))
-def test_any_decoded_value_is_either_runnable_or_refused(kind: str, value: object, size_error: int) -> None:
+@given(st.sampled_from(JobKind), values, st.integers(-3, 3))
+def test_any_decoded_value_is_either_runnable_or_refused(
+    kind: JobKind, value: object, size_error: int
+) -> None:
     raw = packed(value)
     accepted_or_refused(referenced(kind, raw, max(1, len(raw) + size_error)), raw)
 
 
-@given(st.sampled_from(JOB_KINDS), st.binary(max_size=64))
-def test_any_bytes_are_either_runnable_or_refused(kind: str, raw: bytes) -> None:
+@given(st.sampled_from(JobKind), st.binary(max_size=64))
+def test_any_bytes_are_either_runnable_or_refused(kind: JobKind, raw: bytes) -> None:
     accepted_or_refused(referenced(kind, raw, max(1, len(raw))), raw)
 
 
@@ -97,7 +99,7 @@ def test_the_shape_walker_accepts_exactly_what_the_chain_accepts(value: object) 
     from offchain.input_shape import check_shape
     from runtime.pallets.job_rules import check_input
 
-    for kind in ("inference", "embed"):
+    for kind in (JobKind.INFERENCE, JobKind.EMBED):
         raw = packed(value)
         try:
             check_input(kind, value)

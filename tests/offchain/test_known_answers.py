@@ -81,7 +81,7 @@ class Market:
         for job_id in jobs.assignments(state, EVE.public):
             job = jobs.job(state, job_id)
             assert job is not None
-            if job.status == jobs.ASSIGNED:
+            if job.status == jobs.JobStatus.ASSIGNED:
                 raw = job.input or self.blobs.get(job.input_hash)  # referenced: from the tester's node
                 assert raw is not None
                 payload = inference.run(JobSpec("inference", decode(raw), dict(job.options)), self.lm, "cpu")
@@ -90,7 +90,7 @@ class Market:
                 result = self.results[job_id] = Result.of(payload)
                 self.view.submit_call_as(EVE, jobs_call("commit", job=job_id,
                                                         commitment=jobs.commitment(result.hash, b"s")))  # fmt: skip
-            elif job.status == jobs.COMMITTED and number > job.committed_at:
+            elif job.status == jobs.JobStatus.COMMITTED and number > job.committed_at:
                 result = self.results[job_id]
                 self.view.submit_call_as(EVE, jobs_call("reveal", job=job_id, result_hash=result.hash, salt=b"s",
                                                         result=result.encoded))  # fmt: skip
@@ -173,7 +173,9 @@ def test_a_lazy_provider_fails_a_known_answer_job_and_goes_to_a_dispute(lm: Path
     assert [e.data["passed"] for e in market.opened()] == [False]
     check = verification.check(market.chain.state, market.opened()[0].data["job"])
     assert (
-        check is not None and check.offence == "failed_known_answer" and check.status == verification.DISPUTED
+        check is not None
+        and check.offence == "failed_known_answer"
+        and check.status == verification.CheckStatus.DISPUTED
     )
     assert not any(known_answers.Seals.get(market.chain.state, t.seal) for t in market.tester.tests.values())
 

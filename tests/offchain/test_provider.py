@@ -48,7 +48,7 @@ def submit_referenced(chain: TestChain, lm: Path, raw: bytes, size: int | None =
                             "options": {"max_tokens": 4}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
     assert failed(chain.call(FERDIE, "jobs", "submit", **args)) is None
     found = jobs.job(chain.state, job_id)
-    assert found is not None and found.status == jobs.ASSIGNED
+    assert found is not None and found.status == jobs.JobStatus.ASSIGNED
     return job_id
 
 
@@ -97,7 +97,8 @@ def test_an_unusable_referenced_input_is_refused_not_run(lm: Path, tmp_path: Pat
     refused = [e for e in events if e.name == "Refused"]
     assert len(refused) == 1 and refused[0].data["job"] == job_id, [e.name for e in events]
     found = jobs.job(chain.state, job_id)
-    assert found is not None and found.status == jobs.PENDING and EVE.public in found.tried  # for others
+    assert found is not None and found.status == jobs.JobStatus.PENDING
+    assert EVE.public in found.tried  # for others
     after = chain.account(FERDIE.public)
     burned = refused[0].data["burned"]
     assert 0 < burned < UNIT and after.free == before[1].free and after.reserved == UNIT - burned

@@ -16,6 +16,7 @@ from agent.models import model_hash
 from genesis.spec import local_spec
 from offchain.blobs import BlobStore
 from offchain.verifier import VerifierWorker
+from runtime import constants
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
@@ -50,7 +51,7 @@ def checked_job(lm: Path, result: bytes) -> tuple[TestChain, jobs.Job, Keypair]:
     result_hash, salt = blake2b_256(result), b"s" * 32
     chain.call(EVE, "jobs", "commit", job=0, commitment=jobs.commitment(result_hash, salt))
     chain.call(EVE, "jobs", "reveal", job=0, result_hash=result_hash, salt=salt, result=result)
-    chain.advance_to(chain.head.number + verification.SAMPLE_DELAY)
+    chain.advance_to(chain.head.number + constants.SAMPLE_DELAY)
     check = verification.check(chain.state, 0)
     assert check is not None
     found = jobs.job(chain.state, 0)
@@ -78,7 +79,7 @@ def test_an_honest_result_gets_a_match_verdict_on_chain(lm: Path, tmp_path: Path
     assert len(view.sent) == 1
     events = chain.produce(view.sent).events
     assert any(e.name == "Verdict" and e.data["match"] is True for e in events)
-    assert verification.outcome(chain.state, 0) == verification.PASSED
+    assert verification.outcome(chain.state, 0) == verification.CheckStatus.PASSED
 
 
 def test_a_doctored_result_gets_a_mismatch_and_opens_a_dispute(lm: Path, tmp_path: Path) -> None:
@@ -88,4 +89,5 @@ def test_a_doctored_result_gets_a_mismatch_and_opens_a_dispute(lm: Path, tmp_pat
     view = verify(chain, verifier, lm, tmp_path)
     chain.produce(view.sent)
     check = verification.check(chain.state, 0)
-    assert check is not None and check.status == verification.DISPUTED and check.verdicts[0][1] is False
+    assert check is not None and check.status == verification.CheckStatus.DISPUTED
+    assert check.verdicts[0][1] is False

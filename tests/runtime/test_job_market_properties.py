@@ -22,17 +22,18 @@ from runtime.constants import UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import job_market, jobs
 from runtime.pallets.job_rules import work_units
+from runtime.pallets.job_types import JobKind
 from runtime.types import Event
 from tests.chain import BOB, TestChain, failed
 from tests.runtime.test_properties import check_invariants
 
 EMBED = BUILTIN_MODELS[0][0]
 TEXTS = b"\x91\xabhello world"  # ["hello world"]
-UNITS = work_units("embed", 23, len(TEXTS), {})
+UNITS = work_units(JobKind.EMBED, 23, len(TEXTS), {})
 FLOOD = [Keypair(bytes([0x70, i]) * 16) for i in range(3)]
 HONEST = [Keypair(bytes([0x71, i]) * 16) for i in range(10)]
 PLACES, SHARE = 6, 3
-OPEN = (jobs.PENDING, jobs.ASSIGNED, jobs.COMMITTED, jobs.REVEALED)
+OPEN = (jobs.JobStatus.PENDING, jobs.JobStatus.ASSIGNED, jobs.JobStatus.COMMITTED, jobs.JobStatus.REVEALED)
 
 submission = st.tuples(
     st.integers(0, len(FLOOD) - 1),
@@ -99,7 +100,7 @@ def test_an_honest_job_above_the_flood_always_gets_in(plan: list[tuple[list[Any]
 def _check_market(chain: TestChain, events: Sequence[Event]) -> None:
     records = [jobs.job(chain.state, i) for i in range(jobs.NextId.get(chain.state))]
     known = [j for j in records if j is not None]
-    pending = {j.id for j in known if j.status == jobs.PENDING}
+    pending = {j.id for j in known if j.status == jobs.JobStatus.PENDING}
     assert job_market.size(chain.state) == len(pending) <= PLACES
     assert all(job_market.is_waiting(chain.state, i) == (i in pending) for i in range(len(records)))
     queued = {
@@ -108,7 +109,7 @@ def _check_market(chain: TestChain, events: Sequence[Event]) -> None:
     assert queued == pending
     for key in FLOOD + HONEST:
         mine = [j for j in known if j.submitter == key.public]
-        waiting = [j for j in mine if j.status == jobs.PENDING]
+        waiting = [j for j in mine if j.status == jobs.JobStatus.PENDING]
         assert job_market.WaitingBy.get(chain.state, key.public) == len(waiting)
         assert sum(1 for j in waiting if not j.tried) <= SHARE  # a requeued job is not refused again
         assert chain.account(key.public).reserved == sum(j.max_fee for j in mine if j.status in OPEN)

@@ -14,6 +14,7 @@ from runtime.crypto import Keypair
 from runtime.executive import apply_block, finalize, initialize
 from runtime.pallets import balances, emission, governance, job_market, jobs, known_answers, staking
 from runtime.pallets.job_rules import check_options
+from runtime.pallets.job_types import JobKind
 from runtime.state import State
 from runtime.storage import _load
 from runtime.types import Block, Call, Extrinsic, extrinsics_root
@@ -33,7 +34,9 @@ SHORT: dict[str, Any] = {
 EMBED = BUILTIN_MODELS[0][0]
 RESULT_HASH, SALT = blake2b_256(b"result"), b"salt"
 KNOWN_ANSWER_SEAL = known_answers.seal_of(
-    known_answers.task_of("embed", EMBED, blake2b_256(encode(["some text"])), check_options("embed", {})),
+    known_answers.task_of(
+        "embed", EMBED, blake2b_256(encode(["some text"])), check_options(JobKind.EMBED, {})
+    ),
     RESULT_HASH,
     SALT,
 )
@@ -70,7 +73,6 @@ calls = st.one_of(
     st.builds(lambda a: ("staking", "unbond", {"amount": a}), amounts),
     st.just(("staking", "withdraw_unbonded", {})),
     st.just(("staking", "validate", {})),
-    st.just(("staking", "provide", {})),
     st.just(("staking", "chill", {})),
     st.builds(lambda p: ("governance", "propose", {"action": p[0], "args": p[1]}), proposals),
     st.builds(lambda i, a: ("governance", "vote", {"id": i, "aye": a}), st.integers(0, 3), st.booleans()),
@@ -218,9 +220,9 @@ def check_invariants(state: State) -> None:
             held_by[owner] = held_by.get(owner, 0) + led.bonded + led.unbonding_total
         elif key.startswith(jobs.Jobs.prefix):
             job = jobs.Job.from_wire(_load(value))
-            if job.status not in (jobs.SETTLED, jobs.REFUNDED):
+            if job.status not in (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED):
                 held_by[job.submitter] = held_by.get(job.submitter, 0) + job.max_fee
-            if job.status == jobs.PENDING:
+            if job.status == jobs.JobStatus.PENDING:
                 pending.add(job.id)
     for owner, held in held_by.items():
         assert reserved_by.get(owner, 0) >= held

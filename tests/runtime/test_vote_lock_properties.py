@@ -58,7 +58,7 @@ def test_open_tallies_never_count_more_than_the_stake_bonded_now(plan: list[list
         chain.produce(raws)
         prop = governance.proposal(chain.state, 0)
         assert prop is not None
-        if prop.status != governance.VOTING:
+        if prop.status != governance.ProposalStatus.VOTING:
             continue
         assert prop.ayes + prop.nays <= staking.TotalBonded.get(chain.state)
         for key in VOTERS:

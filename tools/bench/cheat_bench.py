@@ -48,6 +48,7 @@ STRATEGIES = {
     "intermittent_0.05": 0.05, "intermittent_0.2": 0.2, "intermittent_0.5": 0.5, "no_show": 1.0,
 }  # fmt: skip
 DIM = 16
+CLOSED = (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED, jobs.JobStatus.REJECTED)
 
 
 @dataclass
@@ -124,7 +125,7 @@ def provider_turn(sim: Sim) -> None:
     for prov in sim.providers.values():
         for job_id in jobs.assignments(sim.state, prov.key.public):
             job = jobs.job(sim.state, job_id)
-            if job is None or job.status != jobs.ASSIGNED or job.assigned_at != sim.number:
+            if job is None or job.status != jobs.JobStatus.ASSIGNED or job.assigned_at != sim.number:
                 continue
             result = answer(sim, prov, job)
             prov.executed += 1
@@ -151,9 +152,9 @@ def reference(job_input: bytes, rng: random.Random) -> dict[str, Any]:
 def known_answer_turn(sim: Sim) -> None:
     for job_id, (validator, expected_hash, salt, expected) in list(sim.known.items()):
         job = jobs.job(sim.state, job_id)
-        if job is None or job.status in (jobs.SETTLED, jobs.REFUNDED, jobs.REJECTED):
+        if job is None or job.status in CLOSED:
             sim.known.pop(job_id)
-        elif job.status == jobs.REVEALED:
+        elif job.status == jobs.JobStatus.REVEALED:
             matches = embed.compare(expected, decode(job.result)).match
             sim.sign(validator, "known_answers", "open", {"job": job_id, "expected_hash": expected_hash,
                                                           "salt": salt, "matches": matches})  # fmt: skip
@@ -170,7 +171,9 @@ def submit_jobs(sim: Sim, count: int, first_id: int, known_rate: float) -> None:
             expected_hash, salt = digest(encode(expected)), sim.rng.randbytes(16)
             sim.verifier_runs += 1
             sim.known[first_id + offset] = (validator, expected_hash, salt, expected)
-            task = known_answers.task_of("embed", MODEL, blake2b_256(job_input), check_options("embed", {}))
+            task = known_answers.task_of(
+                "embed", MODEL, blake2b_256(job_input), check_options(jobs.JobKind.EMBED, {})
+            )
             sim.sign(
                 validator, "known_answers", "seal", {"seal": known_answers.seal_of(task, expected_hash, salt)}
             )
@@ -257,8 +260,8 @@ def run(
 
 def _open_jobs(sim: Sim) -> bool:
     last = jobs.NextId.get(sim.state) - 1
-    return any((j := jobs.job(sim.state, i)) is not None and j.status not in (jobs.SETTLED, jobs.REFUNDED,
-               jobs.REJECTED) for i in range(max(0, last - 200), last + 1))  # fmt: skip
+    return any((j := jobs.job(sim.state, i)) is not None and j.status not in CLOSED
+               for i in range(max(0, last - 200), last + 1))  # fmt: skip
 
 
 def _record_slashes(sim: Sim) -> None:

@@ -52,7 +52,7 @@ def _targets(node: Node) -> dict[str, Target]:
     proof = Justification(genesis, Checkpoint(1, block.hash), (vote,)).encode()
     texts = encode(["one text", "two texts"])
     referenced = jobs.Job(
-        0, bob.public, "embed", bytes(32), b"", blake2b_256(texts), len(texts), {}, 1, 1, 9, 0, 0
+        0, bob.public, jobs.JobKind.EMBED, bytes(32), b"", blake2b_256(texts), len(texts), {}, 1, 1, 9, 0, 0
     )
     rpc = [json.dumps({"jsonrpc": "2.0", "id": 1, "method": m, "params": p}).encode() for m, p in [
         ("system_health", []), ("chain_getBlock", []), ("chain_getHeader", ["0x" + block.hash.hex()]),

@@ -16,7 +16,7 @@ def _pass(chain: TestChain, pid: int) -> None:
     assert prop is not None
     chain.advance_to(prop.end)
     prop = governance.proposal(chain.state, pid)
-    assert prop is not None and prop.status == governance.PASSED
+    assert prop is not None and prop.status == governance.ProposalStatus.PASSED
     chain.advance_to(prop.enact_at)
 
 
@@ -27,7 +27,7 @@ def test_param_change_passes_and_is_enacted_after_the_delay() -> None:
     assert chain.account(BOB.public).reserved == reserved + chain.params.proposal_deposit
     _pass(chain, pid)
     prop = governance.proposal(chain.state, pid)
-    assert prop is not None and prop.status == governance.ENACTED
+    assert prop is not None and prop.status == governance.ProposalStatus.ENACTED
     assert chain.params.burn_rate_ppm == 180_000
     assert chain.account(BOB.public).reserved == reserved
 
@@ -73,7 +73,7 @@ def test_spend_beyond_funds_fails_at_enactment() -> None:
     pid = _propose(chain, "treasury_spend", source="reserve", to=CHARLIE.public, amount=10**18)
     _pass(chain, pid)
     prop = governance.proposal(chain.state, pid)
-    assert prop is not None and prop.status == governance.FAILED
+    assert prop is not None and prop.status == governance.ProposalStatus.FAILED
 
 
 def test_validator_count_change() -> None:
@@ -94,7 +94,7 @@ def test_without_quorum_the_proposal_is_rejected() -> None:
     assert prop is not None
     chain.advance_to(prop.end)
     prop = governance.proposal(chain.state, pid)
-    assert prop is not None and prop.status == governance.REJECTED
+    assert prop is not None and prop.status == governance.ProposalStatus.REJECTED
     assert chain.params.burn_rate_ppm == 150_000
 
 
@@ -107,7 +107,7 @@ def test_nays_win_and_a_revote_replaces_the_old_vote() -> None:
     assert prop is not None and prop.ayes == 0 and prop.nays > 0
     chain.advance_to(prop.end)
     prop = governance.proposal(chain.state, pid)
-    assert prop is not None and prop.status == governance.REJECTED
+    assert prop is not None and prop.status == governance.ProposalStatus.REJECTED
 
 
 def test_vote_errors() -> None:
@@ -182,7 +182,7 @@ def test_stake_that_voted_cannot_move_and_vote_again_before_the_close() -> None:
     ])  # fmt: skip
     chain.advance_to(prop.end)
     prop = governance.proposal(chain.state, pid)
-    assert prop is not None and prop.status == governance.REJECTED and prop.ayes == stake
+    assert prop is not None and prop.status == governance.ProposalStatus.REJECTED and prop.ayes == stake
     assert chain.params.burn_rate_ppm == 150_000
 
 

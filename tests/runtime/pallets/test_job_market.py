@@ -18,10 +18,11 @@ from runtime.constants import (
 from runtime.crypto import Keypair
 from runtime.pallets import job_assignment, jobs
 from runtime.pallets.job_rules import work_units
+from runtime.pallets.job_types import JobKind
 from tests.chain import BOB, CHARLIE, DAVE, EVE, TestChain, failed
 from tests.runtime.pallets.test_jobs import TEXTS, market, submit
 
-UNITS = work_units("embed", 23, len(TEXTS), {})  # all-minilm-l6-v2 has 22.7M parameters
+UNITS = work_units(JobKind.EMBED, 23, len(TEXTS), {})  # all-minilm-l6-v2 has 22.7M parameters
 FLOOD_FEE = UNITS * 10  # 10 base units per work unit: less than any provider here asks
 FAR = 90_000  # blocks
 
@@ -55,7 +56,7 @@ def flood(chain: TestChain, keys: list[Keypair], per_key: int, **overrides: Any)
 
 def waiting(chain: TestChain) -> list[jobs.Job]:
     found = [jobs.job(chain.state, i) for i in range(jobs.NextId.get(chain.state))]
-    return [j for j in found if j is not None and j.status == jobs.PENDING]
+    return [j for j in found if j is not None and j.status == jobs.JobStatus.PENDING]
 
 
 def test_a_full_market_takes_a_better_bid_and_refunds_the_job_it_evicts_in_full() -> None:
@@ -76,9 +77,9 @@ def test_a_full_market_takes_a_better_bid_and_refunds_the_job_it_evicts_in_full(
     refunded = next(e for e in events if e.name == "Refunded")
     assert refunded.data["job"] == newest and refunded.data["amount"] == FLOOD_FEE
     assert chain.account(victim.submitter).reserved == reserved - FLOOD_FEE
-    assert job_of(chain, newest).status == jobs.REFUNDED
+    assert job_of(chain, newest).status == jobs.JobStatus.REFUNDED
     honest = job_of(chain, newest + 1)
-    assert honest.status == jobs.ASSIGNED and honest.provider == BOB.public  # and served at once
+    assert honest.status == jobs.JobStatus.ASSIGNED and honest.provider == BOB.public  # and served at once
     assert len(waiting(chain)) == MAX_UNASSIGNED_JOBS - 1
 
 
@@ -104,10 +105,10 @@ def test_jobs_no_provider_can_serve_are_refunded_long_before_their_deadline() ->
     submit(chain, deadline=FAR, min_reputation=1_000_000)  # above BOB's reputation
     model = BUILTIN_MODELS[1][0]  # nobody serves it
     submit(chain, kind="inference", model=model, input=encode("hi"), deadline=FAR)
-    assert [j.status for j in waiting(chain)] == [jobs.PENDING] * 3
+    assert [j.status for j in waiting(chain)] == [jobs.JobStatus.PENDING] * 3
     chain.advance_to(chain.head.number + JOB_IDLE_BLOCKS)
     assert waiting(chain) == []
-    assert [job_of(chain, i).status for i in range(3)] == [jobs.REFUNDED] * 3
+    assert [job_of(chain, i).status for i in range(3)] == [jobs.JobStatus.REFUNDED] * 3
     assert chain.account(CHARLIE.public).reserved == reserved
 
 
@@ -158,7 +159,7 @@ def test_better_paying_jobs_are_assigned_first_and_the_rest_in_later_blocks() ->
             chain.sign(key, "jobs", "submit", nonce=n + i, max_fee=UNITS * rate, **args) for i in range(40)
         ]
     chain.produce(raws)
-    assert {job_of(chain, i).status for i in range(40, 80)} == {jobs.ASSIGNED}  # EVE's pay more
+    assert {job_of(chain, i).status for i in range(40, 80)} == {jobs.JobStatus.ASSIGNED}  # EVE's pay more
     assert [j.id for j in waiting(chain)] == list(range(24, 40))  # the newest of CHARLIE's
     chain.produce()
     assert waiting(chain) == []
@@ -173,4 +174,4 @@ def test_a_queue_whose_head_never_fits_does_not_starve_other_models() -> None:
         flood(chain, [CHARLIE], 5, max_fee=UNIT, min_reputation=1_000_000)  # BOB never qualifies
         submit(chain, key=EVE, kind="inference", model=model, input=encode("hi"))
         chain.produce()
-    assert job_of(chain, 5).status == jobs.ASSIGNED and job_of(chain, 5).provider == DAVE.public
+    assert job_of(chain, 5).status == jobs.JobStatus.ASSIGNED and job_of(chain, 5).provider == DAVE.public

@@ -36,7 +36,11 @@ def test_the_assigned_provider_refuses_a_referenced_input_for_no_gain() -> None:
     assert reputation.score(chain.state, refuser.public) == score
     assert registry.provider(chain.state, refuser.public).jobs_failed == 0
     again = job(chain)  # assigned again in the same block, to the other provider only
-    assert again.status == jobs.ASSIGNED and again.provider == other.public and again.max_fee == UNIT - burn
+    assert (
+        again.status == jobs.JobStatus.ASSIGNED
+        and again.provider == other.public
+        and again.max_fee == UNIT - burn
+    )
     assert jobs.assignments(chain.state, refuser.public) == ()
     assert failed(chain.call(refuser, "jobs", "refuse", job=0, reason="again")) == "jobs.NotAssigned"
 

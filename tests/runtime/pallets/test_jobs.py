@@ -4,6 +4,7 @@ split, refunds, missed commits and reveals."""
 from typing import Any
 
 from genesis.spec import BUILTIN_MODELS
+from runtime import constants
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT, ppm_of
 from runtime.crypto import Keypair
@@ -46,7 +47,9 @@ def test_a_job_is_assigned_committed_revealed_and_settled_80_5_15() -> None:
     free_before = chain.account(CHARLIE.public).free
     assert failed(submit(chain)) is None
     submitted = job(chain)
-    assert submitted.status == jobs.ASSIGNED and submitted.provider == BOB.public  # assigned in its block
+    assert (
+        submitted.status == jobs.JobStatus.ASSIGNED and submitted.provider == BOB.public
+    )  # assigned in its block
     assert chain.account(CHARLIE.public).reserved == UNIT
     assert jobs.assignments(chain.state, BOB.public) == (0,)
 
@@ -60,11 +63,11 @@ def test_a_job_is_assigned_committed_revealed_and_settled_80_5_15() -> None:
         failed(chain.call(BOB, "jobs", "reveal", job=0, result_hash=result_hash, salt=salt, result=result))
         is None
     )
-    assert job(chain).status == jobs.REVEALED and job(chain).result == result
+    assert job(chain).status == jobs.JobStatus.REVEALED and job(chain).result == result
 
     provider_before = chain.account(BOB.public).free
     burned_before = balances.Burned.get(chain.state)
-    chain.advance_to(job(chain).revealed_at + verification.SAMPLE_DELAY)
+    chain.advance_to(job(chain).revealed_at + constants.SAMPLE_DELAY)
     checked = verification.check(chain.state, 0) is not None  # new providers are checked more often
     alice_before = chain.account(ALICE.public).free
     events, verdict_fee = [], 0
@@ -72,12 +75,12 @@ def test_a_job_is_assigned_committed_revealed_and_settled_80_5_15() -> None:
         assert failed(chain.call(ALICE, "verification", "verdict", job=0, match=True)) is None
         events += chain.events
         verdict_fee = next(e.data["fee"] for e in events if e.name == "ExtrinsicSuccess")
-    while job(chain).status != jobs.SETTLED and chain.head.number <= job(chain).revealed_at + 3:
+    while job(chain).status != jobs.JobStatus.SETTLED and chain.head.number <= job(chain).revealed_at + 3:
         chain.produce()
         events += chain.events
     settled = job(chain)
     fee = submitted.units * 1_000
-    assert settled.status == jobs.SETTLED and settled.fee == fee
+    assert settled.status == jobs.JobStatus.SETTLED and settled.fee == fee
     assert balances.Burned.get(chain.state) - burned_before == ppm_of(fee, 150_000)
     paid = chain.account(BOB.public).free - provider_before
     rewards = sum(e.data["amount"] for e in events if e.name == "Rewarded" and e.data["who"] == BOB.public)
@@ -101,9 +104,9 @@ def test_a_job_nobody_serves_is_refunded_at_its_deadline() -> None:
     chain = market()
     free_before = chain.account(CHARLIE.public).free
     submit(chain, deadline=4)
-    assert job(chain).status == jobs.PENDING
+    assert job(chain).status == jobs.JobStatus.PENDING
     chain.advance_to(job(chain).deadline)
-    assert job(chain).status == jobs.REFUNDED
+    assert job(chain).status == jobs.JobStatus.REFUNDED
     assert chain.account(CHARLIE.public).reserved == 0
     assert free_before - chain.account(CHARLIE.public).free < UNIT // 100  # the tx fee only
 
@@ -114,7 +117,7 @@ def test_a_missed_commit_reassigns_to_another_provider() -> None:
     first = job(chain).provider
     chain.advance_to(job(chain).assigned_at + 4)
     moved = job(chain)
-    assert moved.status == jobs.ASSIGNED and moved.provider != first and moved.tried == (first,)
+    assert moved.status == jobs.JobStatus.ASSIGNED and moved.provider != first and moved.tried == (first,)
     assert registry.provider(chain.state, first).jobs_failed == 1
     assert jobs.assignments(chain.state, first) == ()
 
@@ -126,7 +129,10 @@ def test_a_missed_reveal_is_slashed_five_percent() -> None:
     chain.call(BOB, "jobs", "commit", job=0, commitment=b"\x01" * 32)
     chain.advance_to(job(chain).committed_at + 4)
     assert staking.ledger(chain.state, BOB.public).bonded == bonded - ppm_of(bonded, 50_000)
-    assert job(chain).status in (jobs.PENDING, jobs.REFUNDED)  # no one else serves the model
+    assert job(chain).status in (
+        jobs.JobStatus.PENDING,
+        jobs.JobStatus.REFUNDED,
+    )  # no one else serves the model
 
 
 def test_only_the_assigned_provider_commits_and_the_reveal_must_open_the_commitment() -> None:

@@ -1,7 +1,10 @@
+from dataclasses import fields, replace
+
 from runtime.constants import SLASH_CAP_PPM, UNIT
 from runtime.crypto import Keypair
 from runtime.errors import DispatchError
 from runtime.pallets import slashing, staking, treasury
+from runtime.params import Params, governable
 from runtime.types import Header, seal_payload
 from tests.chain import ALICE, BOB, TestChain, failed
 
@@ -10,7 +13,7 @@ def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
     eco = chain.account(treasury.ECOSYSTEM).free
-    taken = slashing.report_offence(chain.ctx(), BOB.public, slashing.MISMATCH)
+    taken = slashing.report_offence(chain.ctx(), BOB.public, slashing.Offence.MISMATCH)
     assert taken == 200 * UNIT
     assert staking.ledger(chain.state, BOB.public).bonded == 800 * UNIT
     assert chain.account(BOB.public).reserved == 800 * UNIT
@@ -19,32 +22,49 @@ def test_offence_slashes_its_rate_and_pays_the_treasury() -> None:
 
 def test_each_offence_kind_uses_its_table_rate() -> None:
     expected = {
-        "missed_reveal": 50,
-        "mismatch": 200,
-        "failed_known_answer": 300,
-        "equivocation": 500,
+        slashing.Offence.MISSED_REVEAL: 50,
+        slashing.Offence.MISMATCH: 200,
+        slashing.Offence.FAILED_KNOWN_ANSWER: 300,
+        slashing.Offence.EQUIVOCATION: 500,
+        slashing.Offence.FALSE_VERDICT: 200,
     }
+    assert set(expected) == set(slashing.Offence) == set(slashing.SLASH_RATE)
     for kind, per_mille in expected.items():
         chain = TestChain(replicate=False)
         chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
         assert slashing.report_offence(chain.ctx(), BOB.public, kind) == per_mille * UNIT
 
 
+def test_every_slash_rate_is_a_governable_parameter() -> None:
+    params = TestChain(replicate=False).params
+    for kind, rate in slashing.SLASH_RATE.items():
+        moved = rate(params) + (1 if rate(params) < SLASH_CAP_PPM else -1)
+        read = [f.name for f in fields(Params) if rate(_moved(params, f.name, moved)) == moved]
+        assert len(read) == 1 and governable(read[0], moved) is None, (kind, read)
+
+
+def _moved(params: Params, name: str, value: int) -> Params:
+    try:
+        return replace(params, **{name: value})
+    except ValueError:  # out of that parameter's bounds: not the one
+        return params
+
+
 def test_repeat_within_an_era_escalates_to_the_cap() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
     ctx = chain.ctx()
-    slashing.report_offence(ctx, BOB.public, slashing.MISSED_REVEAL)
-    second = slashing.report_offence(ctx, BOB.public, slashing.MISSED_REVEAL)
+    slashing.report_offence(ctx, BOB.public, slashing.Offence.MISSED_REVEAL)
+    second = slashing.report_offence(ctx, BOB.public, slashing.Offence.MISSED_REVEAL)
     assert second == 950 * UNIT * SLASH_CAP_PPM // 10**6
 
 
 def test_offence_in_a_new_era_starts_over() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
-    slashing.report_offence(chain.ctx(), BOB.public, slashing.MISSED_REVEAL)
+    slashing.report_offence(chain.ctx(), BOB.public, slashing.Offence.MISSED_REVEAL)
     chain.advance_to(chain.params.era_length)
-    second = slashing.report_offence(chain.ctx(), BOB.public, slashing.MISSED_REVEAL)
+    second = slashing.report_offence(chain.ctx(), BOB.public, slashing.Offence.MISSED_REVEAL)
     assert second == 950 * UNIT * 5 // 100
 
 
@@ -52,7 +72,7 @@ def test_slashing_reaches_unbonding_stake() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     chain.call(BOB, "staking", "bond", amount=1_000 * UNIT)
     chain.call(BOB, "staking", "unbond", amount=1_000 * UNIT)
-    taken = slashing.report_offence(chain.ctx(), BOB.public, slashing.MISMATCH)
+    taken = slashing.report_offence(chain.ctx(), BOB.public, slashing.Offence.MISMATCH)
     assert taken == 200 * UNIT
     assert staking.ledger(chain.state, BOB.public).unbonding_total == 800 * UNIT
 
@@ -60,7 +80,7 @@ def test_slashing_reaches_unbonding_stake() -> None:
 def test_unknown_offence_is_refused() -> None:
     chain = TestChain(replicate=False)  # the test reports offences outside blocks
     try:
-        slashing.report_offence(chain.ctx(), BOB.public, "jaywalking")
+        slashing.report_offence(chain.ctx(), BOB.public, "jaywalking")  # type: ignore[arg-type]
     except DispatchError as err:
         assert err.error == "UnknownOffence"
     else:
@@ -82,7 +102,7 @@ def test_equivocation_evidence_slashes_half_and_chills() -> None:
     )
     assert failed(events) is None
     assert staking.ledger(chain.state, ALICE.public).bonded == bonded // 2
-    assert staking.ledger(chain.state, ALICE.public).role == staking.NO_ROLE
+    assert staking.ledger(chain.state, ALICE.public).role == staking.Role.NONE
     again = chain.call(BOB, "slashing", "report_equivocation", header_a=ha, seal_a=sa, header_b=hb, seal_b=sb)
     assert failed(again) == "slashing.AlreadyReported"
 

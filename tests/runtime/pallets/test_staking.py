@@ -6,7 +6,7 @@ from tests.chain import ALICE, BOB, CHARLIE, DAVE, TestChain, failed
 def test_genesis_validator_is_bonded_and_active() -> None:
     chain = TestChain()
     led = staking.ledger(chain.state, ALICE.public)
-    assert led.role == staking.VALIDATOR and led.bonded > 0
+    assert led.role == staking.Role.VALIDATOR and led.bonded > 0
     assert staking.Active.get(chain.state) == (ALICE.public,)
     assert chain.account(ALICE.public).reserved == led.bonded
     assert staking.TotalBonded.get(chain.state) == led.bonded
@@ -73,18 +73,26 @@ def test_unbonding_below_minimum_chills_the_validator() -> None:
     chain.call(BOB, "staking", "validate")
     assert BOB.public in staking.Candidates.get(chain.state)
     chain.call(BOB, "staking", "unbond", amount=1_500 * UNIT)
-    assert staking.ledger(chain.state, BOB.public).role == staking.NO_ROLE
+    assert staking.ledger(chain.state, BOB.public).role == staking.Role.NONE
     assert BOB.public not in staking.Candidates.get(chain.state)
 
 
-def test_provide_and_chill() -> None:
+def test_validate_and_chill() -> None:
     chain = TestChain()
     assert failed(chain.call(BOB, "staking", "chill")) == "staking.NoRole"
-    chain.call(BOB, "staking", "bond", amount=500 * UNIT)
-    assert failed(chain.call(BOB, "staking", "provide")) is None
-    assert staking.Providers.get(chain.state) == (BOB.public,)
+    chain.call(BOB, "staking", "bond", amount=20_000 * UNIT)
+    assert failed(chain.call(BOB, "staking", "validate")) is None
+    assert BOB.public in staking.Candidates.get(chain.state)
     assert failed(chain.call(BOB, "staking", "chill")) is None
-    assert staking.Providers.get(chain.state) == ()
+    assert BOB.public not in staking.Candidates.get(chain.state)
+    assert staking.ledger(chain.state, BOB.public).role == staking.Role.NONE
+
+
+def test_providing_is_not_a_staking_role() -> None:
+    """One becomes a provider by registering (`registry.register_provider`)."""
+    chain = TestChain()
+    chain.call(BOB, "staking", "bond", amount=2_000 * UNIT)
+    assert failed(chain.call(BOB, "staking", "provide")) == "system.UnknownCall"
 
 
 def test_election_of_nobody_keeps_the_old_set() -> None:

@@ -4,11 +4,13 @@ the fees and slashes that follow."""
 from typing import Any
 
 from genesis.spec import BUILTIN_MODELS, local_spec
+from runtime import constants
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT, ppm_of
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, known_answers, registry, reputation, staking, verification
 from runtime.pallets.job_rules import check_options
+from runtime.pallets.job_types import JobKind
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 
 EMBED = BUILTIN_MODELS[0][0]
@@ -30,7 +32,7 @@ def revealed_job(sampled: bool = True) -> tuple[TestChain, int]:
     result_hash, salt = blake2b_256(b"result"), b"s" * 32
     chain.call(EVE, "jobs", "commit", job=0, commitment=jobs.commitment(result_hash, salt))
     chain.call(EVE, "jobs", "reveal", job=0, result_hash=result_hash, salt=salt, result=b"")
-    chain.advance_to(chain.head.number + verification.SAMPLE_DELAY)
+    chain.advance_to(chain.head.number + constants.SAMPLE_DELAY)
     return chain, 0
 
 
@@ -45,13 +47,13 @@ def test_a_sampled_job_waits_for_its_verdict_and_pays_the_verifier() -> None:
     (verifier,) = verifiers(chain, job)
     assert verifier.public != EVE.public and verification.tasks(chain.state, verifier.public) == (job,)
     chain.advance_to(chain.head.number + 4 - 1)
-    assert jobs.job(chain.state, job).status == jobs.REVEALED  # type: ignore[union-attr]  # held for the check
+    assert jobs.job(chain.state, job).status == jobs.JobStatus.REVEALED  # type: ignore[union-attr]  # held for the check
     before = chain.account(verifier.public).free
     events = chain.call(verifier, "verification", "verdict", job=job, match=True)
     assert failed(events) is None
     chain.advance_to(chain.head.number + 1)
     settled = jobs.job(chain.state, job)
-    assert settled is not None and settled.status == jobs.SETTLED
+    assert settled is not None and settled.status == jobs.JobStatus.SETTLED
     tx_fee = next(e.data["fee"] for e in events if e.name == "ExtrinsicSuccess")
     assert chain.account(verifier.public).free - before == ppm_of(settled.fee, 50_000) - tx_fee
     assert reputation.record(chain.state, EVE.public).successes == 1
@@ -62,7 +64,9 @@ def test_two_mismatch_verdicts_of_three_slash_the_provider_and_refund_the_submit
     first = verifiers(chain, job)[0]
     chain.call(first, "verification", "verdict", job=job, match=False)
     check = verification.check(chain.state, job)
-    assert check is not None and check.status == verification.DISPUTED and len(check.verifiers) == 3
+    assert (
+        check is not None and check.status == verification.CheckStatus.DISPUTED and len(check.verifiers) == 3
+    )
     bonded = staking.ledger(chain.state, EVE.public).bonded
     second, third = verifiers(chain, job)[1:]
     chain.call(second, "verification", "verdict", job=job, match=False)
@@ -71,7 +75,7 @@ def test_two_mismatch_verdicts_of_three_slash_the_provider_and_refund_the_submit
     assert staking.ledger(chain.state, EVE.public).bonded == bonded - ppm_of(bonded, 200_000)
     assert staking.ledger(chain.state, third.public).bonded == honest_third - ppm_of(honest_third, 200_000)
     chain.advance_to(chain.head.number + 3)
-    assert jobs.job(chain.state, job).status == jobs.REJECTED  # type: ignore[union-attr]
+    assert jobs.job(chain.state, job).status == jobs.JobStatus.REJECTED  # type: ignore[union-attr]
     assert chain.account(FERDIE.public).reserved == 0
     assert reputation.score(chain.state, EVE.public) == 0
     chilled = registry.provider(chain.state, EVE.public)  # out of the market for an era
@@ -94,7 +98,7 @@ def test_one_malicious_verifier_cannot_slash_an_honest_provider() -> None:
     assert staking.ledger(chain.state, EVE.public).bonded == provider_bond
     assert staking.ledger(chain.state, liar.public).bonded == liar_bond - ppm_of(liar_bond, 200_000)
     chain.advance_to(chain.head.number + 3)
-    assert jobs.job(chain.state, job).status == jobs.SETTLED  # type: ignore[union-attr]
+    assert jobs.job(chain.state, job).status == jobs.JobStatus.SETTLED  # type: ignore[union-attr]
     assert verification.rewarded_verifiers(chain.state, job) == tuple(
         v.public for v in verifiers(chain, job)[1:]
     )
@@ -107,7 +111,7 @@ def test_a_dispute_without_enough_answers_never_slashes() -> None:
     bonded = staking.ledger(chain.state, EVE.public).bonded
     chain.advance_to(chain.head.number + 5)  # the other two never answer
     assert staking.ledger(chain.state, EVE.public).bonded == bonded
-    assert verification.outcome(chain.state, job) == verification.PASSED
+    assert verification.outcome(chain.state, job) == verification.CheckStatus.PASSED
 
 
 def test_verdicts_only_from_chosen_verifiers_once_each_and_unanswered_checks_expire() -> None:
@@ -123,20 +127,20 @@ def test_verdicts_only_from_chosen_verifiers_once_each_and_unanswered_checks_exp
         == "verification.NoOpenCheck"
     )
     chain.advance_to(chain.head.number + 5)
-    assert verification.outcome(chain.state, job) == verification.EXPIRED
+    assert verification.outcome(chain.state, job) == verification.CheckStatus.EXPIRED
     assert (
         failed(chain.call(verifier, "verification", "verdict", job=job, match=True))
         == "verification.NoOpenCheck"
     )
-    assert jobs.job(chain.state, job).status == jobs.SETTLED  # type: ignore[union-attr]
+    assert jobs.job(chain.state, job).status == jobs.JobStatus.SETTLED  # type: ignore[union-attr]
 
 
 def test_sampling_rate_follows_reputation_and_a_job_is_drawn_once() -> None:
     chain, job = revealed_job(sampled=False)
     base = 100_000
-    new = verification.PROBATION_FACTOR * base
+    new = constants.PROBATION_FACTOR * base
     assert verification.sample_rate(chain.state, BOB.public, base) == new  # a new provider: probation
-    proven = verification.PROBATION_JOBS
+    proven = constants.PROBATION_JOBS
     reputation.Records.put(chain.state, BOB.public, reputation.Record(successes=proven))
     assert verification.sample_rate(chain.state, BOB.public, base) == base  # neutral
     reputation.Records.put(chain.state, BOB.public, reputation.Record(score=0, successes=proven))
@@ -161,14 +165,14 @@ def test_a_proven_cheat_forfeits_unsettled_jobs_and_a_small_bond_deregisters() -
     chain.call(verifiers(chain, job)[0], "verification", "verdict", job=job, match=False)
     for other in verifiers(chain, job)[1:]:
         chain.call(other, "verification", "verdict", job=job, match=False)
-    assert verification.outcome(chain.state, job) == verification.FAILED
+    assert verification.outcome(chain.state, job) == verification.CheckStatus.FAILED
     chain.advance_to(chain.head.number + 12)
-    assert jobs.job(chain.state, 1).status == jobs.REJECTED  # type: ignore[union-attr]  # forfeited
+    assert jobs.job(chain.state, 1).status == jobs.JobStatus.REJECTED  # type: ignore[union-attr]  # forfeited
     assert chain.account(FERDIE.public).reserved == 0
     from runtime.pallets import registry, slashing
 
     for _ in range(6):  # repeated offences within the era: each at the 50% cap
-        slashing.report_offence(chain.ctx(), EVE.public, slashing.MISMATCH)
+        slashing.report_offence(chain.ctx(), EVE.public, slashing.Offence.MISMATCH)
     assert staking.ledger(chain.state, EVE.public).bonded < 100 * UNIT
     assert registry.provider(chain.state, EVE.public).models == ()
 
@@ -181,7 +185,7 @@ def known_answer_job(seal_first: bool = True) -> tuple[TestChain, bytes, bytes]:
     args: dict[str, Any] = {"kind": "embed", "model": EMBED, "input": encode(["known"]), "input_hash": b"",
                             "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
     expected, salt = blake2b_256(b"the right answer"), b"k" * 16
-    task = known_answers.task_of("embed", EMBED, blake2b_256(args["input"]), check_options("embed", {}))
+    task = known_answers.task_of("embed", EMBED, blake2b_256(args["input"]), check_options(JobKind.EMBED, {}))
     seal = known_answers.seal_of(task, expected, salt)
     if seal_first:  # the seal names no job, so it may come before the job exists
         assert failed(chain.call(ALICE, "known_answers", "seal", seal=seal)) is None
@@ -202,7 +206,7 @@ def test_a_failed_known_answer_confirmed_by_dispute_is_slashed_30_percent() -> N
     )
     assert failed(events) is None
     check = verification.check(chain.state, 0)
-    assert check is not None and check.status == verification.DISPUTED
+    assert check is not None and check.status == verification.CheckStatus.DISPUTED
     for key in verifiers(chain, 0)[1:]:
         chain.call(key, "verification", "verdict", job=0, match=False)
     assert staking.ledger(chain.state, EVE.public).bonded == bonded - ppm_of(bonded, 300_000)
@@ -233,9 +237,7 @@ def test_an_unopened_seal_lapses_after_the_longest_job_could_have_ended() -> Non
     assert failed(chain.call(ALICE, "known_answers", "seal", seal=b"\x05" * 32)) is None
     sealed_at = chain.head.number
     p = chain.params
-    lapses = (
-        sealed_at + known_answers.SEAL_GRACE + p.max_job_deadline + p.job_challenge_window + p.verify_window
-    )
+    lapses = sealed_at + constants.SEAL_GRACE + p.max_job_deadline + p.job_challenge_window + p.verify_window
     chain.advance_to(lapses - 1)
     assert known_answers.Seals.contains(chain.state, b"\x05" * 32)
     chain.advance_to(lapses)
@@ -251,10 +253,14 @@ def test_a_provider_under_dispute_gets_no_new_job_until_it_is_decided() -> None:
                             "input_size": 0, "options": {}, "max_fee": UNIT, "deadline": 30, "min_reputation": 0}  # fmt: skip
     assert failed(chain.call(FERDIE, "jobs", "submit", **args)) is None
     chain.advance_to(chain.head.number + 1)
-    assert jobs.job(chain.state, 1).status == jobs.PENDING  # type: ignore[union-attr]  # EVE is the only provider
+    assert jobs.job(chain.state, 1).status == jobs.JobStatus.PENDING  # type: ignore[union-attr]  # EVE is the only provider
     for key in verifiers(chain, job)[1:]:  # cleared: the accuser is outvoted
         chain.call(key, "verification", "verdict", job=job, match=True)
     assert not verification.under_dispute(chain.state, EVE.public)
     chain.advance_to(chain.head.number + 1)
     assigned = jobs.job(chain.state, 1)
-    assert assigned is not None and assigned.status == jobs.ASSIGNED and assigned.provider == EVE.public
+    assert (
+        assigned is not None
+        and assigned.status == jobs.JobStatus.ASSIGNED
+        and assigned.provider == EVE.public
+    )
