@@ -76,7 +76,7 @@ class TestChain:
     def call(self, key: Keypair, pallet: str, name: str, tip: int = 0, **args: Any) -> list[Event]:
         """Submit one call in its own block; return that extrinsic's events."""
         built = self.produce([self.sign(key, pallet, name, tip=tip, **args)])
-        assert not built.rejected, built.rejected
+        assert not built.rejected and not built.bugs, (built.rejected, built.bugs)
         return [e for e in built.events if e.extrinsic_index == 0]
 
     def advance_to(self, number: int) -> None:

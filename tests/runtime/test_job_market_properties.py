@@ -89,6 +89,7 @@ def test_an_honest_job_above_the_flood_always_gets_in(plan: list[tuple[list[Any]
                 key = HONEST[number]
                 raws.append(_submit(chain, key, chain.nonce(key.public), honest_fee, 60, 0))
             built = chain.produce(raws)
+            assert not built.bugs, built.bugs
             if honest:
                 assert failed([e for e in built.events if e.extrinsic_index == len(raws) - 1]) is None
             _check_market(chain, built.events)

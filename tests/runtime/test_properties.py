@@ -252,7 +252,8 @@ def test_random_extrinsics_keep_every_invariant(
         bad = [r for (kind, *_), r in zip(txs_in_block, raws, strict=True) if kind != "ok"]
         if bad:
             _assert_no_effect(chain, bad)
-        chain.produce(raws)
+        built = chain.produce(raws)
+        assert not built.bugs, built.bugs  # no call makes the runtime raise
         check_invariants(chain.state)
 
 

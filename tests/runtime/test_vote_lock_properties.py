@@ -55,7 +55,7 @@ def test_open_tallies_never_count_more_than_the_stake_bonded_now(plan: list[list
             pallet, name, args = _call(who, op, value)
             raws.append(chain.sign(key, pallet, name, nonce=nonces[key.public], **args))
             nonces[key.public] += 1
-        chain.produce(raws)
+        assert not chain.produce(raws).bugs
         prop = governance.proposal(chain.state, 0)
         assert prop is not None
         if prop.status != governance.ProposalStatus.VOTING:
