@@ -16,6 +16,7 @@ from genesis.spec import dev_spec
 from node.chain import BlockImportError, Chain, ImportedBlock
 from node.finality import FinalityGadget
 from node.storage import JUSTIFIED, ChainStore
+from runtime.codec import encode
 from runtime.types import Block, extrinsic_hash
 from tests.chain import ALICE, BOB
 
@@ -204,3 +205,31 @@ def test_votes_that_justify_the_shorter_fork_move_the_node_there_and_finalize_it
     assert c.best.hash == fork_b[-1].hash
     gadget.on_vote(Vote.sign(ALICE, chain_id, _checkpoint(fork_b[0]), _checkpoint(fork_b[1])))
     assert c.finalized_hash == fork_b[0].hash and c.best.hash == fork_b[-1].hash
+
+
+def test_the_node_takes_back_the_transactions_of_the_fork_it_left_for_the_justified_one(
+    tmp_path: Path,
+) -> None:
+    from node.service import Node, NodeConfig
+
+    a, b = _chain(tmp_path / "fork-a"), _chain(tmp_path / "fork-b")
+    tx = _transfer(a, 7)
+    fork_a = [a.author_block(ALICE, slot, [tx] if slot == 1 else [])[0].block for slot in (1, 2, 3)]
+    fork_b = [b.author_block(ALICE, slot, [])[0].block for slot in (100, 101)]
+    config = NodeConfig(
+        spec=dev_spec(), base_path=tmp_path / "node", dev=True, network=False, prometheus_port=None
+    )
+    node = Node(config)
+    try:
+        for block in [*fork_a, *fork_b]:
+            node.import_block(block)
+        assert node.chain.best.hash == fork_a[-1].hash and len(node.pool) == 0
+        vote = Vote.sign(
+            ALICE, node.chain.spec.chain_id, Checkpoint(0, node.chain.genesis.hash), _checkpoint(fork_b[0])
+        )
+        node._gossiped_votes("peer", [encode(vote.to_wire())])
+        assert node.chain.best.hash == fork_b[-1].hash
+        assert extrinsic_hash(tx) in node.pool.by_hash  # back in the pool, for the chain it is now on
+        assert node.metrics.best._value.get() == 2  # gauges follow
+    finally:
+        node.store.close()
