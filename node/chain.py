@@ -58,6 +58,9 @@ class ImportedBlock:
     authored: bool
     best: bool = True
     retracted: tuple[Block, ...] = ()  # canonical blocks a reorg replaced
+    # authored only: (raw, repr(exception)) of the candidates that made the
+    # runtime raise, left out of the block (see runtime.faults)
+    bugs: tuple[tuple[bytes, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -390,7 +393,8 @@ class Chain:
             extra_meta={LEAVES: _leaves_wire(leaves)},
         )  # fmt: skip
         self.leaves = leaves
-        imported = ImportedBlock(block, built.events, (time.perf_counter() - start) * 1e3, True)
+        millis = (time.perf_counter() - start) * 1e3
+        imported = ImportedBlock(block, built.events, millis, True, bugs=built.bugs)
         return Prepared(imported, state), built.rejected
 
     def build_sealed(self, key: Keypair, parent_hash: bytes, slot: int, candidates: list[bytes]) -> Block:

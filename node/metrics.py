@@ -23,6 +23,11 @@ class Metrics:
         self.rejected = Counter(
             "vcoin_extrinsics_rejected", "Transactions refused by the pool", registry=self.registry
         )
+        self.runtime_bugs = Counter(  # exposed as vcoin_runtime_bugs_total
+            "vcoin_runtime_bugs",
+            "Extrinsics left out of authored blocks because they made the runtime raise",
+            registry=self.registry,
+        )
         self.import_time = Histogram(
             "vcoin_block_import_seconds",
             "Time to execute and store one block",

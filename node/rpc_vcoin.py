@@ -11,7 +11,7 @@ from node.rpc_namespace import Namespace, rpc, state_at
 from node.rpc_paging import cursor_id, page_size
 from runtime.constants import CAP
 from runtime.crypto import to_address
-from runtime.pallets import balances, emission, governance, staking
+from runtime.pallets import balances, emission, governance, registry, staking
 
 UNKNOWN_PROPOSAL = 4004
 
@@ -68,7 +68,7 @@ class VcoinRpc(Namespace):
             "bonded": led.bonded,
             "unbonding": led.unbonding_total,
             "unbondingChunks": [{"amount": a, "unlocksAt": b} for a, b in led.unbonding],
-            "role": led.role or "none",
+            "role": registry.role(state, account),  # validator, provider (registered) or none
             "active": account in staking.Active.get(state),
             "era": staking.CurrentEra.get(state),
         }

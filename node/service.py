@@ -254,6 +254,11 @@ class Node:
         self.pool.remove([extrinsic_hash(raw) for raw, _ in rejected])
         for raw, reason in rejected:
             log.debug("dropped %s from the pool: %s", short(extrinsic_hash(raw)), reason)
+        if imported.bugs:  # left out of the block: a runtime bug, not the sender's fault (runtime.faults)
+            self.pool.remove([extrinsic_hash(raw) for raw, _ in imported.bugs])
+            for raw, error in imported.bugs:
+                log.error("runtime bug in extrinsic %s: %s", extrinsic_hash(raw).hex(), error)
+            self.metrics.runtime_bugs.inc(len(imported.bugs))
         self._publish(BLOCKS, imported.block.encode())
         self._after_block(imported)
         if self.config.equivocate:

@@ -1,4 +1,5 @@
-"""`vcoin tx transfer|bond|unbond|withdraw|validate|chill`: signed calls."""
+"""`vcoin tx transfer|bond|unbond|withdraw|validate|chill`: signed calls.
+(One becomes a compute provider with `vcoin provider register`, not here.)"""
 
 import argparse
 from collections.abc import Callable
@@ -86,9 +87,4 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     action("withdraw", "withdraw matured unbonded stake", _simple("withdraw_unbonded"))
     action("validate", "offer to validate (needs the minimum validator bond)", _simple("validate"))
-    action(
-        "provide",
-        "register as a compute provider (needs the minimum provider bond)",
-        _simple("provide"),
-    )
-    action("chill", "drop the validator or provider role", _simple("chill"))
+    action("chill", "stop offering to validate (leaves the set at the next era)", _simple("chill"))
