@@ -399,7 +399,8 @@ class Chain:
 
     def build_sealed(self, key: Keypair, parent_hash: bytes, slot: int, candidates: list[bytes]) -> Block:
         """A sealed block on `parent_hash` that this node does not import
-        (used only by the test switch that makes a validator equivocate)."""
+        (used only by the test suite's plugin that makes a validator
+        equivocate: tests/plugins/misbehave.py)."""
         state = self.state_at(parent_hash)
         assert state is not None
         try:

@@ -5,6 +5,7 @@ node's base path."""
 import argparse
 import errno
 import getpass
+import importlib
 import ipaddress
 import logging
 import os
@@ -27,7 +28,7 @@ from runtime.constants import UNIT
 from runtime.crypto import Keypair
 
 log = logging.getLogger("vcoin.node")
-TEST_SWITCHES_ENV = "VCOIN_ALLOW_TEST_SWITCHES"
+TEST_PLUGIN_ENV = "VCOIN_TEST_PLUGIN"
 _AMOUNT = re.compile(r"^(\d{1,10})(?:\.(\d{1,9}))?$")
 
 
@@ -91,6 +92,31 @@ def setup_logging(level: str) -> None:
     logging.getLogger("hypercorn").setLevel(logging.WARNING)
     # py-libp2p logs routine churn (failed dials, queue overflow) at INFO/WARNING.
     logging.getLogger("libp2p").setLevel(logging.ERROR)
+
+
+def load_test_plugin() -> str | None:
+    """The test suite's one hook into a node process: when the environment
+    names a module in VCOIN_TEST_PLUGIN, import it and call its `install()`
+    before the node is built, and say so loudly. Unset, as everywhere but
+    the test suite, it does nothing. The node itself has no test switches:
+    what a test node does differently (a validator that equivocates, a
+    provider that reveals made-up results) lives in that module, which
+    lives under tests/ (tests/plugins/misbehave.py)."""
+    name = os.environ.get(TEST_PLUGIN_ENV)
+    if not name:
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise ValueError(f"{TEST_PLUGIN_ENV}={name}: cannot import it ({exc})") from None
+    install = getattr(module, "install", None)
+    if not callable(install):
+        raise ValueError(f"{TEST_PLUGIN_ENV}={name}: the module has no install() function")
+    log.warning(
+        "!!! TEST PLUGIN %s LOADED (%s): this node may misbehave on purpose !!!", name, TEST_PLUGIN_ENV
+    )
+    install()
+    return name
 
 
 def _node_key(args: argparse.Namespace, base_path: Path) -> Keypair | None:
@@ -174,12 +200,6 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
-        if args.test_equivocate and os.environ.get(TEST_SWITCHES_ENV) != "1":
-            raise ValueError(f"--test-equivocate is a test-only switch (needs {TEST_SWITCHES_ENV}=1)")
-        config.equivocate = args.test_equivocate
-        if args.test_cheat and os.environ.get(TEST_SWITCHES_ENV) != "1":
-            raise ValueError(f"--test-cheat is a test-only switch (needs {TEST_SWITCHES_ENV}=1)")
-        config.cheat = args.test_cheat
         if args.rpc_external:
             log.warning(
                 "RPC listens on all interfaces: anyone who can reach port %d can use it",
@@ -187,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.worker and key is None:
             raise KeystoreError("--worker needs --key NAME: the provider account that signs results")
+        load_test_plugin()
         node = Node(config)
         trio.run(node.run)
     except BaseExceptionGroup as group:  # a server task failed inside the node's nursery
@@ -286,7 +307,5 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="memory limit of the job sandbox (default: half of this machine's)",
     )  # fmt: skip
     parser.add_argument("--log", default="info", help="log level: debug, info, warning")
-    parser.add_argument("--test-equivocate", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--test-cheat", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
     node_ops.register(parser)

@@ -73,15 +73,12 @@ class NodeConfig:
     public_addrs: list[str] = field(default_factory=list)  # multiaddrs to advertise (--public-addr)
     network: bool = True
     max_peers: int = 25
-    # Test-only: author two blocks per slot (refused unless explicitly allowed).
-    equivocate: bool = False
     worker_key: Keypair | None = None
     executor: str = "auto"
     model_dirs: list[Path] = field(default_factory=list)
     worker_price: int = 1_000
     job_timeout: float = 900.0
     job_memory_mb: int | None = None
-    cheat: bool = False  # test-only: the worker reveals made-up results
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -132,7 +129,7 @@ class Node:
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.sandbox(),
-                config.model_dirs, config.worker_price, config.cheat,
+                config.model_dirs, config.worker_price,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(
@@ -218,9 +215,8 @@ class Node:
         key = self._due(slot)
         if key is None:
             return None
-        parent = self.chain.best
         prepared, rejected = self.chain.prepare_author(key, slot, self._candidates(), self.pool.verified)
-        return self._authored(key, slot, parent.hash, self.chain.adopt(prepared), rejected)
+        return self._authored(self.chain.adopt(prepared), rejected)
 
     async def author_slot_async(self, slot: int) -> ImportedBlock | None:
         """Author in a worker thread, so a full block never stalls gossip or RPC."""
@@ -228,11 +224,10 @@ class Node:
             key = self._due(slot)
             if key is None:
                 return None
-            parent = self.chain.best
             prepared, rejected = await trio.to_thread.run_sync(
                 self.chain.prepare_author, key, slot, self._candidates(), self.pool.verified
             )
-            return self._authored(key, slot, parent.hash, self.chain.adopt(prepared), rejected)
+            return self._authored(self.chain.adopt(prepared), rejected)
 
     def _due(self, slot: int) -> Keypair | None:
         key = self.config.validator_key
@@ -247,10 +242,7 @@ class Node:
     def _candidates(self) -> list[bytes]:
         return list(self.pool.ready(self.chain.state))
 
-    def _authored(
-        self, key: Keypair, slot: int, parent_hash: bytes, imported: ImportedBlock,
-        rejected: tuple[tuple[bytes, str], ...],
-    ) -> ImportedBlock:  # fmt: skip
+    def _authored(self, imported: ImportedBlock, rejected: tuple[tuple[bytes, str], ...]) -> ImportedBlock:
         self.pool.remove([extrinsic_hash(raw) for raw, _ in rejected])
         for raw, reason in rejected:
             log.debug("dropped %s from the pool: %s", short(extrinsic_hash(raw)), reason)
@@ -261,21 +253,7 @@ class Node:
             self.metrics.runtime_bugs.inc(len(imported.bugs))
         self._publish(BLOCKS, imported.block.encode())
         self._after_block(imported)
-        if self.config.equivocate:
-            self._equivocate(key, slot, parent_hash)
         return imported
-
-    def _equivocate(self, key: Keypair, slot: int, parent_hash: bytes) -> None:
-        """Test-only misbehaviour: a second, different block for the same slot."""
-        state = self.chain.state_at(parent_hash)
-        if state is None:
-            return
-        nonce = self.pool.next_nonce(state, key.public)
-        call = Call("balances", "transfer", {"to": key.public, "amount": 1})
-        twin_tx = Extrinsic.sign(key, self.chain.spec.chain_id, nonce, call).encode()
-        twin = self.chain.build_sealed(key, parent_hash, slot, [twin_tx])
-        log.warning("test switch: equivocating in slot %d with %s", slot, short(twin.hash))
-        self._publish(BLOCKS, twin.encode())
 
     def import_block(self, block: Block, vote: bool = True) -> ImportedBlock:
         """Import a block from the network: clock check, then the chain's checks."""

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import trio
 
-from agent.executor import Execution, Executor, ExecutorError, SandboxLost
+from agent.executor import Executor, ExecutorError, SandboxLost
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
@@ -72,7 +72,6 @@ class WorkerConfig:
     price: int  # base units per work unit
     memory_mb: int
     job_timeout: float = 900.0
-    cheat: bool = False  # test-only: reveal made-up results (refused outside test setups)
 
 
 class ProviderWorker(BlockDriven):
@@ -199,8 +198,6 @@ class ProviderWorker(BlockDriven):
         except ExecutorError as exc:
             log.warning("job %d failed: %s", job.id, exc)
             return record.but(state=FAILED, error=str(exc))
-        if self.config.cheat:
-            done = lazy_result(done)
         self.blobs.put(done.encoded)
         log.info("job %d: done in %.2f s, result %s", job.id, done.seconds, done.hash.hex()[:16])
         return record.but(state=DONE, result_hash=done.hash, salt=os.urandom(32),
@@ -249,18 +246,3 @@ class ProviderWorker(BlockDriven):
             self.warned.add(concern)
             log.warning(message, *args)
         return holds
-
-
-def lazy_result(done: Execution) -> Execution:
-    """Test-only misbehaviour: the same shape of result, made-up numbers."""
-    from agent.canonical import decode as decode_result
-    from agent.canonical import digest, encode
-
-    payload = decode_result(done.encoded)
-    noise = int.from_bytes(os.urandom(4), "big")
-    for key in ("vectors", "tokens", "loss"):
-        if key in payload:
-            payload[key] = [[(noise + i) % 997 for i, _ in enumerate(row)] if isinstance(row, list)
-                            else (noise + i) % 997 for i, row in enumerate(payload[key])]  # fmt: skip
-    encoded = encode(payload)
-    return Execution(encoded, digest(encoded), done.seconds)

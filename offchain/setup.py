@@ -33,7 +33,6 @@ class Sandbox:
 
 def build_provider_worker(
     chain: ChainView, base_path: Path, blobs: BlobStore, sandbox: Sandbox, model_dirs: list[Path], price: int,
-    cheat: bool = False,
 ) -> ProviderWorker:  # fmt: skip
     devices = discover()
     gpu = devices[0].kind == "cuda"
@@ -45,7 +44,7 @@ def build_provider_worker(
     return ProviderWorker(
         chain, sandbox.make(gpu, runner_log), models, blobs,
         ProgressStore(base_path / "worker" / "jobs"),
-        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=sandbox.job_timeout, cheat=cheat),
+        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=sandbox.job_timeout),
     )  # fmt: skip
 
 

@@ -26,10 +26,13 @@ def fast_dev_spec(path: Path, **params: int) -> Path:
     return path
 
 
-def vcoin(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def vcoin(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tools.cli", *args],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
     )  # fmt: skip
 
 

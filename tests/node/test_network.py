@@ -9,7 +9,8 @@ import pytest
 
 from genesis.spec import DEV_VALIDATOR_BOND
 from runtime.crypto import dev_keypair, to_address
-from tests.nodeproc import NodeProcess, ValidatorProcess, vcoin, wait_until
+from tests.nodeproc import NodeProcess, ValidatorProcess, wait_until
+from tests.plugins import misbehave
 from tools.testnet import Plan, plan_testnet
 
 pytestmark = pytest.mark.slow
@@ -117,7 +118,7 @@ def test_two_of_four_down_stalls_finality_without_conflicts_then_it_resumes(net:
 def test_an_equivocating_validator_is_slashed_half_and_leaves_the_set(tmp_path: Path) -> None:
     net = Net(tmp_path, era_length=12)
     bob = net.nodes[1]
-    bob.extra, bob.env = ["--test-equivocate"], {"VCOIN_ALLOW_TEST_SWITCHES": "1"}
+    bob.env = misbehave.env("equivocate")  # a test plugin: the node has no such switch
     bob_address = to_address(dev_keypair("//bob").public)
     alice = net.nodes[0]
     try:
@@ -134,8 +135,3 @@ def test_an_equivocating_validator_is_slashed_half_and_leaves_the_set(tmp_path: 
         net.wait_finalized(handover + 3, timeout=40)  # the three left finalize across the hand-over
     finally:
         net.stop()
-
-
-def test_the_equivocation_switch_is_refused_without_the_test_environment(tmp_path: Path) -> None:
-    out = vcoin("node", "--dev", "--base-path", str(tmp_path / "n"), "--test-equivocate")
-    assert out.returncode == 1 and "test-only" in out.stderr

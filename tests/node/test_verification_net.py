@@ -1,5 +1,5 @@
 """Verification on a real net: three validators run workers serving the real
-MiniLM embedding model; one reveals made-up results (a test-only switch).
+MiniLM embedding model; one reveals made-up results (the test plugin tests.plugins.misbehave).
 Over 200 jobs, sampled checks, known-answer jobs, disputes and slashing
 happen through the real verifier workers, executors and runtime."""
 
@@ -16,6 +16,7 @@ from runtime.constants import UNIT
 from runtime.crypto import dev_keypair, from_address, to_address
 from tests.node.test_network import Net
 from tests.nodeproc import wait_until
+from tests.plugins import misbehave
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.slow
@@ -31,8 +32,7 @@ def test_a_cheating_worker_is_caught_and_honest_ones_are_paid(tmp_path: Path) ->
     for node in net.nodes:
         node.extra = ["--worker", "--executor", "local"]
     cheater = net.nodes[2]
-    cheater.extra += ["--test-cheat"]
-    cheater.env = {"VCOIN_ALLOW_TEST_SWITCHES": "1"}
+    cheater.env = misbehave.env("cheat")  # a test plugin: the node has no such switch
     names = {node.name: to_address(dev_keypair(f"//{node.name}").public) for node in net.nodes}
     try:
         net.start()
