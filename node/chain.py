@@ -296,8 +296,8 @@ class Chain:
                 self._awaited = checkpoint
             return None
         final = self.finalized
-        if header.number != checkpoint.number:
-            return None
+        if header.number != checkpoint.number or checkpoint.number < final.number:
+            return None  # below finality the finalized block is what fork choice holds to
         if not self._descends(header, Checkpoint(final.number, final.hash)):
             log.warning("justified #%d is not on the finalized chain: not followed", header.number)
             return None

@@ -177,6 +177,9 @@ def test_fork_choice_never_leaves_the_finalized_chain(tmp_path: Path) -> None:
     assert c.finalize(fork_a[0].hash, None)
     assert c.justify(_checkpoint(fork_b[1])) is None  # justified on a fork below finality: not followed
     assert c.best.hash == fork_a[-1].hash and c.justified != _checkpoint(fork_b[1])
+    assert c.finalize(fork_a[1].hash, None)
+    assert c.justify(_checkpoint(fork_a[0])) is None  # below finality: nothing to follow
+    assert c.justify(_checkpoint(fork_a[2])) is None and c.justified == _checkpoint(fork_a[2])
 
 
 def test_leaves_and_the_justified_block_survive_a_restart(tmp_path: Path) -> None:
