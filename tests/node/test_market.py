@@ -241,7 +241,7 @@ def test_a_provider_that_commits_but_never_reveals_is_slashed_5_percent(tmp_path
 def test_large_inputs_and_results_travel_between_nodes_by_hash(tmp_path: Path, models: Path) -> None:
     """A job submitted to a plain node: its large input is put there and
     fetched by the worker's node; its large result is fetched back."""
-    worker = worker_node(tmp_path, models).start()
+    worker = worker_node(tmp_path, models, job_commit_window=120).start()  # 400 texts on a loaded CPU
     plain = NodeProcess(tmp_path / "plain", tmp_path / "spec.json", dev=False,
                         extra=["--bootnodes", worker.rpc("system_localListenAddresses")[0]])  # fmt: skip
     try:

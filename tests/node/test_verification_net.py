@@ -20,7 +20,7 @@ from tests.plugins import misbehave
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.slow
-PARAMS = {"job_commit_window": 30, "job_reveal_window": 5, "job_challenge_window": 8, "verify_window": 15,
+PARAMS = {"job_commit_window": 60, "job_reveal_window": 5, "job_challenge_window": 8, "verify_window": 15,
           "sample_rate_ppm": 100_000, "known_answer_rate_ppm": 200_000}  # fmt: skip
 JOBS = 200
 PAYERS = ("dave", "eve", "ferdie")
