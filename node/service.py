@@ -1,6 +1,10 @@
 """The running node: storage, chain, pool, finality gadget, network, RPC and
 metrics servers, and the slot loop that authors blocks when this node's
-validator key is due."""
+validator key is due.
+
+Its parts (block sync, the RPC namespaces, the workers' chain view) are given
+the node typed as the small protocols of `node.abc` and never import this
+module: `Node` is the one place that satisfies them all."""
 
 import contextlib
 import logging
