@@ -24,6 +24,7 @@ from consensus.fork_choice import better_head, choose_head, higher_justified
 from consensus.slots import expected_author, seal, verify_seal
 from genesis.spec import ChainSpec
 from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, JUSTIFIED, ChainStore, StorageError
+from runtime import migrations
 from runtime.crypto import Keypair
 from runtime.errors import InvalidBlock
 from runtime.executive import Verified, apply_block, build_block
@@ -111,6 +112,9 @@ class Chain:
         self.genesis: Header = genesis
         self.best: Header = best
         self.state = State(self.trie, best.state_root)
+        behind = migrations.problems(self.state)
+        if behind:  # before anything reads the state with a layout it is not in
+            raise StorageError("this build cannot run this chain's storage: " + "; ".join(behind))
         self.leaves: dict[bytes, int] = self._stored_leaves()
         final = self.finalized
         self.justified = Checkpoint(final.number, final.hash)  # what fork choice follows

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from runtime import faults
+from runtime import faults, migrations
 from runtime.codec import CodecError
 from runtime.constants import MAX_BLOCK_BYTES, MAX_BLOCK_EXTRINSICS, MAX_EXTRINSIC_BYTES
 from runtime.context import Ctx
@@ -70,6 +70,7 @@ def initialize(state: State, number: int, slot: int, author: bytes, parent_hash:
     if number != expected:
         raise InvalidBlock(f"block number {number}, expected {expected}")
     system.Number.put(state, number)
+    migrations.upgrade(state)  # a new build's storage layout, at the same height on every node
     ctx = Ctx(state, number, slot, author, parent_hash, system.ChainId.get(state), system.params(state))
     for pallet in PALLETS:
         if pallet.on_initialize is not None:

@@ -58,6 +58,7 @@ class Pallet:
     genesis: GenesisHook | None = None
     on_initialize: Hook | None = None
     on_finalize: Hook | None = None
+    storage_version: int = 0  # of its storage layout; a change comes with a migration (runtime.migrations)
 
     def __post_init__(self) -> None:
         for part in (self.errors, self.events, *self.calls):

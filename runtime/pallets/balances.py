@@ -9,13 +9,13 @@ of the account can ever be replayed.
 
 from dataclasses import dataclass
 from enum import auto
-from typing import Any
 
 from runtime.constants import CAP, ECOSYSTEM_ALLOCATION, NONCE_EPOCH
 from runtime.context import Ctx
 from runtime.dispatch import Calls, account, amount
 from runtime.errors import PalletError
 from runtime.genesis_config import GenesisConfig
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
 from runtime.types import PalletEvent
@@ -50,16 +50,9 @@ class Account:
     def total(self) -> int:
         return self.free + self.reserved + self.locked
 
-    def to_wire(self) -> list[int]:
-        return [self.free, self.reserved, self.locked, self.nonce]
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Account":
-        return cls(*wire)
-
 
 EMPTY = Account()
-Accounts: StorageMap[Account] = StorageMap(PALLET, "Accounts", EMPTY, Account.to_wire, Account.from_wire)
+Accounts: StorageMap[Account] = StorageMap(PALLET, "Accounts", EMPTY, *codec(Account))
 Minted: StorageValue[int] = StorageValue(PALLET, "Minted", 0)
 Burned: StorageValue[int] = StorageValue(PALLET, "Burned", 0)
 

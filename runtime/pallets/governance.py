@@ -22,6 +22,7 @@ from runtime.errors import DispatchError, PalletError
 from runtime.pallets import balances, staking, treasury
 from runtime.pallets.system import ParamsItem
 from runtime.params import governable
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
 from runtime.types import PalletEvent
@@ -81,24 +82,6 @@ class Proposal:
     status: ProposalStatus = ProposalStatus.VOTING
     enact_at: int = 0
 
-    def to_wire(self) -> list[Any]:
-        return [
-            self.id, self.proposer, self.action, self.args, self.deposit,
-            self.end, self.ayes, self.nays, self.status, self.enact_at,
-        ]  # fmt: skip
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Proposal":
-        return cls(*wire)
-
-
-def _proposal_or_none(wire: Any) -> Proposal | None:
-    return None if wire is None else Proposal.from_wire(wire)
-
-
-def _proposal_wire(p: Proposal | None) -> Any:
-    return None if p is None else p.to_wire()
-
 
 def _ints(wire: Any) -> tuple[int, ...]:
     return tuple(wire)
@@ -108,9 +91,7 @@ def _vote(wire: Any) -> tuple[bool, int]:
     return (wire[0], wire[1])
 
 
-Proposals: StorageMap[Proposal | None] = StorageMap(
-    PALLET, "Proposals", None, _proposal_wire, _proposal_or_none
-)
+Proposals: StorageMap[Proposal | None] = StorageMap(PALLET, "Proposals", None, *codec(Proposal | None))
 NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
 Open: StorageValue[tuple[int, ...]] = StorageValue(PALLET, "Open", (), list, _ints)
 Scheduled: StorageValue[tuple[int, ...]] = StorageValue(PALLET, "Scheduled", (), list, _ints)

@@ -4,10 +4,10 @@ assign, refuse and settle jobs."""
 
 from dataclasses import dataclass
 from enum import StrEnum, auto
-from typing import Any
 
 from runtime.context import Ctx
 from runtime.errors import PalletError
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue
 from runtime.types import PalletEvent
@@ -101,20 +101,8 @@ class Job:
         """The most it pays per work unit: a provider fits it iff its price is at most this."""
         return self.max_fee // self.units
 
-    def to_wire(self) -> list[Any]:
-        return [getattr(self, f) for f in _FIELDS[:-2]] + [list(self.tried), self.fee]
 
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Job":
-        values = list(wire)
-        values[-2] = tuple(values[-2])
-        return cls(*values)
-
-
-_FIELDS = tuple(Job.__dataclass_fields__)
-Jobs: StorageMap[Job | None] = StorageMap(
-    PALLET, "Jobs", None, lambda j: None if j is None else j.to_wire(), lambda w: Job.from_wire(w)
-)
+Jobs: StorageMap[Job | None] = StorageMap(PALLET, "Jobs", None, *codec(Job | None))
 NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
 # block number -> ids of the jobs whose timers expire then, as sorted 8-byte big-endian
 # numbers: a flood of jobs with one deadline must not re-encode a long list per job

@@ -10,7 +10,6 @@ heartbeats once per era so that assignment only picks providers that are up.
 
 from dataclasses import dataclass, replace
 from enum import auto
-from typing import Any
 
 from runtime.constants import (
     MAX_MODEL_NAME,
@@ -23,6 +22,7 @@ from runtime.errors import PalletError
 from runtime.genesis_config import GenesisConfig
 from runtime.pallets import reputation, staking, treasury
 from runtime.pallets.job_types import JobKind
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
 from runtime.types import PalletEvent
@@ -65,13 +65,6 @@ class Model:
     def params_millions(self) -> int:
         return max(1, -(-self.params // 1_000_000))
 
-    def to_wire(self) -> list[Any]:
-        return [self.hash, self.name, self.kind, self.params, self.memory_mb, self.owner]
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Model":
-        return cls(*wire)
-
 
 @dataclass(frozen=True)
 class Provider:
@@ -84,23 +77,11 @@ class Provider:
     open_jobs: int = 0
     chilled_until: int = 0  # a proven cheater may not serve before this block
 
-    def to_wire(self) -> list[Any]:
-        return [list(self.models), self.memory_mb, self.price, self.last_seen_era,
-                self.jobs_done, self.jobs_failed, self.open_jobs, self.chilled_until]  # fmt: skip
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Provider":
-        return cls(tuple(wire[0]), *wire[1:])
-
 
 NOBODY = Provider()
-Models: StorageMap[Model | None] = StorageMap(
-    PALLET, "Models", None, lambda m: None if m is None else m.to_wire(), lambda w: Model.from_wire(w)
-)
+Models: StorageMap[Model | None] = StorageMap(PALLET, "Models", None, *codec(Model | None))
 ModelNames: StorageMap[bytes] = StorageMap(PALLET, "ModelNames", b"")
-Providers: StorageMap[Provider] = StorageMap(
-    PALLET, "Providers", NOBODY, Provider.to_wire, Provider.from_wire
-)
+Providers: StorageMap[Provider] = StorageMap(PALLET, "Providers", NOBODY, *codec(Provider))
 ModelList: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "ModelList", (), list, bytes_tuple)
 # model hash -> providers serving it, sorted (the assignment candidates)
 Serving: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Serving", (), list, bytes_tuple)

@@ -19,7 +19,6 @@ and gates SLAs.
 
 from dataclasses import dataclass
 from enum import auto
-from typing import Any
 
 from runtime.constants import (
     NEUTRAL_REPUTATION_PPM,
@@ -33,6 +32,7 @@ from runtime.constants import (
 )
 from runtime.context import Ctx
 from runtime.pallets import staking
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap
 from runtime.types import PalletEvent
@@ -51,15 +51,8 @@ class Record:
     successes: int = 0
     failures: int = 0
 
-    def to_wire(self) -> list[Any]:
-        return [self.score, self.era, self.successes, self.failures]
 
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Record":
-        return cls(*wire)
-
-
-Records: StorageMap[Record] = StorageMap(PALLET, "Records", Record(), Record.to_wire, Record.from_wire)
+Records: StorageMap[Record] = StorageMap(PALLET, "Records", Record(), *codec(Record))
 
 
 def _decayed(record: Record, era: int) -> int:

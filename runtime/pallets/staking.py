@@ -17,7 +17,6 @@ bonded here.
 
 from dataclasses import dataclass
 from enum import StrEnum, auto
-from typing import Any
 
 from runtime.constants import MAX_UNBONDING_CHUNKS, PPM
 from runtime.context import Ctx
@@ -25,6 +24,7 @@ from runtime.dispatch import Calls, amount
 from runtime.errors import PalletError
 from runtime.genesis_config import GenesisConfig
 from runtime.pallets import balances
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
 from runtime.types import PalletEvent
@@ -71,16 +71,9 @@ class Ledger:
     def unbonding_total(self) -> int:
         return sum(value for value, _ in self.unbonding)
 
-    def to_wire(self) -> list[Any]:
-        return [self.bonded, [list(chunk) for chunk in self.unbonding], self.role]
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Ledger":
-        return cls(wire[0], tuple((a, b) for a, b in wire[1]), wire[2])
-
 
 EMPTY = Ledger()
-Ledgers: StorageMap[Ledger] = StorageMap(PALLET, "Ledgers", EMPTY, Ledger.to_wire, Ledger.from_wire)
+Ledgers: StorageMap[Ledger] = StorageMap(PALLET, "Ledgers", EMPTY, *codec(Ledger))
 Candidates: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Candidates", (), list, bytes_tuple)
 Active: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Active", (), list, bytes_tuple)
 CurrentEra: StorageValue[int] = StorageValue(PALLET, "CurrentEra", 0)

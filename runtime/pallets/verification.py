@@ -27,7 +27,6 @@ Settlement waits while a check is open.
 
 from dataclasses import dataclass, replace
 from enum import StrEnum, auto
-from typing import Any
 
 from runtime.codec import blake2b_256
 from runtime.constants import (
@@ -42,6 +41,7 @@ from runtime.dispatch import Calls, amount, boolean
 from runtime.errors import PalletError
 from runtime.pallets import registry, reputation, slashing, staking
 from runtime.pallets.slashing import Offence
+from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap
 from runtime.types import PalletEvent
@@ -87,19 +87,8 @@ class Check:
     status: CheckStatus = CheckStatus.OPEN
     offence: Offence = Offence.MISMATCH  # FAILED_KNOWN_ANSWER when a known-answer job caught it
 
-    def to_wire(self) -> list[Any]:
-        return [self.job, self.provider, list(self.verifiers), [list(v) for v in self.verdicts],
-                self.deadline, self.status, self.offence]  # fmt: skip
 
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Check":
-        verdicts = tuple((v, m) for v, m in wire[3])
-        return cls(wire[0], wire[1], tuple(wire[2]), verdicts, wire[4], wire[5], wire[6])
-
-
-Checks: StorageMap[Check | None] = StorageMap(
-    PALLET, "Checks", None, lambda c: None if c is None else c.to_wire(), lambda w: Check.from_wire(w)
-)
+Checks: StorageMap[Check | None] = StorageMap(PALLET, "Checks", None, *codec(Check | None))
 Sampled: StorageMap[int] = StorageMap(PALLET, "Sampled", 0)  # job -> 1 once the draw was made
 # provider -> block of its last proven cheat: its jobs not yet settled then are forfeited
 Cheated: StorageMap[int] = StorageMap(PALLET, "Cheated", 0)

@@ -7,12 +7,12 @@ cliff; after `duration` blocks everything has.
 
 from dataclasses import dataclass
 from enum import auto
-from typing import Any
 
 from runtime.constants import TEAM_ALLOCATION
 from runtime.context import Ctx
 from runtime.genesis_config import GenesisConfig
 from runtime.pallets import balances
+from runtime.record import codec
 from runtime.storage import StorageMap, StorageValue, bytes_tuple, sorted_insert, sorted_remove
 from runtime.types import PalletEvent
 
@@ -39,16 +39,9 @@ class Schedule:
             return self.total
         return self.total * elapsed // self.duration
 
-    def to_wire(self) -> list[int]:
-        return [self.total, self.start, self.cliff, self.duration, self.released]
-
-    @classmethod
-    def from_wire(cls, wire: Any) -> "Schedule":
-        return cls(*wire)
-
 
 NONE = Schedule(0, 0, 0, 0)
-Schedules: StorageMap[Schedule] = StorageMap(PALLET, "Schedules", NONE, Schedule.to_wire, Schedule.from_wire)
+Schedules: StorageMap[Schedule] = StorageMap(PALLET, "Schedules", NONE, *codec(Schedule))
 Vesting: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "Accounts", (), list, bytes_tuple)
 
 

@@ -15,6 +15,7 @@ from runtime.executive import apply_block, finalize, initialize
 from runtime.pallets import balances, emission, governance, job_market, jobs, known_answers, staking
 from runtime.pallets.job_rules import check_options
 from runtime.pallets.job_types import JobKind
+from runtime.record import from_wire
 from runtime.state import State
 from runtime.storage import _load
 from runtime.types import Block, Call, Extrinsic, extrinsics_root
@@ -209,17 +210,17 @@ def check_invariants(state: State) -> None:
     pending: set[int] = set()
     for key, value in state.items():
         if key.startswith(balances.Accounts.prefix):
-            acc = balances.Account.from_wire(_load(value))
+            acc = from_wire(balances.Account, _load(value))
             assert min(acc.free, acc.reserved, acc.locked) >= 0
             total += acc.total
             reserved_by[key[len(balances.Accounts.prefix) :]] = acc.reserved
         elif key.startswith(staking.Ledgers.prefix):
-            led = staking.Ledger.from_wire(_load(value))
+            led = from_wire(staking.Ledger, _load(value))
             owner = key[len(staking.Ledgers.prefix) :]
             bonded += led.bonded
             held_by[owner] = held_by.get(owner, 0) + led.bonded + led.unbonding_total
         elif key.startswith(jobs.Jobs.prefix):
-            job = jobs.Job.from_wire(_load(value))
+            job = from_wire(jobs.Job, _load(value))
             if job.status not in (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED):
                 held_by[job.submitter] = held_by.get(job.submitter, 0) + job.max_fee
             if job.status == jobs.JobStatus.PENDING:
