@@ -1,18 +1,23 @@
 """Real node processes on 127.0.0.1 for integration tests."""
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genesis.spec import dev_spec
 from tools.client import NodeUnreachable, RpcFailure, VcoinClient
 from tools.testnet import Plan, free_port
+
+if TYPE_CHECKING:
+    from node.service import Node
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,3 +173,19 @@ def wait_until(predicate: Any, timeout: float, what: str, poll: float = 0.25) ->
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(poll)
+
+
+@contextlib.contextmanager
+def in_process_dev_node(base_path: Path) -> Iterator["Node"]:
+    """A dev node (//alice authoring) in this process, without network or
+    Prometheus, for tests that call its methods directly."""
+    from node.service import Node, NodeConfig
+    from runtime.crypto import dev_keypair
+
+    config = NodeConfig(spec=dev_spec(), base_path=base_path, dev=True, network=False, prometheus_port=None,
+                        validator_key=dev_keypair("//alice"))  # fmt: skip
+    node = Node(config)
+    try:
+        yield node
+    finally:
+        node.store.close()

@@ -9,20 +9,15 @@ from pathlib import Path
 import pytest
 
 from consensus.slots import slot_at
-from genesis.spec import dev_spec
-from node.service import Node, NodeConfig
+from node.service import Node
 from runtime.crypto import dev_keypair
+from tests.nodeproc import in_process_dev_node
 
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    config = NodeConfig(spec=dev_spec(), base_path=tmp_path, dev=True, network=False, prometheus_port=None,
-                        validator_key=dev_keypair("//alice"))  # fmt: skip
-    node = Node(config)
-    try:
-        yield node
-    finally:
-        node.store.close()
+    with in_process_dev_node(tmp_path) as running:
+        yield running
 
 
 def _slot(node: Node) -> int:

@@ -17,15 +17,13 @@ import pytest
 from agent.canonical import decode, digest, encode
 from agent.executor import Execution
 from consensus.slots import slot_at, verify_seal
-from genesis.spec import dev_spec
 from node import cli
 from node.gossip import BLOCKS
 from node.service import Node, NodeConfig
 from offchain import provider, setup
 from offchain.provider import ProviderWorker, WorkerConfig
-from runtime.crypto import dev_keypair
 from runtime.types import Block
-from tests.nodeproc import vcoin
+from tests.nodeproc import in_process_dev_node, vcoin
 from tests.plugins import misbehave
 
 PRODUCTION = ("node", "offchain", "runtime", "consensus", "agent", "genesis", "tools")
@@ -85,13 +83,8 @@ def test_the_plugin_refuses_unknown_behaviours() -> None:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    config = NodeConfig(spec=dev_spec(), base_path=tmp_path, dev=True, network=False, prometheus_port=None,
-                        validator_key=dev_keypair("//alice"))  # fmt: skip
-    node = Node(config)
-    try:
-        yield node
-    finally:
-        node.store.close()
+    with in_process_dev_node(tmp_path) as running:
+        yield running
 
 
 def _author(node: Node) -> list[Block]:
