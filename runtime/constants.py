@@ -78,6 +78,16 @@ MAX_ASSIGN_STEPS_PER_BLOCK: Final = 512  # steps
 MAX_NEW_TOKENS: Final = 1_024  # tokens an inference job may ask for
 MAX_LORA_STEPS: Final = 10_000  # training steps a LoRA job may ask for
 
+# Sessions (see `runtime.pallets.sessions`): prepaid request/response serving.
+MAX_SESSION_BLOCKS: Final = 100_000  # blocks: a session's expiry is at most this far ahead
+SESSION_SETTLE_INTERVAL: Final = 10  # blocks between two settles of a session (the closing one excepted)
+SESSION_CLOSE_WINDOW: Final = 20  # blocks the provider may still settle after a close or the expiry
+MAX_SESSIONS_PER_ACCOUNT: Final = 16  # count: sessions an account has open (or closing) as the payer
+MAX_SESSIONS_PER_PROVIDER: Final = 256  # count: sessions a provider serves at once
+MAX_SESSION_BATCHES: Final = 64  # count: settled batches kept per session (the oldest go first)
+MAX_BATCH_LEAVES: Final = 100_000  # count: requests (log leaves) one settle may add
+MAX_SESSION_ENDS_PER_BLOCK: Final = 256  # count: sessions one block ends; the rest wait a block
+
 # Verification (see `runtime.pallets.verification`).
 SAMPLE_DELAY: Final = 2  # blocks after a reveal: the draw uses a block hash unknown until then
 DISPUTE_VERIFIERS: Final = 2  # count: validators added to a check that found a mismatch

@@ -13,9 +13,10 @@ ordered `process_*` steps of the consensus specs' `process_epoch`:
   extrinsic;
 - `on_finalize` runs in it at the end of a block, after the block's fees
   are paid out: verification closes checks before `jobs` settles (a job
-  waits for its open check), `jobs` settles before `emission` pays the
-  block's verified work, and `staking` rotates the era after everything
-  that reads this era's validators.
+  waits for its open check), `jobs` settles and `sessions` ends the
+  sessions due before `emission` pays the block's verified work, and
+  `staking` rotates the era after everything that reads this era's
+  validators.
 """
 
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ from runtime.pallets import (
     known_answers,
     registry,
     reputation,
+    sessions,
     slashing,
     staking,
     system,
@@ -94,6 +96,13 @@ PALLETS: Final[tuple[Pallet, ...]] = (
         job_types.Event,
         (jobs.calls, job_refusal.calls),
         on_finalize=jobs.on_finalize,
+    ),
+    Pallet(
+        "sessions",
+        sessions.Error,
+        sessions.Event,
+        (sessions.calls,),
+        on_finalize=sessions.on_finalize,
     ),
     Pallet("emission", emission.Error, emission.Event, on_finalize=emission.on_finalize),
     Pallet(

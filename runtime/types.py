@@ -180,6 +180,13 @@ class Event:
         return [self.pallet, self.name, dict(self.data), self.extrinsic_index]
 
 
+def cheque_payload(chain_id: bytes, session: int, seq: int, units: int, request_hash: bytes) -> bytes:
+    """What a session's key signs for each request (see `runtime.pallets.sessions`):
+    the session, the request's sequence number, the cumulative work units so far
+    and the request's hash, bound to the chain."""
+    return b"vcoin-cheque" + encode([chain_id, session, seq, units, request_hash])
+
+
 def vote_payload(chain_id: bytes, source: tuple[int, bytes], target: tuple[int, bytes]) -> bytes:
     """What a validator signs for a finality vote (a source -> target link)."""
     return b"vcoin-vote" + encode([chain_id, source[0], source[1], target[0], target[1]])

@@ -33,6 +33,9 @@ CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
     ("verification", "verdict"): 2,
     ("known_answers", "seal"): 2,
     ("known_answers", "open"): 3,
+    ("sessions", "open"): 5,  # the provider's draw, the timer and the end's refund
+    ("sessions", "settle"): 4,  # a signature check, the payout and the batch record
+    ("sessions", "close"): 2,
 }
 
 

@@ -70,11 +70,16 @@ def could_serve(ctx: Ctx, job: Job) -> bool:
 
 def draw(ctx: Ctx, job: Job, pool: list[Offer]) -> Offer | None:
     """The provider for `job` among the offers that fit it, None when none does."""
-    eligible = [offer for offer in pool if offer.fits(job)]
+    seed = blake2b_256(b"vcoin-assign" + ctx.parent_hash + job.id.to_bytes(8, "big"))
+    return pick([offer for offer in pool if offer.fits(job)], seed)
+
+
+def pick(eligible: list[Offer], seed: bytes) -> Offer | None:
+    """One of the eligible offers, drawn by `seed` with odds in proportion to
+    stake x reputation (the jobs' and the sessions' choice); None when none is."""
     total = sum(offer.weight for offer in eligible)
     if total == 0:
         return None
-    seed = blake2b_256(b"vcoin-assign" + ctx.parent_hash + job.id.to_bytes(8, "big"))
     point = int.from_bytes(seed, "big") % total
     for offer in eligible:
         if point < offer.weight:

@@ -67,7 +67,9 @@ def test_the_call_table_is_the_manifests() -> None:
 def test_hooks_run_in_the_manifests_order() -> None:
     names = [p.name for p in manifest.PALLETS]
     finalizing = [p.name for p in manifest.PALLETS if p.on_finalize is not None]
-    assert finalizing == ["verification", "known_answers", "jobs", "emission", "staking", "governance"]
+    assert finalizing == [
+        "verification", "known_answers", "jobs", "sessions", "emission", "staking", "governance",
+    ]  # fmt: skip
     assert [p.name for p in manifest.PALLETS if p.on_initialize is not None] == ["vesting"]
     genesis = [p.name for p in manifest.PALLETS if p.genesis is not None]
     assert genesis.index("balances") < genesis.index("staking")  # endowments before bonds
