@@ -1,7 +1,7 @@
 """Runtime invariants over random sequences of extrinsics, valid and invalid,
 across era and year boundaries."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import given
@@ -9,16 +9,23 @@ from hypothesis import strategies as st
 
 from genesis.spec import BUILTIN_MODELS
 from runtime.codec import blake2b_256, encode
-from runtime.constants import CAP, MAX_UNASSIGNED_JOBS, REWARD_POOL, UNIT
+from runtime.constants import (
+    CAP,
+    MAX_SESSIONS_PER_ACCOUNT,
+    MAX_SESSIONS_PER_PROVIDER,
+    MAX_UNASSIGNED_JOBS,
+    REWARD_POOL,
+    UNIT,
+)
 from runtime.crypto import Keypair
 from runtime.executive import apply_block, finalize, initialize
-from runtime.pallets import balances, emission, governance, job_market, jobs, known_answers, staking
+from runtime.pallets import balances, emission, governance, job_market, jobs, known_answers, sessions, staking
 from runtime.pallets.job_rules import check_options
 from runtime.pallets.job_types import JobKind
 from runtime.record import from_wire
 from runtime.state import State
 from runtime.storage import _load
-from runtime.types import Block, Call, Extrinsic, extrinsics_root
+from runtime.types import Block, Call, Extrinsic, cheque_payload, extrinsics_root
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, TestChain
 
 KEYS = [ALICE, BOB, CHARLIE, DAVE, Keypair(b"\x11" * 32), Keypair(b"\x22" * 32)]
@@ -61,6 +68,77 @@ proposals = st.one_of(
         amounts,
     ),
     st.builds(lambda c: ("set_validator_count", {"count": c}), st.integers(0, 5)),
+)
+
+
+SESSION_PROVIDER = -1  # a signer index: the provider of the session the call names
+
+
+@dataclass(frozen=True)
+class LazyCheque:
+    """A cheque signed when the block is built, for the chain it goes to: by
+    KEYS[signer], or (SESSION_PROVIDER) by whoever holds the session's key."""
+
+    signer: int
+    seq: int
+    units_per_request: int
+
+    def sign(self, chain: TestChain, session: int) -> dict[str, Any]:
+        found = sessions.session(chain.state, session)
+        key = KEYS[self.signer] if self.signer >= 0 or found is None else _holder(found.key)
+        units = self.seq * self.units_per_request
+        request_hash = blake2b_256(self.seq.to_bytes(8, "big"))
+        payload = cheque_payload(chain.chain_id, session, self.seq, units, request_hash)
+        return {"seq": self.seq, "units": units, "request_hash": request_hash, "signature": key.sign(payload)}
+
+
+def _holder(public: bytes) -> Keypair:
+    return next((key for key in KEYS if key.public == public), KEYS[0])
+
+
+valid_open = st.fixed_dictionaries({
+    "model": st.just(EMBED),
+    "provider": st.sampled_from([b"", b"", KEYS[1].public, KEYS[3].public]),
+    "deposit": st.sampled_from([10**6, 10**7 + 3, UNIT]),
+    "max_price": st.sampled_from([1_000, UNIT, 2**64 - 1]),
+    "min_reputation": st.sampled_from([0, 400_000]),
+    "expiry": st.sampled_from([30, 60, 120, 250]),
+    "session_key": st.sampled_from([b"", KEYS[4].public]),
+})  # fmt: skip
+wrong_open = st.sampled_from([
+    ("model", RESULT_HASH), ("provider", b"\x01" * 5), ("provider", KEYS[0].public), ("deposit", 999),
+    ("deposit", 2**64 - 1), ("max_price", 0), ("min_reputation", 600_000), ("min_reputation", 10**7),
+    ("expiry", 0), ("expiry", 2**32 - 1), ("session_key", b"\x02"),
+])  # fmt: skip
+open_args = valid_open | st.builds(lambda args, wrong: {**args, wrong[0]: wrong[1]}, valid_open, wrong_open)
+session_calls = st.one_of(
+    st.builds(lambda args: ("sessions", "open", args), open_args),
+    st.builds(
+        lambda s, c, cheque: (
+            "sessions",
+            "settle",
+            {
+                "session": s,
+                "log_root": RESULT_HASH,
+                "count": cheque.seq if c is None else c,
+                "cheque": cheque,
+            },
+        ),  # fmt: skip
+        st.integers(0, 3),
+        st.sampled_from([None, None, None, 0, 1, 40]),
+        st.builds(
+            LazyCheque,
+            st.sampled_from([SESSION_PROVIDER, SESSION_PROVIDER, SESSION_PROVIDER, 0, 2]),
+            st.integers(0, 40),
+            st.sampled_from([0, 10, 25, 2**58]),  # 40 x 2**58 still fits in 64 bits
+        ),
+    ),
+    st.builds(
+        lambda s, x: ("sessions", "settle", {"session": s, "log_root": RESULT_HASH, "count": 1, "cheque": x}),
+        st.integers(0, 3),
+        st.sampled_from([{}, {"seq": 1, "units": 1, "request_hash": b"", "signature": b""}, []]),
+    ),
+    st.builds(lambda s: ("sessions", "close", {"session": s}), st.integers(0, 3)),
 )
 
 calls = st.one_of(
@@ -158,6 +236,7 @@ calls = st.one_of(
         st.sampled_from([RESULT_HASH, SALT]),
         st.booleans(),
     ),
+    session_calls,
     st.builds(
         lambda p, n, a: (p, n, a),
         st.text(max_size=10),
@@ -185,9 +264,16 @@ def _raw(
     tip: int,
     junk: bytes,
 ) -> bytes:
-    key = KEYS[signer]
     if kind == "junk":
         return junk
+    pallet, name, args = call
+    if pallet == "sessions" and type(args.get("session")) is int:
+        found = sessions.session(chain.state, args["session"])
+        if signer == SESSION_PROVIDER:
+            signer = KEYS.index(_holder(found.provider)) if found is not None else 1
+        if isinstance(args.get("cheque"), LazyCheque):
+            call = (pallet, name, {**args, "cheque": args["cheque"].sign(chain, args["session"])})
+    key = KEYS[1 if signer == SESSION_PROVIDER else signer]
     nonce = nonces.setdefault(key.public, chain.nonce(key.public))
     if kind == "ok":
         nonces[key.public] += 1
@@ -208,6 +294,8 @@ def check_invariants(state: State) -> None:
     reserved_by: dict[bytes, int] = {}
     held_by: dict[bytes, int] = {}  # bonded + unbonding + fees of open jobs
     pending: set[int] = set()
+    opened: dict[bytes, int] = {}  # sessions by payer, and by provider
+    served: dict[bytes, int] = {}
     for key, value in state.items():
         if key.startswith(balances.Accounts.prefix):
             acc = from_wire(balances.Account, _load(value))
@@ -219,6 +307,12 @@ def check_invariants(state: State) -> None:
             owner = key[len(staking.Ledgers.prefix) :]
             bonded += led.bonded
             held_by[owner] = held_by.get(owner, 0) + led.bonded + led.unbonding_total
+        elif key.startswith(sessions.Sessions.prefix):
+            found = from_wire(sessions.Session, _load(value))
+            assert found.paid == found.units * found.price <= found.deposit  # never above the deposit
+            held_by[found.user] = held_by.get(found.user, 0) + found.deposit - found.paid
+            opened[found.user] = opened.get(found.user, 0) + 1
+            served[found.provider] = served.get(found.provider, 0) + 1
         elif key.startswith(jobs.Jobs.prefix):
             job = from_wire(jobs.Job, _load(value))
             if job.status not in (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED):
@@ -227,6 +321,10 @@ def check_invariants(state: State) -> None:
                 pending.add(job.id)
     for owner, held in held_by.items():
         assert reserved_by.get(owner, 0) >= held
+    for who, count in opened.items():
+        assert len(sessions.opened_by(state, who)) == count <= MAX_SESSIONS_PER_ACCOUNT
+    for who, count in served.items():
+        assert len(sessions.served_by(state, who)) == count <= MAX_SESSIONS_PER_PROVIDER
     minted, burned = balances.Minted.get(state), balances.Burned.get(state)
     assert total + burned == minted
     assert minted <= CAP
@@ -255,6 +353,47 @@ def test_random_extrinsics_keep_every_invariant(
             _assert_no_effect(chain, bad)
         built = chain.produce(raws)
         assert not built.bugs, built.bugs  # no call makes the runtime raise
+        check_invariants(chain.state)
+
+
+session_txs = st.tuples(
+    st.sampled_from(["ok", "ok", "ok", "ok", "bad_sig", "stale"]),
+    st.sampled_from([SESSION_PROVIDER, SESSION_PROVIDER, 0, 1, 2, 2, 3, 4]),
+    st.one_of(
+        st.builds(lambda args: ("sessions", "open", args), open_args),
+        session_calls,
+        st.just(("registry", "heartbeat", {})),
+    ),  # fmt: skip
+    st.integers(0, 10),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(session_txs, min_size=1, max_size=6), st.sampled_from([0, 0, 1, 4, 12, 21])),
+        min_size=2,
+        max_size=12,
+    ),
+    st.binary(max_size=8),
+)
+def test_random_session_calls_keep_every_invariant(plan: list[tuple[list[Any], int]], junk: bytes) -> None:
+    """Sessions opened, settled, closed and ended (the gaps of empty blocks
+    reach the settle windows' ends) with two providers serving the model."""
+    chain = TestChain()
+    for provider in (KEYS[1], KEYS[3]):
+        chain.call(provider, "staking", "bond", amount=1_000 * UNIT)
+        chain.call(provider, "registry", "register_provider", models=[EMBED], memory_mb=4096, price=1_000)
+    check_invariants(chain.state)
+    for txs_in_block, gap in plan:
+        nonces: dict[bytes, int] = {}
+        raws = [
+            _raw(chain, nonces, kind, signer, call, tip, junk) for kind, signer, call, tip in txs_in_block
+        ]
+        built = chain.produce(raws)
+        assert not built.bugs, built.bugs
+        check_invariants(chain.state)
+        for _ in range(gap):
+            chain.produce()
         check_invariants(chain.state)
 
 
