@@ -13,7 +13,7 @@ request hash). The provider logs each request as a leaf of the session's
 Merkle log and settles `(log root, count, latest cheque)` at most once every
 `SESSION_SETTLE_INTERVAL` blocks: the chain pays the units added since the
 last settle by the jobs' rule (`job_settlement.settle`: burn, verifiers'
-share, the rest to the provider, work units to emission) and keeps the
+share, the rest to the provider; no emission until batches are verified) and keeps the
 batch for sampled verification. A cheque is settled at most once (seq
 strictly increases, units never decrease) and never above the deposit.
 
@@ -185,7 +185,10 @@ def settle(
     if not signed.verify(ctx.chain_id, session, found.key):
         raise Error.BadSignature("the cheque is not signed by the session's key")
     units = signed.units - found.units
-    fee = pay(ctx, found.user, found.provider, units * found.price, units * found.price, units)
+    # No work units to emission yet: emission pays verified work, and session
+    # batches are not sampled for verification yet (two colluding accounts
+    # could otherwise farm emission for 20% of a fee).
+    fee = pay(ctx, found.user, found.provider, units * found.price, units * found.price, 0)
     index = found.batches
     Batches.put(ctx.state, batch_key(session, index),
                 Batch(session, index, log_root, found.count, count, units, signed.seq, ctx.number))  # fmt: skip
