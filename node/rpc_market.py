@@ -1,5 +1,5 @@
 """The compute market's `vcoin_` RPC methods: models, providers, jobs,
-results and blobs."""
+results, blobs and sessions."""
 
 import bisect
 from typing import Any
@@ -11,7 +11,7 @@ from node.rpc_namespace import Namespace, rpc
 from node.rpc_paging import MAX_PAGE, cursor_id, descending_ids, page_size
 from offchain.blobs import BlobStoreFull
 from runtime.crypto import to_address
-from runtime.pallets import jobs, registry, reputation, slashing, staking, verification
+from runtime.pallets import jobs, registry, reputation, sessions, slashing, staking, verification
 from runtime.state import State
 
 MAX_BLOB_HEX = 64 * 1024 * 1024
@@ -36,6 +36,25 @@ def job_json(job: jobs.Job, state: State) -> dict[str, Any]:
         "resultHash": hex0x(job.result_hash) if job.result_hash else None,
         "fee": job.fee, "attempts": len(job.tried) + (1 if job.provider else 0),
         "check": check.status if check is not None else "none",  # re-execution: open/disputed/passed/...
+    }  # fmt: skip
+
+
+def batch_json(batch: sessions.Batch) -> dict[str, Any]:
+    return {"index": batch.index, "logRoot": hex0x(batch.log_root), "first": batch.first, "count": batch.count,
+            "units": batch.units, "seq": batch.seq, "at": batch.at}  # fmt: skip
+
+
+def session_json(found: sessions.Session, state: State) -> dict[str, Any]:
+    """A session's record; `batches` counts its settles, `recentBatches` are
+    those still kept (at most `MAX_SESSION_BATCHES`), oldest first."""
+    return {
+        "id": found.id, "user": to_address(found.user), "provider": to_address(found.provider),
+        "model": hex0x(found.model), "key": to_address(found.key), "price": found.price,
+        "deposit": found.deposit, "paid": found.paid, "remaining": found.deposit - found.paid,
+        "units": found.units, "seq": found.seq, "count": found.count, "status": str(found.status),
+        "expiry": found.expiry, "openedAt": found.opened_at, "closedAt": found.closed_at or None,
+        "settledAt": found.settled_at or None, "windowStart": found.window_start, "endsAt": found.ends_at,
+        "batches": found.batches, "recentBatches": [batch_json(b) for b in sessions.batches(state, found.id)],
     }  # fmt: skip
 
 
@@ -134,6 +153,47 @@ class MarketRpc(Namespace):
     def job_list_page(self, params: list[Any]) -> Any:
         listed, following = self._jobs_page(params)
         return {"jobs": listed, "next": following}
+
+    @rpc("vcoin_session")
+    def session(self, params: list[Any]) -> Any:
+        """`[id]`: the session's record, or null (never opened, or ended)."""
+        (session_id,) = params_between(params, 1, 1)
+        if type(session_id) is not int or session_id < 0:
+            raise ValueError("a session id is a non-negative integer")
+        state = self._state()
+        found = sessions.session(state, session_id)
+        return None if found is None else session_json(found, state)
+
+    @rpc("vcoin_sessions")
+    def session_list(self, params: list[Any]) -> Any:
+        """`[filter?, count?, start?]`, newest first below `start` (the id of
+        the previous page's last session): with `{"account": addr}` the
+        sessions it opened or serves (bounded by the pallet's per-account and
+        per-provider caps), else every live session within the scan budget."""
+        filters, count, start = params_between(params, 0, 3)
+        filters = filters or {}
+        if not isinstance(filters, dict) or set(filters) - {"account"}:
+            raise ValueError("the filter is an object: {account?}")
+        size = page_size(count, default=MAX_PAGE)
+        below = cursor_id(start)
+        state = self._state()
+        if filters.get("account"):
+            who = parse_account(filters["account"])
+            ids: Any = sorted(
+                {*sessions.opened_by(state, who), *sessions.served_by(state, who)}, reverse=True
+            )
+            ids = [i for i in ids if below is None or i < below]
+        else:
+            ids = descending_ids(sessions.NextId.get(state) - 1, below)
+        listed: list[dict[str, Any]] = []
+        for session_id in ids:
+            found = sessions.session(state, session_id)
+            if found is None:
+                continue
+            listed.append(session_json(found, state))
+            if len(listed) >= size:
+                break
+        return listed
 
     @rpc("vcoin_jobResult")
     def job_result(self, params: list[Any]) -> Any:

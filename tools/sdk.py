@@ -5,6 +5,13 @@
     print(job.result()["vectors"][0][:4])
 
 `key` is a `//dev` name, a `Keypair`, or a keystore name (with `password`).
+
+Sessions (prepaid serving, settled in batches by the provider):
+
+    session = market.session("all-minilm-l6-v2", deposit="1", max_price="0.001")
+    cheque = session.cheque(units_so_far=1, request_hash=request_hash(b"the request"))
+    ...  # hand the cheque to the provider with the request
+    session.close()  # the unused deposit comes back after the last settle window
 """
 
 import time
@@ -17,7 +24,8 @@ from agent.canonical import encode
 from node.cli import parse_vc
 from node.keystore import Keystore, resolve_key
 from runtime.constants import MAX_INLINE_INPUT
-from runtime.crypto import Keypair
+from runtime.crypto import Keypair, from_address
+from tools.cheque import ChequeBook
 from tools.client import DEFAULT_RPC_URL, VcoinClient, WaitTimeout
 from tools.results import render
 
@@ -75,6 +83,50 @@ class Job:
         return render(self.kind, self.result_bytes())
 
 
+class SessionFailed(Exception):
+    """The chain refused a session's call (open or close)."""
+
+
+class Session:
+    """A session opened by this SDK: its record, its close, and the cheques its
+    key signs (one per request, with the cumulative units so far)."""
+
+    def __init__(self, session_id: int, client: VcoinClient, key: Keypair, signer: Keypair) -> None:
+        self.id = session_id
+        self.client = client
+        self.key = key  # the opener: pays, and may close
+        self.book = ChequeBook(signer, client.chain_id(), session_id)
+
+    def status(self) -> dict[str, Any] | None:
+        """The session's record (`vcoin_session`), None once it has ended."""
+        found: dict[str, Any] | None = self.client.call("vcoin_session", self.id)
+        return found
+
+    def cheque(self, units_so_far: int, request_hash: bytes) -> dict[str, Any]:
+        """Sign the next request's cheque: `{seq, units, request_hash, signature}`,
+        the argument `sessions.settle` takes (`tools.cheque.cheque_json` for JSON)."""
+        return self.book.next(units_so_far, request_hash)
+
+    def close(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Close it; the provider may still settle for `SESSION_CLOSE_WINDOW`
+        blocks, then the unused deposit is refunded. Returns the inclusion."""
+        tx = self.client.submit_call(self.key, "sessions", "close", {"session": self.id})
+        status = self.client.wait(tx, timeout=timeout)
+        if not status["success"]:
+            raise SessionFailed(f"the chain refused the close: {status['error']} ({status.get('detail')})")
+        return status
+
+    def wait_ended(self, timeout: float = 120.0) -> None:
+        """Until the session has ended (after the last settle window, refunded)."""
+        deadline = time.monotonic() + timeout
+        while (found := self.status()) is not None:
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"session {self.id} is still {found['status']} (ends at block {found['endsAt']})"
+                )
+            time.sleep(0.5)
+
+
 class Market:
     def __init__(
         self, url: str = DEFAULT_RPC_URL, key: Keypair | str | None = None, password: str | None = None,
@@ -112,5 +164,35 @@ class Market:
         submitted = next(e for e in status["events"] if e["name"] == "Submitted")
         return Job(int(submitted["data"]["job"]), kind, self.client)
 
+    def session(
+        self, model: str, deposit: str | int, max_price: str | int, provider: str | bytes | None = None,
+        expiry_blocks: int = 1_000, min_reputation: int = 0, session_key: Keypair | None = None,
+        timeout: float = 120.0,
+    ) -> Session:  # fmt: skip
+        """Open a session with `provider` (a vc1 address or account id), or one
+        the chain draws among the model's providers; amounts in VCoin (a string)
+        or base units (int). Cheques are signed by `session_key`, delegated in
+        the open, or by the Market's own key."""
+        if self.key is None:
+            raise ValueError("a Market needs a key to open sessions")
+        if expiry_blocks < 1:
+            raise ValueError("a session lasts at least one block")
+        model_hash = bytes.fromhex(self.model(model)["hash"][2:])
+        named = from_address(provider) if isinstance(provider, str) else (provider or b"")
+        best = int(self.client.call("system_health")["bestNumber"])
+        args = {"model": model_hash, "provider": named, "deposit": _base_units(deposit),
+                "max_price": _base_units(max_price), "min_reputation": min_reputation,
+                "expiry": best + expiry_blocks, "session_key": session_key.public if session_key else b""}  # fmt: skip
+        tx = self.client.submit_call(self.key, "sessions", "open", args)
+        status = self.client.wait(tx, timeout=timeout)
+        if not status["success"]:
+            raise SessionFailed(f"the chain refused the session: {status['error']} ({status.get('detail')})")
+        opened = next(e for e in status["events"] if e["pallet"] == "sessions" and e["name"] == "Opened")
+        return Session(int(opened["data"]["session"]), self.client, self.key, session_key or self.key)
+
     def job(self, job_id: int) -> Job:
         return Job(job_id, self.client.call("vcoin_job", job_id)["kind"], self.client)
+
+
+def _base_units(value: str | int) -> int:
+    return parse_vc(value) if isinstance(value, str) else int(value)

@@ -19,7 +19,7 @@ CONTRACT = {
     "vcoin_chainInfo", "vcoin_account", "vcoin_supply", "vcoin_staking", "vcoin_validators",
     "vcoin_proposal", "vcoin_proposals", "vcoin_extrinsic",
     "vcoin_models", "vcoin_model", "vcoin_provider", "vcoin_job", "vcoin_jobs", "vcoin_jobsPage",
-    "vcoin_jobResult", "vcoin_putBlob", "vcoin_getBlob",
+    "vcoin_jobResult", "vcoin_putBlob", "vcoin_getBlob", "vcoin_session", "vcoin_sessions",
 }  # fmt: skip
 
 
