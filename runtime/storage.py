@@ -95,5 +95,19 @@ def sorted_remove(items: tuple[bytes, ...], item: bytes) -> tuple[bytes, ...]:
     return tuple(x for x in items if x != item)
 
 
+def insert_id(run: bytes, item: int) -> bytes:
+    """A sorted run of 8-byte big-endian ids with `item` in it (once): a
+    bisect over the raw records, so a long run is never decoded."""
+    key = item.to_bytes(8, "big")
+    lo, hi = 0, len(run) // 8
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if run[mid * 8 : mid * 8 + 8] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return run if run[lo * 8 : lo * 8 + 8] == key else run[: lo * 8] + key + run[lo * 8 :]
+
+
 def bytes_tuple(wire: Any) -> tuple[bytes, ...]:
     return tuple(wire)

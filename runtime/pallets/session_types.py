@@ -11,7 +11,7 @@ from runtime.crypto import SIGNATURE_BYTES, verify
 from runtime.errors import PalletError
 from runtime.record import codec
 from runtime.state import State
-from runtime.storage import StorageMap, StorageValue
+from runtime.storage import StorageMap, StorageValue, insert_id
 from runtime.types import PalletEvent, cheque_payload
 
 PALLET = "sessions"
@@ -178,13 +178,4 @@ def set_due(ctx: Ctx, at: int, ids: list[int]) -> None:
 
 
 def schedule(ctx: Ctx, session_id: int, at: int) -> None:
-    run, key = Due.get(ctx.state, at), session_id.to_bytes(8, "big")
-    lo, hi = 0, len(run) // 8
-    while lo < hi:  # bisect over the 8-byte records: no decoding of a long run per session
-        mid = (lo + hi) // 2
-        if run[mid * 8 : mid * 8 + 8] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    if run[lo * 8 : lo * 8 + 8] != key:
-        Due.put(ctx.state, at, run[: lo * 8] + key + run[lo * 8 :])
+    Due.put(ctx.state, at, insert_id(Due.get(ctx.state, at), session_id))
