@@ -28,7 +28,7 @@ import trio
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
 from libp2p.tools.anyio_service import background_trio_service
 
-from node.net_guard import GuardedGossipSub, GuardedPubsub
+from node.net_guard import Escalate, GuardedGossipSub, GuardedPubsub
 from node.peer_book import Offence
 from runtime.constants import MAX_BLOCK_BYTES
 
@@ -78,6 +78,8 @@ class Gossip:
         self.topics = {name: f"{prefix}/{name}/1" for name in MESSAGE_LIMITS}
         self.handlers: dict[str, Handler] = {}
         self.outbox: dict[str, list[bytes]] = {name: [] for name in MESSAGE_LIMITS}
+        # Called when a library daemon failed in a way only a rebuild mends (`node.net_guard`).
+        self.escalate: Escalate | None = None
 
     def bind(self, host: Any) -> None:
         """A fresh router and pubsub on `host` (again after the host is rebuilt);
@@ -93,6 +95,7 @@ class Gossip:
             host, self.router, max_inbound_rpc_size=MAX_BLOCK_BYTES + 64 * 1024,
             validation_timeout=VALIDATION_SECONDS,
         )  # fmt: skip
+        self.router.escalate = self.pubsub.escalate = self.escalate
 
     def on(self, name: str, handler: Handler) -> None:
         self.handlers[name] = handler

@@ -5,9 +5,13 @@ share one task group: one task that raises (say a `KeyError` in a race
 between a peer's teardown and the dead-peer handler) cancels the service,
 and the error climbs into whatever nursery runs it: the node's. Here every
 task those services start is wrapped: a one-shot task that raises is logged
-and dropped, a daemon task is logged and started again after a backoff.
-What still escapes (the swarm's own tasks) is caught one level up, where
-`node.p2p.Network` rebuilds its host.
+and dropped. A daemon task that raises is logged and, when calling it again
+is safe, started again after a backoff; pubsub's peer and dead-peer queue
+readers are not: each runs inside `async with` its receive channel, so its
+failure closed the channel and a second call could only fail again. Their
+failure, or a restarted daemon's failing again within a minute, rebuilds the whole host (the
+`escalate` hook `node.p2p.Network` installs), as does what still escapes
+(the swarm's own tasks), caught one level up in `Network`.
 
 Repeated failures are logged once per cause per minute, with the count of
 those suppressed, so a storm of one library error cannot flood the log.
@@ -28,6 +32,11 @@ log = logging.getLogger("vcoin.p2p")
 REPEAT_SECONDS = 60.0
 DAEMON_BACKOFF = 1.0
 DAEMON_MAX_BACKOFF = 30.0
+HEALTHY_SECONDS = 60.0  # a restarted daemon that fails again sooner gets its host rebuilt
+# Daemons that own a channel they close when they end: never called twice.
+NOT_RESTARTABLE = frozenset({"Pubsub.handle_peer_queue", "Pubsub.handle_dead_peer_queue"})
+# (where, exception) -> None: rebuild the host (or pubsub) the daemon belonged to.
+Escalate = Callable[[str, BaseException], None]
 
 
 class FailureLog:
@@ -66,7 +75,9 @@ def _name_of(async_fn: Any) -> str:
     return str(getattr(async_fn, "__qualname__", None) or getattr(async_fn, "__name__", repr(async_fn)))
 
 
-def guard_task(async_fn: Callable[..., Awaitable[Any]], daemon: bool) -> Callable[..., Awaitable[Any]]:
+def guard_task(
+    async_fn: Callable[..., Awaitable[Any]], daemon: bool, escalate: Escalate | None = None
+) -> Callable[..., Awaitable[Any]]:
     where = _name_of(async_fn)
 
     async def once(*args: Any) -> None:
@@ -77,12 +88,23 @@ def guard_task(async_fn: Callable[..., Awaitable[Any]], daemon: bool) -> Callabl
 
     async def forever(*args: Any) -> None:
         backoff = DAEMON_BACKOFF
+        restarted = False
         while True:
+            began = trio.current_time()
             try:
                 await async_fn(*args)
                 return  # a daemon that ends by itself: the service is stopping
             except Exception as exc:
                 failures.report(where, exc)
+                healthy = trio.current_time() - began > HEALTHY_SECONDS
+                if where in NOT_RESTARTABLE or (restarted and not healthy):
+                    if escalate is None:
+                        raise  # nothing can rebuild it: let its service fail rather than limp
+                    escalate(where, exc)
+                    await trio.sleep_forever()  # until the host it belongs to is torn down
+                if healthy:
+                    backoff = DAEMON_BACKOFF
+            restarted = True
             await trio.sleep(backoff)
             backoff = min(backoff * 2, DAEMON_MAX_BACKOFF)
 
@@ -92,12 +114,16 @@ def guard_task(async_fn: Callable[..., Awaitable[Any]], daemon: bool) -> Callabl
 class GuardedManager:
     """The service's manager, with every task it is asked to run wrapped."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, escalate: Escalate | None = None) -> None:
         self._inner = inner
+        self._escalate = escalate
 
     def run_task(self, async_fn: Any, *args: Any, daemon: bool = False, name: str | None = None) -> None:
         self._inner.run_task(
-            guard_task(async_fn, daemon), *args, daemon=daemon, name=name or _name_of(async_fn)
+            guard_task(async_fn, daemon, self._escalate),
+            *args,
+            daemon=daemon,
+            name=name or _name_of(async_fn),
         )
 
     def run_daemon_task(self, async_fn: Any, *args: Any, name: str | None = None) -> None:
@@ -108,9 +134,11 @@ class GuardedManager:
 
 
 class GuardedPubsub(Pubsub):
+    escalate: Escalate | None = None  # set by whoever can rebuild it
+
     @property
     def manager(self) -> Any:
-        return GuardedManager(self._manager)
+        return GuardedManager(self._manager, self.escalate)
 
     async def write_msg(self, stream: Any, rpc_msg: Any) -> bool:
         writes = self.__dict__.setdefault("_vcoin_writes", SerializedWrites())
@@ -119,9 +147,11 @@ class GuardedPubsub(Pubsub):
 
 
 class GuardedGossipSub(GossipSub):
+    escalate: Escalate | None = None
+
     @property
     def manager(self) -> Any:
-        return GuardedManager(self._manager)
+        return GuardedManager(self._manager, self.escalate)
 
 
 def guard_stream_handlers(host: Any) -> None:

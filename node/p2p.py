@@ -135,6 +135,9 @@ class Network:
         self.blocks_from = blocks_from
         self.book = PeerBook()
         self.gossip = Gossip(genesis_hash, self.punish, self.is_banned)
+        self.gossip.escalate = self._library_failed
+        self._run_scope: trio.CancelScope | None = None
+        self._failed_in: str | None = None  # the library daemon whose failure ends this host
         self.handlers: dict[TProtocol, Callable[[Any], Awaitable[None]]] = {}
         self._denied: set[str] = set()  # addresses in the swarm's deny list
         self._nursery: trio.Nursery | None = None
@@ -168,35 +171,51 @@ class Network:
             nursery.cancel_scope.cancel()
 
     async def _keep_running(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the host and gossip; if the library fails anyway, log it and
-        start a fresh host after a backoff. Only a failure to start at all
-        (a port in use) reaches the caller."""
+        """Run the host and gossip; if the library fails anyway (an error
+        that escapes it, or one of its daemons that cannot be restarted by
+        itself: `_library_failed`), start a fresh host after a backoff. Only
+        a failure to start at all (a port in use) reaches the caller."""
         started = False
         backoff = RESTART_BACKOFF
         while True:
             since = trio.current_time()
+            self._failed_in = None
             try:
-                async with self.host.run(listen_addrs=self.listen), self.gossip.running():
-                    if started:
-                        log.warning("p2p host restarted; listening as %s", self.addresses()[0])
-                    else:
-                        started = True
-                        task_status.started()
-                    await trio.sleep_forever()
+                with trio.CancelScope() as self._run_scope:
+                    async with self.host.run(listen_addrs=self.listen), self.gossip.running():
+                        if started:
+                            log.warning("p2p host restarted; listening as %s", self.addresses()[0])
+                        else:
+                            started = True
+                            task_status.started()
+                        await trio.sleep_forever()
+                # Only `_library_failed` cancels this scope: its cause is already logged.
+                log.warning("p2p host rebuilt in %.0f s: %s failed", backoff, self._failed_in)
             except Exception as exc:
                 if not started:
                     raise
-                if trio.current_time() - since > MAX_RESTART_BACKOFF:
-                    backoff = RESTART_BACKOFF
                 failures.report("the p2p host", exc)
                 log.warning(
                     "p2p host failed (%s: %s); restarting in %.0f s", type(exc).__name__, exc, backoff
                 )
-                await self._close_host()
+            finally:
+                self._run_scope = None
+            if trio.current_time() - since > MAX_RESTART_BACKOFF:
+                backoff = RESTART_BACKOFF
+            await self._close_host()
             await trio.sleep(backoff)
             backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
             self._build()
             self.restarts += 1
+
+    def _library_failed(self, where: str, exc: BaseException) -> None:
+        """A library daemon failed in a way only a fresh host mends (its
+        failure was logged where it happened): end the running host, and
+        `_keep_running` builds another."""
+        if self._failed_in is None:
+            self._failed_in = where
+        if self._run_scope is not None:
+            self._run_scope.cancel()
 
     async def _close_host(self) -> None:
         """Close the failed host's sockets: the library's own close relies on

@@ -4,6 +4,7 @@ failure that escapes the host anyway rebuilds the host on the same port.
 Ban-related fairness: a closed stream is not misbehaviour, and gossip an
 honest peer relays counts even when its originator is banned here."""
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,72 @@ def test_concurrent_large_writes_to_one_pubsub_stream_do_not_interleave(tmp_path
             assert failures.total == before
 
     trio.run(main)
+
+
+def test_a_failed_pubsub_queue_reader_rebuilds_the_host(
+    tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    """pubsub's dead-peer queue reader runs inside `async with` its channel:
+    once it raised, the channel is closed and calling it again can only fail
+    again (ClosedResourceError, forever), so dead peers stay in `peers` and a
+    reconnecting peer's gossip never arrives. Its failure rebuilds the host
+    instead, logged once with its cause."""
+    from libp2p.pubsub.pubsub import Pubsub
+
+    calls: list[Any] = []
+    original = Pubsub._handle_dead_peer
+
+    def fails_once(self: Pubsub, peer_id: Any) -> None:
+        calls.append(peer_id)
+        if len(calls) == 1:
+            raise KeyError("injected in the dead-peer handler")
+        original(self, peer_id)
+
+    monkeypatch.setattr(Pubsub, "_handle_dead_peer", fails_once)
+
+    async def main() -> None:
+        a, b = _network(tmp_path / "a"), _network(tmp_path / "b")
+        seen = _recorder(a)
+        async with a.running(), b.running():
+            await _connect(b, a)
+            b_id = b.host.get_id()
+            await _until(lambda: b_id in a.gossip.pubsub.peers, "b in a's pubsub")
+            old_host = a.host
+            await b.host.disconnect(a.host.get_id())
+            await _until(lambda: a.restarts >= 1, "a's host rebuilt")
+            assert a.host is not old_host
+            await _connect(b, a)
+            await _gossip_arrives(b, seen, b"after the reconnect")
+            await b.host.disconnect(a.host.get_id())  # the fresh host's dead-peer handler works
+            await _until(lambda: b_id not in a.gossip.pubsub.peers, "b gone from a's pubsub")
+            assert a.restarts == 1
+
+    with caplog.at_level(logging.WARNING, logger="vcoin.p2p"):
+        trio.run(main)
+    causes = [r for r in caplog.records if "injected in the dead-peer handler" in r.getMessage()]
+    assert len(causes) == 1, [r.getMessage() for r in caplog.records]
+    assert "handle_dead_peer_queue" in causes[0].getMessage()
+    assert not [r for r in caplog.records if "ClosedResourceError" in r.getMessage()]
+
+
+def test_a_daemon_that_fails_again_soon_after_its_restart_is_escalated(monkeypatch: Any) -> None:
+    from node import net_guard
+
+    monkeypatch.setattr(net_guard, "DAEMON_BACKOFF", 0.01)
+    escalated: list[tuple[str, BaseException]] = []
+    runs: list[int] = []
+
+    async def fails() -> None:
+        runs.append(1)
+        raise RuntimeError(f"injected failure {len(runs)}")
+
+    async def main() -> None:
+        guarded = net_guard.guard_task(fails, True, lambda where, exc: escalated.append((where, exc)))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(guarded)
+            await _until(lambda: escalated, "escalated")
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert len(runs) == 2  # restarted once, then handed up rather than looped on
+    assert "fails" in escalated[0][0] and "injected failure 2" in str(escalated[0][1])
