@@ -1,6 +1,7 @@
-"""The verifier worker: re-executes the jobs the chain gives this validator
-to check and submits a verdict by the job kind's comparison rule; it also
-runs the validator's known-answer tests (`offchain.known_answers`).
+"""The verifier worker: re-executes the jobs and the published session
+samples (`runtime.pallets.session_checks`) the chain gives this validator to
+check and submits a verdict by the job kind's comparison rule; it also runs
+the validator's known-answer tests (`offchain.known_answers`).
 
 A check it cannot do (the model is not on this machine) gets no verdict:
 the check expires and nobody is slashed. A revealed result that does not
@@ -8,6 +9,8 @@ hash to what the provider committed is a mismatch without re-execution.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -22,7 +25,9 @@ from offchain.known_answers import KnownAnswerTester
 from offchain.provider import ChainView
 from offchain.records import RecordDir
 from runtime.codec import blake2b_256
-from runtime.pallets import jobs, verification
+from runtime.pallets import jobs, registry, session_checks, verification
+from runtime.pallets.session_records import Sample
+from runtime.session_request import parse_request
 from runtime.types import Call
 
 log = logging.getLogger("vcoin.verifier")
@@ -50,27 +55,55 @@ class VerifierWorker(BlockDriven):
             tester = self.tester
             isolated_step("known-answer tests", lambda: tester.step(nursery))
         state = self.chain.state()
-        for job_id in verification.tasks(state, self.chain.account):
-            if job_id in self.busy or job_id in self.done:
+        for check_id in verification.tasks(state, self.chain.account):
+            if check_id in self.busy or check_id in self.done:
                 continue
-            job = jobs.job(state, job_id)
+            if session_checks.is_session_check(check_id):
+                sample = session_checks.sample(state, check_id)
+                if sample is not None:
+                    self.busy.add(check_id)
+                    what = f"session {sample.session} leaf {sample.leaf}"
+                    spawn(nursery, f"check of {what}", self._check, check_id, what,
+                          partial(self.judge_sample, sample))  # fmt: skip
+                continue
+            job = jobs.job(state, check_id)
             if job is not None:
-                self.busy.add(job_id)
-                spawn(nursery, f"check of job {job_id}", self._check, job)
+                self.busy.add(check_id)
+                spawn(nursery, f"check of job {check_id}", self._check, check_id, f"job {check_id}",
+                      partial(self.judge, job))  # fmt: skip
 
-    async def _check(self, job: jobs.Job) -> None:
+    async def _check(self, check_id: int, what: str, judge: Callable[[], Awaitable[bool | None]]) -> None:
         try:
-            match = await self.judge(job)
+            match = await judge()
         finally:
-            self.busy.discard(job.id)
+            self.busy.discard(check_id)
         if match is None:
             return  # retried next block, or left to expire
-        self.done.add(job.id)
+        self.done.add(check_id)
         try:
-            self.chain.submit_call(Call("verification", "verdict", {"job": job.id, "match": match}))
-            log.info("job %d: verdict %s submitted", job.id, "match" if match else "MISMATCH")
+            self.chain.submit_call(Call("verification", "verdict", {"job": check_id, "match": match}))
+            log.info("%s: verdict %s submitted", what, "match" if match else "MISMATCH")
         except ValueError as exc:
-            log.warning("job %d: verdict refused: %s", job.id, exc)
+            log.warning("%s: verdict refused: %s", what, exc)
+
+    async def judge_sample(self, sample: Sample) -> bool | None:
+        """A published session sample: the request re-executed as the job it
+        would be, the published result as the claimed one."""
+        what = f"session {sample.session} leaf {sample.leaf}"
+        model = registry.model(self.chain.state(), sample.model)
+        path = self.models.get(sample.model)
+        if model is None or path is None:
+            log.warning("%s: cannot verify, the model is not on this machine", what)
+            self.done.add(sample.check)
+            return None
+        try:  # the chain checked it when it was published
+            request = parse_request(sample.request, model.kind)
+        except ValueError as exc:
+            log.warning("%s: cannot verify: %s", what, exc)
+            self.done.add(sample.check)
+            return None
+        spec = JobSpec(request.kind, request.input, dict(request.settings))
+        return await self._compare(what, spec, path, sample.result, sample.provider)
 
     async def judge(self, job: jobs.Job) -> bool | None:
         """True/False for a verdict, None when this node cannot judge (yet)."""
@@ -95,6 +128,11 @@ class VerifierWorker(BlockDriven):
             log.warning("job %d: cannot verify: %s", job.id, exc)
             self.done.add(job.id)
             return None
+        return await self._compare(f"job {job.id}", spec, path, claimed, job.provider)
+
+    async def _compare(
+        self, what: str, spec: JobSpec, path: Path, claimed: bytes, provider: bytes
+    ) -> bool | None:
         try:
             if not isinstance(decode_result(claimed), dict):
                 return False
@@ -104,10 +142,8 @@ class VerifierWorker(BlockDriven):
             verdict = await trio.to_thread.run_sync(self.executor.verify, spec, path, claimed, self.job_timeout,
                                                     limiter=self.limiter)  # fmt: skip
         except ExecutorError as exc:
-            log.warning("job %d: verification failed (%s); no verdict", job.id, exc)
+            log.warning("%s: verification failed (%s); no verdict", what, exc)
             return None
         if not verdict.match:
-            log.warning(
-                "job %d: result of %s does not match: %s", job.id, job.provider.hex()[:12], verdict.reason
-            )
+            log.warning("%s: result of %s does not match: %s", what, provider.hex()[:12], verdict.reason)
         return verdict.match

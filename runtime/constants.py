@@ -87,6 +87,23 @@ MAX_SESSIONS_PER_PROVIDER: Final = 256  # count: sessions a provider serves at o
 MAX_SESSION_BATCHES: Final = 64  # count: settled batches kept per session (the oldest go first)
 MAX_BATCH_LEAVES: Final = 100_000  # count: requests (log leaves) one settle may add
 MAX_SESSION_ENDS_PER_BLOCK: Final = 256  # count: sessions one block ends; the rest wait a block
+# Sampled verification of settled batches (see `runtime.pallets.session_checks`).
+# A batch's draw picks about sample_rate x its leaves, at most this many: the
+# provider must publish each one on chain (up to ~50 KiB) and a verifier
+# re-execute it, so a batch of 100,000 requests may not cost 10,000 of either.
+# Eight samples still catch a provider cheating on a tenth of its leaves with
+# probability 1 - 0.9^8 (about 57%) per batch, and every batch is drawn.
+MAX_SAMPLED_LEAVES: Final = 8  # count, per batch
+# Blocks after the draw in which the provider must publish its sampled leaves
+# (as long as a job's whole commit/reveal life on the default chain: room for
+# a resend or two); a leaf not published by then is slashed like a missed reveal.
+SESSION_PUBLISH_WINDOW: Final = 20  # blocks
+MAX_PUBLISHED_REQUEST: Final = MAX_INLINE_INPUT  # bytes: a sampled request, published on chain
+MAX_PUBLISHED_RESULT: Final = MAX_INLINE_RESULT  # bytes: ... and its result (both fit one extrinsic)
+# Check ids of published session samples start here: job ids (from 0) never reach it,
+# so `verification` keeps one map of checks for both.
+SESSION_CHECK_IDS: Final = 1 << 62
+MAX_AUDITS_PER_BLOCK: Final = 256  # count: batch draws and clearances one block does; the rest wait a block
 
 # Verification (see `runtime.pallets.verification`).
 SAMPLE_DELAY: Final = 2  # blocks after a reveal: the draw uses a block hash unknown until then

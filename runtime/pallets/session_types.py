@@ -40,6 +40,12 @@ class Error(PalletError, pallet=PALLET):
     OverDeposit = auto()
     BadCount = auto()
     BadSignature = auto()
+    NotSampled = auto()
+    AlreadyPublished = auto()
+    TooLate = auto()
+    TooLarge = auto()
+    BadProof = auto()
+    BadRequest = auto()
 
 
 class Event(PalletEvent, pallet=PALLET):
@@ -47,6 +53,12 @@ class Event(PalletEvent, pallet=PALLET):
     Settled = auto()
     Closing = auto()
     Ended = auto()
+    BatchSampled = auto()
+    SamplePublished = auto()
+    UnitsMismatch = auto()
+    PublicationMissed = auto()
+    BatchVerified = auto()
+    BatchRejected = auto()
 
 
 class SessionStatus(StrEnum):

@@ -12,16 +12,20 @@ travel off chain, each with a `Cheque` signed by the session's key over
 request hash). The provider logs each request as a leaf of the session's
 Merkle log and settles `(log root, count, latest cheque)` at most once every
 `SESSION_SETTLE_INTERVAL` blocks: the chain pays the units added since the
-last settle by the jobs' rule (`job_settlement.settle`: burn, verifiers'
-share, the rest to the provider; no emission until batches are verified) and keeps the
-batch for sampled verification. A cheque is settled at most once (seq
-strictly increases, units never decrease) and never above the deposit.
+last settle by the jobs' rule (`job_settlement.settle`: burn, the rest to
+the provider, the verifiers' share held until the batch is verified) and
+audits the batch (`session_audits`: sampled leaves, published by the provider
+with `publish` (`session_checks`) and checked like jobs; the batch's work
+units reach emission only once it is verified, and a rejected batch is
+refunded). A cheque is settled at most once (seq strictly increases, units
+never decrease) and never above the deposit.
 
 Either side may close; the provider may still settle until `ends_at`
 (`SESSION_CLOSE_WINDOW` blocks after the close or the expiry, whichever is
 first; one settle in that window skips the interval), and the session's
-end, in that block's `on_finalize`, refunds the unused deposit to the
-opener and removes the session. Every base unit of a deposit is paid,
+end, in that block's `on_finalize` (or, while an audit of its batches is
+open, after the last one clears), refunds the unused deposit to the opener
+and removes the session. Every base unit of a deposit is paid,
 burned, sent to verifiers (the treasury while none) or refunded.
 """
 
@@ -38,13 +42,15 @@ from runtime.constants import (
     MAX_SESSIONS_PER_PROVIDER,
     PPM,
     SESSION_SETTLE_INTERVAL,
+    ppm_of,
 )
 from runtime.context import Ctx
 from runtime.dispatch import Calls, amount, blob, hash32, u32
-from runtime.pallets import balances, registry, verification
+from runtime.pallets import balances, registry, session_audits, verification
 from runtime.pallets.job_assignment import Offer, offers, pick
 from runtime.pallets.job_settlement import refund
 from runtime.pallets.job_settlement import settle as pay
+from runtime.pallets.session_records import Audit
 from runtime.pallets.session_types import PALLET as PALLET
 from runtime.pallets.session_types import Batch as Batch
 from runtime.pallets.session_types import Batches as Batches
@@ -185,13 +191,18 @@ def settle(
     if not signed.verify(ctx.chain_id, session, found.key):
         raise Error.BadSignature("the cheque is not signed by the session's key")
     units = signed.units - found.units
-    # No work units to emission yet: emission pays verified work, and session
-    # batches are not sampled for verification yet (two colluding accounts
-    # could otherwise farm emission for 20% of a fee).
-    fee = pay(ctx, found.user, found.provider, units * found.price, units * found.price, 0)
+    # No work units to emission yet: emission pays verified work, credited when
+    # the batch's audit clears (two colluding accounts could otherwise farm
+    # emission for 20% of a fee). The verifiers' share is held in the
+    # provider's reserved balance until then (the provider stands in for them here).
+    fee = pay(ctx, found.user, found.provider, units * found.price, units * found.price, 0, (found.provider,))
+    held = ppm_of(fee, ctx.params.verifier_share_ppm)
+    balances.reserve(ctx, found.provider, held)
     index = found.batches
     Batches.put(ctx.state, batch_key(session, index),
                 Batch(session, index, log_root, found.count, count, units, signed.seq, ctx.number))  # fmt: skip
+    session_audits.start(ctx, Audit(session, index, found.provider, found.user, found.model, log_root,
+                                    found.count, count, units, fee, held, ctx.number))  # fmt: skip
     if index >= MAX_SESSION_BATCHES:
         Batches.remove(ctx.state, batch_key(session, index - MAX_SESSION_BATCHES))
     Sessions.put(ctx.state, session, replace(found, seq=signed.seq, units=signed.units, paid=found.paid + fee,
@@ -230,8 +241,10 @@ def _end(ctx: Ctx, found: Session) -> None:
 
 
 def on_finalize(ctx: Ctx) -> None:
-    """End the sessions whose last settle window closes in this block (at most
-    `MAX_SESSION_ENDS_PER_BLOCK`; the rest wait for the next block)."""
+    """Step the batches' audits due (`session_audits`), then end the sessions
+    whose last settle window closes in this block and whose audits have all
+    cleared (at most `MAX_SESSION_ENDS_PER_BLOCK`; the rest wait for the next block)."""
+    session_audits.on_finalize(ctx)
     ids = due(ctx.state, ctx.number)
     if not ids:
         return
@@ -241,5 +254,10 @@ def on_finalize(ctx: Ctx) -> None:
         set_due(ctx, ctx.number + 1, [*due(ctx.state, ctx.number + 1), *later])
     for session_id in now:
         found = Sessions.get(ctx.state, session_id)
-        if found is not None and ctx.number >= found.ends_at:  # None: ended by an earlier timer
+        # None: ended by an earlier timer; held: the last audit to clear schedules the end
+        if (
+            found is not None
+            and ctx.number >= found.ends_at
+            and not session_audits.holding(ctx.state, session_id)
+        ):
             _end(ctx, found)

@@ -23,6 +23,11 @@ A proven cheat also forfeits the provider's jobs that were still waiting to
 settle (their submitters are refunded). A check whose sampled verifier never answers expires and the job settles
 unverified; a dispute decides on the verdicts it has when its time is up.
 Settlement waits while a check is open.
+
+A check is keyed by a check id: a job's id, or for a leaf sampled from a
+session's settled batch and published by its provider, an id from
+`SESSION_CHECK_IDS` up (`session_checks`); both go through the same
+verifiers, disputes, majority rule and slashes.
 """
 
 from dataclasses import dataclass, replace
@@ -79,7 +84,7 @@ calls = Calls(PALLET)
 
 @dataclass(frozen=True)
 class Check:
-    job: int
+    job: int  # the check's id: a job's id, or a session sample's (`session_checks.SESSION_CHECK_IDS` and up)
     provider: bytes
     verifiers: tuple[bytes, ...]
     verdicts: tuple[tuple[bytes, bool], ...]
@@ -156,14 +161,21 @@ def sample(ctx: Ctx, job: int, provider: bytes) -> bool:
     Sampled.put(ctx.state, job, 1)
     if _draw(ctx, b"vcoin-sample", job) % PPM >= sample_rate(ctx.state, provider, ctx.params.sample_rate_ppm):
         return False
-    verifiers = _pick(ctx, job, {provider}, 1)
+    return open_check(ctx, job, provider)
+
+
+def open_check(ctx: Ctx, check_id: int, provider: bytes) -> bool:
+    """Open a check of `provider`'s work under `check_id` (a job id, or a
+    session sample's id from `session_checks`: the two never overlap) with
+    one verifier drawn from the active validators; False if there is none."""
+    verifiers = _pick(ctx, check_id, {provider}, 1)
     if not verifiers:
         return False
     deadline = ctx.number + ctx.params.verify_window
-    Checks.put(ctx.state, job, Check(job, provider, verifiers, (), deadline))
-    _task(ctx, verifiers[0], job, add=True)
-    _schedule(ctx, job, deadline)
-    ctx.emit(Event.CheckOpened, job=job, provider=provider, verifier=verifiers[0])
+    Checks.put(ctx.state, check_id, Check(check_id, provider, verifiers, (), deadline))
+    _task(ctx, verifiers[0], check_id, add=True)
+    _schedule(ctx, check_id, deadline)
+    ctx.emit(Event.CheckOpened, job=check_id, provider=provider, verifier=verifiers[0])
     return True
 
 
@@ -231,11 +243,18 @@ def _resolve(ctx: Ctx, found: Check) -> None:
         if match == cheated:  # voted against the outcome
             slashing.report_offence(ctx, verifier, Offence.FALSE_VERDICT)
     if cheated:
-        slashing.report_offence(ctx, found.provider, found.offence)
-        reputation.record_cheat(ctx, found.provider)
-        Cheated.put(ctx.state, found.provider, ctx.number)
-        registry.chill(ctx, found.provider, ctx.number + ctx.params.era_length)
+        convict(ctx, found.provider, found.offence)
     _close(ctx, found, CheckStatus.FAILED if cheated else CheckStatus.PASSED)
+
+
+def convict(ctx: Ctx, provider: bytes, offence: Offence) -> None:
+    """A provider proven cheating (by a dispute's majority, or by the chain
+    itself): slashed, its reputation cut, its unsettled work forfeited, and
+    no new work for an era."""
+    slashing.report_offence(ctx, provider, offence)
+    reputation.record_cheat(ctx, provider)
+    Cheated.put(ctx.state, provider, ctx.number)
+    registry.chill(ctx, provider, ctx.number + ctx.params.era_length)
 
 
 def _close(ctx: Ctx, found: Check, status: CheckStatus) -> None:

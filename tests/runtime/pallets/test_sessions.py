@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from runtime.constants import SESSION_CLOSE_WINDOW, SESSION_SETTLE_INTERVAL, UNIT, ppm_of
+from runtime.constants import SAMPLE_DELAY, SESSION_CLOSE_WINDOW, SESSION_SETTLE_INTERVAL, UNIT, ppm_of
 from runtime.crypto import Keypair
-from runtime.pallets import balances, session_types, sessions, treasury
+from runtime.pallets import balances, session_types, sessions, treasury, verification
 from runtime.types import Event, cheque_payload
 from tests.chain import BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 from tests.runtime.pallets.test_jobs import EMBED, INFER, market
@@ -17,6 +17,14 @@ from tests.runtime.pallets.test_jobs import EMBED, INFER, market
 PRICE = 1_000
 DEPOSIT = 1_000_000  # base units: 1,000 work units at PRICE
 DELEGATE = Keypair(b"\x33" * 32)
+
+
+@pytest.fixture(autouse=True)
+def no_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These batches' roots are made up: no leaf is drawn for verification,
+    so every batch is verified at its draw (tests/runtime/pallets/test_session_checks.py
+    samples them)."""
+    monkeypatch.setattr(verification, "sample_rate", lambda *_: 0)
 
 
 def open_session(chain: TestChain, key: Keypair = CHARLIE, **overrides: Any) -> list[Event]:
@@ -113,10 +121,19 @@ def test_settle_pays_the_cheques_difference_80_5_15() -> None:
             chain.account(BOB.public).free - bob
             == fee - ppm_of(fee, 150_000) - ppm_of(fee, 50_000) - tx_fee + rewards
         )
-        assert chain.account(treasury.ECOSYSTEM).free - ecosystem == ppm_of(fee, 50_000) + tx_fee
+        assert chain.account(treasury.ECOSYSTEM).free - ecosystem == tx_fee  # the verifiers' share is held
+        assert chain.account(BOB.public).reserved == 1_000 * UNIT + ppm_of(fee, 50_000)
         assert rewards == 0  # unverified session work earns no emission (yet)
         batch = sessions.batch(chain.state, 0, live(chain).batches - 1)
         assert batch is not None and (batch.count, batch.units, batch.seq) == (seq, fee // PRICE, seq)
+        chain.advance_to(chain.head.number + SAMPLE_DELAY - 1)
+        chain.produce()  # the draw: no sample, so the batch is verified
+        assert chain.account(treasury.ECOSYSTEM).free - ecosystem == ppm_of(fee, 50_000) + tx_fee
+        assert chain.account(BOB.public).reserved == 1_000 * UNIT
+        rewarded = [
+            e.data["units"] for e in chain.events if e.name == "Rewarded" and e.data["who"] == BOB.public
+        ]
+        assert rewarded == ([fee // PRICE] if fee else [])  # its work units reach emission now
         next_settle(chain)
     assert (live(chain).paid, live(chain).units, live(chain).count) == (250 * PRICE, 250, 9)
     assert chain.account(CHARLIE.public).reserved == DEPOSIT - 250 * PRICE
@@ -177,7 +194,8 @@ def test_settles_are_rate_limited_except_the_closing_one() -> None:
 
 def _measured_settle(chain: TestChain, seq: int, units: int) -> tuple[int, int]:
     """Settle, and measure what the provider got (net of its transaction fee
-    and of emission) and what went to the verifiers' share."""
+    and of emission) and what went to the verifiers' share (held until the
+    batch's draw, SAMPLE_DELAY blocks later)."""
     before = chain.account(BOB.public).free
     events = settle(chain, 0, seq, units)
     assert failed(events) is None
@@ -185,12 +203,16 @@ def _measured_settle(chain: TestChain, seq: int, units: int) -> tuple[int, int]:
     rewards = sum(
         e.data["amount"] for e in chain.events if e.name == "Rewarded" and e.data["who"] == BOB.public
     )
-    share = sum(
-        e.data["amount"]
-        for e in chain.events
-        if e.pallet == "treasury" and e.data["reason"] == "verifier share"
-    )
-    return chain.account(BOB.public).free - before + tx_fee - rewards, share
+    got = chain.account(BOB.public).free - before + tx_fee - rewards
+    share = 0
+    for _ in range(SAMPLE_DELAY):
+        chain.produce()
+        share += sum(
+            e.data["amount"]
+            for e in chain.events
+            if e.pallet == "treasury" and e.data["reason"] == "verifier share"
+        )
+    return got, share
 
 
 def test_close_and_refund_after_the_window_and_the_money_adds_up() -> None:
