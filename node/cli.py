@@ -197,6 +197,9 @@ def run(args: argparse.Namespace) -> int:
             worker_price=parse_vc(args.price),
             job_timeout=args.job_timeout,
             job_memory_mb=args.job_memory_mb,
+            api_port=args.api_port,
+            api_host="0.0.0.0" if args.api_external else "127.0.0.1",
+            api_keys_dir=Path(args.api_keys) if args.api_keys else None,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -205,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
                 "RPC listens on all interfaces: anyone who can reach port %d can use it",
                 args.rpc_port,
             )
+        if args.api_external:
+            log.warning("the OpenAI API listens on all interfaces: keep its API keys secret")
         if args.worker and key is None:
             raise KeystoreError("--worker needs --key NAME: the provider account that signs results")
         load_test_plugin()
@@ -275,6 +280,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--rpc-max-request-size", type=int, default=1024 * 1024, help="largest RPC body in bytes"
     )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        help="serve the OpenAI-compatible API on this port (127.0.0.1; needs API keys)",
+    )
+    parser.add_argument("--api-external", action="store_true", help="serve the API on all interfaces")
+    parser.add_argument("--api-keys", metavar="DIR", help="API key directory (default ~/.vcoin/api-keys)")
     parser.add_argument("--prometheus-port", type=int, default=9615, help="metrics port (default 9615)")
     parser.add_argument("--prometheus-external", action="store_true", help="serve metrics on all interfaces")
     parser.add_argument("--no-prometheus", action="store_true", help="do not serve metrics")

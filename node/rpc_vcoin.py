@@ -5,6 +5,7 @@ compute market's `vcoin_` methods are `node.rpc_market`'s.)"""
 from typing import Any
 
 from node.abc import LedgerHost
+from node.chain import Chain
 from node.jsonfmt import event_json, hex0x, parse_account, parse_hex, to_json
 from node.rpc import RpcError, params_between
 from node.rpc_namespace import Namespace, rpc, state_at
@@ -117,24 +118,28 @@ class VcoinRpc(Namespace):
     def extrinsic(self, params: list[Any]) -> Any:
         (tx_hash_hex,) = params_between(params, 1, 1)
         tx_hash = parse_hex(tx_hash_hex, 32)
-        chain = self.node.chain
-        location = chain.store.tx_location(tx_hash)
-        if location is None:
-            return {"status": "pending" if tx_hash in self.node.pool else "unknown"}
-        block_hash, index = location
-        header = chain.store.header(block_hash)
-        assert header is not None
-        events = [event_json(e) for e in chain.store.events(block_hash) if e[3] == index]
-        failure = next((e for e in events if e["name"] == "ExtrinsicFailed"), None)
-        finalized = chain.store.header(chain.finalized_hash)
-        is_final = finalized is not None and finalized.number >= header.number
-        return {
-            "status": "finalized" if is_final else "inBlock",
-            "blockHash": hex0x(block_hash),
-            "blockNumber": header.number,
-            "index": index,
-            "success": failure is None,
-            "error": None if failure is None else failure["data"].get("error"),
-            "detail": None if failure is None else failure["data"].get("detail"),
-            "events": events,
-        }
+        return extrinsic_status(self.node.chain, tx_hash in self.node.pool, tx_hash)
+
+
+def extrinsic_status(chain: Chain, pending: bool, tx_hash: bytes) -> dict[str, Any]:
+    """Where a transaction is: pending, unknown, or in a block with its events."""
+    location = chain.store.tx_location(tx_hash)
+    if location is None:
+        return {"status": "pending" if pending else "unknown"}
+    block_hash, index = location
+    header = chain.store.header(block_hash)
+    assert header is not None
+    events = [event_json(e) for e in chain.store.events(block_hash) if e[3] == index]
+    failure = next((e for e in events if e["name"] == "ExtrinsicFailed"), None)
+    finalized = chain.store.header(chain.finalized_hash)
+    is_final = finalized is not None and finalized.number >= header.number
+    return {
+        "status": "finalized" if is_final else "inBlock",
+        "blockHash": hex0x(block_hash),
+        "blockNumber": header.number,
+        "index": index,
+        "success": failure is None,
+        "error": None if failure is None else failure["data"].get("error"),
+        "detail": None if failure is None else failure["data"].get("detail"),
+        "events": events,
+    }

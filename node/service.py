@@ -20,6 +20,10 @@ from consensus.slots import expected_author, slot_at, slot_start, verify_seal
 from consensus.votebook import Outcome
 from genesis.spec import ChainSpec
 from node import library_logs
+from node.api import OpenAiApi
+from node.api_keys import DEFAULT_DIR as DEFAULT_KEYS_DIR
+from node.api_keys import ApiKeys
+from node.api_sessions import SessionBroker
 from node.blob_exchange import MAX_BLOB_FRAME, BlobExchange
 from node.blob_pins import referenced_blobs
 from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
@@ -34,6 +38,7 @@ from node.peer_book import Offence
 from node.pool_journal import PoolJournal, restore
 from node.rpc import RpcHandler
 from node.rpc_methods import build_methods
+from node.serve_protocol import Desks, ServeExchange
 from node.slashing_protection import SlashingProtection
 from node.storage import ChainStore
 from node.supervise import supervised
@@ -83,6 +88,9 @@ class NodeConfig:
     worker_price: int = 1_000
     job_timeout: float = 900.0
     job_memory_mb: int | None = None
+    api_port: int | None = None  # the OpenAI-compatible API (--api-port)
+    api_host: str = "127.0.0.1"
+    api_keys_dir: Path | None = None  # None: ~/.vcoin/api-keys
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -133,13 +141,18 @@ class Node:
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.sandbox(),
-                config.model_dirs, config.worker_price,
+                config.model_dirs, config.worker_price, config.spec.chain_id,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(
                 NodeChainView(self, config.validator_key), config.base_path, self.blobs, config.sandbox(),
                 config.model_dirs, config.validator_key.seed,
             )  # fmt: skip
+        desk = self.worker.desk if self.worker is not None else None
+        self.serve_exchange: ServeExchange | None = None
+        if self.network is not None:
+            self.serve_exchange = ServeExchange(self.network, self.chain.genesis.hash, desk)
+        self.desks = Desks(desk, self.serve_exchange)
         self.metrics = Metrics()
         self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()
@@ -545,6 +558,8 @@ class Node:
                     await nursery.start(
                         serve_app, metrics, cfg.prometheus_host, cfg.prometheus_port, "Prometheus"
                     )
+                if cfg.api_port is not None:
+                    await nursery.start(serve_app, self._api_app(), cfg.api_host, cfg.api_port, "OpenAI API")
                 nursery.start_soon(supervised, "block authoring", self._slot_loop)
                 for worker in (self.worker, self.verifier):
                     if worker is not None:
@@ -558,6 +573,10 @@ class Node:
             self.journal.close()
             self.store.close()
             log.info("Stopped; database closed cleanly at #%d", self.chain.best.number)
+
+    def _api_app(self) -> Any:
+        keys = ApiKeys(self.config.api_keys_dir or DEFAULT_KEYS_DIR)
+        return OpenAiApi(self, SessionBroker(self, self.desks, keys), keys).app()
 
     async def _collect_blobs(self) -> None:
         while True:

@@ -26,6 +26,7 @@ from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, job_input
 from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
+from offchain.serving import ServingDesk
 from runtime.constants import MAX_INLINE_RESULT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, registry, staking
@@ -86,6 +87,7 @@ class ProviderWorker(BlockDriven):
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
         self._registration_sent = -RESEND_AFTER
         self.warned: set[Concern] = set()  # the concerns warned about that still hold
+        self.desk: ServingDesk | None = None  # the sessions it serves, when the node has a desk
 
     async def run(self) -> None:
         log.info("provider worker for %d local model(s), executor %s", len(self.models), self.executor.name)
@@ -99,6 +101,9 @@ class ProviderWorker(BlockDriven):
             found = jobs.job(state, job_id)
             if found is not None:
                 isolated_step(f"job {job_id}", partial(self._advance, nursery, found, number))
+        desk = self.desk
+        if desk is not None:
+            isolated_step("sessions", lambda: desk.step(number))
 
     def _advance(self, nursery: trio.Nursery, job: jobs.Job, number: int) -> None:
         record = self.progress.get(job.id)

@@ -13,6 +13,8 @@ from offchain.models import local_models
 from offchain.progress import ProgressStore
 from offchain.provider import ChainView, ProviderWorker, WorkerConfig
 from offchain.records import RecordDir
+from offchain.serving import ServingDesk
+from offchain.session_store import SessionStore
 from offchain.verifier import VerifierWorker
 
 log = logging.getLogger("vcoin.worker")
@@ -33,6 +35,7 @@ class Sandbox:
 
 def build_provider_worker(
     chain: ChainView, base_path: Path, blobs: BlobStore, sandbox: Sandbox, model_dirs: list[Path], price: int,
+    chain_id: bytes,
 ) -> ProviderWorker:  # fmt: skip
     devices = discover()
     gpu = devices[0].kind == "cuda"
@@ -41,11 +44,14 @@ def build_provider_worker(
     models = local_models(model_dirs)
     runner_log = base_path / "worker" / "runner.log"
     runner_log.parent.mkdir(parents=True, exist_ok=True)
-    return ProviderWorker(
+    worker = ProviderWorker(
         chain, sandbox.make(gpu, runner_log), models, blobs,
         ProgressStore(base_path / "worker" / "jobs"),
         WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=sandbox.job_timeout),
     )  # fmt: skip
+    store = SessionStore(base_path / "worker" / "sessions")
+    worker.desk = ServingDesk(chain, worker.executor, models, store, worker.limiter, chain_id)
+    return worker
 
 
 def build_verifier_worker(

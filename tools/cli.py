@@ -8,6 +8,7 @@ from collections.abc import Callable
 from node import cli as node_cli
 from node.keystore import KeystoreError
 from tools import (
+    api_key_cmd,
     bench_cmd,
     gov_cmd,
     job_cmd,
@@ -32,6 +33,7 @@ SUBCOMMANDS: list[Registrar] = [
     model_cmd.register,
     provider_cmd.register,
     session_cmd.register,
+    api_key_cmd.register,
     query_cmd.register,
     bench_cmd.register,
     testnet_cmd.register,

@@ -3,6 +3,6 @@
 
 from types import ModuleType
 
-from agent.kinds import embed, inference, lora
+from agent.kinds import embed, inference, lora, tokenizer
 
-KINDS: dict[str, ModuleType] = {"inference": inference, "embed": embed, "lora": lora}
+KINDS: dict[str, ModuleType] = {"inference": inference, "embed": embed, "lora": lora, "tokenizer": tokenizer}

@@ -1,0 +1,269 @@
+"""The OpenAI-compatible HTTP API (`vcoin node --api-port N`).
+
+    GET  /v1/models
+    POST /v1/embeddings          (encoding_format float or base64)
+    POST /v1/completions         (stream)
+    POST /v1/chat/completions    (stream; the model's own chat template)
+
+Every call but /v1/models needs `Authorization: Bearer <API key>`; it is
+served through a session of the key's account (`node.api_sessions`).
+Decoding is greedy (the chain verifies greedy results), so sampling
+parameters are accepted and ignored. Errors come in OpenAI's shape:
+`{"error": {"message", "type", "code"}}` with 400, 401, 402, 404, 503.
+"""
+
+import base64
+import json
+import logging
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from node.api_keys import ApiKey, ApiKeys
+from node.api_sessions import ApiError, SessionBroker
+from node.http import App, Receive, Scope, Send, with_lifespan
+from runtime.constants import MAX_NEW_TOKENS
+from runtime.crypto import Keypair, to_address
+from runtime.pallets import registry
+from runtime.pallets.job_types import JobKind
+
+log = logging.getLogger("vcoin.api")
+MAX_BODY = 1024 * 1024
+MAX_IN_FLIGHT = 64
+FIXED = 1_000_000
+DEFAULT_MAX_TOKENS = 16
+
+
+def _error_body(status: int, code: str, message: str, kind: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind, "code": code, "param": None}}).encode()
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_json(receive: Receive) -> Any:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "disconnected", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, "too_large", f"a request body is at most {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    try:
+        body = json.loads(b"".join(chunks) or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body is a JSON object")
+    return body
+
+
+def _max_tokens(body: dict[str, Any]) -> int:
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    if value is None:
+        return DEFAULT_MAX_TOKENS
+    if type(value) is not int or not 1 <= value <= MAX_NEW_TOKENS:
+        raise ApiError(400, "invalid_value", f"max_tokens is an integer in [1, {MAX_NEW_TOKENS}]")
+    return value
+
+
+class OpenAiApi:
+    def __init__(self, node: Any, broker: SessionBroker, keys: ApiKeys) -> None:
+        self.node, self.broker, self.keys = node, broker, keys
+        self.in_flight = 0
+
+    def app(self) -> App:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if self.in_flight >= MAX_IN_FLIGHT:
+                await _send(
+                    send, 429, _error_body(429, "rate_limited", "too many requests at once", "rate_limit")
+                )
+                return
+            self.in_flight += 1
+            try:
+                await self._route(scope, receive, send)
+            except ApiError as exc:
+                await _send(send, exc.status, _error_body(exc.status, exc.code, str(exc), exc.kind))
+            except Exception as exc:  # never the node: the one request fails
+                log.exception("API request %s failed: %s", scope.get("path"), exc)
+                await _send(
+                    send,
+                    500,
+                    _error_body(500, "internal_error", "the node failed this request", "server_error"),
+                )
+            finally:
+                self.in_flight -= 1
+
+        return with_lifespan(app)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"].rstrip("/")
+        if method == "GET" and path == "/v1/models":
+            await _send(send, 200, json.dumps(self._models()).encode())
+            return
+        routes = {"/v1/embeddings": self._embeddings, "/v1/completions": self._completions,
+                  "/v1/chat/completions": self._chat}  # fmt: skip
+        handler = routes.get(path)
+        if handler is None:
+            raise ApiError(404, "not_found", f"no route {method} {path}")
+        if method != "POST":
+            raise ApiError(405, "method_not_allowed", f"{path} takes POST")
+        key, account = self._authorize(scope)
+        body = await _read_json(receive)
+        await handler(key, account, body, send)
+
+    def _authorize(self, scope: Scope) -> tuple[ApiKey, Keypair]:
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        found = self.keys.unlock(token.strip()) if scheme.lower() == "bearer" else None
+        if found is None:
+            raise ApiError(401, "invalid_api_key", "Incorrect API key provided (vcoin api-key new makes one)")
+        return found
+
+    def _models(self) -> dict[str, Any]:
+        state = self.node.chain.state
+        data = [{"id": m.name, "object": "model", "created": 0, "owned_by": to_address(m.owner),
+                 "kind": m.kind.value, "hash": "0x" + m.hash.hex()} for m in registry.models(state)]  # fmt: skip
+        return {"object": "list", "data": data}
+
+    def _model(self, body: dict[str, Any], kind: JobKind) -> registry.Model:
+        name = body.get("model")
+        if type(name) is not str or not name:
+            raise ApiError(400, "missing_model", "name a model (GET /v1/models lists them)")
+        found = registry.model_by_name(self.node.chain.state, name)
+        if found is None:
+            raise ApiError(
+                404, "model_not_found", f"The model `{name}` does not exist", "invalid_request_error"
+            )
+        if found.kind != kind:
+            raise ApiError(
+                400, "wrong_model_kind", f"`{name}` is a {found.kind.value} model, not {kind.value}"
+            )
+        return found
+
+    async def _embeddings(self, key: ApiKey, account: Keypair, body: dict[str, Any], send: Send) -> None:
+        model = self._model(body, JobKind.EMBED)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            raise ApiError(400, "invalid_input", "input is a non-empty string or list of strings")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise ApiError(400, "invalid_value", "encoding_format is float or base64")
+        answer = await self.broker.request(key, account, model, "embed", texts, {})
+        vectors = answer.payload.get("vectors") or []
+        data = []
+        for index, vector in enumerate(vectors):
+            floats = [v / FIXED for v in vector]
+            embedding: Any = floats
+            if fmt == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{len(floats)}f", *floats)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = answer.units // model.params_millions
+        await _send(send, 200, json.dumps({"object": "list", "data": data, "model": model.name,
+                                           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}).encode())  # fmt: skip
+
+    async def _completions(self, key: ApiKey, account: Keypair, body: dict[str, Any], send: Send) -> None:
+        model = self._model(body, JobKind.INFERENCE)
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str) or not prompt:
+            raise ApiError(400, "invalid_prompt", "prompt is one non-empty string")
+        await self._generate(key, account, model, prompt, body, send, chat=False)
+
+    async def _chat(self, key: ApiKey, account: Keypair, body: dict[str, Any], send: Send) -> None:
+        model = self._model(body, JobKind.INFERENCE)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ApiError(400, "invalid_messages", "messages is a non-empty list")
+        plain = []
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list):  # content parts: the text ones
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            if not isinstance(content, str):
+                raise ApiError(400, "invalid_messages", "every message has a role and text content")
+            plain.append({"role": str(message.get("role")), "content": content})
+        rendered = await self.broker.tokenizer(key, account, model, {"op": "chat", "messages": plain})
+        await self._generate(key, account, model, str(rendered.get("prompt", "")), body, send, chat=True)
+
+    async def _generate(
+        self, key: ApiKey, account: Keypair, model: registry.Model, prompt: str, body: dict[str, Any],
+        send: Send, chat: bool,
+    ) -> None:  # fmt: skip
+        limit = _max_tokens(body)
+        answer = await self.broker.request(key, account, model, "inference", prompt, {"max_tokens": limit})
+        tokens = [t for t in answer.payload.get("tokens", []) if isinstance(t, int)]
+        finish = "length" if len(tokens) >= limit else "stop"
+        completion_id = f"{'chatcmpl' if chat else 'cmpl'}-{answer.session}-{answer.seq}"
+        created, name = int(time.time()), model.name
+        usage = {
+            "prompt_tokens": answer.units // model.params_millions - limit,
+            "completion_tokens": len(tokens),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        text = str(answer.payload.get("text", ""))
+        if not body.get("stream"):
+            choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
+            choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
+            await _send(send, 200, json.dumps({
+                "id": completion_id, "object": "chat.completion" if chat else "text_completion",
+                "created": created, "model": name, "choices": [choice], "usage": usage,
+            }).encode())  # fmt: skip
+            return
+        split = await self.broker.tokenizer(key, account, model, {"op": "pieces", "tokens": tokens})
+        pieces = [str(p) for p in split.get("pieces", [])]
+        await self._stream(send, completion_id, created, name, pieces, finish, chat)
+
+    async def _stream(
+        self,
+        send: Send,
+        completion_id: str,
+        created: int,
+        name: str,
+        pieces: list[str],
+        finish: str,
+        chat: bool,
+    ) -> None:
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async for chunk in _chunks(completion_id, created, name, pieces, finish, chat):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+
+async def _chunks(
+    completion_id: str, created: int, name: str, pieces: list[str], finish: str, chat: bool
+) -> AsyncIterator[bytes]:
+    """One server-sent event per generated token (OpenAI's chunk shape)."""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+
+    def event(piece: str | None, reason: str | None, first: bool = False) -> bytes:
+        if chat:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
+            if piece is not None:
+                delta["content"] = piece
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+        else:
+            choice = {"index": 0, "text": piece or "", "finish_reason": reason, "logprobs": None}
+        chunk = {"id": completion_id, "object": kind, "created": created, "model": name, "choices": [choice]}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    if chat:
+        yield event(None, None, first=True)
+    for piece in pieces:
+        yield event(piece, None)
+        await trio.lowlevel.checkpoint()
+    yield event(None if chat else "", finish)

@@ -1,0 +1,250 @@
+"""Sessions on the user's side of the API: one per (API key, model), opened
+from the key's account when first needed, with a session key of its own,
+and replaced when its deposit runs out or its provider stops answering
+(the old one is closed; the chain refunds what was not spent).
+
+Each request is priced as the chain prices it (`SessionRequest.units` x
+the session's price), charged against the key's limit only once answered,
+and paid by a cheque the provider can settle: the user pays for what was
+answered (a provider that dies after taking a cheque may still settle that
+one request).
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgpack
+import trio
+
+from node.api_keys import ApiKey, ApiKeys
+from node.rpc_vcoin import extrinsic_status
+from node.serve_protocol import Desks
+from node.txpool import PoolError
+from offchain.serving import ServeError
+from runtime.codec import blake2b_256
+from runtime.crypto import Keypair
+from runtime.pallets import registry, sessions
+from runtime.session_request import encode_request, parse_request, request_hash
+from runtime.types import Call, Extrinsic, cheque_payload
+
+log = logging.getLogger("vcoin.api")
+API_DEPOSIT = 1_000_000_000  # base units (1 VC) reserved per session, less when the key's limit is lower
+API_SESSION_BLOCKS = 3_600
+OPEN_TIMEOUT = 60.0  # seconds for the open to be included
+UNKNOWN_SESSION_WAIT = 15.0  # seconds the provider's node may lag behind ours
+ATTEMPTS = 3
+
+
+class ApiError(Exception):
+    """An answer in OpenAI's error shape: HTTP status, type, code, message."""
+
+    def __init__(self, status: int, code: str, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.code, self.kind = status, code, kind
+
+
+class BrokerHost(Protocol):
+    @property
+    def chain(self) -> Any: ...
+
+    @property
+    def pool(self) -> Any: ...
+
+    def submit_extrinsic(self, raw: bytes, local: bool = False, journal: bool = True) -> bytes: ...
+
+
+@dataclass
+class ClientSession:
+    id: int
+    provider: bytes
+    price: int
+    deposit: int
+    key: Keypair  # signs the cheques
+    owner: Keypair  # the account that opened it and closes it
+    seq: int = 0
+    units: int = 0
+
+    def can_pay(self, units: int) -> bool:
+        return (self.units + units) * self.price <= self.deposit
+
+
+@dataclass(frozen=True)
+class Answer:
+    payload: dict[str, Any]
+    units: int
+    cost: int
+    session: int
+    seq: int
+
+
+class SessionBroker:
+    def __init__(self, node: BrokerHost, desks: Desks, keys: ApiKeys) -> None:
+        self.node, self.desks, self.keys = node, desks, keys
+        self.sessions: dict[tuple[str, bytes], ClientSession] = {}
+        self.locks: dict[tuple[str, bytes], trio.Lock] = {}
+
+    @property
+    def chain_id(self) -> bytes:
+        return bytes(self.node.chain.spec.chain_id)
+
+    async def request(
+        self,
+        key: ApiKey,
+        account: Keypair,
+        model: registry.Model,
+        kind: str,
+        value: Any,
+        options: dict[str, int],
+    ) -> Answer:
+        raw = encode_request(kind, value, options)
+        try:
+            units = parse_request(raw, model.kind).units(model.params_millions)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
+        slot = (key.id, model.hash)
+        async with self.locks.setdefault(slot, trio.Lock()):
+            for _ in range(ATTEMPTS):
+                current = await self._session(slot, key, account, model, units)
+                cost = units * current.price
+                left = key.left()
+                if left is not None and cost > left:
+                    raise ApiError(402, "insufficient_quota", "this API key has reached its spending limit")
+                reply = await self._serve(current, units, raw)
+                if reply is None:
+                    self.sessions.pop(slot, None)
+                    continue
+                current.seq, current.units = current.seq + 1, current.units + units
+                self.keys.charge(key, cost)
+                payload = msgpack.unpackb(reply["result"], raw=False)
+                return Answer(payload, units, cost, current.id, current.seq)
+        raise ApiError(503, "provider_unavailable", "no provider of this model answered", "server_error")
+
+    async def tokenizer(
+        self, key: ApiKey, account: Keypair, model: registry.Model, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        slot = (key.id, model.hash)
+        async with self.locks.setdefault(slot, trio.Lock()):
+            current = await self._session(slot, key, account, model, 0)
+        reply = await self._call(current, {"op": "tokenizer", "session": current.id, "request": request})
+        if reply is None or not reply.get("ok"):
+            raise ApiError(503, "provider_unavailable", "the provider could not read the model's tokenizer")
+        return dict(reply["answer"])
+
+    async def _serve(self, current: ClientSession, units: int, raw: bytes) -> dict[str, Any] | None:
+        """The provider's answer, or None when this session cannot serve any more."""
+        signed = current.key.sign(cheque_payload(self.chain_id, current.id, current.seq + 1,
+                                                 current.units + units, request_hash(raw)))  # fmt: skip
+        cheque = {"seq": current.seq + 1, "units": current.units + units, "request_hash": request_hash(raw),
+                  "signature": signed}  # fmt: skip
+        message = {"op": "serve", "session": current.id, "cheque": cheque, "request": raw}
+        reply = await self._call(current, message)
+        if reply is None:
+            return None
+        if reply.get("ok"):
+            result = reply.get("result")
+            if type(result) is not bytes or blake2b_256(result) != reply.get("result_hash"):
+                log.warning("session %d: the provider's result does not match its hash", current.id)
+                return None
+            return reply
+        code = reply.get("code")
+        if code == "bad_request":
+            raise ApiError(400, "invalid_request", str(reply.get("message")))
+        if code == "failed":
+            raise ApiError(502, "provider_error", str(reply.get("message")), "server_error")
+        if code == "busy":
+            raise ApiError(503, "provider_busy", str(reply.get("message")), "server_error")
+        log.info("session %d ends here: %s (%s)", current.id, code, reply.get("message"))
+        await self._close(current)
+        return None
+
+    async def _call(self, current: ClientSession, message: dict[str, Any]) -> dict[str, Any] | None:
+        """The provider's reply; waits while its node has not seen the session
+        yet; None (and the session closed) when it cannot be reached."""
+        deadline = trio.current_time() + UNKNOWN_SESSION_WAIT
+        while True:
+            try:
+                reply = await self.desks.call(current.provider, message)
+            except ServeError as exc:
+                log.warning("session %d: provider unreachable (%s)", current.id, exc)
+                await self._close(current)
+                return None
+            if reply.get("code") != "unknown_session" or trio.current_time() > deadline:
+                return reply
+            await trio.sleep(0.2)
+
+    async def _session(
+        self, slot: tuple[str, bytes], key: ApiKey, account: Keypair, model: registry.Model, units: int
+    ) -> ClientSession:
+        current = self.sessions.get(slot)
+        if current is not None and current.can_pay(units) and self._open_on_chain(current):
+            return current
+        if current is not None:
+            await self._close(current)
+        fresh = await self._open(key, account, model, units)
+        self.sessions[slot] = fresh
+        return fresh
+
+    def _open_on_chain(self, current: ClientSession) -> bool:
+        found = sessions.session(self.node.chain.state, current.id)
+        return found is None or (found.status == sessions.SessionStatus.OPEN
+                                 and self.node.chain.best.number + 2 < found.expiry)  # fmt: skip
+
+    def _submit(self, account: Keypair, call: Call) -> bytes:
+        nonce = self.node.pool.next_nonce(self.node.chain.state, account.public)
+        raw = Extrinsic.sign(account, self.chain_id, nonce, call).encode()
+        try:
+            return bytes(self.node.submit_extrinsic(raw))
+        except PoolError as exc:
+            raise ApiError(402, "insufficient_funds", f"the account cannot pay: {exc}") from None
+
+    async def _open(self, key: ApiKey, account: Keypair, model: registry.Model, units: int) -> ClientSession:
+        left = key.left()
+        deposit = API_DEPOSIT if left is None else min(API_DEPOSIT, left)
+        if deposit < max(units, 1):
+            raise ApiError(402, "insufficient_quota", "this API key has reached its spending limit")
+        session_key = Keypair.generate()
+        args = {"model": model.hash, "provider": b"", "deposit": deposit, "max_price": deposit,
+                "min_reputation": 0, "expiry": self.node.chain.best.number + API_SESSION_BLOCKS,
+                "session_key": session_key.public}  # fmt: skip
+        tx = self._submit(account, Call("sessions", "open", args))
+        status = await self._included(tx)
+        if not status["success"]:
+            error = status.get("error")
+            if error in ("NoProvider", "NotServing", "PriceTooHigh", "ReputationTooLow", "ProviderBusy"):
+                raise ApiError(503, "provider_unavailable", f"no provider serves {model.name} now ({error})",
+                               "server_error")  # fmt: skip
+            raise ApiError(
+                402, "insufficient_funds", f"the session could not open: {error} ({status.get('detail')})"
+            )
+        opened = next(e for e in status["events"] if e["pallet"] == "sessions" and e["name"] == "Opened")
+        session_id = int(opened["data"]["session"])
+        found = sessions.session(self.node.chain.state, session_id)
+        if found is None:
+            raise ApiError(503, "provider_unavailable", "the session ended at once", "server_error")
+        log.info("API key %s: session %d opened with deposit %d", key.id, session_id, deposit)
+        return ClientSession(session_id, found.provider, found.price, found.deposit, session_key, account)
+
+    async def _included(self, tx: bytes) -> dict[str, Any]:
+        deadline = trio.current_time() + OPEN_TIMEOUT
+        while trio.current_time() < deadline:
+            status = extrinsic_status(self.node.chain, tx in self.node.pool, tx)
+            if status["status"] in ("inBlock", "finalized"):
+                return status
+            if status["status"] == "unknown":
+                break
+            await trio.sleep(0.1)
+        raise ApiError(
+            503, "chain_unavailable", "the session's opening was not included in time", "server_error"
+        )
+
+    async def _close(self, current: ClientSession) -> None:
+        """Close a session this side gives up (the provider settles what it
+        served in the close window; the chain refunds the rest)."""
+        found = sessions.session(self.node.chain.state, current.id)
+        if found is None or found.status != sessions.SessionStatus.OPEN:
+            return
+        try:
+            self._submit(current.owner, Call("sessions", "close", {"session": current.id}))
+        except ApiError as exc:
+            log.warning("session %d: could not close it: %s", current.id, exc)

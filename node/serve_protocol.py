@@ -1,0 +1,168 @@
+"""Session requests between nodes: `/vcoin/<genesis>/serve/1`.
+
+One request frame and one answer frame per stream, msgpack maps:
+    {op: "hello"}                                  -> {ok, providers: [account]}
+    {op: "serve", session, cheque, request}        -> {ok, seq, units, result, result_hash, leaf}
+    {op: "tokenizer", session, request}            -> {ok, answer}
+    any failure                                    -> {ok: false, code, message}
+A frame that is not such a map costs its sender as garbage; a refused
+request (a stale cheque, a closed session) is answered, never punished: an
+honest user's node races the chain too. The requests being served at once
+are bounded per peer and in all; past that the answer is `busy`.
+
+`Desks` is how the user's side reaches a provider: this node's own desk
+when it serves the account, otherwise the connected peer that says (hello)
+it does.
+"""
+
+import contextlib
+import logging
+from typing import Any
+
+import msgpack
+import trio
+from libp2p.custom_types import TProtocol
+
+from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_frame
+from node.peer_book import Offence
+from offchain.serving import SERVE_TIMEOUT, ServeError, ServingDesk
+from runtime.session_request import MAX_REQUEST
+
+log = logging.getLogger("vcoin.serve")
+MAX_REQUEST_FRAME = MAX_REQUEST + 16 * 1024
+MAX_ANSWER_FRAME = 64 * 1024 * 1024
+MAX_PER_PEER = 8
+MAX_IN_FLIGHT = 64
+HELLO_SECONDS = 60.0  # how long a peer's list of provider accounts is trusted
+
+
+def serve_protocol(genesis_hash: bytes) -> TProtocol:
+    return TProtocol(f"/vcoin/{genesis_hash[:8].hex()}/serve/1")
+
+
+def _refusal(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "code": code, "message": message}
+
+
+async def answer(desk: ServingDesk | None, message: Any) -> dict[str, Any]:
+    """What a desk answers one decoded request frame (also the local path)."""
+    if type(message) is not dict or message.get("op") not in ("hello", "serve", "tokenizer"):
+        raise ValueError("a serve request is a map with op hello, serve or tokenizer")
+    if message["op"] == "hello":
+        return {"ok": True, "providers": desk.providers() if desk is not None else []}
+    if desk is None:
+        return _refusal("not_provider", "this node serves no sessions")
+    session = message.get("session")
+    if type(session) is not int or session < 0:
+        raise ValueError("a session id is a non-negative integer")
+    try:
+        if message["op"] == "tokenizer":
+            request = message.get("request")
+            if type(request) is not dict:
+                raise ValueError("a tokenizer request is a map")
+            return {"ok": True, "answer": await desk.tokenizer(session, request)}
+        cheque, raw = message.get("cheque"), message.get("request")
+        if type(cheque) is not dict or type(raw) is not bytes:
+            raise ValueError("a serve request has a cheque map and the request's bytes")
+        served = await desk.serve(session, cheque, raw)
+    except ServeError as exc:
+        return _refusal(exc.code, str(exc))
+    return {"ok": True, "seq": served.seq, "units": served.units, "result": served.result,
+            "result_hash": served.result_hash, "leaf": served.leaf}  # fmt: skip
+
+
+class ServeExchange:
+    def __init__(self, network: Network, genesis_hash: bytes, desk: ServingDesk | None) -> None:
+        self.network, self.desk = network, desk
+        self.protocol = serve_protocol(genesis_hash)
+        self.in_flight: dict[str, int] = {}
+        self.providers: dict[bytes, tuple[Any, float]] = {}  # account -> (peer, when it said so)
+        network.set_stream_handler(self.protocol, self._serve)
+
+    async def _serve(self, stream: Any) -> None:
+        peer = stream.muxed_conn.peer_id
+        key = str(peer)
+        busy = self.in_flight.get(key, 0) >= MAX_PER_PEER or sum(self.in_flight.values()) >= MAX_IN_FLIGHT
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        try:
+            if self.network.is_banned(peer):
+                return
+            with trio.fail_after(STREAM_TIMEOUT):
+                frame = await read_frame(stream, MAX_REQUEST_FRAME)
+            message = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+            if busy:
+                reply = _refusal("busy", "this provider is serving as many requests as it takes")
+            else:
+                with trio.fail_after(SERVE_TIMEOUT + STREAM_TIMEOUT):
+                    reply = await answer(self.desk, message)
+            with trio.fail_after(STREAM_TIMEOUT * 6):
+                await write_frame(stream, msgpack.packb(reply, use_bin_type=True))
+        except (FrameTooLarge, ValueError, msgpack.UnpackException) as exc:
+            self.network.punish(peer, Offence.GARBAGE, f"bad serve request ({exc})")
+        except Exception as exc:  # a hung-up or slow peer is only dropped
+            log.debug("serve request from %s ended early: %s", peer, type(exc).__name__)
+        finally:
+            self.in_flight[key] -= 1
+            if not self.in_flight[key]:
+                del self.in_flight[key]
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+    async def ask(self, peer: Any, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One request to a peer; its answer map (`ok` false with a code when refused)."""
+        with trio.fail_after(STREAM_TIMEOUT):
+            stream = await self.network.host.new_stream(peer, [self.protocol])
+        try:
+            with trio.fail_after(timeout):
+                await write_frame(stream, msgpack.packb(message, use_bin_type=True))
+                reply = msgpack.unpackb(await read_frame(stream, MAX_ANSWER_FRAME), raw=False)
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.close()
+        if type(reply) is not dict or type(reply.get("ok")) is not bool:
+            self.network.punish(peer, Offence.INVALID, "a malformed serve answer")
+            raise ServeError("unreachable", "the provider's node answered garbage")
+        return reply
+
+    async def find(self, account: bytes) -> Any | None:
+        """The connected peer serving `account`, asking the peers not heard from lately."""
+        now = trio.current_time()
+        known = self.providers.get(account)
+        if known is not None and now - known[1] < HELLO_SECONDS and known[0] in self.network.peers():
+            return known[0]
+        for peer in self.network.peers():
+            try:
+                reply = await self.ask(peer, {"op": "hello"}, STREAM_TIMEOUT)
+            except Exception as exc:
+                log.debug("hello to %s failed: %s", peer, exc)
+                continue
+            for served in reply.get("providers") or []:
+                if type(served) is bytes and len(served) == 32:
+                    self.providers[served] = (peer, now)
+        known = self.providers.get(account)
+        return known[0] if known is not None and known[1] == now else None
+
+
+class Desks:
+    """Requests to a session's provider, wherever it runs."""
+
+    def __init__(self, desk: ServingDesk | None, exchange: ServeExchange | None) -> None:
+        self.desk, self.exchange = desk, exchange
+
+    async def call(self, provider: bytes, message: dict[str, Any]) -> dict[str, Any]:
+        if self.desk is not None and provider in self.desk.providers():
+            return await answer(self.desk, message)
+        if self.exchange is None:
+            raise ServeError("unreachable", "this node has no network to reach the provider")
+        peer = await self.exchange.find(provider)
+        if peer is None:
+            raise ServeError("unreachable", "no connected peer serves this provider's account")
+        try:
+            return await self.exchange.ask(peer, message, SERVE_TIMEOUT + 2 * STREAM_TIMEOUT)
+        except ServeError:
+            raise
+        except Exception as exc:
+            self.exchange.providers.pop(provider, None)
+            raise ServeError(
+                "unreachable", f"the provider's node did not answer ({type(exc).__name__})"
+            ) from None

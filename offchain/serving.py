@@ -1,0 +1,180 @@
+"""The provider's serving desk: requests of open sessions, answered at once.
+
+A request comes with a cheque signed by the session's key. The desk checks
+it against the chain (the session is open, served by this node's account,
+of a model it has) and against its own log (the cheque's seq is the next
+leaf; its cumulative units add exactly this request's work units, as the
+chain prices a job of the same kind; they stay within the deposit), runs
+the request on the worker's executor (one job at a time with the one-shot
+jobs), logs the leaf and the cheque, synced, and answers. A failed run
+consumes nothing: the same seq may be sent again.
+
+After every block it settles each session whose newest cheque is ahead of
+the chain's, as often as the chain allows (`SESSION_SETTLE_INTERVAL`, and
+once more in the close window), and forgets the logs of ended sessions.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+
+from agent.executor import Executor, ExecutorError
+from agent.job import JobSpec
+from offchain.session_store import Served, SessionStore
+from runtime.constants import SESSION_SETTLE_INTERVAL
+from runtime.pallets import registry, sessions
+from runtime.pallets.session_types import Cheque, SessionStatus, cheque_arg
+from runtime.session_log import root
+from runtime.session_request import parse_request, request_hash
+from runtime.types import Call
+
+log = logging.getLogger("vcoin.serve")
+SERVE_TIMEOUT = 120.0  # seconds: a request is interactive, not a batch job
+TOKENIZER_TIMEOUT = 60.0
+RESEND_AFTER = 5  # blocks without effect before a settle is sent again
+
+
+class ServeError(Exception):
+    """A request refused: `code` says why to a program, the message to a person."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ServeAnswer:
+    seq: int
+    units: int  # this request's
+    result: bytes  # canonical result bytes
+    result_hash: bytes
+    leaf: bytes
+
+
+class ServingDesk:
+    def __init__(
+        self, chain: Any, executor: Executor, models: dict[bytes, Path], store: SessionStore,
+        limiter: trio.CapacityLimiter, chain_id: bytes,
+    ) -> None:  # fmt: skip
+        self.chain, self.executor, self.models, self.store = chain, executor, models, store
+        self.limiter, self.chain_id = limiter, chain_id
+        self.locks: dict[int, trio.Lock] = {}
+        self.served = 0
+
+    def providers(self) -> list[bytes]:
+        return [self.chain.account]
+
+    def _session(self, session_id: int) -> tuple[sessions.Session, registry.Model, Path]:
+        state = self.chain.state()
+        found = sessions.session(state, session_id)
+        if found is None:
+            raise ServeError(
+                "unknown_session", f"no session {session_id} on chain (not yet included, or ended)"
+            )
+        if found.provider != self.chain.account:
+            raise ServeError("not_provider", f"session {session_id} is served by another provider")
+        if found.status != SessionStatus.OPEN or self.chain.best_number() >= found.expiry:
+            raise ServeError("session_closed", f"session {session_id} is closing or expired")
+        model = registry.model(state, found.model)
+        path = self.models.get(found.model)
+        if model is None or path is None:
+            raise ServeError("unknown_model", "this provider does not have the session's model")
+        return found, model, path
+
+    async def serve(self, session_id: int, cheque: dict[str, Any], raw: bytes) -> ServeAnswer:
+        found, model, path = self._session(session_id)
+        try:
+            parsed = parse_request(raw, model.kind)
+        except ValueError as exc:
+            raise ServeError("bad_request", str(exc)) from None
+        if not cheque_arg(cheque):
+            raise ServeError("bad_cheque", "a cheque is {seq, units, request_hash (32 bytes), signature}")
+        signed = Cheque.from_arg(cheque)
+        lock = self.locks.setdefault(session_id, trio.Lock())
+        async with lock:  # one request of a session at a time: seq numbers are strictly sequential
+            session_log = self.store.log(session_id)
+            previous = session_log.cheque() or {"seq": 0, "units": 0}
+            units = parsed.units(model.params_millions)
+            self._check_cheque(found, signed, raw, session_log.count + 1, previous["units"] + units)
+            spec = JobSpec(parsed.kind.value, parsed.input, parsed.settings)
+            try:
+                execution = await trio.to_thread.run_sync(
+                    self.executor.run, spec, path, SERVE_TIMEOUT, limiter=self.limiter
+                )
+            except ExecutorError as exc:
+                raise ServeError("failed", f"the request failed in the sandbox: {exc}") from None
+            served = Served(signed.seq, raw, execution.encoded, units)
+            leaf = await trio.to_thread.run_sync(
+                session_log.append, served, request_hash(raw), execution.hash
+            )
+            session_log.keep_cheque(dict(cheque))
+            self.served += 1
+        return ServeAnswer(signed.seq, units, execution.encoded, execution.hash, leaf)
+
+    def _check_cheque(
+        self, found: sessions.Session, signed: Cheque, raw: bytes, seq: int, units: int
+    ) -> None:
+        if signed.seq != seq:
+            raise ServeError("bad_sequence", f"the next request of session {found.id} is seq {seq}")
+        if signed.request_hash != request_hash(raw):
+            raise ServeError("bad_cheque", "the cheque names another request")
+        if signed.units != units:
+            raise ServeError("bad_units", f"the cheque must count {units} units so far")
+        if units * found.price > found.deposit:
+            raise ServeError("deposit_exhausted", f"{units} units at {found.price} exceed the deposit")
+        if not signed.verify(self.chain_id, found.id, found.key):
+            raise ServeError("bad_signature", "the cheque is not signed by the session's key")
+
+    async def tokenizer(self, session_id: int, request: dict[str, Any]) -> dict[str, Any]:
+        """The session model's tokenizer (`agent.kinds.tokenizer`): free, for
+        the holders of an open session with this provider only."""
+        _, _, path = self._session(session_id)
+        spec = JobSpec("tokenizer", request)
+        try:
+            execution = await trio.to_thread.run_sync(
+                self.executor.run, spec, path, TOKENIZER_TIMEOUT, limiter=self.limiter
+            )
+        except ExecutorError as exc:
+            raise ServeError("bad_request", str(exc)) from None
+        answer = msgpack.unpackb(execution.encoded, raw=False)
+        return answer if isinstance(answer, dict) else {}
+
+    # -- every block ---------------------------------------------------------
+    def step(self, number: int) -> None:
+        state = self.chain.state()
+        mine = set(sessions.served_by(state, self.chain.account))
+        for session_id in sorted(mine):
+            found = sessions.session(state, session_id)
+            if found is not None:
+                self._settle(found, number)
+        for session_id in self.store.known():
+            if session_id not in mine and sessions.session(state, session_id) is None:
+                self.store.forget(session_id)
+                self.locks.pop(session_id, None)
+
+    def _settle(self, found: sessions.Session, number: int) -> None:
+        session_log = self.store.log(found.id)
+        cheque = session_log.cheque()
+        if cheque is None or cheque["seq"] <= found.seq or number >= found.ends_at:
+            return
+        upcoming = number + 1  # the earliest block the settle can be in
+        last_call = upcoming >= found.window_start and found.settled_at < found.window_start
+        if found.batches and upcoming < found.settled_at + SESSION_SETTLE_INTERVAL and not last_call:
+            return
+        sent = session_log.state()
+        if sent.get("seq") == cheque["seq"] and number - sent.get("at", -RESEND_AFTER) < RESEND_AFTER:
+            return
+        count = cheque["seq"]
+        call = Call("sessions", "settle", {"session": found.id, "log_root": root(session_log.leaves[:count]),
+                                           "count": count, "cheque": cheque})  # fmt: skip
+        try:
+            self.chain.submit_call(call)
+        except ValueError as exc:
+            log.warning("session %d: settle refused by the pool: %s", found.id, exc)
+            return
+        session_log.keep_state({"seq": cheque["seq"], "at": number})
+        log.info("session %d: settling %d request(s) up to seq %d", found.id, count - found.count, count)
