@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -26,13 +26,15 @@ from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, job_input
 from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
-from offchain.serving import ServingDesk
 from runtime.constants import MAX_INLINE_RESULT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, registry, staking
 from runtime.pallets.system import params as chain_params
 from runtime.state import State
 from runtime.types import Call
+
+if TYPE_CHECKING:
+    from offchain.serving import ServingDesk
 
 log = logging.getLogger("vcoin.worker")
 RESEND_AFTER = 5  # blocks without effect before a commit or reveal is sent again

@@ -24,6 +24,8 @@ import trio
 
 from agent.executor import Executor, ExecutorError
 from agent.job import JobSpec
+from offchain.driver import isolated_step
+from offchain.session_publisher import publish_due
 from offchain.session_store import Served, SessionStore
 from runtime.constants import SESSION_SETTLE_INTERVAL
 from runtime.pallets import registry, sessions
@@ -151,6 +153,7 @@ class ServingDesk:
             found = sessions.session(state, session_id)
             if found is not None:
                 self._settle(found, number)
+        isolated_step("session publications", lambda: publish_due(self.chain, self.store, number))
         for session_id in self.store.known():
             if session_id not in mine and sessions.session(state, session_id) is None:
                 self.store.forget(session_id)

@@ -106,3 +106,28 @@ def test_an_unknown_model_gets_404(api: tuple[NodeProcess, int, Path]) -> None:
         client(port, new_key(keys)).embeddings.create(model="no-such-model", input="hi")
     listed = {m.id for m in client(port, new_key(keys)).models.list()}
     assert {MINILM.name, SMOLLM.name} <= listed
+
+
+def test_requests_are_settled_and_the_deposit_comes_back(api: tuple[NodeProcess, int, Path]) -> None:
+    """After requests through the API, the provider settles them on chain
+    (one extrinsic for many requests); closing the session refunds the rest:
+    nothing of the deposits stays reserved."""
+    node, port, keys = api
+    answering = client(port, new_key(keys))
+    for i in range(5):
+        answering.embeddings.create(model=MINILM.name, input=f"sentence number {i}")
+    mine = [
+        s for s in node.rpc("vcoin_sessions", {"account": BOB}) if s["user"] == BOB and s["status"] == "open"
+    ]
+    assert mine
+    wait_until(lambda: all(node.rpc("vcoin_session", s["id"])["seq"] >= 1 for s in mine), 60, "a settle")
+    for found in mine:
+        settled = node.rpc("vcoin_session", found["id"])
+        assert settled["paid"] == settled["units"] * settled["price"] > 0
+        assert settled["batches"] <= settled["seq"]  # fewer settles than requests, or as many
+        out = node.cli("session", "close", str(found["id"]), "--from", "//bob", "--json")
+        assert out.returncode == 0, out.stderr
+    wait_until(
+        lambda: all(node.rpc("vcoin_session", s["id"]) is None for s in mine), 120, "the sessions' end"
+    )
+    assert node.rpc("vcoin_account", BOB)["reserved"] == 0
