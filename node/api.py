@@ -25,16 +25,18 @@ import trio
 from node.api_keys import ApiKey, ApiKeys
 from node.api_sessions import ApiError, SessionBroker
 from node.http import App, Receive, Scope, Send, with_lifespan
-from runtime.constants import MAX_NEW_TOKENS
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import registry
 from runtime.pallets.job_types import JobKind
+from runtime.session_request import MAX_TOKENS
 
 log = logging.getLogger("vcoin.api")
 MAX_BODY = 1024 * 1024
 MAX_IN_FLIGHT = 64
 FIXED = 1_000_000
 DEFAULT_MAX_TOKENS = 16
+EMBED_CHUNK = 8  # texts per session request
+MAX_TEXTS = 2048  # texts per embeddings call (OpenAI's own bound)
 
 
 def _error_body(status: int, code: str, message: str, kind: str) -> bytes:
@@ -73,8 +75,8 @@ def _max_tokens(body: dict[str, Any]) -> int:
     value = body.get("max_completion_tokens", body.get("max_tokens"))
     if value is None:
         return DEFAULT_MAX_TOKENS
-    if type(value) is not int or not 1 <= value <= MAX_NEW_TOKENS:
-        raise ApiError(400, "invalid_value", f"max_tokens is an integer in [1, {MAX_NEW_TOKENS}]")
+    if type(value) is not int or not 1 <= value <= MAX_TOKENS:
+        raise ApiError(400, "invalid_value", f"max_tokens is an integer in [1, {MAX_TOKENS}]")
     return value
 
 
@@ -156,13 +158,23 @@ class OpenAiApi:
         model = self._model(body, JobKind.EMBED)
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else texts
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
-            raise ApiError(400, "invalid_input", "input is a non-empty string or list of strings")
+        if not isinstance(texts, list) or not 0 < len(texts) <= MAX_TEXTS:
+            raise ApiError(400, "invalid_input", f"input is a string or a list of 1 to {MAX_TEXTS} strings")
+        if not all(isinstance(t, str) and t for t in texts):
+            raise ApiError(
+                400, "invalid_input", "every input is a non-empty string (token arrays are not taken)"
+            )
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
             raise ApiError(400, "invalid_value", "encoding_format is float or base64")
-        answer = await self.broker.request(key, account, model, "embed", texts, {})
-        vectors = answer.payload.get("vectors") or []
+        vectors: list[list[int]] = []
+        units = 0
+        for start in range(0, len(texts), EMBED_CHUNK):  # each request's result must stay publishable
+            answer = await self.broker.request(
+                key, account, model, "embed", texts[start : start + EMBED_CHUNK], {}
+            )
+            vectors += answer.payload.get("vectors") or []
+            units += answer.units
         data = []
         for index, vector in enumerate(vectors):
             floats = [v / FIXED for v in vector]
@@ -170,7 +182,7 @@ class OpenAiApi:
             if fmt == "base64":
                 embedding = base64.b64encode(struct.pack(f"<{len(floats)}f", *floats)).decode()
             data.append({"object": "embedding", "index": index, "embedding": embedding})
-        tokens = answer.units // model.params_millions
+        tokens = units // model.params_millions
         await _send(send, 200, json.dumps({"object": "list", "data": data, "model": model.name,
                                            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}).encode())  # fmt: skip
 

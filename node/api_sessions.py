@@ -148,7 +148,7 @@ class SessionBroker:
                 return None
             return reply
         code = reply.get("code")
-        if code == "bad_request":
+        if code in ("bad_request", "too_large"):
             raise ApiError(400, "invalid_request", str(reply.get("message")))
         if code == "failed":
             raise ApiError(502, "provider_error", str(reply.get("message")), "server_error")

@@ -27,7 +27,7 @@ from agent.job import JobSpec
 from offchain.driver import isolated_step
 from offchain.session_publisher import publish_due
 from offchain.session_store import Served, SessionStore
-from runtime.constants import SESSION_SETTLE_INTERVAL
+from runtime.constants import MAX_PUBLISHED_RESULT, SESSION_SETTLE_INTERVAL
 from runtime.pallets import registry, sessions
 from runtime.pallets.session_types import Cheque, SessionStatus, cheque_arg
 from runtime.session_log import root
@@ -109,6 +109,10 @@ class ServingDesk:
                 )
             except ExecutorError as exc:
                 raise ServeError("failed", f"the request failed in the sandbox: {exc}") from None
+            if len(execution.encoded) > MAX_PUBLISHED_RESULT:  # unpublishable if sampled: never logged
+                raise ServeError(
+                    "too_large", f"the result exceeds {MAX_PUBLISHED_RESULT} bytes: ask for less"
+                )
             served = Served(signed.seq, raw, execution.encoded, units)
             leaf = await trio.to_thread.run_sync(
                 session_log.append, served, request_hash(raw), execution.hash

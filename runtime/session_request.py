@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.codec import CodecError, blake2b_256, decode, encode
+from runtime.constants import MAX_PUBLISHED_REQUEST
 from runtime.pallets.job_rules import check_input, check_options, work_units
 from runtime.pallets.job_types import JobKind
 
-MAX_REQUEST = 256 * 1024  # bytes: a request travels in one frame and may be published on chain
+# A sampled request and its result are published in one extrinsic, so a
+# request's size and what it asks for are bounded by what a block can carry
+# (the result, at most `MAX_PUBLISHED_RESULT`, is checked by the provider):
+MAX_REQUEST = MAX_PUBLISHED_REQUEST  # bytes
+MAX_TEXTS = 16  # texts per embedding request: 16 vectors of 384 dimensions are about 22 KB
+MAX_TOKENS = 512  # new tokens per inference request: about 50 bytes each with the fingerprint
 SESSION_KINDS = (JobKind.INFERENCE, JobKind.EMBED)
 
 
@@ -61,5 +67,8 @@ def parse_request(raw: bytes, model_kind: JobKind) -> SessionRequest:
         value = decode(value_raw, max_len=MAX_REQUEST)
     except CodecError as exc:
         raise ValueError(f"not a canonical input: {exc}") from None
-    check_input(kind, value)
-    return SessionRequest(kind, value, check_options(kind, options), len(value_raw))
+    check_input(kind, value, MAX_TEXTS)
+    settings = check_options(kind, options)
+    if settings.get("max_tokens", 0) > MAX_TOKENS:
+        raise ValueError(f"a session's inference request asks for at most {MAX_TOKENS} tokens")
+    return SessionRequest(kind, value, settings, len(value_raw))
