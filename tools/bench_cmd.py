@@ -86,9 +86,19 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"load: {exc}") from None
 
 
+def _serve(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import serve_bench
+
+    try:
+        return serve_bench.run(requests=args.requests, clients=args.clients)
+    except (ValueError, RuntimeError) as exc:
+        raise CliError(f"serve: {exc}") from None
+
+
 BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
     "verify": _verify, "fuzz": _fuzz, "flood": _flood, "load": _load,
+    "serve": _serve,
 }  # fmt: skip
 
 
@@ -179,4 +189,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--drain-slots", type=int, default=8, help="load: slots to wait for stragglers after the load"
     )
+    parser.add_argument("--requests", type=int, default=200, help="serve: requests per phase")
+    parser.add_argument("--clients", type=int, default=4, help="serve: concurrent API clients (1-4)")
     parser.set_defaults(handler=run)
