@@ -153,6 +153,8 @@ class Node:
         if self.network is not None:
             self.serve_exchange = ServeExchange(self.network, self.chain.genesis.hash, desk)
         self.desks = Desks(desk, self.serve_exchange)
+        if self.verifier is not None:
+            self.verifier.serve = self.desks.call
         self.metrics = Metrics()
         self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()

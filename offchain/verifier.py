@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -46,6 +47,8 @@ class VerifierWorker(BlockDriven):
         self.busy: set[int] = set()
         self.done: set[int] = set()
         self.limiter = trio.CapacityLimiter(1)  # one sandbox for checks and known answers
+        # the node's way to a provider's serving desk (`node.serve_protocol.Desks.call`), when it has one
+        self.serve: Callable[[bytes, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         self.tester = None if known_answers is None else KnownAnswerTester(
             chain, executor, models, blobs, known_answers, secret, self.limiter, job_timeout,
         )  # fmt: skip
