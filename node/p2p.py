@@ -180,6 +180,7 @@ class Network:
         while True:
             since = trio.current_time()
             self._failed_in = None
+            failure: Exception | None = None
             try:
                 with trio.CancelScope() as self._run_scope:
                     async with self.host.run(listen_addrs=self.listen), self.gossip.running():
@@ -189,19 +190,21 @@ class Network:
                             started = True
                             task_status.started()
                         await trio.sleep_forever()
-                # Only `_library_failed` cancels this scope: its cause is already logged.
-                log.warning("p2p host rebuilt in %.0f s: %s failed", backoff, self._failed_in)
             except Exception as exc:
                 if not started:
                     raise
-                failures.report("the p2p host", exc)
-                log.warning(
-                    "p2p host failed (%s: %s); restarting in %.0f s", type(exc).__name__, exc, backoff
-                )
+                failure = exc
             finally:
                 self._run_scope = None
             if trio.current_time() - since > MAX_RESTART_BACKOFF:
                 backoff = RESTART_BACKOFF
+            if failure is None:  # only `_library_failed` cancels the scope; it logged the cause
+                log.warning("p2p host rebuilt in %.0f s: %s failed", backoff, self._failed_in)
+            else:
+                failures.report("the p2p host", failure)
+                log.warning(
+                    "p2p host failed (%s: %s); restarting in %.0f s", type(failure).__name__, failure, backoff
+                )
             await self._close_host()
             await trio.sleep(backoff)
             backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
