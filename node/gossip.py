@@ -11,7 +11,8 @@ handler imports or refuses it. The forwarding peer answers for it with the
 offence's points (`node.peer_book.WEIGHTS`): garbage bans at once, invalid
 items (a bad signature, an invalid block) twice over, and junk that is only
 unwanted (far-future transactions, votes of unknown voters) costs a little
-per message, so only a stream of it gets the peer banned. The node judges
+per message and never bans by itself: it is judged against this node's own
+state, which an honest peer's may differ from. The node judges
 "unwanted" leniently while it is behind (`Node._fair`): then honest peers
 send exactly that.
 """

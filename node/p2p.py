@@ -5,8 +5,8 @@ blocks by range, each with its justification when it has one.
 Sync never relies on gossip: a node asks each peer for the blocks after its
 best one, over a stream, in bounded batches, and imports them through the
 same checks as any block. Every peer has a score (`node.peer_book`); each
-offence costs its declared points (garbage more than spam, a stalled request
-little and never a ban), time restores it, and a peer at the ban threshold
+offence costs its declared points (garbage most; spam and a stalled request
+grade a peer but never ban it), time restores it, and a peer at the ban threshold
 is disconnected and refused for a while, its address too when it keeps
 coming back under new keys.
 """

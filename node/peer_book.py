@@ -4,14 +4,22 @@ peer ids from one address were banned (a banned peer that comes back under
 a new key is still the same machine).
 
 Every offence has declared points (`WEIGHTS`); a peer is banned when its
-score reaches `BAN_THRESHOLD`. One grave offence (bytes no honest node
-sends) reaches it at once; invalid data takes two close together; spam
-takes a stream of it. The score decays towards 0, halving every `HALF_LIFE_SECONDS`, so an
-honest peer that once sent something odd is not banned for it later, while
-a stream of junk crosses the threshold quickly. Some offences can never ban
-on their own (`FLOORS`): being slow lowers a peer's standing (it is the
-first to go when there are too many peers) but never below half the
-threshold, so honest peers that are merely slow or far away stay.
+score reaches `BAN_THRESHOLD`. Only provable garbage bans: bytes no honest
+node sends (one such offence reaches the threshold at once), data invalid by
+the consensus rules or wrongly signed (two close together), blocks on an
+unknown parent sealed by no validator we know (four). The score decays
+towards 0, halving every `HALF_LIFE_SECONDS`, so an honest peer that once
+sent something odd is not banned for it later, while a stream of garbage
+crosses the threshold quickly.
+
+Some offences can never ban on their own (`FLOORS`): they grade a peer (the
+lowest-scored go first when there are too many peers) but never take it
+below half the threshold. Being slow is one: honest peers that are merely
+slow or far away stay. Spam is the other: it is judged against this node's
+own state (a transaction whose sender cannot pay or whose nonce is far
+ahead, by the balance and nonce we see; a vote of a voter we do not know
+about a block we lack), and an honest peer that sees another chain, or a
+newer one, relays exactly that; only its own provable offences ban it.
 
 Loopback addresses are never banned as a whole: a local testnet runs every
 node on one of them.
@@ -38,7 +46,7 @@ class Offence(StrEnum):
     INVALID = "invalid"  # an invalid block, extrinsic, vote or signature; a blob not matching its hash
     INVALID_SYNC_RESPONSE = "invalid sync response"  # a sync answer outside the protocol's shape or limits
     ORPHAN = "orphan"  # a block near our head on an unknown parent, sealed by no validator we know
-    SPAM = "spam"  # unwanted junk: far-future transactions, votes of unknown voters about unknown blocks
+    SPAM = "spam"  # unwanted by our state: far-future or unpayable transactions, unknown voters' votes
     SLOW = "slow"  # a request it accepted and then let time out
 
 
@@ -47,12 +55,12 @@ WEIGHTS: dict[Offence, int] = {
     Offence.INVALID: 60,  # two within half a minute ban
     Offence.INVALID_SYNC_RESPONSE: 60,
     Offence.ORPHAN: 30,  # four in a row ban; an honest peer ahead of an era change may rarely send one
-    Offence.SPAM: 5,  # at one a second, about 23 messages ban; one every 10 s never does
+    Offence.SPAM: 5,  # grades only (its floor): a stream of it reaches half the threshold
     Offence.SLOW: 10,
 }
 # The lowest score an offence can bring a peer to by itself: these grade
 # peers (who is dropped first beyond the peer limit) but never ban them.
-FLOORS: dict[Offence, float] = {Offence.SLOW: BAN_THRESHOLD / 2}
+FLOORS: dict[Offence, float] = {Offence.SLOW: BAN_THRESHOLD / 2, Offence.SPAM: BAN_THRESHOLD / 2}
 
 
 @dataclass

@@ -28,7 +28,7 @@ class Blame(Enum):
     """How much a refusal says about the peer that relayed the transaction."""
 
     NONE = "none"  # honest peers send these too: known, stale, outbid, pool full
-    SPAM = "spam"  # not provably invalid, but no honest pool would have relayed it
+    SPAM = "spam"  # not provably invalid, unwanted by our state: grades the peer, never bans it
     BAD = "bad"  # provably invalid: malformed, badly signed, oversized
 
 
