@@ -115,9 +115,8 @@ class ServingDesk:
                 )
             served = Served(signed.seq, raw, execution.encoded, units)
             leaf = await trio.to_thread.run_sync(
-                session_log.append, served, request_hash(raw), execution.hash
+                session_log.append, served, request_hash(raw), execution.hash, dict(cheque)
             )
-            session_log.keep_cheque(dict(cheque))
             self.served += 1
         return ServeAnswer(signed.seq, units, execution.encoded, execution.hash, leaf)
 

@@ -2,12 +2,11 @@
 and the requests and results behind them, for sampled verification), and
 the latest cheque, which is what it settles.
 
-One directory per session under the worker's folder:
-    leaves    32 bytes per served request, appended (the Merkle log)
-    records   [seq, request, result, units] msgpack frames, length-prefixed
-    cheque    the latest cheque, replaced atomically
-A crash may lose the tail of an append: on opening, the log is cut back to
-the records that are whole in both files, so leaves and records agree.
+One directory per session under the worker's folder, with one file:
+    records   [seq, request, result, units, cheque] msgpack frames, length-prefixed
+appended and synced once per request (the leaves, and the latest cheque,
+are read back from it on opening). A crash may lose the tail of an append:
+on opening, the file is cut back to its whole records.
 """
 
 import os
@@ -20,6 +19,7 @@ from typing import Any
 import msgpack
 
 from offchain.records import RecordDir
+from runtime.codec import blake2b_256
 from runtime.session_log import leaf, proof, root
 
 FRAME_HEAD = struct.Struct(">I")
@@ -40,31 +40,31 @@ class SessionLog:
         self.meta = RecordDir(folder)
         self.leaves: list[bytes] = []
         self.offsets: list[int] = []
+        self.last_cheque: dict[str, Any] | None = None
         self._recover()
 
     def _recover(self) -> None:
-        records, leaves_path = self.folder / "records", self.folder / "leaves"
+        records = self.folder / "records"
         data = records.read_bytes() if records.exists() else b""
-        ends: list[int] = []
         offset = 0
         while offset + FRAME_HEAD.size <= len(data):
             (size,) = FRAME_HEAD.unpack_from(data, offset)
-            if offset + FRAME_HEAD.size + size > len(data):
+            end = offset + FRAME_HEAD.size + size
+            if end > len(data):
                 break
+            try:
+                seq, request, result, units, cheque = msgpack.unpackb(
+                    data[offset + FRAME_HEAD.size : end], raw=False
+                )
+            except (ValueError, msgpack.UnpackException):
+                break
+            self.leaves.append(leaf(seq, blake2b_256(request), blake2b_256(result), units))
             self.offsets.append(offset)
-            offset += FRAME_HEAD.size + size
-            ends.append(offset)
-        raw = leaves_path.read_bytes() if leaves_path.exists() else b""
-        whole = min(len(raw) // 32, len(ends))
-        self.leaves = [raw[i * 32 : (i + 1) * 32] for i in range(whole)]
-        self.offsets = self.offsets[:whole]
-        for path, size, keep in (
-            (records, len(data), ends[whole - 1] if whole else 0),
-            (leaves_path, len(raw), whole * 32),
-        ):
-            if size != keep:
-                with open(path, "r+b") as handle:
-                    handle.truncate(keep)
+            self.last_cheque = cheque or self.last_cheque
+            offset = end
+        if offset != len(data):
+            with open(records, "r+b") as handle:
+                handle.truncate(offset)
 
     @property
     def count(self) -> int:
@@ -73,29 +73,32 @@ class SessionLog:
     def root(self) -> bytes:
         return root(self.leaves)
 
-    def append(self, served: Served, request_hash: bytes, result_hash: bytes) -> bytes:
-        """Log one served request (synced before the answer leaves the node:
-        a settled leaf must be publishable after a crash)."""
+    def append(
+        self, served: Served, request_hash: bytes, result_hash: bytes, cheque: dict[str, Any] | None = None
+    ) -> bytes:
+        """Log one served request and the cheque that pays for it, synced
+        before the answer leaves the node: a settled leaf must be
+        publishable after a crash."""
         item = leaf(served.seq, request_hash, result_hash, served.units)
-        frame = msgpack.packb([served.seq, served.request, served.result, served.units], use_bin_type=True)
+        frame = msgpack.packb(
+            [served.seq, served.request, served.result, served.units, cheque], use_bin_type=True
+        )
         with open(self.folder / "records", "ab") as handle:
             offset = handle.tell()
             handle.write(FRAME_HEAD.pack(len(frame)) + frame)
             handle.flush()
             os.fsync(handle.fileno())
-        with open(self.folder / "leaves", "ab") as handle:
-            handle.write(item)
-            handle.flush()
-            os.fsync(handle.fileno())
         self.leaves.append(item)
         self.offsets.append(offset)
+        if cheque is not None:
+            self.last_cheque = cheque
         return item
 
     def served(self, index: int) -> Served:
         with open(self.folder / "records", "rb") as handle:
             handle.seek(self.offsets[index])
             (size,) = FRAME_HEAD.unpack(handle.read(FRAME_HEAD.size))
-            seq, request, result, units = msgpack.unpackb(handle.read(size), raw=False)
+            seq, request, result, units, _ = msgpack.unpackb(handle.read(size), raw=False)
         return Served(seq, request, result, units)
 
     def proof(self, index: int, count: int) -> list[bytes]:
@@ -103,10 +106,8 @@ class SessionLog:
         return proof(self.leaves[:count], index)
 
     def cheque(self) -> dict[str, Any] | None:
-        return self.meta.get("cheque")
-
-    def keep_cheque(self, cheque: dict[str, Any]) -> None:
-        self.meta.put("cheque", cheque)
+        """The latest cheque: what the provider settles."""
+        return self.last_cheque
 
     def state(self) -> dict[str, Any]:
         """The provider's own bookkeeping (e.g. what was settled, sent when)."""
