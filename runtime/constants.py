@@ -104,6 +104,13 @@ MAX_PUBLISHED_RESULT: Final = MAX_INLINE_RESULT  # bytes: ... and its result (bo
 # so `verification` keeps one map of checks for both.
 SESSION_CHECK_IDS: Final = 1 << 62
 MAX_AUDITS_PER_BLOCK: Final = 256  # count: batch draws and clearances one block does; the rest wait a block
+# A session's opener may make its provider publish a leaf of a settled batch
+# (`sessions.challenge`, see `runtime.pallets.session_challenges`), checked like a
+# sampled leaf. Each challenge costs the provider a publication and a verifier a
+# re-execution, paid for only by the opener's transaction fee, so their number
+# per batch is bounded: 4 is enough for a known-answer session's few wrong
+# answers and keeps a batch's checks at most 8 sampled + 4 challenged.
+MAX_CHALLENGES_PER_BATCH: Final = 4  # count, per settled batch
 
 # Verification (see `runtime.pallets.verification`).
 SAMPLE_DELAY: Final = 2  # blocks after a reveal: the draw uses a block hash unknown until then

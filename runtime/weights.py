@@ -36,6 +36,7 @@ CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
     ("sessions", "open"): 5,  # the provider's draw, the timer and the end's refund
     ("sessions", "settle"): 4,  # a signature check, the payout and the batch record
     ("sessions", "close"): 2,
+    ("sessions", "challenge"): 3,  # an audit, its publication window and timer, a verifier's check
 }
 
 

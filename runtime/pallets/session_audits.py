@@ -25,6 +25,11 @@ check has closed the batch clears:
   user is refunded the batch's fee, the held share first, the rest from the
   provider's free balance (as far as it goes), and nothing goes to emission.
 
+The opener's challenge of one leaf (`session_challenges`) opens an audit
+of that leaf alone, straight in the publication phase: published and checked
+like a sampled leaf, with the same slashes, but it moves no money when it
+clears (the batch's own audit did).
+
 A session's end waits while any audit of its batches is open (bounded: an
 audit lives at most the delay, the window and a check's and a dispute's
 `verify_window`); the last audit to clear schedules the end.
@@ -43,7 +48,7 @@ from runtime.constants import (
 from runtime.context import Ctx
 from runtime.pallets import balances, emission, reputation, slashing, treasury, verification
 from runtime.pallets.session_records import Audit as Audit
-from runtime.pallets.session_records import AuditDue, Audits, OpenAudits, Owed, Samples
+from runtime.pallets.session_records import AuditDue, Audits, OpenAudits, Owed, Samples, is_challenge
 from runtime.pallets.session_records import AuditPhase as AuditPhase
 from runtime.pallets.session_types import Event, Sessions, batch_key, schedule
 from runtime.pallets.slashing import Offence
@@ -82,6 +87,15 @@ def start(ctx: Ctx, found: Audit) -> None:
     Audits.put(ctx.state, key, found)
     OpenAudits.put(ctx.state, found.session, OpenAudits.get(ctx.state, found.session) + 1)
     schedule_audit(ctx, key, ctx.number + SAMPLE_DELAY)
+
+
+def start_publication(ctx: Ctx, found: Audit) -> None:
+    """Open an audit already in its publication phase (a challenged leaf)."""
+    key = batch_key(found.session, found.batch)
+    Audits.put(ctx.state, key, found)
+    OpenAudits.put(ctx.state, found.session, OpenAudits.get(ctx.state, found.session) + 1)
+    _owe(ctx, found, add=True)
+    schedule_audit(ctx, key, found.publish_by + 1)
 
 
 def draw(ctx: Ctx, found: Audit) -> tuple[int, ...]:
@@ -153,6 +167,11 @@ def _step(ctx: Ctx, key: bytes, found: Audit) -> None:
 def _clear(ctx: Ctx, key: bytes, found: Audit) -> None:
     checks = [c for c in found.checks if c]
     outcomes = [verification.outcome(ctx.state, c) for c in checks]
+    if is_challenge(found):
+        _clear_challenge(
+            ctx, key, found, checks, "mismatch" if verification.CheckStatus.FAILED in outcomes else ""
+        )
+        return
     reason = found.failure or (
         "mismatch" if verification.CheckStatus.FAILED in outcomes
         else "forfeited" if verification.cheated_since(ctx.state, found.provider, found.at)
@@ -176,6 +195,21 @@ def _clear(ctx: Ctx, key: bytes, found: Audit) -> None:
             emission.report_work(ctx, found.provider, found.units)
         ctx.emit(Event.BatchVerified, session=found.session, batch=found.batch, provider=found.provider,
                  units=found.units, sampled=len(found.leaves))  # fmt: skip
+    _done(ctx, key, found, checks)
+
+
+def _clear_challenge(ctx: Ctx, key: bytes, found: Audit, checks: list[int], mismatch: str) -> None:
+    """A challenged leaf's audit clears: its batch was paid (and its own audit
+    settled the batch's money), so nothing is paid or refunded here; a
+    provider at fault was already slashed (missed: here in `_step`;
+    mismatch: by the dispute; units: at publication)."""
+    reason = found.failure or mismatch
+    ctx.emit(Event.ChallengeCleared, session=found.session, leaf=found.leaves[0], provider=found.provider,
+             user=found.user, reason=reason or "verified")  # fmt: skip
+    _done(ctx, key, found, checks)
+
+
+def _done(ctx: Ctx, key: bytes, found: Audit, checks: list[int]) -> None:
     Audits.remove(ctx.state, key)
     for check_id in checks:
         Samples.remove(ctx.state, check_id)

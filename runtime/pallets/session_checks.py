@@ -1,20 +1,30 @@
-"""`sessions.publish`: a provider shows a sampled leaf of a settled batch,
-and it becomes a verification check like a job's.
+"""`sessions.publish`: a provider shows sampled (or challenged) leaves of
+its settled batches, and each becomes a verification check like a job's.
 
-    publish{session, index, seq, request, result, units, proof}
+    publish{session, items: [{index, seq, request, result, units, proof}, ...]}
 
-`index` is the leaf's index in the session's request log, `proof` its Merkle
-path (`runtime.session_log.proof`) to the batch's settled root over the
-batch's `count` leaves. The chain checks that the leaf
-`H(seq || H(request) || H(result) || units)` is in that root, that the
-request is a well-formed request of the session model's kind
-(`runtime.session_request.parse_request`) and that `units` is what the
-request costs by the jobs' rule (`job_rules.work_units`). A leaf whose units
-are not its request's is proof of overcharging without any re-execution: the
-provider is convicted at once (the mismatch slash). Otherwise the leaf's
-check opens in `verification` under a check id from `SESSION_CHECK_IDS` up,
-drawn, disputed and decided by majority exactly as a job's; the assigned
-verifiers read the published request and result from `sample(state, id)`.
+One call carries every leaf the provider owes for a session (1 to
+`MAX_SAMPLED_LEAVES` items; `offchain.session_publisher` splits only what
+would not fit `MAX_EXTRINSIC_BYTES`), so the chain's cost grows with the
+batches, not with the samples. `index` is a leaf's index in the session's
+request log, `proof` its Merkle path (`runtime.session_log.proof`) to its
+batch's settled root over the batch's `count` leaves. For each item the
+chain checks that the leaf `H(seq || H(request) || H(result) || units)` is
+in that root, that the request is a well-formed request of the session
+model's kind (`runtime.session_request.parse_request`) and that `units` is
+what the request costs by the jobs' rule (`job_rules.work_units`). A leaf
+whose units are not its request's is proof of overcharging without any
+re-execution: the provider is convicted at once (the mismatch slash).
+Otherwise the leaf's check opens in `verification` under a check id from
+`SESSION_CHECK_IDS` up, drawn, disputed and decided by majority exactly as
+a job's; the assigned verifiers read the published request and result from
+`sample(state, id)`.
+
+Items are judged one by one: the valid ones are published, each invalid one
+is refused with a `PublicationRefused` event naming its error (a resend
+that crosses an earlier inclusion, one leaf the provider cannot show, must
+not hold back the others). The call fails, with the first item's error,
+only when no item is valid.
 """
 
 from dataclasses import replace
@@ -25,10 +35,12 @@ from runtime.constants import (
     MAX_EXTRINSIC_BYTES,
     MAX_PUBLISHED_REQUEST,
     MAX_PUBLISHED_RESULT,
+    MAX_SAMPLED_LEAVES,
     SESSION_CHECK_IDS,
 )
 from runtime.context import Ctx
 from runtime.dispatch import Calls, amount, blob
+from runtime.errors import DispatchError
 from runtime.pallets import registry, verification
 from runtime.pallets.session_audits import published
 from runtime.pallets.session_records import Audit, Audits, NextCheck, Owed, Sample, Samples
@@ -58,43 +70,81 @@ def proof_arg(value: Any) -> bool:
     )  # fmt: skip
 
 
-def _sampled(state: State, provider: bytes, session: int, index: int) -> Audit:
+def _owed(state: State, provider: bytes, session: int, index: int) -> Audit:
+    """The first of the provider's audits that owes leaf `index` of the session
+    unpublished (a leaf both sampled and challenged is owed twice)."""
+    seen = False
     for key in Owed.get(state, provider):
         found = Audits.get(state, key)
-        if found is not None and found.session == session and index in found.leaves:
-            return found
+        if found is None or found.session != session:
+            continue
+        for leaf_index, check in zip(found.leaves, found.checks, strict=True):
+            if leaf_index == index:
+                if not check:
+                    return found
+                seen = True
+    if seen:
+        raise Error.AlreadyPublished(f"leaf {index} is already under check")
     raise Error.NotSampled(f"leaf {index} of session {session} is not sampled, or its batch cleared")
 
 
-@calls.add(
-    "publish", session=amount, index=amount, seq=amount, request=blob(MAX_EXTRINSIC_BYTES),
-    result=blob(MAX_EXTRINSIC_BYTES), units=amount, proof=proof_arg,
-)  # fmt: skip
-def publish(
-    ctx: Ctx, origin: bytes, session: int, index: int, seq: int, request: bytes, result: bytes, units: int,
-    proof: list[bytes],
-) -> None:  # fmt: skip
+ITEM_FIELDS = frozenset({"index", "seq", "request", "result", "units", "proof"})
+
+
+def item_arg(value: Any) -> bool:
+    """The argument checker of one published leaf: {index, seq, request, result, units, proof}."""
+    return (
+        type(value) is dict and set(value) == ITEM_FIELDS
+        and all(amount(value[k]) for k in ("index", "seq", "units"))
+        and all(blob(MAX_EXTRINSIC_BYTES)(value[k]) for k in ("request", "result"))
+        and proof_arg(value["proof"])
+    )  # fmt: skip
+
+
+def items_arg(value: Any) -> bool:
+    return type(value) is list and 1 <= len(value) <= MAX_SAMPLED_LEAVES and all(item_arg(v) for v in value)
+
+
+@calls.add("publish", session=amount, items=items_arg)
+def publish(ctx: Ctx, origin: bytes, session: int, items: list[dict[str, Any]]) -> None:
     found_session = Sessions.get(ctx.state, session)
     if found_session is None:
         raise Error.UnknownSession(f"no session {session} (never opened, or ended)")
     if origin != found_session.provider:
         raise Error.NotProvider("only the session's provider publishes its samples")
-    found = _sampled(ctx.state, origin, session, index)
-    position = found.leaves.index(index)
-    if found.checks[position]:
-        raise Error.AlreadyPublished(f"leaf {index} is under check {found.checks[position]}")
+    model = registry.model(ctx.state, found_session.model)
+    if model is None:  # models are never removed; kept for the type
+        raise Error.UnknownModel("the session's model is not registered")
+    first: DispatchError | None = None
+    accepted = 0
+    for item in items:
+        try:
+            _publish_one(ctx, origin, session, model, item)
+        except DispatchError as err:
+            first = first or err
+            ctx.emit(Event.PublicationRefused, session=session, leaf=item["index"], provider=origin,
+                     error=f"{err.pallet}.{err.error}", detail=err.detail)  # fmt: skip
+        else:
+            accepted += 1
+    if not accepted and first is not None:
+        raise first
+
+
+def _publish_one(ctx: Ctx, origin: bytes, session: int, model: registry.Model, item: dict[str, Any]) -> None:
+    """One leaf: every check first, then (and only then) the state changes."""
+    index, seq, request, result, units = (item[k] for k in ("index", "seq", "request", "result", "units"))
+    found = _owed(ctx.state, origin, session, index)
+    position = next(p for p, (i, c) in enumerate(zip(found.leaves, found.checks, strict=True))
+                    if i == index and not c)  # fmt: skip
     if ctx.number > found.publish_by:
         raise Error.TooLate(f"the publication window closed at block {found.publish_by}")
     if len(request) > MAX_PUBLISHED_REQUEST or len(result) > MAX_PUBLISHED_RESULT:
         raise Error.TooLarge(
             f"a request is at most {MAX_PUBLISHED_REQUEST} bytes, a result {MAX_PUBLISHED_RESULT}"
         )
-    item = leaf(seq, blake2b_256(request), blake2b_256(result), units)
-    if not verify_proof(found.log_root, item, index, found.count, proof):
+    if not verify_proof(found.log_root, leaf(seq, blake2b_256(request), blake2b_256(result), units), index,
+                        found.count, item["proof"]):  # fmt: skip
         raise Error.BadProof(f"not leaf {index} of the batch's root over {found.count} leaves")
-    model = registry.model(ctx.state, found.model)
-    if model is None:  # models are never removed; kept for the type
-        raise Error.UnknownModel("the session's model is not registered")
     try:
         parsed = parse_request(request, model.kind)
     except ValueError as exc:

@@ -5,7 +5,7 @@ the sessions' own, so the Session and Batch records keep their layout."""
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runtime.pallets.session_types import PALLET
+from runtime.pallets.session_types import PALLET, batch_key
 from runtime.record import codec
 from runtime.storage import StorageMap, StorageValue
 
@@ -55,6 +55,20 @@ class Sample:
     units: int
 
 
+# A user's challenge of one leaf (`session_challenges`) is an audit of its own,
+# keyed and numbered (session, CHALLENGE_BATCH + leaf index): batch indices never
+# reach it, and a leaf is challenged at most once.
+CHALLENGE_BATCH = 1 << 63
+
+
+def is_challenge(found: Audit) -> bool:
+    return found.batch >= CHALLENGE_BATCH
+
+
+def audit_key(found: Audit) -> bytes:
+    return batch_key(found.session, found.batch)
+
+
 # batch key (session, index: two 8-byte big-endian numbers) -> its audit, until it clears
 Audits: StorageMap[Audit | None] = StorageMap(PALLET, "Audits", None, *codec(Audit | None))
 # block number -> batch keys (sorted, 16 bytes each) whose audit has a step then
@@ -66,3 +80,6 @@ Owed: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Owed", (), list, tuple
 # check id -> the published leaf, until its batch clears
 Samples: StorageMap[Sample | None] = StorageMap(PALLET, "Samples", None, *codec(Sample | None))
 NextCheck: StorageValue[int] = StorageValue(PALLET, "NextCheck", 0)  # session checks so far
+# batch key -> the leaf indices of the batch its opener challenged (at most
+# MAX_CHALLENGES_PER_BATCH), kept as long as the batch is
+Challenged: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Challenged", (), list, tuple)

@@ -46,6 +46,10 @@ class Error(PalletError, pallet=PALLET):
     TooLarge = auto()
     BadProof = auto()
     BadRequest = auto()
+    NotOpener = auto()
+    NotSettled = auto()
+    AlreadyChallenged = auto()
+    TooManyChallenges = auto()
 
 
 class Event(PalletEvent, pallet=PALLET):
@@ -59,6 +63,9 @@ class Event(PalletEvent, pallet=PALLET):
     PublicationMissed = auto()
     BatchVerified = auto()
     BatchRejected = auto()
+    PublicationRefused = auto()
+    Challenged = auto()
+    ChallengeCleared = auto()
 
 
 class SessionStatus(StrEnum):

@@ -17,7 +17,8 @@ the provider, the verifiers' share held until the batch is verified) and
 audits the batch (`session_audits`: sampled leaves, published by the provider
 with `publish` (`session_checks`) and checked like jobs; the batch's work
 units reach emission only once it is verified, and a rejected batch is
-refunded). A cheque is settled at most once (seq strictly increases, units
+refunded; the opener may also challenge a leaf of a settled batch,
+`session_challenges`). A cheque is settled at most once (seq strictly increases, units
 never decrease) and never above the deposit.
 
 Either side may close; the provider may still settle until `ends_at`
@@ -50,7 +51,7 @@ from runtime.pallets import balances, registry, session_audits, verification
 from runtime.pallets.job_assignment import Offer, offers, pick
 from runtime.pallets.job_settlement import refund
 from runtime.pallets.job_settlement import settle as pay
-from runtime.pallets.session_records import Audit
+from runtime.pallets.session_records import Audit, Challenged
 from runtime.pallets.session_types import PALLET as PALLET
 from runtime.pallets.session_types import Batch as Batch
 from runtime.pallets.session_types import Batches as Batches
@@ -205,6 +206,7 @@ def settle(
                                     found.count, count, units, fee, held, ctx.number))  # fmt: skip
     if index >= MAX_SESSION_BATCHES:
         Batches.remove(ctx.state, batch_key(session, index - MAX_SESSION_BATCHES))
+        Challenged.remove(ctx.state, batch_key(session, index - MAX_SESSION_BATCHES))
     Sessions.put(ctx.state, session, replace(found, seq=signed.seq, units=signed.units, paid=found.paid + fee,
                                              count=count, batches=index + 1, settled_at=ctx.number))  # fmt: skip
     ctx.emit(
@@ -230,6 +232,7 @@ def _end(ctx: Ctx, found: Session) -> None:
     refund(ctx, found.user, refunded)
     for index in range(max(0, found.batches - MAX_SESSION_BATCHES), found.batches):
         Batches.remove(ctx.state, batch_key(found.id, index))
+        Challenged.remove(ctx.state, batch_key(found.id, index))
     OpenedBy.put(
         ctx.state, found.user, tuple(i for i in OpenedBy.get(ctx.state, found.user) if i != found.id)
     )

@@ -1,6 +1,7 @@
 """Sampled verification of sessions under random play: a provider serves
 (honestly, overcharging, or logging malformed requests), settles, publishes
-some sampled leaves (some with a corrupted proof or result), validators
+some sampled leaves (some with a corrupted proof or result), the user challenges settled
+leaves, validators
 answer some checks either way, the user closes, and empty blocks let the
 draws, the publication windows, the checks and the session's end pass.
 After every block:
@@ -36,6 +37,7 @@ action = st.one_of(
     st.tuples(st.just("settle"), st.just(0)),
     st.tuples(st.just("publish"), st.sampled_from(["ok", "ok", "ok", "bad_result", "bad_units"])),
     st.tuples(st.just("verdict"), st.booleans()),
+    st.tuples(st.just("challenge"), st.integers(1, 12)),
     st.tuples(st.just("close"), st.just(0)),
     st.tuples(st.just("gap"), st.sampled_from([1, 3, 12, 25])),
 )
@@ -102,6 +104,8 @@ def _play(m: Market, kind: str, arg: Any) -> None:
                 break
         else:
             chain.produce()
+    elif kind == "challenge" and found is not None:
+        m.challenge(arg)  # refused when that seq is not settled, or its batch has its challenges
     elif kind == "close" and found is not None:
         chain.call(FERDIE, "sessions", "close", session=0)
     elif kind == "gap":

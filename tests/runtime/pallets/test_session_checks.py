@@ -45,21 +45,27 @@ class Log:
         self.records: list[tuple[int, bytes, bytes, int]] = []  # (seq, request, result, units)
         self.leaves: list[bytes] = []
 
-    def serve(self, text: str, units: int | None = None, request: bytes | None = None) -> None:
+    def serve(
+        self, text: str, units: int | None = None, request: bytes | None = None, result: bytes = RESULT
+    ) -> None:
         raw = encode_request("embed", [text], {}) if request is None else request
         cost = parse_request(raw, JobKind.EMBED).units(MILLIONS) if units is None else units
         seq = len(self.records) + 1
-        self.records.append((seq, raw, RESULT, cost))
-        self.leaves.append(leaf(seq, blake2b_256(raw), blake2b_256(RESULT), cost))
+        self.records.append((seq, raw, result, cost))
+        self.leaves.append(leaf(seq, blake2b_256(raw), blake2b_256(result), cost))
 
     def units(self, count: int) -> int:
         return sum(r[3] for r in self.records[:count])
 
-    def publish(self, session: int, index: int, count: int, **overrides: Any) -> dict[str, Any]:
+    def item(self, index: int, count: int, **overrides: Any) -> dict[str, Any]:
+        """Leaf `index` as a `sessions.publish` item, against the root over `count` leaves."""
         seq, request, result, units = self.records[index]
-        args = {"session": session, "index": index, "seq": seq, "request": request, "result": result,
-                "units": units, "proof": proof(self.leaves[:count], index)}  # fmt: skip
+        args = {"index": index, "seq": seq, "request": request, "result": result, "units": units,
+                "proof": proof(self.leaves[:count], index)}  # fmt: skip
         return {**args, **overrides}
+
+    def publish(self, session: int, index: int, count: int, **overrides: Any) -> dict[str, Any]:
+        return {"session": session, "items": [self.item(index, count, **overrides)]}
 
 
 class Market:
@@ -94,6 +100,12 @@ class Market:
 
     def publish(self, index: int, count: int, by: Keypair = EVE, **overrides: Any) -> list[Event]:
         return self.chain.call(by, "sessions", "publish", **self.log.publish(0, index, count, **overrides))
+
+    def publish_all(self, items: list[dict[str, Any]], by: Keypair = EVE) -> list[Event]:
+        return self.chain.call(by, "sessions", "publish", session=0, items=items)
+
+    def challenge(self, seq: int, by: Keypair = FERDIE, session: int = 0) -> list[Event]:
+        return self.chain.call(by, "sessions", "challenge", session=session, seq=seq)
 
     def verifiers(self, check_id: int) -> list[Keypair]:
         found = verification.check(self.chain.state, check_id)
