@@ -57,6 +57,13 @@ TX_MARGIN = UNIT // 10  # for the accounts' own transaction fees
 CLOSED = (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED, jobs.JobStatus.REJECTED)
 
 
+def known_answer_accounts(secret: bytes) -> list[Keypair]:
+    """The validator's ordinary-looking accounts, derived from its key's seed:
+    they submit known-answer jobs and open known-answer sessions."""
+    return [Keypair(blake2b_256(b"vcoin-known-answer-account" + secret + i.to_bytes(4, "big")))
+            for i in range(ACCOUNTS)]  # fmt: skip
+
+
 class KnownAnswerTester:
     def __init__(
         self, chain: ChainView, executor: Executor, models: dict[bytes, Path], blobs: BlobStore,
@@ -66,8 +73,7 @@ class KnownAnswerTester:
         self.chain, self.executor, self.models, self.blobs = chain, executor, models, blobs
         self.records, self.limiter, self.job_timeout = records, limiter, job_timeout
         self.rng = rng or random.SystemRandom()
-        self.accounts = [Keypair(blake2b_256(b"vcoin-known-answer-account" + secret + i.to_bytes(4, "big")))
-                         for i in range(ACCOUNTS)]  # fmt: skip
+        self.accounts = known_answer_accounts(secret)
         self.ours = {key.public for key in self.accounts}
         self.pool = TextPool()
         self.tests = {name: Test(**rec) for name in records.names() if (rec := records.get(name)) is not None}

@@ -1,7 +1,8 @@
 """The verifier worker: re-executes the jobs and the published session
 samples (`runtime.pallets.session_checks`) the chain gives this validator to
 check and submits a verdict by the job kind's comparison rule; it also runs
-the validator's known-answer tests (`offchain.known_answers`).
+the validator's known-answer tests (`offchain.known_answers`) and
+known-answer sessions (`offchain.known_answer_sessions`, through `serve`).
 
 A check it cannot do (the model is not on this machine) gets no verdict:
 the check expires and nobody is slashed. A revealed result that does not
@@ -22,6 +23,7 @@ from agent.job import JobSpec
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, checked_input
+from offchain.known_answer_sessions import KnownAnswerSessions
 from offchain.known_answers import KnownAnswerTester
 from offchain.provider import ChainView
 from offchain.records import RecordDir
@@ -52,11 +54,19 @@ class VerifierWorker(BlockDriven):
         self.tester = None if known_answers is None else KnownAnswerTester(
             chain, executor, models, blobs, known_answers, secret, self.limiter, job_timeout,
         )  # fmt: skip
+        # known-answer sessions (through `serve`), kept beside the known-answer jobs' records
+        self.session_tester = None if known_answers is None else KnownAnswerSessions(
+            chain, executor, models, RecordDir(known_answers.root / "sessions"), secret, self.limiter, job_timeout,
+        )  # fmt: skip
 
     def step(self, nursery: trio.Nursery) -> None:
         if self.tester is not None:
             tester = self.tester
             isolated_step("known-answer tests", lambda: tester.step(nursery))
+        if self.session_tester is not None:
+            session_tester = self.session_tester
+            session_tester.serve = self.serve
+            isolated_step("known-answer sessions", lambda: session_tester.step(nursery))
         state = self.chain.state()
         for check_id in verification.tasks(state, self.chain.account):
             if check_id in self.busy or check_id in self.done:
