@@ -22,6 +22,7 @@ from genesis.spec import load_spec
 from node import node_ops
 from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.node_ops import default_base_path
+from node.p2p_addresses import default_listen_hosts
 from node.service import Node, NodeConfig
 from node.storage import StorageError
 from runtime.constants import UNIT
@@ -41,14 +42,15 @@ def parse_vc(text: str) -> int:
     return int(whole) * UNIT + int(frac)
 
 
-DEFAULT_LISTEN = "0.0.0.0"
+DEFAULT_LISTEN = "0.0.0.0"  # the IPv4 default; `::` joins it where IPv6 works (default_listen_hosts)
 # A public address says where peers can dial us: an IP or DNS name, and a TCP port.
 _HOST_PROTOCOLS = {"ip4", "ip6", "dns", "dns4", "dns6"}
 
 
-def listen_addrs(values: list[str] | None) -> list[str]:
-    """--listen-addr values, checked as IPs (default: all IPv4 interfaces)."""
-    addrs = [value.strip("[]") for value in values or [DEFAULT_LISTEN]]  # [::] as in URLs
+def listen_addrs(values: list[str] | None, port: int = 0) -> list[str]:
+    """--listen-addr values, checked as IPs (default: all interfaces, IPv4
+    and, where [::]:port can be bound, IPv6)."""
+    addrs = [value.strip("[]") for value in values or default_listen_hosts(port)]  # [::] as in URLs
     for addr in addrs:
         try:
             ipaddress.ip_address(addr)
@@ -161,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     chain_name = "dev" if args.dev and not args.chain else (args.chain or "dev")
     temp_dir = None
     try:
-        listen = listen_addrs(args.listen_addr)
+        listen = listen_addrs(args.listen_addr, args.port)
         public = public_addrs(args.public_addr)
         spec = load_spec(chain_name)
         if args.tmp or (args.dev and not args.base_path):
@@ -293,7 +295,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--port", type=int, default=30333, help="p2p port (default 30333)")
     parser.add_argument(
         "--listen-addr", action="append", metavar="IP",
-        help="IP to listen on for p2p (repeatable; default 0.0.0.0, all IPv4 interfaces; :: for IPv6). "
+        help="IP to listen on for p2p (repeatable; default 0.0.0.0 and ::, all interfaces, IPv4 alone "
+        "where IPv6 is unavailable). "
         "RPC and metrics stay on 127.0.0.1",
     )  # fmt: skip
     parser.add_argument(

@@ -12,6 +12,7 @@ coming back under new keys.
 """
 
 import contextlib
+import ipaddress
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -257,14 +258,13 @@ class Network:
             self._nursery.start_soon(self._disconnect, peer)
 
     def address_of(self, peer: Any) -> str | None:
-        """The IP address a connected peer reaches us from."""
+        """The IP address a connected peer reaches us from (IPv4 or IPv6)."""
         try:
             conns = self.host.get_network().connections.get(peer)
             for conn in conns if isinstance(conns, list) else [conns]:
-                for holder in (conn, getattr(conn, "muxed_conn", None)):
-                    remote = getattr(holder, "get_remote_address", lambda: None)()
-                    if isinstance(remote, tuple | list) and len(remote) >= 2:
-                        return str(remote[0])
+                address = _remote_ip(conn)
+                if address is not None:
+                    return address
         except Exception:
             return None
         return None
@@ -384,6 +384,32 @@ def _socket_of(conn: Any) -> trio.SocketStream | None:
             (getattr(layer, name) for name in SOCKET_PATH if getattr(layer, name, None) is not None), None
         )
     return None
+
+
+def _remote_ip(conn: Any) -> str | None:
+    """The peer's IP of one swarm connection. Read from the socket itself:
+    py-libp2p's `get_remote_address` gives None for an IPv6 peer (its
+    4-tuple), which would make IPv6 peers unbannable by address. An
+    IPv4-mapped IPv6 address (a dual-stack socket) is given as IPv4."""
+    socket = _socket_of(conn)
+    remote: Any = None
+    if socket is not None:
+        with contextlib.suppress(OSError):
+            remote = socket.socket.getpeername()
+    for holder in (conn, getattr(conn, "muxed_conn", None)):
+        if isinstance(remote, tuple | list) and len(remote) >= 2:
+            break
+        with contextlib.suppress(Exception):  # cached by the library, also once the socket closed
+            remote = getattr(holder, "get_remote_address", lambda: None)()
+    if not (isinstance(remote, tuple | list) and len(remote) >= 2):
+        return None
+    try:
+        ip = ipaddress.ip_address(str(remote[0]).split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
 
 
 class Garbage(Exception):

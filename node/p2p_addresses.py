@@ -8,12 +8,45 @@ us at (identify) are added after those.
 """
 
 import ipaddress
+import logging
+import socket
 from collections.abc import Sequence
 
 import multiaddr
 import psutil
 
+log = logging.getLogger("vcoin.p2p")
 WILDCARDS = {"0.0.0.0", "::"}
+ALL_IPV4, ALL_IPV6 = "0.0.0.0", "::"
+
+
+def default_listen_hosts(port: int) -> list[str]:
+    """All interfaces, IPv4 and IPv6; IPv4 alone (told once) where `::` on
+    this port cannot be bound: no IPv6 on the machine, or the port taken
+    there. The two listeners share the port without colliding: py-libp2p
+    binds both with SO_REUSEADDR and SO_REUSEPORT, and an IPv4 peer that
+    the dual-stack `::` listener accepts has its address normalized from
+    the IPv4-mapped form (`node.p2p._remote_ip`)."""
+    problem = ipv6_bind_problem(port)
+    if problem is None:
+        return [ALL_IPV4, ALL_IPV6]
+    log.info("p2p listens on IPv4 only: cannot listen on [::]:%d (%s)", port, problem)
+    return [ALL_IPV4]
+
+
+def ipv6_bind_problem(port: int) -> str | None:
+    """Why a TCP socket cannot bind [::]:port, or None when it can."""
+    if not socket.has_ipv6:
+        return "no IPv6 support"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            # IPv6 alone: whether IPv4's port is free is the IPv4 listener's business
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((ALL_IPV6, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def listen_multiaddr(host: str, port: int) -> multiaddr.Multiaddr:

@@ -5,6 +5,7 @@ the reason, and library log lines are one line each, rate-limited."""
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import multiaddr
 import pytest
@@ -141,3 +142,108 @@ def test_parse_bootnodes_keeps_the_good_ones() -> None:
 def test_library_chatter_below_warning_stays_out() -> None:
     chatter = logging.LogRecord("libp2p.network.auto_connector", logging.INFO, "x", 1, "dialing", None, None)
     assert not LibraryLogFilter().filter(chatter)
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+
+
+async def _dial(dialer: Network, address: str) -> Any:
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+
+    info = info_from_p2p_addr(multiaddr.Multiaddr(address))
+    with trio.fail_after(30):
+        while info.peer_id not in dialer.host.get_connected_peers():
+            try:
+                await dialer.host.connect(info)
+            except Exception:
+                await trio.sleep(0.2)
+    return info.peer_id
+
+
+@needs_ipv6
+def test_an_ipv6_peer_has_an_address_to_be_banned_by(tmp_path: Path) -> None:
+    """py-libp2p's own `get_remote_address` gives None for an IPv6 peer (a
+    4-tuple): such a peer could never be blocked by address."""
+
+    async def main() -> None:
+        a = Network(tmp_path / "a", GENESIS, ["::1"], free_port(), [], lambda s, c: (0, [], None))
+        b = Network(tmp_path / "b", GENESIS, ["::1"], free_port(), [], lambda s, c: (0, [], None))
+        async with a.running(), b.running():
+            assert a.addresses()[0].startswith("/ip6/::1/tcp/")
+            await _dial(b, a.addresses()[0])
+            with trio.fail_after(30):
+                while b.host.get_id() not in a.host.get_connected_peers():
+                    await trio.sleep(0.05)
+            assert a.address_of(b.host.get_id()) == "::1"
+            assert b.address_of(a.host.get_id()) == "::1"
+
+    trio.run(main)
+
+
+@needs_ipv6
+def test_by_default_p2p_listens_on_every_ipv4_and_ipv6_interface(tmp_path: Path) -> None:
+    from node.cli import listen_addrs
+
+    port = free_port()
+    hosts = listen_addrs(None, port)
+    assert hosts == ["0.0.0.0", "::"]
+
+    async def main() -> None:
+        node = Network(tmp_path / "node", GENESIS, hosts, port, [], lambda s, c: (0, [], None))
+        v4 = Network(tmp_path / "v4", GENESIS, ["127.0.0.1"], free_port(), [], lambda s, c: (0, [], None))
+        v6 = Network(tmp_path / "v6", GENESIS, ["::1"], free_port(), [], lambda s, c: (0, [], None))
+        async with node.running(), v4.running(), v6.running():  # two listeners, one port: no collision
+            shown = node.addresses()
+            assert not any("/ip4/0.0.0.0/" in a or "/ip6/::/" in a for a in shown)
+            assert f"/ip4/127.0.0.1/tcp/{port}/p2p/{node.peer_id}" in shown
+            assert f"/ip6/::1/tcp/{port}/p2p/{node.peer_id}" in shown
+            await _dial(v4, f"/ip4/127.0.0.1/tcp/{port}/p2p/{node.peer_id}")
+            await _dial(v6, f"/ip6/::1/tcp/{port}/p2p/{node.peer_id}")
+            with trio.fail_after(30):
+                while len(node.peers()) < 2:
+                    await trio.sleep(0.05)
+            # an IPv4 peer is told as IPv4 whichever listener took it (never ::ffff:127.0.0.1)
+            assert node.address_of(v4.host.get_id()) == "127.0.0.1"
+            assert node.address_of(v6.host.get_id()) == "::1"
+
+    trio.run(main)
+
+
+@needs_ipv6
+def test_where_ipv6_cannot_be_bound_p2p_listens_on_ipv4_alone_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from node.cli import listen_addrs
+
+    caplog.set_level(logging.INFO, logger="vcoin.p2p")
+    port = free_port()
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as taken:
+        taken.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        taken.bind(("::", port))
+        taken.listen(1)
+        hosts = listen_addrs(None, port)
+        assert hosts == ["0.0.0.0"]
+        told = [r.getMessage() for r in caplog.records if "IPv4 only" in r.getMessage()]
+        assert len(told) == 1 and f"[::]:{port}" in told[0]
+
+        async def main() -> list[str]:
+            node = Network(tmp_path, GENESIS, hosts, port, [], lambda s, c: (0, [], None))
+            async with node.running():
+                return node.addresses()
+
+        shown = trio.run(main)
+    assert shown and all(a.startswith("/ip4/") and "/ip4/0.0.0.0/" not in a for a in shown)
+    assert listen_addrs(["[::]", "0.0.0.0"], port) == ["::", "0.0.0.0"]  # explicit ones are kept as given
