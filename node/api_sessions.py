@@ -34,6 +34,7 @@ API_SESSION_BLOCKS = 3_600
 OPEN_TIMEOUT = 60.0  # seconds for the open to be included
 UNKNOWN_SESSION_WAIT = 15.0  # seconds the provider's node may lag behind ours
 ATTEMPTS = 3
+DEAD_SECONDS = 120.0  # a provider whose node did not answer is not chosen again for this long
 
 
 class ApiError(Exception):
@@ -83,6 +84,7 @@ class SessionBroker:
         self.node, self.desks, self.keys = node, desks, keys
         self.sessions: dict[tuple[str, bytes], ClientSession] = {}
         self.locks: dict[tuple[str, bytes], trio.Lock] = {}
+        self.dead: dict[bytes, float] = {}  # provider -> until when it is avoided
 
     @property
     def chain_id(self) -> bytes:
@@ -166,7 +168,10 @@ class SessionBroker:
             try:
                 reply = await self.desks.call(current.provider, message)
             except ServeError as exc:
-                log.warning("session %d: provider unreachable (%s)", current.id, exc)
+                log.warning(
+                    "session %d: provider unreachable (%s); it is avoided for a while", current.id, exc
+                )
+                self.dead[current.provider] = trio.current_time() + DEAD_SECONDS
                 await self._close(current)
                 return None
             if reply.get("code") != "unknown_session" or trio.current_time() > deadline:
@@ -204,7 +209,7 @@ class SessionBroker:
         if deposit < max(units, 1):
             raise ApiError(402, "insufficient_quota", "this API key has reached its spending limit")
         session_key = Keypair.generate()
-        args = {"model": model.hash, "provider": b"", "deposit": deposit, "max_price": deposit,
+        args = {"model": model.hash, "provider": self._named(model), "deposit": deposit, "max_price": deposit,
                 "min_reputation": 0, "expiry": self.node.chain.best.number + API_SESSION_BLOCKS,
                 "session_key": session_key.public}  # fmt: skip
         tx = self._submit(account, Call("sessions", "open", args))
@@ -224,6 +229,21 @@ class SessionBroker:
             raise ApiError(503, "provider_unavailable", "the session ended at once", "server_error")
         log.info("API key %s: session %d opened with deposit %d", key.id, session_id, deposit)
         return ClientSession(session_id, found.provider, found.price, found.deposit, session_key, account)
+
+    def _named(self, model: registry.Model) -> bytes:
+        """No one (the chain draws a provider), unless some provider of the
+        model did not answer lately: then the first other one, by account."""
+        now = trio.current_time()
+        self.dead = {who: until for who, until in self.dead.items() if until > now}
+        serving = registry.Serving.get(self.node.chain.state, model.hash)
+        if not any(who in self.dead for who in serving):
+            return b""
+        alive = [who for who in sorted(serving) if who not in self.dead]
+        if not alive:
+            raise ApiError(
+                503, "provider_unavailable", f"no provider of {model.name} answers now", "server_error"
+            )
+        return bytes(alive[0])
 
     async def _included(self, tx: bytes) -> dict[str, Any]:
         deadline = trio.current_time() + OPEN_TIMEOUT
