@@ -1,7 +1,8 @@
 """Property: the node's real sync logic (`node.sync.BlockSync`) converges on
 the longest chain a peer holds that keeps our finalized block, over random
-fork trees, random byte-budget cuts of every batch and dropped streams, and
-ignores a peer on a chain without our finalized block.
+fork trees (many branches, several peers each on its own), random byte-budget
+cuts of every batch and dropped streams, and ignores a peer on a chain
+without our finalized block.
 
 The chain and the peers are models (block import is tested elsewhere, with
 real blocks); what runs here is the planner: cursors, rewinds, short batches.
@@ -158,6 +159,70 @@ def test_sync_converges_on_the_longest_compatible_chain(
         assert model.best.hash == our_chain[-1].hash  # a shorter chain never replaces ours
     assert sync.target() == max(len(their_chain), len(our_chain)) - 1  # the dead fork's height is ignored
     assert not network.punished  # honest answers, however short, cost nothing
+
+
+@dataclass
+class ForkTree:
+    chains: list[list[Any]]  # every branch from genesis to its tip; chains[0] is the trunk
+    finalized: Any  # on the trunk: a branch holds it or is dead
+    ours: list[Any]  # the node's chain: a prefix of a branch that holds the finalized block
+    peers: dict[str, ModelPeer]  # each on a different branch (dead ones too), its own byte budget
+
+    def holds_finalized(self, chain: list[Any]) -> bool:
+        number = self.finalized.header.number
+        return len(chain) > number and chain[number].hash == self.finalized.hash
+
+
+@st.composite
+def fork_trees(draw: st.DrawFn) -> ForkTree:
+    genesis = _block(0, b"\x00" * 32, "genesis")
+    trunk = _branch([genesis], draw(st.integers(1, 20)), "trunk")
+    finalized = trunk[draw(st.integers(0, len(trunk) - 1))]
+    chains = [trunk]
+    for index in range(draw(st.integers(1, 5))):  # each branch forks off any earlier one, anywhere
+        parent = chains[draw(st.integers(0, len(chains) - 1))]
+        at = draw(st.integers(0, len(parent) - 1))
+        chains.append(_branch(parent[: at + 1], draw(st.integers(0, 80)), f"branch{index}"))
+    tree = ForkTree(chains, finalized, [], {})
+    live = [chain for chain in chains if tree.holds_finalized(chain)]
+    mine = live[draw(st.integers(0, len(live) - 1))]
+    tree.ours = mine[: draw(st.integers(finalized.header.number + 1, len(mine)))]
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    branches = draw(st.lists(st.integers(0, len(chains) - 1), min_size=1, max_size=4, unique=True))
+    for number, branch in enumerate(branches):
+        most = draw(st.integers(1, 128))  # the blocks its byte budget lets through in one answer
+        drop = draw(st.sampled_from([0.0, 0.1, 0.3]))
+        tree.peers[f"peer{number}"] = ModelPeer(chains[branch], rng, most, drop)
+    return tree
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=fork_trees())
+def test_sync_over_a_fork_tree_ends_on_the_longest_chain_that_keeps_our_finalized_block(
+    tree: ForkTree,
+) -> None:
+    """Several branches, several honest peers each on its own one (some on
+    branches that left our finalized block), each with its own byte limit:
+    sync ends on the longest chain any of them has that holds our finalized
+    block (ours, when none is longer: a tie never switches)."""
+    model = ModelChain({b.hash: b for b in tree.ours}, tree.ours[-1], tree.finalized)
+    network = ModelNetwork(tree.peers)
+    sync = BlockSync(_node(model, network))
+    total = sum(len(chain) for chain in tree.chains)
+    budget = 40 + 4 * total
+    used = trio.run(_sync, sync, sorted(tree.peers), budget)
+
+    assert used < budget, "sync did not settle"
+    candidates = [peer.chain for peer in tree.peers.values() if tree.holds_finalized(peer.chain)]
+    longest = max(len(chain) for chain in [tree.ours, *candidates])
+    assert model.best.header.number == longest - 1
+    if len(tree.ours) == longest:
+        assert model.best.hash == tree.ours[-1].hash
+    else:
+        assert model.best.hash in {chain[-1].hash for chain in candidates if len(chain) == longest}
+    assert sync.target() == longest - 1  # heights of chains without our finalized block are ignored
+    assert not sync.syncing
+    assert not network.punished  # honest answers, however short or dead, cost nothing
 
 
 def test_a_peers_latest_justification_finalizes_a_node_without_vote_gossip() -> None:
