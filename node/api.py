@@ -4,6 +4,7 @@
     POST /v1/embeddings          (encoding_format float or base64)
     POST /v1/completions         (stream)
     POST /v1/chat/completions    (stream; the model's own chat template)
+    POST /v1/files, POST /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs/{id}   (`node.api_fine_tuning`)
 
 Every call but /v1/models needs `Authorization: Bearer <API key>`; it is
 served through a session of the key's account (`node.api_sessions`).
@@ -22,6 +23,7 @@ from typing import Any
 
 import trio
 
+from node.api_fine_tuning import MAX_FILE, FineTuning
 from node.api_keys import ApiKey, ApiKeys
 from node.api_sessions import ApiError, SessionBroker
 from node.http import App, Receive, Scope, Send, with_lifespan
@@ -49,7 +51,7 @@ async def _send(send: Send, status: int, body: bytes, content_type: bytes = b"ap
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_json(receive: Receive) -> Any:
+async def _read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -57,13 +59,17 @@ async def _read_json(receive: Receive) -> Any:
             raise ApiError(400, "disconnected", "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(413, "too_large", f"a request body is at most {MAX_BODY} bytes")
+        if size > limit:
+            raise ApiError(413, "too_large", f"a request body is at most {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
+    return b"".join(chunks)
+
+
+async def _read_json(receive: Receive) -> Any:
     try:
-        body = json.loads(b"".join(chunks) or b"{}")
+        body = json.loads(await _read_body(receive) or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "the body is not JSON") from None
     if not isinstance(body, dict):
@@ -84,6 +90,7 @@ class OpenAiApi:
     def __init__(self, node: Any, broker: SessionBroker, keys: ApiKeys) -> None:
         self.node, self.broker, self.keys = node, broker, keys
         self.in_flight = 0
+        self.tuning = FineTuning(node, broker)
 
     def app(self) -> App:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,7 +122,20 @@ class OpenAiApi:
             await _send(send, 200, json.dumps(self._models()).encode())
             return
         routes = {"/v1/embeddings": self._embeddings, "/v1/completions": self._completions,
-                  "/v1/chat/completions": self._chat}  # fmt: skip
+                  "/v1/chat/completions": self._chat, "/v1/fine_tuning/jobs": self._fine_tune}  # fmt: skip
+        if path.startswith("/v1/fine_tuning/jobs/") and method == "GET":
+            _, account = self._authorize(scope)
+            job = path.removeprefix("/v1/fine_tuning/jobs/").removeprefix("ftjob-")
+            if not job.isdigit():
+                raise ApiError(404, "not_found", "a fine-tuning job id is ftjob-N")
+            await _send(send, 200, json.dumps(self.tuning.describe(account, int(job))).encode())
+            return
+        if path == "/v1/files" and method == "POST":
+            self._authorize(scope)
+            content_type = dict(scope.get("headers", [])).get(b"content-type", b"").decode("latin-1")
+            body = await _read_body(receive, MAX_FILE + 64 * 1024)
+            await _send(send, 200, json.dumps(self.tuning.upload(content_type, body)).encode())
+            return
         handler = routes.get(path)
         if handler is None:
             raise ApiError(404, "not_found", f"no route {method} {path}")
@@ -153,6 +173,9 @@ class OpenAiApi:
                 400, "wrong_model_kind", f"`{name}` is a {found.kind.value} model, not {kind.value}"
             )
         return found
+
+    async def _fine_tune(self, key: ApiKey, account: Keypair, body: dict[str, Any], send: Send) -> None:
+        await _send(send, 200, json.dumps(await self.tuning.create(key, account, body)).encode())
 
     async def _embeddings(self, key: ApiKey, account: Keypair, body: dict[str, Any], send: Send) -> None:
         model = self._model(body, JobKind.EMBED)

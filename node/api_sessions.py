@@ -195,7 +195,7 @@ class SessionBroker:
         return found is None or (found.status == sessions.SessionStatus.OPEN
                                  and self.node.chain.best.number + 2 < found.expiry)  # fmt: skip
 
-    def _submit(self, account: Keypair, call: Call) -> bytes:
+    def submit(self, account: Keypair, call: Call) -> bytes:
         nonce = self.node.pool.next_nonce(self.node.chain.state, account.public)
         raw = Extrinsic.sign(account, self.chain_id, nonce, call).encode()
         try:
@@ -212,8 +212,8 @@ class SessionBroker:
         args = {"model": model.hash, "provider": self._named(model), "deposit": deposit, "max_price": deposit,
                 "min_reputation": 0, "expiry": self.node.chain.best.number + API_SESSION_BLOCKS,
                 "session_key": session_key.public}  # fmt: skip
-        tx = self._submit(account, Call("sessions", "open", args))
-        status = await self._included(tx)
+        tx = self.submit(account, Call("sessions", "open", args))
+        status = await self.included(tx)
         if not status["success"]:
             error = status.get("error")
             if error in ("NoProvider", "NotServing", "PriceTooHigh", "ReputationTooLow", "ProviderBusy"):
@@ -245,7 +245,7 @@ class SessionBroker:
             )
         return bytes(alive[0])
 
-    async def _included(self, tx: bytes) -> dict[str, Any]:
+    async def included(self, tx: bytes) -> dict[str, Any]:
         deadline = trio.current_time() + OPEN_TIMEOUT
         while trio.current_time() < deadline:
             status = extrinsic_status(self.node.chain, tx in self.node.pool, tx)
@@ -265,6 +265,6 @@ class SessionBroker:
         if found is None or found.status != sessions.SessionStatus.OPEN:
             return
         try:
-            self._submit(current.owner, Call("sessions", "close", {"session": current.id}))
+            self.submit(current.owner, Call("sessions", "close", {"session": current.id}))
         except ApiError as exc:
             log.warning("session %d: could not close it: %s", current.id, exc)

@@ -27,7 +27,7 @@ MINILM, SMOLLM = PACKAGED[0], PACKAGED[1]
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, int, Path]]:
     root = tmp_path_factory.mktemp("api")
     port, keys = free_port(), root / "keys"
-    spec = fast_dev_spec(root / "spec.json")
+    spec = fast_dev_spec(root / "spec.json", job_commit_window=200)  # a LoRA job on a loaded CPU
     extra = ["--worker", "--executor", "local", "--api-port", str(port), "--api-keys", str(keys)]
     node = NodeProcess(root / "node", spec, extra=extra).start()
     try:
@@ -131,3 +131,32 @@ def test_requests_are_settled_and_the_deposit_comes_back(api: tuple[NodeProcess,
         lambda: all(node.rpc("vcoin_session", s["id"]) is None for s in mine), 120, "the sessions' end"
     )
     assert node.rpc("vcoin_account", BOB)["reserved"] == 0
+
+
+def test_fine_tuning_through_files_and_jobs_runs_a_lora_job(api: tuple[NodeProcess, int, Path]) -> None:
+    node, port, keys = api
+    openai_client = client(port, new_key(keys))
+    lines = [json.dumps({"text": "VCoin pays GPU providers for verified work."}),
+             json.dumps({"prompt": "Q: what is VCoin? A: ", "completion": "a market for compute."}),
+             json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]})]  # fmt: skip
+    uploaded = openai_client.files.create(
+        file=("train.jsonl", "\n".join(lines).encode()), purpose="fine-tune"
+    )
+    assert uploaded.id.startswith("file-") and uploaded.bytes > 0
+    job = openai_client.fine_tuning.jobs.create(
+        model=SMOLLM.name, training_file=uploaded.id, hyperparameters={"n_epochs": 2}
+    )
+    assert job.status in ("queued", "running")
+
+    def finished() -> bool:
+        return openai_client.fine_tuning.jobs.retrieve(job.id).status in ("succeeded", "failed", "cancelled")
+
+    wait_until(finished, 300, "the LoRA job to finish")
+    done = openai_client.fine_tuning.jobs.retrieve(job.id)
+    assert done.status == "succeeded", done
+    assert done.fine_tuned_model and done.fine_tuned_model.startswith("0x")
+    job_id = int(job.id.removeprefix("ftjob-"))
+    on_chain = node.rpc("vcoin_job", job_id)
+    assert on_chain["kind"] == "lora" and on_chain["options"]["steps"] == 2
+    with pytest.raises(openai.NotFoundError):
+        client(port, new_key(keys)).fine_tuning.jobs.retrieve("ftjob-999999")
