@@ -216,6 +216,9 @@ class SessionBroker:
         status = await self.included(tx)
         if not status["success"]:
             error = status.get("error")
+            if error == "TooManySessions":
+                raise ApiError(429, "too_many_sessions", "the account has as many sessions open as the chain "
+                               "allows; closed ones end within 20 blocks", "rate_limit_error")  # fmt: skip
             if error in ("NoProvider", "NotServing", "PriceTooHigh", "ReputationTooLow", "ProviderBusy"):
                 raise ApiError(503, "provider_unavailable", f"no provider serves {model.name} now ({error})",
                                "server_error")  # fmt: skip

@@ -38,6 +38,10 @@ log = logging.getLogger("vcoin.serve")
 SERVE_TIMEOUT = 120.0  # seconds: a request is interactive, not a batch job
 TOKENIZER_TIMEOUT = 60.0
 RESEND_AFTER = 5  # blocks without effect before a settle is sent again
+# Tokenizer calls are free, so each session gets a few plus two per paid
+# request (a chat renders its prompt, a stream splits its tokens): free work stays bounded by paid work.
+FREE_TOKENIZER_CALLS = 8
+TOKENIZER_CALLS_PER_REQUEST = 2
 
 
 class ServeError(Exception):
@@ -65,6 +69,7 @@ class ServingDesk:
         self.chain, self.executor, self.models, self.store = chain, executor, models, store
         self.limiter, self.chain_id = limiter, chain_id
         self.locks: dict[int, trio.Lock] = {}
+        self.tokenizer_calls: dict[int, int] = {}
         self.served = 0
 
     def providers(self) -> list[bytes]:
@@ -138,6 +143,10 @@ class ServingDesk:
         """The session model's tokenizer (`agent.kinds.tokenizer`): free, for
         the holders of an open session with this provider only."""
         _, _, path = self._session(session_id)
+        used = self.tokenizer_calls.get(session_id, 0)
+        if used >= FREE_TOKENIZER_CALLS + TOKENIZER_CALLS_PER_REQUEST * self.store.log(session_id).count:
+            raise ServeError("busy", "this session used its free tokenizer calls: send a paid request first")
+        self.tokenizer_calls[session_id] = used + 1
         spec = JobSpec("tokenizer", request)
         try:
             execution = await trio.to_thread.run_sync(
@@ -161,6 +170,7 @@ class ServingDesk:
             if session_id not in mine and sessions.session(state, session_id) is None:
                 self.store.forget(session_id)
                 self.locks.pop(session_id, None)
+                self.tokenizer_calls.pop(session_id, None)
 
     def _settle(self, found: sessions.Session, number: int) -> None:
         session_log = self.store.log(found.id)
