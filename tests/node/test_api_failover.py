@@ -12,7 +12,8 @@ import pytest
 
 from agent.models import PACKAGED
 from runtime.crypto import dev_keypair, to_address
-from tests.nodeproc import NodeProcess, fast_dev_spec, free_port, vcoin, wait_until
+from tests.nodeproc import NodeProcess, fast_dev_spec, vcoin, wait_until
+from tools.testnet import free_port
 
 openai = pytest.importorskip("openai")
 pytest.importorskip("transformers")

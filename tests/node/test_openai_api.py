@@ -6,6 +6,7 @@ gets 401, a key over its limit 402, and a session's money adds up."""
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,8 @@ from agent.job import JobSpec
 from agent.kinds import KINDS, tokenizer
 from agent.models import PACKAGED
 from runtime.crypto import dev_keypair, to_address
-from tests.nodeproc import NodeProcess, fast_dev_spec, free_port, vcoin, wait_until
+from tests.nodeproc import NodeProcess, fast_dev_spec, vcoin, wait_until
+from tools.testnet import free_port
 
 openai = pytest.importorskip("openai")
 pytest.importorskip("transformers")
@@ -46,7 +48,7 @@ def new_key(keys: Path, *more: str) -> str:
     return str(made["key"])
 
 
-def client(port: int, key: str) -> "openai.OpenAI":
+def client(port: int, key: str) -> Any:
     return openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=300)
 
 
@@ -72,7 +74,7 @@ def test_streamed_chat_yields_the_tokens_of_a_direct_greedy_run(api: tuple[NodeP
         model=SMOLLM.name,
         messages=messages,
         max_tokens=12,
-        stream=True,  # type: ignore[arg-type]
+        stream=True,
     )
     pieces = [
         c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content is not None
