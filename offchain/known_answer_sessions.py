@@ -6,7 +6,8 @@ block), for each provider of a model this machine has (a request/response
 kind), the worker opens a test session with chance `known_answer_rate_ppm`
 (5% by default): a provider expects `validators x rate` test sessions an
 era, each of `REQUESTS` requests, and one worker has at most `MAX_OPEN`
-in flight.
+in flight. (The era drawn last is kept in memory only: a restart may draw
+once more in the same era.)
 
 One test session:
 
