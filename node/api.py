@@ -18,14 +18,12 @@ import json
 import logging
 import struct
 import time
-from collections.abc import AsyncIterator
 from typing import Any
-
-import trio
 
 from node.api_fine_tuning import MAX_FILE, FineTuning
 from node.api_keys import ApiKey, ApiKeys
 from node.api_sessions import ApiError, SessionBroker
+from node.api_stream import stream_events
 from node.http import App, Receive, Scope, Send, with_lifespan
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import registry
@@ -260,45 +258,4 @@ class OpenAiApi:
             return
         split = await self.broker.tokenizer(key, account, model, {"op": "pieces", "tokens": tokens})
         pieces = [str(p) for p in split.get("pieces", [])]
-        await self._stream(send, completion_id, created, name, pieces, finish, chat)
-
-    async def _stream(
-        self,
-        send: Send,
-        completion_id: str,
-        created: int,
-        name: str,
-        pieces: list[str],
-        finish: str,
-        chat: bool,
-    ) -> None:
-        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for chunk in _chunks(completion_id, created, name, pieces, finish, chat):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
-
-
-async def _chunks(
-    completion_id: str, created: int, name: str, pieces: list[str], finish: str, chat: bool
-) -> AsyncIterator[bytes]:
-    """One server-sent event per generated token (OpenAI's chunk shape)."""
-    kind = "chat.completion.chunk" if chat else "text_completion"
-
-    def event(piece: str | None, reason: str | None, first: bool = False) -> bytes:
-        if chat:
-            delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
-            if piece is not None:
-                delta["content"] = piece
-            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
-        else:
-            choice = {"index": 0, "text": piece or "", "finish_reason": reason, "logprobs": None}
-        chunk = {"id": completion_id, "object": kind, "created": created, "model": name, "choices": [choice]}
-        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-
-    if chat:
-        yield event(None, None, first=True)
-    for piece in pieces:
-        yield event(piece, None)
-        await trio.lowlevel.checkpoint()
-    yield event(None if chat else "", finish)
+        await stream_events(send, completion_id, created, name, pieces, finish, chat)
