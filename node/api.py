@@ -75,6 +75,15 @@ async def _read_json(receive: Receive) -> Any:
     return body
 
 
+def _route_name(path: str) -> str:
+    """A bounded label: the API's own routes, everything else `other`."""
+    for route in ("/v1/models", "/v1/embeddings", "/v1/completions", "/v1/chat/completions", "/v1/files",
+                  "/v1/fine_tuning/jobs"):  # fmt: skip
+        if path.rstrip("/") == route or (route == "/v1/fine_tuning/jobs" and path.startswith(route)):
+            return route
+    return "other"
+
+
 def _max_tokens(body: dict[str, Any]) -> int:
     value = body.get("max_completion_tokens", body.get("max_tokens"))
     if value is None:
@@ -85,8 +94,9 @@ def _max_tokens(body: dict[str, Any]) -> int:
 
 
 class OpenAiApi:
-    def __init__(self, node: Any, broker: SessionBroker, keys: ApiKeys) -> None:
+    def __init__(self, node: Any, broker: SessionBroker, keys: ApiKeys, counter: Any = None) -> None:
         self.node, self.broker, self.keys = node, broker, keys
+        self.counter = counter  # a prometheus Counter labelled (route, status), or None
         self.in_flight = 0
         self.tuning = FineTuning(node, broker)
 
@@ -98,11 +108,14 @@ class OpenAiApi:
                 )
                 return
             self.in_flight += 1
+            status = 200
             try:
                 await self._route(scope, receive, send)
             except ApiError as exc:
+                status = exc.status
                 await _send(send, exc.status, _error_body(exc.status, exc.code, str(exc), exc.kind))
             except Exception as exc:  # never the node: the one request fails
+                status = 500
                 log.exception("API request %s failed: %s", scope.get("path"), exc)
                 await _send(
                     send,
@@ -111,6 +124,8 @@ class OpenAiApi:
                 )
             finally:
                 self.in_flight -= 1
+                if self.counter is not None:
+                    self.counter.labels(route=_route_name(scope.get("path", "")), status=str(status)).inc()
 
         return with_lifespan(app)
 

@@ -35,5 +35,15 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.session_requests = Counter(  # exposed as vcoin_session_requests_served_total
+            "vcoin_session_requests_served",
+            "Session requests this node's provider answered (cheque checked, leaf logged)",
+            registry=self.registry,
+        )
+        self.api_requests = Counter(  # exposed as vcoin_api_requests_total{route, status}
+            "vcoin_api_requests", "Requests to the OpenAI-compatible API", ["route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+
     def asgi_app(self) -> Any:
         return make_asgi_app(registry=self.registry)

@@ -153,6 +153,7 @@ class Node:
         if self.network is not None:
             self.serve_exchange = ServeExchange(self.network, self.chain.genesis.hash, desk)
         self.desks = Desks(desk, self.serve_exchange)
+        self._served_counted = 0
         if self.verifier is not None:
             self.verifier.serve = self.desks.call
         self.metrics = Metrics()
@@ -424,6 +425,10 @@ class Node:
         self.metrics.finalized.set(finalized.number if finalized else 0)
         self.metrics.txpool.set(len(self.pool))
         self.metrics.peers.set(self.peer_count())
+        if self.desks.desk is not None:
+            served = self.desks.desk.served
+            self.metrics.session_requests.inc(served - self._served_counted)
+            self._served_counted = served
 
     # -- gossip handlers (run while validating, before any relay) -------------
     async def _gossiped_blocks(self, peer: Any, items: list[bytes]) -> Gossiped:
@@ -578,7 +583,7 @@ class Node:
 
     def _api_app(self) -> Any:
         keys = ApiKeys(self.config.api_keys_dir or DEFAULT_KEYS_DIR)
-        return OpenAiApi(self, SessionBroker(self, self.desks, keys), keys).app()
+        return OpenAiApi(self, SessionBroker(self, self.desks, keys), keys, self.metrics.api_requests).app()
 
     async def _collect_blobs(self) -> None:
         while True:

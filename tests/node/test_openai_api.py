@@ -4,6 +4,8 @@ streamed chat completions are the tokens of a direct greedy run, a wrong key
 gets 401, a key over its limit 402, and a session's money adds up."""
 
 import json
+import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,12 @@ def test_requests_are_settled_and_the_deposit_comes_back(api: tuple[NodeProcess,
         lambda: all(node.rpc("vcoin_session", s["id"]) is None for s in mine), 120, "the sessions' end"
     )
     assert node.rpc("vcoin_account", BOB)["reserved"] == 0
+    metrics = (
+        urllib.request.urlopen(f"http://127.0.0.1:{node.prometheus_port}/metrics", timeout=10).read().decode()
+    )
+    served = re.search(r"^vcoin_session_requests_served_total (\S+)$", metrics, re.M)
+    assert served is not None and float(served.group(1)) >= 5
+    assert re.search(r'^vcoin_api_requests_total\{route="/v1/embeddings",status="200"\} [1-9]', metrics, re.M)
 
 
 def test_fine_tuning_through_files_and_jobs_runs_a_lora_job(api: tuple[NodeProcess, int, Path]) -> None:
