@@ -40,7 +40,8 @@ def _heavy_block(author: Any) -> Block:
         slot += 1
     prepared, rejected = author.chain.prepare_author(alice, slot, raws, None)
     assert not rejected
-    return author.chain.adopt(prepared).block
+    block: Block = author.chain.adopt(prepared).block
+    return block
 
 
 def _health(port: int) -> dict[str, Any]:

@@ -170,7 +170,7 @@ class ForkTree:
 
     def holds_finalized(self, chain: list[Any]) -> bool:
         number = self.finalized.header.number
-        return len(chain) > number and chain[number].hash == self.finalized.hash
+        return len(chain) > number and bool(chain[number].hash == self.finalized.hash)
 
 
 @st.composite

@@ -14,6 +14,7 @@ from runtime.constants import (
 )
 from runtime.pallets import session_audits, session_checks, sessions, staking, verification
 from runtime.pallets.session_records import CHALLENGE_BATCH
+from runtime.types import Event
 from tests.chain import ALICE, EVE, failed
 from tests.runtime.pallets.test_session_checks import Market, named
 
@@ -103,7 +104,7 @@ def test_a_challenged_wrong_answer_proven_by_dispute_slashes_20_percent(
     check_id = named(m.publish(0, 1), "SamplePublished")[0]["check"]
     first = m.verifiers(check_id)[0]
     m.chain.call(first, "verification", "verdict", job=check_id, match=False)
-    seen: list = []
+    seen: list[Event] = []
     for verifier in m.verifiers(check_id)[1:]:
         m.chain.call(verifier, "verification", "verdict", job=check_id, match=False)
         seen += m.chain.events
