@@ -42,9 +42,14 @@ def _agent(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cheat(args: argparse.Namespace) -> dict[str, Any]:
-    from tools.bench import cheat_bench
+    from tools.bench import cheat_bench, cheat_sessions
 
     try:
+        if args.sessions:
+            return cheat_sessions.run(
+                requests_total=args.session_requests, per_strategy=args.providers, honest=args.honest,
+                rate=args.session_rate, era_length=args.era_length,
+            )  # fmt: skip
         return cheat_bench.run(jobs_total=args.jobs, per_strategy=args.providers, honest=args.honest)
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -168,6 +173,20 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--honest", type=int, help="cheat: honest providers (default: as many as --providers)"
     )
+    parser.add_argument(
+        "--sessions", action="store_true",
+        help="cheat: serve requests through sessions (settled batches, sampled leaves) instead of jobs",
+    )  # fmt: skip
+    parser.add_argument(
+        "--session-requests", type=int, default=100_000, help="cheat --sessions: user requests to simulate"
+    )
+    parser.add_argument(
+        "--session-rate", type=int, default=1, help="cheat --sessions: requests per session per block"
+    )
+    parser.add_argument(
+        "--era-length", type=int, default=600,
+        help="cheat --sessions: blocks per era (known-answer sessions are drawn once an era)",
+    )  # fmt: skip
     parser.add_argument("--cases", type=int, default=100_000, help="fuzz: cases per decoder")
     parser.add_argument(
         "--seed", type=int, default=0, help="fuzz: random seed (the same seed, the same cases)"
