@@ -553,12 +553,22 @@ def _report(sim: Sim, before: dict[bytes, int], requests_total: int, seconds: fl
     overhead = sim.verifier_runs / max(sim.provider_runs, 1)
     share = len(always_slashed) / max(len(always), 1)
     p99 = _p99(always_slashed)
+    # the issue's own list (a lazy server, a copycat): the withholder is never
+    # convicted, only slashed when its publication window closes
+    issue_p99 = _p99(
+        [d.first_slash for d in always if d.strategy != "withholder" and d.first_slash is not None]
+    )
     targets = {
         "always_cheaters_slashed": {"target": ">= 0.99", "value": share, "met": share >= 0.99},
         "always_cheaters_requests_p99": {
             "target": "<= 30",
             "value": p99,
             "met": p99 is not None and p99 <= 30,
+        },  # fmt: skip
+        "lazy_copycat_requests_p99": {
+            "target": "<= 30",
+            "value": issue_p99,
+            "met": issue_p99 is not None and issue_p99 <= 30,
         },  # fmt: skip
         "honest_slashed": {
             "target": "0 in 100,000 requests",
