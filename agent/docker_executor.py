@@ -34,7 +34,16 @@ from agent.docker_spec import (
     model_target,
     unreadable,
 )
-from agent.executor import Check, Execution, ExecutorError, SandboxLost, check_of, execution_of, request_of
+from agent.executor import (
+    Check,
+    Execution,
+    ExecutorError,
+    OnPiece,
+    SandboxLost,
+    check_of,
+    execution_of,
+    request_of,
+)
 from agent.job import JobSpec
 from agent.models import model_files, model_hash
 
@@ -85,9 +94,10 @@ class WarmContainer:
             oom, cause = self.cause()
             raise (ExecutorError if oom else SandboxLost)(f"the container exited while starting: {cause}")
 
-    def exchange(self, payload: bytes, deadline: float) -> bytes:
+    def exchange(self, payload: bytes, deadline: float, on_piece: OnPiece | None = None,
+                 streaming: bool = False) -> bytes:  # fmt: skip
         conn = self.connect(min(deadline, time.monotonic() + START_SECONDS))
-        return runner_socket.exchange(conn, payload, deadline)
+        return runner_socket.exchange(conn, payload, deadline, on_piece, streaming)
 
     def running(self) -> bool:
         try:
@@ -157,16 +167,19 @@ class DockerExecutor:
                     if Path(socket_dir).name.startswith(SOCKET_DIR_PREFIX):
                         shutil.rmtree(socket_dir, ignore_errors=True)
 
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
-        return execution_of(
-            self._call(model_path, request_of(spec, Path(model_target(model_path)), None), timeout)
-        )
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
+        request = request_of(spec, Path(model_target(model_path)), None, stream=on_piece is not None)
+        return execution_of(self._call(model_path, request, timeout, on_piece))
 
     def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
         request = request_of(spec, Path(model_target(model_path)), None, claimed)
         return check_of(self._call(model_path, request, timeout))
 
-    def _call(self, model_path: Path, request: dict[str, Any], timeout: float) -> Any:
+    def _call(
+        self, model_path: Path, request: dict[str, Any], timeout: float, on_piece: OnPiece | None = None
+    ) -> Any:
         try:  # an input the sandbox cannot even receive is the job's fault, not the node's
             payload = encode(request)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -175,7 +188,7 @@ class DockerExecutor:
             deadline = time.monotonic() + timeout
             warm = self._container(model_path.resolve())
             try:
-                answer = warm.exchange(payload, deadline)
+                answer = warm.exchange(payload, deadline, on_piece, bool(request.get("stream")))
             except TimeoutError:
                 self._drop(model_path.resolve())
                 raise ExecutorError(

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,10 +88,18 @@ class Check:
     seconds: float
 
 
+OnPiece = Callable[[str], None]  # text a streaming job (inference) adds, as it generates
+
+
 class Executor(Protocol):
     name: str
 
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution: ...
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
+        """`on_piece`, when given, is called from this thread with each piece of
+        a streaming kind's text as it is generated, before the result."""
+        ...
 
     def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check: ...
 
@@ -98,10 +107,17 @@ class Executor(Protocol):
 
 
 def request_of(
-    spec: JobSpec, model_path: Path, device: str | None, claimed: bytes | None = None
+    spec: JobSpec, model_path: Path, device: str | None, claimed: bytes | None = None, stream: bool = False
 ) -> dict[str, Any]:
     return {"kind": spec.kind, "model_path": str(model_path), "input": spec.input,
-            "options": dict(spec.options), "device": device, "claimed": claimed}  # fmt: skip
+            "options": dict(spec.options), "device": device, "claimed": claimed, "stream": stream}  # fmt: skip
+
+
+def piece_of(frame: Any) -> str | None:
+    """The text of a streamed piece frame, None for any other frame."""
+    if isinstance(frame, dict) and "ok" not in frame and isinstance(frame.get("piece"), str):
+        return str(frame["piece"])
+    return None
 
 
 def _ok(response: Any) -> dict[str, Any]:
@@ -125,6 +141,25 @@ def check_of(response: Any) -> Check:
         return Check(bool(answer["match"]), str(answer["reason"]), int(answer["micros"]) / 1e6)
     except (KeyError, TypeError, ValueError) as exc:
         raise ExecutorError(f"the sandbox answered a malformed check: {exc!r}") from None
+
+
+def forward(on_piece: OnPiece | None, piece: str) -> OnPiece | None:
+    """Hand a piece on; a receiver that fails gets no more (the job's frames
+    are still read to its end, so the runner stays in step)."""
+    if on_piece is None:
+        return None
+    try:
+        on_piece(piece)
+    except Exception:
+        return None
+    return on_piece
+
+
+def decoded(frame: bytes) -> Any:
+    try:
+        return decode(frame)
+    except Exception:
+        return None  # the caller decodes it again and says why
 
 
 def _limits() -> None:
@@ -162,13 +197,16 @@ class LocalExecutor:
         )  # fmt: skip
         return self.proc
 
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
-        return execution_of(self._call(request_of(spec, model_path, self.device), timeout))
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
+        request = request_of(spec, model_path, self.device, stream=on_piece is not None)
+        return execution_of(self._call(request, timeout, on_piece))
 
     def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
         return check_of(self._call(request_of(spec, model_path, self.device, claimed), timeout))
 
-    def _call(self, request: dict[str, Any], timeout: float) -> Any:
+    def _call(self, request: dict[str, Any], timeout: float, on_piece: OnPiece | None = None) -> Any:
         try:  # an input the sandbox cannot even receive is the job's fault, not the node's
             payload = encode(request)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -178,10 +216,17 @@ class LocalExecutor:
         except OSError as exc:
             raise ExecutorError(f"the sandbox could not start: {exc}") from None
         assert proc.stdin is not None and proc.stdout is not None
+        deadline = time.monotonic() + timeout
         try:
             proc.stdin.write(len(payload).to_bytes(4, "big") + payload)
             proc.stdin.flush()
-            response = self._read(proc, time.monotonic() + timeout)
+            streaming = bool(request.get("stream"))
+            while True:
+                response = self._read(proc, deadline)
+                piece = piece_of(decoded(response)) if streaming else None
+                if piece is None:
+                    break
+                on_piece = forward(on_piece, piece)
         except ExecutorError:
             self.close()
             raise

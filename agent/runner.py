@@ -10,6 +10,8 @@ A request is {kind, model_path, input, options, device}; a response is
 {ok, result (canonical bytes), hash, micros} or {ok: false, error}, `micros`
 being the job's run time in microseconds. A verifier's request also carries
 {claimed} (the canonical result to check) and gets {ok, match, reason, micros}.
+With {stream: true}, a kind that streams (inference) sends {piece: text}
+frames as it generates, before its response frame.
 Models stay loaded between requests, so only the first job on a model pays
 the load.
 """
@@ -21,6 +23,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,7 +34,7 @@ from agent.job import JobSpec, Result
 MAX_REQUEST = 512 * 1024 * 1024
 
 
-def handle(request: dict[str, Any]) -> dict[str, Any]:
+def handle(request: dict[str, Any], emit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     from agent import loading
     from agent.kinds import KINDS
 
@@ -48,7 +52,11 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
                 verdict = kind.compare(kind.run(spec, path, device), claimed)
             micros = int((time.perf_counter() - start) * 1e6)
             return {"ok": True, "match": verdict.match, "reason": verdict.reason, "micros": micros}
-        result = Result.of(kind.run(spec, path, device))
+        if emit is not None and request.get("stream") and spec.kind == "inference":
+            payload = kind.run(spec, path, device, on_piece=lambda piece: emit({"piece": piece}))
+        else:
+            payload = kind.run(spec, path, device)
+        result = Result.of(payload)
         seconds = time.perf_counter() - start
         return {"ok": True, "result": result.encoded, "hash": result.hash, "micros": int(seconds * 1e6)}
     except Exception as exc:
@@ -93,7 +101,11 @@ def serve() -> None:
     sys.stdout = sys.stderr
     requests = sys.stdin.buffer
     while (data := read_frame(requests)) is not None:
-        write_frame(frames, encode(handle(decode(data))))
+        write_frame(frames, encode(handle(decode(data), partial(_emit, frames))))
+
+
+def _emit(frames: BinaryIO, frame: dict[str, Any]) -> None:
+    write_frame(frames, encode(frame))
 
 
 def listen(path: Path, idle_exit: float) -> None:
@@ -120,7 +132,7 @@ def listen(path: Path, idle_exit: float) -> None:
             contextlib.suppress(Exception),
         ):
             while (data := read_frame(requests)) is not None:
-                write_frame(frames, encode(handle(decode(data))))
+                write_frame(frames, encode(handle(decode(data), partial(_emit, frames))))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.executor import MAX_ANSWER, ExecutorError
+from agent.executor import MAX_ANSWER, ExecutorError, OnPiece, decoded, forward, piece_of
 
 
 def connect(path: Path, deadline: float, check: Callable[[], None]) -> socket.socket:
@@ -26,16 +26,24 @@ def connect(path: Path, deadline: float, check: Callable[[], None]) -> socket.so
         time.sleep(0.1)
 
 
-def exchange(conn: socket.socket, payload: bytes, deadline: float) -> bytes:
-    """Send one request frame and read its answer; TimeoutError past `deadline`."""
+def exchange(conn: socket.socket, payload: bytes, deadline: float, on_piece: OnPiece | None = None,
+             streaming: bool = False) -> bytes:  # fmt: skip
+    """Send one request frame and read its answer; TimeoutError past
+    `deadline`. A streaming request's piece frames go to `on_piece` first."""
     conn.settimeout(max(deadline - time.monotonic(), 0.001))
     conn.sendall(len(payload).to_bytes(4, "big") + payload)
-    size = int.from_bytes(_read(conn, 4), "big")
-    if size > MAX_ANSWER:
-        raise ExecutorError(
-            f"the runner announced a {size >> 20} MiB answer, over the {MAX_ANSWER >> 20} MiB limit"
-        )
-    return _read(conn, size)
+    while True:
+        conn.settimeout(max(deadline - time.monotonic(), 0.001))
+        size = int.from_bytes(_read(conn, 4), "big")
+        if size > MAX_ANSWER:
+            raise ExecutorError(
+                f"the runner announced a {size >> 20} MiB answer, over the {MAX_ANSWER >> 20} MiB limit"
+            )
+        frame = _read(conn, size)
+        piece = piece_of(decoded(frame)) if streaming else None
+        if piece is None:
+            return frame
+        on_piece = forward(on_piece, piece)
 
 
 def _read(conn: socket.socket, size: int) -> bytes:

@@ -16,6 +16,7 @@ parameters are accepted and ignored. Errors come in OpenAI's shape:
 import base64
 import json
 import logging
+import secrets
 import struct
 import time
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from node.api_fine_tuning import MAX_FILE, FineTuning
 from node.api_keys import ApiKey, ApiKeys
 from node.api_sessions import ApiError, SessionBroker
-from node.api_stream import stream_events
+from node.api_stream import EventStream
 from node.http import App, Receive, Scope, Send, with_lifespan
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import registry
@@ -252,25 +253,35 @@ class OpenAiApi:
         send: Send, chat: bool,
     ) -> None:  # fmt: skip
         limit = _max_tokens(body)
-        answer = await self.broker.request(key, account, model, "inference", prompt, {"max_tokens": limit})
+        created, name = int(time.time()), model.name
+        stream = None
+        if body.get("stream"):
+            stream = EventStream(
+                send, f"{'chatcmpl' if chat else 'cmpl'}-{secrets.token_hex(12)}", created, name, chat
+            )
+        try:
+            answer = await self.broker.request(key, account, model, "inference", prompt, {"max_tokens": limit},
+                                               None if stream is None else stream.piece)  # fmt: skip
+        except ApiError as exc:
+            if stream is None or not stream.started:
+                raise
+            await stream.fail(exc.code, str(exc))
+            return
         tokens = [t for t in answer.payload.get("tokens", []) if isinstance(t, int)]
         finish = "length" if len(tokens) >= limit else "stop"
-        completion_id = f"{'chatcmpl' if chat else 'cmpl'}-{answer.session}-{answer.seq}"
-        created, name = int(time.time()), model.name
+        if stream is not None:
+            await stream.finish(finish)
+            return
         usage = {
             "prompt_tokens": answer.units // model.params_millions - limit,
             "completion_tokens": len(tokens),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         text = str(answer.payload.get("text", ""))
-        if not body.get("stream"):
-            choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
-            choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-            await _send(send, 200, json.dumps({
-                "id": completion_id, "object": "chat.completion" if chat else "text_completion",
-                "created": created, "model": name, "choices": [choice], "usage": usage,
-            }).encode())  # fmt: skip
-            return
-        split = await self.broker.tokenizer(key, account, model, {"op": "pieces", "tokens": tokens})
-        pieces = [str(p) for p in split.get("pieces", [])]
-        await stream_events(send, completion_id, created, name, pieces, finish, chat)
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
+        choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
+        await _send(send, 200, json.dumps({
+            "id": f"{'chatcmpl' if chat else 'cmpl'}-{answer.session}-{answer.seq}",
+            "object": "chat.completion" if chat else "text_completion",
+            "created": created, "model": name, "choices": [choice], "usage": usage,
+        }).encode())  # fmt: skip

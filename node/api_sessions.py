@@ -21,7 +21,7 @@ from node.api_keys import ApiKey, ApiKeys
 from node.rpc_vcoin import extrinsic_status
 from node.serve_protocol import Desks
 from node.txpool import PoolError
-from offchain.serving import ServeError
+from offchain.serving import ServeError, StreamTo
 from runtime.codec import blake2b_256
 from runtime.crypto import Keypair
 from runtime.pallets import registry, sessions
@@ -79,6 +79,23 @@ class Answer:
     seq: int
 
 
+class Relay:
+    """Pieces on their way to the API's client: a client that went away
+    stops the relay, never the provider's answer (nor marks it dead)."""
+
+    def __init__(self, to: StreamTo) -> None:
+        self.to, self.sent, self.gone = to, 0, False
+
+    async def piece(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            await self.to(text)
+            self.sent += 1
+        except Exception:
+            self.gone = True
+
+
 class SessionBroker:
     def __init__(self, node: BrokerHost, desks: Desks, keys: ApiKeys) -> None:
         self.node, self.desks, self.keys = node, desks, keys
@@ -98,8 +115,12 @@ class SessionBroker:
         kind: str,
         value: Any,
         options: dict[str, int],
+        on_piece: StreamTo | None = None,
     ) -> Answer:
+        """The provider's answer; with `on_piece`, an inference's text also
+        goes there as it is generated (never retried once a piece went out)."""
         raw = encode_request(kind, value, options)
+        relay = None if on_piece is None else Relay(on_piece)
         try:
             units = parse_request(raw, model.kind).units(model.params_millions)
         except ValueError as exc:
@@ -112,9 +133,13 @@ class SessionBroker:
                 left = key.left()
                 if left is not None and cost > left:
                     raise ApiError(402, "insufficient_quota", "this API key has reached its spending limit")
-                reply = await self._serve(current, units, raw)
+                reply = await self._serve(current, units, raw, relay)
                 if reply is None:
                     self.sessions.pop(slot, None)
+                    if relay is not None and relay.sent:
+                        raise ApiError(
+                            502, "provider_error", "the provider stopped mid-answer", "server_error"
+                        )
                     continue
                 current.seq, current.units = current.seq + 1, current.units + units
                 self.keys.charge(key, cost)
@@ -133,14 +158,22 @@ class SessionBroker:
             raise ApiError(503, "provider_unavailable", "the provider could not read the model's tokenizer")
         return dict(reply["answer"])
 
-    async def _serve(self, current: ClientSession, units: int, raw: bytes) -> dict[str, Any] | None:
+    async def _serve(
+        self, current: ClientSession, units: int, raw: bytes, relay: "Relay | None" = None
+    ) -> dict[str, Any] | None:
         """The provider's answer, or None when this session cannot serve any more."""
         signed = current.key.sign(cheque_payload(self.chain_id, current.id, current.seq + 1,
                                                  current.units + units, request_hash(raw)))  # fmt: skip
         cheque = {"seq": current.seq + 1, "units": current.units + units, "request_hash": request_hash(raw),
                   "signature": signed}  # fmt: skip
-        message = {"op": "serve", "session": current.id, "cheque": cheque, "request": raw}
-        reply = await self._call(current, message)
+        message = {
+            "op": "serve",
+            "session": current.id,
+            "cheque": cheque,
+            "request": raw,
+            "stream": relay is not None,
+        }
+        reply = await self._call(current, message, relay)
         if reply is None:
             return None
         if reply.get("ok"):
@@ -160,13 +193,17 @@ class SessionBroker:
         await self._close(current)
         return None
 
-    async def _call(self, current: ClientSession, message: dict[str, Any]) -> dict[str, Any] | None:
+    async def _call(
+        self, current: ClientSession, message: dict[str, Any], relay: "Relay | None" = None
+    ) -> dict[str, Any] | None:
         """The provider's reply; waits while its node has not seen the session
         yet; None (and the session closed) when it cannot be reached."""
         deadline = trio.current_time() + UNKNOWN_SESSION_WAIT
         while True:
             try:
-                reply = await self.desks.call(current.provider, message)
+                reply = await self.desks.call(
+                    current.provider, message, None if relay is None else relay.piece
+                )
             except ServeError as exc:
                 log.warning(
                     "session %d: provider unreachable (%s); it is avoided for a while", current.id, exc

@@ -1,44 +1,60 @@
-"""Streamed completions: OpenAI's server-sent events, one per generated token."""
+"""Streamed completions: OpenAI's server-sent events, one per piece of text
+as the provider generates it (a token, or the tokens that complete a
+character). The response starts with the first piece, so an error before
+it still gets its own status; one after it ends the stream with an error
+event, as OpenAI's does."""
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
-
-import trio
 
 from node.http import Send
 
 
-async def stream_events(
-    send: Send, completion_id: str, created: int, name: str, pieces: list[str], finish: str, chat: bool
-) -> None:
-    headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    async for chunk in _chunks(completion_id, created, name, pieces, finish, chat):
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+class EventStream:
+    def __init__(self, send: Send, completion_id: str, created: int, name: str, chat: bool) -> None:
+        self.send, self.id, self.created, self.name, self.chat = send, completion_id, created, name, chat
+        self.started = False
 
-
-async def _chunks(
-    completion_id: str, created: int, name: str, pieces: list[str], finish: str, chat: bool
-) -> AsyncIterator[bytes]:
-    """One server-sent event per generated token (OpenAI's chunk shape)."""
-    kind = "chat.completion.chunk" if chat else "text_completion"
-
-    def event(piece: str | None, reason: str | None, first: bool = False) -> bytes:
-        if chat:
+    def _event(self, piece: str | None, reason: str | None, first: bool = False) -> bytes:
+        if self.chat:
             delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
             if piece is not None:
                 delta["content"] = piece
             choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
         else:
             choice = {"index": 0, "text": piece or "", "finish_reason": reason, "logprobs": None}
-        chunk = {"id": completion_id, "object": kind, "created": created, "model": name, "choices": [choice]}
+        kind = "chat.completion.chunk" if self.chat else "text_completion"
+        chunk = {
+            "id": self.id,
+            "object": kind,
+            "created": self.created,
+            "model": self.name,
+            "choices": [choice],
+        }
         return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
-    if chat:
-        yield event(None, None, first=True)
-    for piece in pieces:
-        yield event(piece, None)
-        await trio.lowlevel.checkpoint()
-    yield event(None if chat else "", finish)
+    async def _body(self, data: bytes, more: bool = True) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def _start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+        if self.chat:
+            await self._body(self._event(None, None, first=True))
+
+    async def piece(self, text: str) -> None:
+        await self._start()
+        await self._body(self._event(text, None))
+
+    async def finish(self, reason: str) -> None:
+        await self._start()
+        await self._body(self._event(None if self.chat else "", reason))
+        await self._body(b"data: [DONE]\n\n", more=False)
+
+    async def fail(self, code: str, message: str) -> None:
+        error = {"error": {"message": message, "type": "server_error", "code": code, "param": None}}
+        await self._body(b"data: " + json.dumps(error).encode() + b"\n\n")
+        await self._body(b"data: [DONE]\n\n", more=False)

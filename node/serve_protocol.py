@@ -3,6 +3,7 @@
 One request frame and one answer frame per stream, msgpack maps:
     {op: "hello"}                                  -> {ok, providers: [account]}
     {op: "serve", session, cheque, request}        -> {ok, seq, units, result, result_hash, leaf}
+      with stream: true, an inference request's text first comes as {piece} frames
     {op: "tokenizer", session, request}            -> {ok, answer}
     any failure                                    -> {ok: false, code, message}
 A frame that is not such a map costs its sender as garbage; a refused
@@ -25,7 +26,7 @@ from libp2p.custom_types import TProtocol
 
 from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_frame
 from node.peer_book import Offence
-from offchain.serving import SERVE_TIMEOUT, ServeError, ServingDesk
+from offchain.serving import SERVE_TIMEOUT, ServeError, ServingDesk, StreamTo
 from runtime.session_request import MAX_REQUEST
 
 log = logging.getLogger("vcoin.serve")
@@ -44,7 +45,7 @@ def _refusal(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "code": code, "message": message}
 
 
-async def answer(desk: ServingDesk | None, message: Any) -> dict[str, Any]:
+async def answer(desk: ServingDesk | None, message: Any, on_piece: StreamTo | None = None) -> dict[str, Any]:
     """What a desk answers one decoded request frame (also the local path)."""
     if type(message) is not dict or message.get("op") not in ("hello", "serve", "tokenizer"):
         raise ValueError("a serve request is a map with op hello, serve or tokenizer")
@@ -64,7 +65,7 @@ async def answer(desk: ServingDesk | None, message: Any) -> dict[str, Any]:
         cheque, raw = message.get("cheque"), message.get("request")
         if type(cheque) is not dict or type(raw) is not bytes:
             raise ValueError("a serve request has a cheque map and the request's bytes")
-        served = await desk.serve(session, cheque, raw)
+        served = await desk.serve(session, cheque, raw, on_piece if message.get("stream") is True else None)
     except ServeError as exc:
         return _refusal(exc.code, str(exc))
     return {"ok": True, "seq": served.seq, "units": served.units, "result": served.result,
@@ -93,8 +94,13 @@ class ServeExchange:
             if busy:
                 reply = _refusal("busy", "this provider is serving as many requests as it takes")
             else:
+
+                async def piece(text: str) -> None:
+                    with trio.fail_after(STREAM_TIMEOUT):
+                        await write_frame(stream, msgpack.packb({"piece": text}, use_bin_type=True))
+
                 with trio.fail_after(SERVE_TIMEOUT + STREAM_TIMEOUT):
-                    reply = await answer(self.desk, message)
+                    reply = await answer(self.desk, message, piece)
             with trio.fail_after(STREAM_TIMEOUT * 6):
                 await write_frame(stream, msgpack.packb(reply, use_bin_type=True))
         except (FrameTooLarge, ValueError, msgpack.UnpackException) as exc:
@@ -108,14 +114,27 @@ class ServeExchange:
             with contextlib.suppress(Exception):
                 await stream.close()
 
-    async def ask(self, peer: Any, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """One request to a peer; its answer map (`ok` false with a code when refused)."""
+    async def ask(
+        self, peer: Any, message: dict[str, Any], timeout: float, on_piece: StreamTo | None = None
+    ) -> dict[str, Any]:
+        """One request to a peer; its answer map (`ok` false with a code when
+        refused); streamed pieces go to `on_piece` as they come."""
         with trio.fail_after(STREAM_TIMEOUT):
             stream = await self.network.host.new_stream(peer, [self.protocol])
         try:
             with trio.fail_after(timeout):
                 await write_frame(stream, msgpack.packb(message, use_bin_type=True))
-                reply = msgpack.unpackb(await read_frame(stream, MAX_ANSWER_FRAME), raw=False)
+                while True:
+                    reply = msgpack.unpackb(await read_frame(stream, MAX_ANSWER_FRAME), raw=False)
+                    if not (
+                        isinstance(reply, dict) and "ok" not in reply and isinstance(reply.get("piece"), str)
+                    ):
+                        break
+                    if on_piece is None:
+                        raise ServeError(
+                            "unreachable", "the provider streamed an answer nobody asked to stream"
+                        )
+                    await on_piece(reply["piece"])
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()
@@ -149,16 +168,18 @@ class Desks:
     def __init__(self, desk: ServingDesk | None, exchange: ServeExchange | None) -> None:
         self.desk, self.exchange = desk, exchange
 
-    async def call(self, provider: bytes, message: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, provider: bytes, message: dict[str, Any], on_piece: StreamTo | None = None
+    ) -> dict[str, Any]:
         if self.desk is not None and provider in self.desk.providers():
-            return await answer(self.desk, message)
+            return await answer(self.desk, message, on_piece)
         if self.exchange is None:
             raise ServeError("unreachable", "this node has no network to reach the provider")
         peer = await self.exchange.find(provider)
         if peer is None:
             raise ServeError("unreachable", "no connected peer serves this provider's account")
         try:
-            return await self.exchange.ask(peer, message, SERVE_TIMEOUT + 2 * STREAM_TIMEOUT)
+            return await self.exchange.ask(peer, message, SERVE_TIMEOUT + 2 * STREAM_TIMEOUT, on_piece)
         except ServeError:
             raise
         except Exception as exc:

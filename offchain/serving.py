@@ -15,6 +15,8 @@ once more in the close window), and forgets the logs of ended sessions.
 """
 
 import logging
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import msgpack
 import trio
 
-from agent.executor import Executor, ExecutorError
+from agent.executor import Execution, Executor, ExecutorError
 from agent.job import JobSpec
 from offchain.driver import isolated_step
 from offchain.session_publisher import publish_due
@@ -42,6 +44,9 @@ RESEND_AFTER = 5  # blocks without effect before a settle is sent again
 # request (a chat renders its prompt, a stream splits its tokens): free work stays bounded by paid work.
 FREE_TOKENIZER_CALLS = 8
 TOKENIZER_CALLS_PER_REQUEST = 2
+
+
+StreamTo = Callable[[str], Awaitable[None]]
 
 
 class ServeError(Exception):
@@ -92,7 +97,12 @@ class ServingDesk:
             raise ServeError("unknown_model", "this provider does not have the session's model")
         return found, model, path
 
-    async def serve(self, session_id: int, cheque: dict[str, Any], raw: bytes) -> ServeAnswer:
+    async def serve(
+        self, session_id: int, cheque: dict[str, Any], raw: bytes, on_piece: StreamTo | None = None
+    ) -> ServeAnswer:
+        """Serve one request; with `on_piece`, an inference request's text goes
+        to it piece by piece as it is generated (before it is logged: a run
+        that fails half way costs its user nothing)."""
         found, model, path = self._session(session_id)
         try:
             parsed = parse_request(raw, model.kind)
@@ -109,9 +119,7 @@ class ServingDesk:
             self._check_cheque(found, signed, raw, session_log.count + 1, previous["units"] + units)
             spec = JobSpec(parsed.kind.value, parsed.input, parsed.settings)
             try:
-                execution = await trio.to_thread.run_sync(
-                    self.executor.run, spec, path, SERVE_TIMEOUT, limiter=self.limiter
-                )
+                execution = await self._run(spec, path, on_piece)
             except ExecutorError as exc:
                 raise ServeError("failed", f"the request failed in the sandbox: {exc}") from None
             if len(execution.encoded) > MAX_PUBLISHED_RESULT:  # unpublishable if sampled: never logged
@@ -124,6 +132,27 @@ class ServingDesk:
             )
             self.served += 1
         return ServeAnswer(signed.seq, units, execution.encoded, execution.hash, leaf)
+
+    async def _run(self, spec: JobSpec, path: Path, on_piece: StreamTo | None) -> Execution:
+        if on_piece is None:
+            return await trio.to_thread.run_sync(
+                self.executor.run, spec, path, SERVE_TIMEOUT, limiter=self.limiter
+            )
+        send, receive = trio.open_memory_channel[str](math.inf)  # at most MAX_TOKENS pieces
+
+        def piece(text: str) -> None:  # in the executor's thread
+            trio.from_thread.run_sync(send.send_nowait, text)
+
+        async def forward() -> None:
+            async for text in receive:
+                await on_piece(text)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(forward)
+            with send:
+                return await trio.to_thread.run_sync(
+                    lambda: self.executor.run(spec, path, SERVE_TIMEOUT, on_piece=piece), limiter=self.limiter
+                )
 
     def _check_cheque(
         self, found: sessions.Session, signed: Cheque, raw: bytes, seq: int, units: int

@@ -11,6 +11,7 @@ between CPU and GPU kernels by ~1e-4 logits in fp32, ~1e-2 in bf16), so
 nothing after it is judged.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,39 @@ from agent.job import JobSpec, Verdict
 NEAR_TIE = 0.05
 
 
-def run(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
+class PieceStreamer:
+    """A `transformers` streamer that hands on the text each new token adds
+    (joined, the pieces are the result's `text`): generation streams token
+    by token while the result stays what it would be without it."""
+
+    def __init__(self, tokenizer: Any, on_piece: Callable[[str], None]) -> None:
+        self.tokenizer, self.on_piece = tokenizer, on_piece
+        self.tokens: list[int] = []
+        self.shown = ""
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() hands over the prompt first
+            self.prompt_seen = True
+            return
+        self.tokens += [int(t) for t in value.reshape(-1).tolist()]
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if text.endswith("\ufffd") or not text.startswith(self.shown):
+            return  # half a character, or a re-segmentation: wait for the next token
+        piece, self.shown = text[len(self.shown) :], text
+        if piece:
+            self.on_piece(piece)
+
+    def end(self) -> None:
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if text.startswith(self.shown) and len(text) > len(self.shown):
+            self.on_piece(text[len(self.shown) :])
+            self.shown = text
+
+
+def run(
+    spec: JobSpec, model_path: Path, device: str, on_piece: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     import torch
 
     tokenizer, model = loading.causal_lm(model_path, device)
@@ -32,6 +65,7 @@ def run(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
         out = model.generate(
             **prompt, max_new_tokens=spec.options.get("max_tokens", 16), do_sample=False,
             output_logits=True, return_dict_in_generate=True, pad_token_id=pad if pad is not None else 0,
+            streamer=None if on_piece is None else PieceStreamer(tokenizer, on_piece),
         )  # fmt: skip
     tokens = out.sequences[0, prompt["input_ids"].shape[1] :].tolist()
     steps = [top_of(step_logits[0]) for step_logits in out.logits[: len(tokens)]]

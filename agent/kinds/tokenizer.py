@@ -1,9 +1,10 @@
 """`tokenizer`: what an API in front of a causal LM needs from the model's
 own tokenizer, and no chain job ever asks for: a chat rendered into a
-prompt by the model's chat template, and generated token ids as the text
-each one adds (for streaming). Free to ask and never verified: the prompt
-it renders is what the paid inference request then names, and that is
-what sampled verification judges."""
+prompt by the model's chat template. Free to ask (a few per paid request)
+and never verified: the prompt it renders is what the paid inference
+request then names, and that is what sampled verification judges.
+`pieces` splits generated tokens into the text each adds, as streaming
+(`agent.kinds.inference.PieceStreamer`) hands it out."""
 
 from pathlib import Path
 from typing import Any

@@ -150,3 +150,29 @@ def test_docker_cpu_limit_never_exceeds_the_machine(tmp_path: Path) -> None:
     assert huge["mem_limit"] == host_memory()  # never more memory than the machine has
     default = container_request("img", model, tmp_path / "job", gpu=False, limits=DockerLimits())
     assert default["mem_limit"] == host_memory() // 2
+
+
+def test_a_streamed_inference_hands_out_its_text_piece_by_piece_and_the_same_result(tmp_path: Path) -> None:
+    """Pieces come before the result, join into its text, and the result is
+    the one an unstreamed run gives; a receiver that fails stops getting
+    pieces but the runner stays in step for the next job."""
+    from tests.agent.tiny import tiny_causal_lm
+
+    lm = tiny_causal_lm(tmp_path / "lm")
+    spec = JobSpec("inference", "the quick brown fox", {"max_tokens": 8})
+    executor = LocalExecutor(device="cpu", log=tmp_path / "runner.log")
+    pieces: list[str] = []
+    try:
+        streamed = executor.run(spec, lm, timeout=120, on_piece=pieces.append)
+        plain = executor.run(spec, lm, timeout=120)
+
+        def broken(piece: str) -> None:
+            raise ConnectionError("the client went away")
+
+        again = executor.run(spec, lm, timeout=120, on_piece=broken)
+        after = executor.run(JobSpec("inference", "another prompt", {"max_tokens": 4}), lm, timeout=120)
+    finally:
+        executor.close()
+    assert streamed.hash == plain.hash == again.hash
+    assert "".join(pieces) == decode(plain.encoded)["text"] and pieces
+    assert decode(after.encoded)["tokens"]

@@ -14,7 +14,7 @@ import trio
 
 from agent.canonical import encode as encode_result
 from agent.canonical import to_fixed
-from agent.executor import Execution
+from agent.executor import Execution, OnPiece
 from agent.job import JobSpec
 from genesis.spec import local_spec
 from offchain.known_answer_sessions import KnownAnswerSessions
@@ -37,7 +37,9 @@ def vectors(texts: list[str], garbage: bool = False) -> bytes:
 
 
 class StubExecutor:
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
         encoded = vectors(list(spec.input))
         return Execution(encoded, blake2b_256(encoded), 0.0)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trio
 
-from agent.executor import Check, Execution
+from agent.executor import Check, Execution, OnPiece
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
 from offchain.progress import DONE, RUNNING, JobProgress, ProgressStore
@@ -37,7 +37,9 @@ class StubExecutor:
         self.runs: list[JobSpec] = []
         self.closed = False
 
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
         self.runs.append(spec)
         return Execution(RESULT, blake2b_256(RESULT), 0.01)
 

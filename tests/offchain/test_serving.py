@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from agent.executor import Check, Execution, ExecutorError
+from agent.executor import Check, Execution, ExecutorError, OnPiece
 from agent.job import JobSpec
 from offchain.serving import FREE_TOKENIZER_CALLS, ServeError, ServingDesk
 from offchain.session_store import SessionStore
@@ -38,7 +38,9 @@ class StubExecutor:
         self.runs: list[JobSpec] = []
         self.fail = False
 
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
         if self.fail:
             raise ExecutorError("the sandbox died")
         self.runs.append(spec)

@@ -22,7 +22,7 @@ from typing import Any
 
 from agent.canonical import decode as decode_result
 from agent.canonical import digest, encode
-from agent.executor import Execution, Executor
+from agent.executor import Execution, Executor, OnPiece
 from agent.job import JobSpec
 from node.chain import ImportedBlock
 from node.gossip import BLOCKS
@@ -89,8 +89,10 @@ class LazyExecutor:
         self.inner = inner
         self.name = inner.name
 
-    def run(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
-        return lazy_result(self.inner.run(spec, model_path, timeout))
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
+        return lazy_result(self.inner.run(spec, model_path, timeout))  # nothing honest is streamed
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
