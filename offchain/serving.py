@@ -10,8 +10,11 @@ jobs), logs the leaf and the cheque, synced, and answers. A failed run
 consumes nothing: the same seq may be sent again.
 
 After every block it settles each session whose newest cheque is ahead of
-the chain's, as often as the chain allows (`SESSION_SETTLE_INTERVAL`, and
-once more in the close window), and forgets the logs of ended sessions.
+the chain's: at once after its first request (so a new session is sampled
+early), then every `SETTLE_EVERY` blocks or sooner when much is owed (never
+more often than the chain's `SESSION_SETTLE_INTERVAL`), and once more in
+the close window; it publishes the leaves the chain sampled, and forgets
+the logs of ended sessions.
 """
 
 import logging
@@ -29,7 +32,7 @@ from agent.job import JobSpec
 from offchain.driver import isolated_step
 from offchain.session_publisher import publish_due
 from offchain.session_store import Served, SessionStore
-from runtime.constants import MAX_PUBLISHED_RESULT, SESSION_SETTLE_INTERVAL
+from runtime.constants import MAX_BATCH_LEAVES, MAX_PUBLISHED_RESULT, SESSION_SETTLE_INTERVAL
 from runtime.pallets import registry, sessions
 from runtime.pallets.session_types import Cheque, SessionStatus, cheque_arg
 from runtime.session_log import root
@@ -40,6 +43,7 @@ log = logging.getLogger("vcoin.serve")
 SERVE_TIMEOUT = 120.0  # seconds: a request is interactive, not a batch job
 TOKENIZER_TIMEOUT = 60.0
 RESEND_AFTER = 5  # blocks without effect before a settle is sent again
+SETTLE_EVERY = 3 * SESSION_SETTLE_INTERVAL  # blocks between settles when nothing makes one urgent
 # Tokenizer calls are free, so each session gets a few plus two per paid
 # request (a chat renders its prompt, a stream splits its tokens): free work stays bounded by paid work.
 FREE_TOKENIZER_CALLS = 8
@@ -201,6 +205,21 @@ class ServingDesk:
                 self.locks.pop(session_id, None)
                 self.tokenizer_calls.pop(session_id, None)
 
+    @staticmethod
+    def _worth_settling(found: sessions.Session, cheque: dict[str, Any], upcoming: int) -> bool:
+        """The provider's own policy, within the chain's interval: settle every
+        `SETTLE_EVERY` blocks, or sooner when what is owed grows large (a
+        quarter of what is left of the deposit, or half a batch's leaves).
+        Fewer settles cost the provider fewer fees and the chain less room."""
+        if upcoming < found.settled_at + SESSION_SETTLE_INTERVAL:
+            return False
+        owed = (cheque["units"] - found.units) * found.price
+        return (
+            upcoming >= found.settled_at + SETTLE_EVERY
+            or 4 * owed >= found.deposit - found.paid
+            or cheque["seq"] - found.count >= MAX_BATCH_LEAVES // 2
+        )
+
     def _settle(self, found: sessions.Session, number: int) -> None:
         session_log = self.store.log(found.id)
         cheque = session_log.cheque()
@@ -208,7 +227,7 @@ class ServingDesk:
             return
         upcoming = number + 1  # the earliest block the settle can be in
         last_call = upcoming >= found.window_start and found.settled_at < found.window_start
-        if found.batches and upcoming < found.settled_at + SESSION_SETTLE_INTERVAL and not last_call:
+        if found.batches and not last_call and not self._worth_settling(found, cheque, upcoming):
             return
         sent = session_log.state()
         if sent.get("seq") == cheque["seq"] and number - sent.get("at", -RESEND_AFTER) < RESEND_AFTER:
