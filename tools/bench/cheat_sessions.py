@@ -559,7 +559,7 @@ def _report(sim: Sim, before: dict[bytes, int], requests_total: int, seconds: fl
         [d.first_slash for d in always if d.strategy != "withholder" and d.first_slash is not None]
     )
     targets = {
-        "always_cheaters_slashed": {"target": ">= 0.99", "value": share, "met": share >= 0.99},
+        "always_cheaters_slashed": {"limit": ">= 0.99", "value": share, "met": share >= 0.99},
         "always_cheaters_requests_p99": {
             "target": "<= 30",
             "value": p99,
@@ -575,10 +575,10 @@ def _report(sim: Sim, before: dict[bytes, int], requests_total: int, seconds: fl
             "value": honest_slashed,
             "met": honest_slashed == 0 and sum(d.served for d in honest) >= 100_000,
         },  # fmt: skip
-        "verification_overhead": {"target": "<= 0.16", "value": overhead, "met": overhead <= 0.16},
+        "verification_overhead": {"limit": "<= 0.16", "value": overhead, "met": overhead <= 0.16},
     }
     return {
-        "name": "cheat", "mode": "sessions", "strategies": strategies, "targets": targets,
+        "name": "cheat-sessions", "strategies": strategies, "targets": targets,
         "honest_slashed": honest_slashed, "honest_requests": sum(d.served for d in honest),
         "requests": sim.user_requests, "known_answer_requests": sim.known_runs,
         "known_answer_sessions": sim.counts["known_answer.sessions"],
