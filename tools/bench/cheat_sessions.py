@@ -561,20 +561,20 @@ def _report(sim: Sim, before: dict[bytes, int], requests_total: int, seconds: fl
     targets = {
         "always_cheaters_slashed": {"limit": ">= 0.99", "value": share, "met": share >= 0.99},
         "always_cheaters_requests_p99": {
-            "target": "<= 30",
+            "limit": "<= 30",
             "value": p99,
             "met": p99 is not None and p99 <= 30,
-        },  # fmt: skip
+        },
         "lazy_copycat_requests_p99": {
-            "target": "<= 30",
+            "limit": "<= 30",
             "value": issue_p99,
             "met": issue_p99 is not None and issue_p99 <= 30,
-        },  # fmt: skip
+        },
         "honest_slashed": {
-            "target": "0 in 100,000 requests",
+            "limit": "0 in 100,000 requests",
             "value": honest_slashed,
             "met": honest_slashed == 0 and sum(d.served for d in honest) >= 100_000,
-        },  # fmt: skip
+        },
         "verification_overhead": {"limit": "<= 0.16", "value": overhead, "met": overhead <= 0.16},
     }
     return {
