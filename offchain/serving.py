@@ -44,8 +44,8 @@ SERVE_TIMEOUT = 120.0  # seconds: a request is interactive, not a batch job
 TOKENIZER_TIMEOUT = 60.0
 RESEND_AFTER = 5  # blocks without effect before a settle is sent again
 SETTLE_EVERY = 3 * SESSION_SETTLE_INTERVAL  # blocks between settles when nothing makes one urgent
-# Tokenizer calls are free, so each session gets a few plus two per paid
-# request (a chat renders its prompt, a stream splits its tokens): free work stays bounded by paid work.
+# Work nobody pays for (tokenizer calls, runs that failed or whose result was
+# too large) is bounded by paid work: a few per session plus two per paid request.
 FREE_TOKENIZER_CALLS = 8
 TOKENIZER_CALLS_PER_REQUEST = 2
 
@@ -78,7 +78,7 @@ class ServingDesk:
         self.chain, self.executor, self.models, self.store = chain, executor, models, store
         self.limiter, self.chain_id = limiter, chain_id
         self.locks: dict[int, trio.Lock] = {}
-        self.tokenizer_calls: dict[int, int] = {}
+        self.free_work: dict[int, int] = {}  # per session: unpaid runs so far
         self.served = 0
 
     def providers(self) -> list[bytes]:
@@ -122,6 +122,7 @@ class ServingDesk:
             units = parsed.units(model.params_millions)
             self._check_cheque(found, signed, raw, session_log.count + 1, previous["units"] + units)
             spec = JobSpec(parsed.kind.value, parsed.input, parsed.settings)
+            self._spend_free_work(session_id, slack=1)  # given back once the request is paid
             try:
                 execution = await self._run(spec, path, on_piece)
             except ExecutorError as exc:
@@ -135,7 +136,21 @@ class ServingDesk:
                 session_log.append, served, request_hash(raw), execution.hash, dict(cheque)
             )
             self.served += 1
+            self.free_work[session_id] -= 1
         return ServeAnswer(signed.seq, units, execution.encoded, execution.hash, leaf)
+
+    def _spend_free_work(self, session_id: int, slack: int = 0) -> None:
+        """Count one unpaid run; `slack` 1 lets a request that may be paid
+        through when the free ones are used up, so a session never locks itself out."""
+        used = self.free_work.get(session_id, 0)
+        if (
+            used
+            >= slack + FREE_TOKENIZER_CALLS + TOKENIZER_CALLS_PER_REQUEST * self.store.log(session_id).count
+        ):
+            raise ServeError(
+                "busy", "this session used its unpaid runs (tokenizer, failures): pay for one first"
+            )
+        self.free_work[session_id] = used + 1
 
     async def _run(self, spec: JobSpec, path: Path, on_piece: StreamTo | None) -> Execution:
         if on_piece is None:
@@ -176,10 +191,7 @@ class ServingDesk:
         """The session model's tokenizer (`agent.kinds.tokenizer`): free, for
         the holders of an open session with this provider only."""
         _, _, path = self._session(session_id)
-        used = self.tokenizer_calls.get(session_id, 0)
-        if used >= FREE_TOKENIZER_CALLS + TOKENIZER_CALLS_PER_REQUEST * self.store.log(session_id).count:
-            raise ServeError("busy", "this session used its free tokenizer calls: send a paid request first")
-        self.tokenizer_calls[session_id] = used + 1
+        self._spend_free_work(session_id)
         spec = JobSpec("tokenizer", request)
         try:
             execution = await trio.to_thread.run_sync(
@@ -203,7 +215,7 @@ class ServingDesk:
             if session_id not in mine and sessions.session(state, session_id) is None:
                 self.store.forget(session_id)
                 self.locks.pop(session_id, None)
-                self.tokenizer_calls.pop(session_id, None)
+                self.free_work.pop(session_id, None)
 
     @staticmethod
     def _worth_settling(found: sessions.Session, cheque: dict[str, Any], upcoming: int) -> bool:

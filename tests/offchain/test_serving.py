@@ -158,6 +158,18 @@ def test_settles_follow_the_chains_interval_and_are_taken(tmp_path: Path) -> Non
     assert settled is not None and settled.seq == 4 and settled.batches == 2
 
 
+def test_failed_runs_are_free_work_bounded_by_paid_requests(tmp_path: Path) -> None:
+    setup = Setup(tmp_path)
+    raw = _request()
+    setup.executor.fail = True
+    for _ in range(FREE_TOKENIZER_CALLS + 1):
+        assert setup.refused(raw, setup.cheque(raw)) == "failed"
+    assert setup.refused(raw, setup.cheque(raw)) == "busy"  # not even run
+    assert len(setup.executor.runs) == 0
+    setup.executor.fail = False
+    assert setup.refused(raw, setup.cheque(raw)) == "busy"  # a paid request is needed, and none can run
+
+
 def test_free_tokenizer_calls_are_bounded_by_paid_requests(tmp_path: Path) -> None:
     setup = Setup(tmp_path)
     for _ in range(FREE_TOKENIZER_CALLS):
