@@ -7,9 +7,10 @@ extrinsics), with requests served through sessions instead of jobs:
   stake x reputation), send `rate` embedding requests per block each, and
   close the session after 50 to 250 requests; the chain picks the next one;
 - each provider keeps a request log per session as `offchain.serving` does
-  (leaf `seq - 1` per request), settles `(root, count, latest cheque)` as soon
-  as the chain allows (the first batch at once, then every
-  `SESSION_SETTLE_INTERVAL` blocks, and once more after a close), and
+  (leaf `seq - 1` per request), settles `(root, count, latest cheque)` by
+  the desk's own policy (`ServingDesk._worth_settling`: the first batch at
+  once, then every `SETTLE_EVERY` blocks or sooner when much is owed, never
+  more often than `SESSION_SETTLE_INTERVAL`, and once more after a close), and
   publishes the sampled (and challenged) leaves as `offchain.session_publisher`
   does;
 - the four validators re-execute each published leaf they are drawn for and
@@ -47,6 +48,7 @@ from typing import Any
 from agent.canonical import decode, encode, to_fixed
 from agent.kinds import embed
 from genesis.spec import build_spec
+from offchain.serving import ServingDesk
 from runtime.codec import blake2b_256
 from runtime.constants import (
     MAX_SAMPLED_LEAVES,
@@ -251,9 +253,10 @@ def provider_turn(sim: Sim) -> None:
                 continue
             upcoming = number + 1
             last_call = upcoming >= found.window_start and found.settled_at < found.window_start
-            if found.batches and upcoming < found.settled_at + SESSION_SETTLE_INTERVAL and not last_call:
-                continue
             count = len(log.records)
+            owed = {"seq": count, "units": log.units}
+            if found.batches and not last_call and not ServingDesk._worth_settling(found, owed, upcoming):
+                continue  # the production desk's own policy: every SETTLE_EVERY blocks, or when much is owed
             sent = desk.settle_sent.get(session_id)
             if sent is not None and sent[0] == count and number - sent[1] < RESEND_AFTER:
                 continue
