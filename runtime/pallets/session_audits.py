@@ -193,6 +193,9 @@ def _clear(ctx: Ctx, key: bytes, found: Audit) -> None:
         treasury.receive(ctx, held - each * len(verifiers), "verifier share")
         if found.units > 0:
             emission.report_work(ctx, found.provider, found.units)
+        # a verified batch counts as a delivered job: a provider that only
+        # serves sessions leaves probation (3x sampling) like one serving jobs
+        reputation.record_success(ctx, found.provider, fast=False)
         ctx.emit(Event.BatchVerified, session=found.session, batch=found.batch, provider=found.provider,
                  units=found.units, sampled=len(found.leaves))  # fmt: skip
     _done(ctx, key, found, checks)
