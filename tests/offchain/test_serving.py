@@ -14,7 +14,7 @@ import trio
 
 from agent.executor import Check, Execution, ExecutorError, OnPiece
 from agent.job import JobSpec
-from offchain.serving import FREE_TOKENIZER_CALLS, SETTLE_EVERY, ServeError, ServingDesk
+from offchain.serving import FREE_TOKENIZER_CALLS, SETTLE_EVERY, YOUNG_BATCHES, ServeError, ServingDesk
 from offchain.session_store import SessionStore
 from runtime.codec import blake2b_256, encode
 from runtime.constants import SESSION_SETTLE_INTERVAL, UNIT
@@ -131,31 +131,40 @@ def test_a_cheque_over_the_deposit_is_refused(tmp_path: Path) -> None:
     assert setup.refused(raw, setup.cheque(raw)) == "deposit_exhausted"
 
 
+def _settles(setup: Setup) -> list[str]:
+    names = [Extrinsic.decode(r).call.name for r in setup.view.sent]
+    assert set(names) <= {"settle", "publish"}  # publications: the samples the chain drew, if any
+    return [n for n in names if n == "settle"]
+
+
 def test_settles_follow_the_chains_interval_and_are_taken(tmp_path: Path) -> None:
+    """At once after the first requests, then as often as the chain allows
+    for a young session's first batches, then every SETTLE_EVERY blocks."""
     setup = Setup(tmp_path)
     for i in range(3):
         setup.serve(_request(f"text {i}"), setup.cheque(_request(f"text {i}")))
     setup.desk.step(setup.chain.head.number)
-    assert [Extrinsic.decode(r).call.name for r in setup.view.sent] == ["settle"]
+    assert _settles(setup) == ["settle"]
     setup.view.flush()
     found = sessions.session(setup.chain.state, setup.session)
     assert found is not None and found.seq == 3 and found.paid == setup.units * PRICE
-    setup.serve(_request("later"), setup.cheque(_request("later")))
-    setup.desk.step(setup.chain.head.number)
-    assert setup.view.sent == []  # too soon after the last settle
-    setup.chain.advance_to(found.settled_at + SESSION_SETTLE_INTERVAL - 1)
-    setup.desk.step(setup.chain.head.number)
-    assert [
-        Extrinsic.decode(r).call.name for r in setup.view.sent if Extrinsic.decode(r).call.name == "settle"
-    ] == []
-    setup.view.flush()  # the chain would take one now: the provider waits, little is owed
+    for batch in range(1, YOUNG_BATCHES + 1):
+        setup.serve(_request(f"more {batch}"), setup.cheque(_request(f"more {batch}")))
+        setup.desk.step(setup.chain.head.number)
+        assert _settles(setup) == []  # too soon after the last settle
+        found = sessions.session(setup.chain.state, setup.session)
+        assert found is not None
+        setup.chain.advance_to(found.settled_at + SESSION_SETTLE_INTERVAL - 1)
+        setup.desk.step(setup.chain.head.number)
+        young = batch < YOUNG_BATCHES
+        assert _settles(setup) == (["settle"] if young else [])  # a grown session waits: little is owed
+        setup.view.flush()
     setup.chain.advance_to(found.settled_at + SETTLE_EVERY - 1)
     setup.desk.step(setup.chain.head.number)
-    sent = [Extrinsic.decode(r).call.name for r in setup.view.sent]
-    assert sent[0] == "settle" and set(sent[1:]) <= {"publish"}  # and the first batch's samples, if drawn
+    assert _settles(setup) == ["settle"]
     setup.view.flush()
     settled = sessions.session(setup.chain.state, setup.session)
-    assert settled is not None and settled.seq == 4 and settled.batches == 2
+    assert settled is not None and settled.seq == 3 + YOUNG_BATCHES and settled.batches == YOUNG_BATCHES + 1
 
 
 def test_failed_runs_are_free_work_bounded_by_paid_requests(tmp_path: Path) -> None:
