@@ -11,7 +11,7 @@ consumes nothing: the same seq may be sent again.
 
 After every block it settles each session whose newest cheque is ahead of
 the chain's: at once after its first request (so a new session is sampled
-early) and its first `YOUNG_BATCHES` as often as the chain allows, then every `SETTLE_EVERY` blocks or sooner when much is owed (never
+early) and its first `YOUNG_BATCHES` (up to `YOUNG_LEAVES` requests) as often as the chain allows, then every `SETTLE_EVERY` blocks or sooner when much is owed (never
 more often than the chain's `SESSION_SETTLE_INTERVAL`), and once more in
 the close window; it publishes the leaves the chain sampled, and forgets
 the logs of ended sessions.
@@ -45,8 +45,10 @@ TOKENIZER_TIMEOUT = 60.0
 RESEND_AFTER = 5  # blocks without effect before a settle is sent again
 SETTLE_EVERY = 3 * SESSION_SETTLE_INTERVAL  # blocks between settles when nothing makes one urgent
 # A session's first batches are settled (and so sampled) as often as the
-# chain allows: a new session's answers are checked within its first dozens of requests.
+# chain allows: a new session's answers are checked within its first dozens
+# of requests; a busy one is past YOUNG_LEAVES after one interval anyway.
 YOUNG_BATCHES = 4
+YOUNG_LEAVES = 200
 # Work nobody pays for (tokenizer calls, runs that failed or whose result was
 # too large) is bounded by paid work: a few per session plus two per paid request.
 FREE_TOKENIZER_CALLS = 8
@@ -230,7 +232,9 @@ class ServingDesk:
             return False
         owed = (cheque["units"] - found.units) * found.price
         return (
-            found.batches < YOUNG_BATCHES  # a new session's first batches go out as soon as the chain allows
+            (
+                found.batches < YOUNG_BATCHES and found.count < YOUNG_LEAVES
+            )  # a new session: as soon as allowed
             or upcoming >= found.settled_at + SETTLE_EVERY
             or 4 * owed >= found.deposit - found.paid
             or cheque["seq"] - found.count >= MAX_BATCH_LEAVES // 2

@@ -32,6 +32,8 @@ def test_bench_cheat_sessions_catches_cheaters_and_spares_honest_providers() -> 
     # the chain's rules were followed throughout: every extrinsic went through
     assert result["failed_extrinsics"] == 0
     assert result["requests"] == 3000 and result["settles"] > 0 and result["samples_published"] > 0
-    # the validators' known-answer sessions ran, and caught someone (and challenged)
-    assert result["known_answer_sessions"] > 0 and result["challenges"] > 0
+    # the validators' known-answer sessions ran; whether one lands on a cheater before
+    # sampling has slashed it depends on the draw (the challenge path has its own
+    # tests: tests/offchain/test_known_answer_sessions.py)
+    assert result["known_answer_sessions"] > 0
     assert 0 < result["overhead"] < 1
