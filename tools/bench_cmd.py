@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import serve_bench
 
     try:
-        return serve_bench.run(requests=args.requests, clients=args.clients)
+        return serve_bench.run(requests=args.requests, clients=args.clients, seconds=args.serve_seconds)
     except (ValueError, RuntimeError) as exc:
         raise CliError(f"serve: {exc}") from None
 
@@ -208,6 +208,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--drain-slots", type=int, default=8, help="load: slots to wait for stragglers after the load"
     )
-    parser.add_argument("--requests", type=int, default=200, help="serve: requests per phase")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="serve: sequential requests timed one by one"
+    )
+    parser.add_argument(
+        "--serve-seconds",
+        type=float,
+        default=90.0,
+        help="serve: seconds of concurrent load for the throughput",
+    )
     parser.add_argument("--clients", type=int, default=4, help="serve: concurrent API clients (1-4)")
     parser.set_defaults(handler=run)
