@@ -26,6 +26,8 @@ from node.api_keys import ApiKey, ApiKeys
 from node.api_sessions import ApiError, SessionBroker
 from node.api_stream import EventStream
 from node.http import App, Receive, Scope, Send, with_lifespan
+from node.serve_http import serve_over_http
+from node.serve_http_client import PATH
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import registry
 from runtime.pallets.job_types import JobKind
@@ -132,6 +134,9 @@ class OpenAiApi:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"].rstrip("/")
+        if method == "POST" and path == PATH:  # session requests from users' nodes, paid by cheques
+            await serve_over_http(self.node.desks.desk, receive, send)
+            return
         if method == "GET" and path == "/v1/models":
             await _send(send, 200, json.dumps(self._models()).encode())
             return

@@ -202,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             api_port=args.api_port,
             api_host="0.0.0.0" if args.api_external else "127.0.0.1",
             api_keys_dir=Path(args.api_keys) if args.api_keys else None,
+            public_api_url=args.public_api_url or "",
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -212,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.api_external:
             log.warning("the OpenAI API listens on all interfaces: keep its API keys secret")
+        if args.public_api_url and not (args.worker and args.api_port):
+            raise ValueError("--public-api-url needs --worker and --api-port: it is where this worker serves")
         if args.worker and key is None:
             raise KeystoreError("--worker needs --key NAME: the provider account that signs results")
         load_test_plugin()
@@ -289,6 +292,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     parser.add_argument("--api-external", action="store_true", help="serve the API on all interfaces")
     parser.add_argument("--api-keys", metavar="DIR", help="API key directory (default ~/.vcoin/api-keys)")
+    parser.add_argument(
+        "--public-api-url", metavar="URL",
+        help="with --worker and --api-port: the http(s) URL of this API that users' nodes can reach, "
+        "published on chain so they send session requests straight to it",
+    )  # fmt: skip
     parser.add_argument("--prometheus-port", type=int, default=9615, help="metrics port (default 9615)")
     parser.add_argument("--prometheus-external", action="store_true", help="serve metrics on all interfaces")
     parser.add_argument("--no-prometheus", action="store_true", help="do not serve metrics")

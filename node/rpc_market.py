@@ -111,7 +111,7 @@ class MarketRpc(Namespace):
             "models": [hex0x(h) for h in prov.models], "memoryMb": prov.memory_mb, "price": prov.price,
             "lastSeenEra": prov.last_seen_era, "jobsDone": prov.jobs_done, "jobsFailed": prov.jobs_failed,
             "openJobs": prov.open_jobs, "slashes": slashing.EraOffences.get(state, account)[1],
-            "chilledUntil": prov.chilled_until,
+            "chilledUntil": prov.chilled_until, "apiUrl": registry.api_url(state, account) or None,
         }  # fmt: skip
 
     @rpc("vcoin_job")

@@ -18,6 +18,7 @@ it does.
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -26,12 +27,11 @@ from libp2p.custom_types import TProtocol
 
 from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_frame
 from node.peer_book import Offence
+from node.serve_http_client import ask_over_http
+from node.serve_limits import MAX_ANSWER_FRAME, MAX_REQUEST_FRAME
 from offchain.serving import SERVE_TIMEOUT, ServeError, ServingDesk, StreamTo
-from runtime.session_request import MAX_REQUEST
 
 log = logging.getLogger("vcoin.serve")
-MAX_REQUEST_FRAME = MAX_REQUEST + 16 * 1024
-MAX_ANSWER_FRAME = 64 * 1024 * 1024
 MAX_PER_PEER = 8
 MAX_IN_FLIGHT = 64
 HELLO_SECONDS = 60.0  # how long a peer's list of provider accounts is trusted
@@ -163,23 +163,40 @@ class ServeExchange:
 
 
 class Desks:
-    """Requests to a session's provider, wherever it runs."""
+    """Requests to a session's provider, wherever it runs: this node's own
+    desk, a connected peer that says it serves the account, or the HTTP
+    address the provider published on chain (`node.serve_http`)."""
 
-    def __init__(self, desk: ServingDesk | None, exchange: ServeExchange | None) -> None:
-        self.desk, self.exchange = desk, exchange
+    def __init__(
+        self, desk: ServingDesk | None, exchange: ServeExchange | None,
+        url_of: Callable[[bytes], str] = lambda _: "",
+    ) -> None:  # fmt: skip
+        self.desk, self.exchange, self.url_of = desk, exchange, url_of
 
     async def call(
         self, provider: bytes, message: dict[str, Any], on_piece: StreamTo | None = None
     ) -> dict[str, Any]:
         if self.desk is not None and provider in self.desk.providers():
             return await answer(self.desk, message, on_piece)
-        if self.exchange is None:
-            raise ServeError("unreachable", "this node has no network to reach the provider")
-        peer = await self.exchange.find(provider)
+        timeout = SERVE_TIMEOUT + 2 * STREAM_TIMEOUT
+        peer = None if self.exchange is None else await self.exchange.find(provider)
         if peer is None:
-            raise ServeError("unreachable", "no connected peer serves this provider's account")
+            url = self.url_of(provider)
+            if not url:
+                raise ServeError(
+                    "unreachable", "no connected peer serves this provider, and it has no API address"
+                )
+            try:
+                return await ask_over_http(url, message, timeout, on_piece)
+            except ServeError:
+                raise
+            except Exception as exc:
+                raise ServeError(
+                    "unreachable", f"the provider's API did not answer ({type(exc).__name__})"
+                ) from None
+        assert self.exchange is not None
         try:
-            return await self.exchange.ask(peer, message, SERVE_TIMEOUT + 2 * STREAM_TIMEOUT, on_piece)
+            return await self.exchange.ask(peer, message, timeout, on_piece)
         except ServeError:
             raise
         except Exception as exc:

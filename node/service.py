@@ -51,7 +51,7 @@ from offchain.setup import Sandbox, build_provider_worker, build_verifier_worker
 from offchain.verifier import VerifierWorker
 from runtime.codec import CodecError, encode
 from runtime.crypto import Keypair, to_address
-from runtime.pallets import slashing
+from runtime.pallets import registry, slashing
 from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 
 log = logging.getLogger("vcoin.node")
@@ -91,6 +91,7 @@ class NodeConfig:
     api_port: int | None = None  # the OpenAI-compatible API (--api-port)
     api_host: str = "127.0.0.1"
     api_keys_dir: Path | None = None  # None: ~/.vcoin/api-keys
+    public_api_url: str = ""  # where users' nodes reach this worker's desk over HTTP (--public-api-url)
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -141,7 +142,7 @@ class Node:
         if config.worker and config.worker_key is not None:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.sandbox(),
-                config.model_dirs, config.worker_price, config.spec.chain_id,
+                config.model_dirs, config.worker_price, config.spec.chain_id, config.public_api_url,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(
@@ -152,7 +153,7 @@ class Node:
         self.serve_exchange: ServeExchange | None = None
         if self.network is not None:
             self.serve_exchange = ServeExchange(self.network, self.chain.genesis.hash, desk)
-        self.desks = Desks(desk, self.serve_exchange)
+        self.desks = Desks(desk, self.serve_exchange, lambda who: registry.api_url(self.chain.state, who))
         self._served_counted = 0
         if self.verifier is not None:
             self.verifier.serve = self.desks.call

@@ -75,6 +75,7 @@ class WorkerConfig:
     price: int  # base units per work unit
     memory_mb: int
     job_timeout: float = 900.0
+    api_url: str = ""  # where this node takes session requests over HTTP, published on chain
 
 
 class ProviderWorker(BlockDriven):
@@ -88,6 +89,7 @@ class ProviderWorker(BlockDriven):
         self.running: set[int] = set()
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
         self._registration_sent = -RESEND_AFTER
+        self._api_url_sent = -RESEND_AFTER
         self.warned: set[Concern] = set()  # the concerns warned about that still hold
         self.desk: ServingDesk | None = None  # the sessions it serves, when the node has a desk
 
@@ -99,6 +101,7 @@ class ProviderWorker(BlockDriven):
     def step(self, nursery: trio.Nursery) -> None:
         state, number = self.chain.state(), self.chain.best_number()
         isolated_step("registration", lambda: self._keep_registered(state, number))
+        isolated_step("API address", lambda: self._keep_api_url(state, number))
         for job_id in jobs.assignments(state, self.chain.account):
             found = jobs.job(state, job_id)
             if found is not None:
@@ -243,6 +246,20 @@ class ProviderWorker(BlockDriven):
             log.info("submitted registry.%s (%d models)", call.name, len(serve))
         except ValueError as exc:
             log.warning("registry.%s refused: %s", call.name, exc)
+
+    def _keep_api_url(self, state: State, number: int) -> None:
+        """Publish this node's API address (or clear it) once registered."""
+        me = self.chain.account
+        if not registry.provider(state, me).models or registry.api_url(state, me) == self.config.api_url:
+            return
+        if number - self._api_url_sent < RESEND_AFTER:
+            return
+        self._api_url_sent = number
+        try:
+            self.chain.submit_call(Call("registry", "set_api_url", {"url": self.config.api_url.encode()}))
+            log.info("publishing the API address %r", self.config.api_url)
+        except ValueError as exc:
+            log.warning("registry.set_api_url refused: %s", exc)
 
     def _concern(self, concern: Concern, holds: bool, message: str, *args: object) -> bool:
         """Warn with `message` when `concern` starts to hold (not again while

@@ -79,6 +79,7 @@ MAX_NEW_TOKENS: Final = 1_024  # tokens an inference job may ask for
 MAX_LORA_STEPS: Final = 10_000  # training steps a LoRA job may ask for
 
 # Sessions (see `runtime.pallets.sessions`): prepaid request/response serving.
+MAX_API_URL: Final = 200  # bytes: a provider's published API address (registry.set_api_url)
 MAX_SESSION_BLOCKS: Final = 100_000  # blocks: a session's expiry is at most this far ahead
 SESSION_SETTLE_INTERVAL: Final = 10  # blocks between two settles of a session (the closing one excepted)
 SESSION_CLOSE_WINDOW: Final = 20  # blocks the provider may still settle after a close or the expiry

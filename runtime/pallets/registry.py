@@ -12,12 +12,13 @@ from dataclasses import dataclass, replace
 from enum import auto
 
 from runtime.constants import (
+    MAX_API_URL,
     MAX_MODEL_NAME,
     MAX_MODELS_PER_PROVIDER,
     MAX_PROVIDERS_PER_MODEL,
 )
 from runtime.context import Ctx
-from runtime.dispatch import Calls, amount, hash32, hash_list, one_of, text, u32
+from runtime.dispatch import Calls, amount, blob, hash32, hash_list, one_of, text, u32
 from runtime.errors import PalletError
 from runtime.genesis_config import GenesisConfig
 from runtime.pallets import reputation, staking, treasury
@@ -41,12 +42,14 @@ class Error(PalletError, pallet=PALLET):
     NotEnoughMemory = auto()
     TooManyProviders = auto()
     NotProvider = auto()
+    BadUrl = auto()
 
 
 class Event(PalletEvent, pallet=PALLET):
     ModelRegistered = auto()
     ProviderRegistered = auto()
     ProviderRemoved = auto()
+    ApiUrlSet = auto()
 
 
 calls = Calls(PALLET)
@@ -85,6 +88,8 @@ Providers: StorageMap[Provider] = StorageMap(PALLET, "Providers", NOBODY, *codec
 ModelList: StorageValue[tuple[bytes, ...]] = StorageValue(PALLET, "ModelList", (), list, bytes_tuple)
 # model hash -> providers serving it, sorted (the assignment candidates)
 Serving: StorageMap[tuple[bytes, ...]] = StorageMap(PALLET, "Serving", (), list, bytes_tuple)
+# provider -> the URL its node takes session requests at over HTTP (`set_api_url`)
+ApiUrls: StorageMap[bytes] = StorageMap(PALLET, "ApiUrls", b"")
 
 
 def model(state: State, model_hash: bytes) -> Model | None:
@@ -185,6 +190,36 @@ def heartbeat(ctx: Ctx, origin: bytes) -> None:
     if prov.last_seen_era < era:
         reputation.record_uptime(ctx, origin)
     Providers.put(ctx.state, origin, replace(prov, last_seen_era=era))
+
+
+def _plain_url(url: bytes) -> bool:
+    """An http(s) URL in printable ASCII with a host: what a user's node may dial."""
+    if not url.isascii() or not all(0x21 <= b <= 0x7E for b in url):
+        return False
+    for scheme in (b"http://", b"https://"):
+        if url.startswith(scheme) and len(url) > len(scheme):
+            return url[len(scheme) : len(scheme) + 1] not in (b"/", b":")
+    return False
+
+
+@calls.add("set_api_url", url=blob(MAX_API_URL))
+def set_api_url(ctx: Ctx, origin: bytes, url: bytes) -> None:
+    """Where a provider's node takes session requests over HTTP (empty: nowhere;
+    requests then reach it over the p2p network only)."""
+    if not Providers.get(ctx.state, origin).models:
+        raise Error.NotProvider("register as a provider first")
+    if url and not _plain_url(url):
+        raise Error.BadUrl(f"an http:// or https:// URL of at most {MAX_API_URL} printable characters")
+    if url:
+        ApiUrls.put(ctx.state, origin, url)
+    else:
+        ApiUrls.remove(ctx.state, origin)
+    ctx.emit(Event.ApiUrlSet, who=origin, url=url)
+
+
+def api_url(state: State, who: bytes) -> str:
+    """The provider's published API address, or ''."""
+    return ApiUrls.get(state, who).decode("ascii", errors="replace")
 
 
 def remove_provider(ctx: Ctx, who: bytes, reason: str) -> None:
