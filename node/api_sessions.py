@@ -29,7 +29,9 @@ from runtime.session_request import encode_request, parse_request, request_hash
 from runtime.types import Call, Extrinsic, cheque_payload
 
 log = logging.getLogger("vcoin.api")
-API_DEPOSIT = 1_000_000_000  # base units (1 VC) reserved per session, less when the key's limit is lower
+# base units reserved per session (10 VC), less when the key's limit is lower: a
+# deposit lasting thousands of requests keeps opens and settles rare
+API_DEPOSIT = 10_000_000_000
 API_SESSION_BLOCKS = 3_600
 OPEN_TIMEOUT = 60.0  # seconds for the open to be included
 UNKNOWN_SESSION_WAIT = 15.0  # seconds the provider's node may lag behind ours
