@@ -223,7 +223,7 @@ class ServingDesk:
                 self.free_work.pop(session_id, None)
 
     @staticmethod
-    def _worth_settling(found: sessions.Session, cheque: dict[str, Any], upcoming: int) -> bool:
+    def worth_settling(found: sessions.Session, cheque: dict[str, Any], upcoming: int) -> bool:
         """The provider's own policy, within the chain's interval: settle every
         `SETTLE_EVERY` blocks, or sooner when what is owed grows large (a
         quarter of what is left of the deposit, or half a batch's leaves).
@@ -247,7 +247,7 @@ class ServingDesk:
             return
         upcoming = number + 1  # the earliest block the settle can be in
         last_call = upcoming >= found.window_start and found.settled_at < found.window_start
-        if found.batches and not last_call and not self._worth_settling(found, cheque, upcoming):
+        if found.batches and not last_call and not self.worth_settling(found, cheque, upcoming):
             return
         sent = session_log.state()
         if sent.get("seq") == cheque["seq"] and number - sent.get("at", -RESEND_AFTER) < RESEND_AFTER:

@@ -8,7 +8,7 @@ extrinsics), with requests served through sessions instead of jobs:
   close the session after 50 to 250 requests; the chain picks the next one;
 - each provider keeps a request log per session as `offchain.serving` does
   (leaf `seq - 1` per request), settles `(root, count, latest cheque)` by
-  the desk's own policy (`ServingDesk._worth_settling`: the first batch at
+  the desk's own policy (`ServingDesk.worth_settling`: the first batch at
   once, then every `SETTLE_EVERY` blocks or sooner when much is owed, never
   more often than `SESSION_SETTLE_INTERVAL`, and once more after a close), and
   publishes the sampled (and challenged) leaves as `offchain.session_publisher`
@@ -255,7 +255,7 @@ def provider_turn(sim: Sim) -> None:
             last_call = upcoming >= found.window_start and found.settled_at < found.window_start
             count = len(log.records)
             owed = {"seq": count, "units": log.units}
-            if found.batches and not last_call and not ServingDesk._worth_settling(found, owed, upcoming):
+            if found.batches and not last_call and not ServingDesk.worth_settling(found, owed, upcoming):
                 continue  # the production desk's own policy: every SETTLE_EVERY blocks, or when much is owed
             sent = desk.settle_sent.get(session_id)
             if sent is not None and sent[0] == count and number - sent[1] < RESEND_AFTER:
