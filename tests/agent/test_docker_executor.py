@@ -79,7 +79,9 @@ def test_warm_containers_match_the_local_executor_by_each_kinds_rule(
         local.close()
     pieces: list[str] = []
     streamed = executor.run(jobs[1][0], models["lm"], timeout=300, on_piece=pieces.append)
-    assert pieces and "".join(pieces) == decode(streamed.encoded)["text"]  # streamed from inside the container
+    assert (
+        pieces and "".join(pieces) == decode(streamed.encoded)["text"]
+    )  # streamed from inside the container
     running = mine(executor)
     assert len(running) == 2  # one per model, each kept warm across jobs
     again = executor.run(jobs[0][0], models["enc"], timeout=300)
