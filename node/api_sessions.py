@@ -23,15 +23,16 @@ from node.serve_protocol import Desks
 from node.txpool import PoolError
 from offchain.serving import ServeError, StreamTo
 from runtime.codec import blake2b_256
+from runtime.constants import DEFAULT_SESSION_DEPOSIT
 from runtime.crypto import Keypair
 from runtime.pallets import registry, sessions
 from runtime.session_request import encode_request, parse_request, request_hash
 from runtime.types import Call, Extrinsic, cheque_payload
 
 log = logging.getLogger("vcoin.api")
-# base units reserved per session (10 VC), less when the key's limit is lower: a
+# base units reserved per session, less when the key's limit is lower: a
 # deposit lasting thousands of requests keeps opens and settles rare
-API_DEPOSIT = 10_000_000_000
+API_DEPOSIT = DEFAULT_SESSION_DEPOSIT
 API_SESSION_BLOCKS = 3_600
 OPEN_TIMEOUT = 60.0  # seconds for the open to be included
 UNKNOWN_SESSION_WAIT = 15.0  # seconds the provider's node may lag behind ours

@@ -13,10 +13,12 @@ One test session:
 
 1. the answers first: `REQUESTS` fresh inputs (`known_answer_inputs.TextPool`,
    spliced from ordinary-looking texts) run in this validator's own sandbox;
-2. `sessions.open` with the provider named, from one of the validator's
+2. `sessions.open` exactly as the API opens a user's session (no provider
+   named: the chain draws one by stake x reputation, so a provider picked
+   for testing is reached only in proportion to its share; the default
+   deposit; the deposit as the price cap), from one of the validator's
    unlinked accounts (`known_answers.known_answer_accounts`, funded by plain
-   transfers when low), with a fresh session key and a deposit of twice the
-   requests' price;
+   transfers when low), with a fresh session key;
 3. the requests go to the provider's desk through the node (`serve`), each
    with a cheque signed by the session key, one at a time, each under a
    timeout: a dead provider only ends the test. Each answer is compared with
@@ -56,7 +58,7 @@ from offchain.known_answers import ACCOUNTS, TX_MARGIN, known_answer_accounts
 from offchain.provider import ChainView
 from offchain.records import RecordDir
 from runtime.codec import blake2b_256
-from runtime.constants import PPM, UNIT
+from runtime.constants import DEFAULT_SESSION_DEPOSIT, PPM, UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import balances, registry, sessions, system
 from runtime.pallets.session_records import Challenged
@@ -187,7 +189,8 @@ class KnownAnswerSessions:
         probe = Probe(
             name=os.urandom(8).hex(), account=self.rng.randrange(ACCOUNTS), provider=provider, model=model.hash,
             kind=str(model.kind), key_seed=os.urandom(32), requests=requests, expected=expected, units=units,
-            deposit=max(2 * sum(units) * price, price, 1), price=price, started=self.chain.best_number(),
+            deposit=max(DEFAULT_SESSION_DEPOSIT, 2 * sum(units) * price, price, 1), price=price,
+            started=self.chain.best_number(),
         )  # fmt: skip
         self._save(probe)  # opened from the next block step
         log.info("known-answer session %s of %s prepared (%d requests)", probe.name, provider.hex()[:12],
@@ -206,7 +209,9 @@ class KnownAnswerSessions:
         if probe.phase == OPENING:
             found = self._opened(state, probe)
             if found is not None:
-                probe = replace(probe, phase=SERVING, session=found.id, sent=-1)
+                # the chain drew the provider (as for a user's session): test whichever it is
+                probe = replace(probe, phase=SERVING, session=found.id, sent=-1, provider=found.provider,
+                                price=found.price)  # fmt: skip
                 self._save(probe)
             elif number - probe.started > GIVE_UP_AFTER:
                 self._drop(probe, "its session never opened")
@@ -224,7 +229,7 @@ class KnownAnswerSessions:
         payer, key = self.accounts[probe.account].public, probe.key.public
         for session_id in sessions.opened_by(state, payer):
             found = sessions.session(state, session_id)
-            if found is not None and found.key == key and found.provider == probe.provider:
+            if found is not None and found.key == key:
                 return found
         return None
 
@@ -238,8 +243,10 @@ class KnownAnswerSessions:
             funding = Call("balances", "transfer", {"to": payer.public, "amount": amount})
             self._send(replace(probe, sent=number, funding=True), funding)
             return
-        args = {"model": probe.model, "provider": probe.provider, "deposit": probe.deposit,
-                "max_price": probe.price, "min_reputation": 0, "expiry": number + SESSION_BLOCKS,
+        # Opened as the API opens a user's: no provider named (the chain draws
+        # one), the default deposit, the deposit as the price cap: nothing tells it apart.
+        args = {"model": probe.model, "provider": b"", "deposit": probe.deposit,
+                "max_price": probe.deposit, "min_reputation": 0, "expiry": number + SESSION_BLOCKS,
                 "session_key": probe.key.public}  # fmt: skip
         self._send(replace(probe, sent=number, funding=False), Call("sessions", "open", args), payer)
 

@@ -79,6 +79,9 @@ MAX_NEW_TOKENS: Final = 1_024  # tokens an inference job may ask for
 MAX_LORA_STEPS: Final = 10_000  # training steps a LoRA job may ask for
 
 # Sessions (see `runtime.pallets.sessions`): prepaid request/response serving.
+# base units a client reserves for a session unless told otherwise (the API's,
+# and validators' known-answer sessions: the same, so the two look alike)
+DEFAULT_SESSION_DEPOSIT: Final = 10 * UNIT
 MAX_API_URL: Final = 200  # bytes: a provider's published API address (registry.set_api_url)
 MAX_SESSION_BLOCKS: Final = 100_000  # blocks: a session's expiry is at most this far ahead
 SESSION_SETTLE_INTERVAL: Final = 10  # blocks between two settles of a session (the closing one excepted)
