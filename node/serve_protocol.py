@@ -35,6 +35,9 @@ log = logging.getLogger("vcoin.serve")
 MAX_PER_PEER = 8
 MAX_IN_FLIGHT = 64
 HELLO_SECONDS = 60.0  # how long a peer's list of provider accounts is trusted
+ASK_AGAIN_SECONDS = 10.0  # between two rounds of hellos to every peer
+MAX_PROVIDERS_PER_PEER = 16  # accounts one peer's hello may name (a node serves its own)
+MAX_KNOWN_PROVIDERS = 1024
 
 
 def serve_protocol(genesis_hash: bytes) -> TProtocol:
@@ -78,6 +81,7 @@ class ServeExchange:
         self.protocol = serve_protocol(genesis_hash)
         self.in_flight: dict[str, int] = {}
         self.providers: dict[bytes, tuple[Any, float]] = {}  # account -> (peer, when it said so)
+        self.asked_at = -ASK_AGAIN_SECONDS
         network.set_stream_handler(self.protocol, self._serve)
 
     async def _serve(self, stream: Any) -> None:
@@ -149,15 +153,22 @@ class ServeExchange:
         known = self.providers.get(account)
         if known is not None and now - known[1] < HELLO_SECONDS and known[0] in self.network.peers():
             return known[0]
+        if now - self.asked_at < ASK_AGAIN_SECONDS:
+            return None  # every peer was asked just now: a miss stays a miss for a while
+        self.asked_at = now
         for peer in self.network.peers():
             try:
                 reply = await self.ask(peer, {"op": "hello"}, STREAM_TIMEOUT)
             except Exception as exc:
                 log.debug("hello to %s failed: %s", peer, exc)
                 continue
-            for served in reply.get("providers") or []:
-                if type(served) is bytes and len(served) == 32:
-                    self.providers[served] = (peer, now)
+            served = reply.get("providers")
+            for who in (served if isinstance(served, list) else [])[:MAX_PROVIDERS_PER_PEER]:
+                if type(who) is bytes and len(who) == 32:
+                    self.providers.pop(who, None)
+                    self.providers[who] = (peer, now)
+            while len(self.providers) > MAX_KNOWN_PROVIDERS:  # the oldest answers go first
+                del self.providers[next(iter(self.providers))]
         known = self.providers.get(account)
         return known[0] if known is not None and known[1] == now else None
 
