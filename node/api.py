@@ -36,6 +36,7 @@ from runtime.session_request import MAX_TOKENS
 log = logging.getLogger("vcoin.api")
 MAX_BODY = 1024 * 1024
 MAX_IN_FLIGHT = 64
+MAX_PER_CLIENT = 16  # one address cannot take every slot
 FIXED = 1_000_000
 DEFAULT_MAX_TOKENS = 16
 EMBED_CHUNK = 8  # texts per session request
@@ -101,16 +102,19 @@ class OpenAiApi:
         self.node, self.broker, self.keys = node, broker, keys
         self.counter = counter  # a prometheus Counter labelled (route, status), or None
         self.in_flight = 0
+        self.per_client: dict[str, int] = {}  # requests being served per client address
         self.tuning = FineTuning(node, broker)
 
     def app(self) -> App:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if self.in_flight >= MAX_IN_FLIGHT:
+            client = str((scope.get("client") or ("?",))[0])
+            if self.in_flight >= MAX_IN_FLIGHT or self.per_client.get(client, 0) >= MAX_PER_CLIENT:
                 await _send(
                     send, 429, _error_body(429, "rate_limited", "too many requests at once", "rate_limit")
                 )
                 return
             self.in_flight += 1
+            self.per_client[client] = self.per_client.get(client, 0) + 1
             status = 200
             try:
                 await self._route(scope, receive, send)
@@ -127,6 +131,9 @@ class OpenAiApi:
                 )
             finally:
                 self.in_flight -= 1
+                self.per_client[client] -= 1
+                if not self.per_client[client]:
+                    del self.per_client[client]
                 if self.counter is not None:
                     self.counter.labels(route=_route_name(scope.get("path", "")), status=str(status)).inc()
 
