@@ -21,7 +21,7 @@ from node.api_keys import ApiKey, ApiKeys
 from node.rpc_vcoin import extrinsic_status
 from node.serve_protocol import Desks
 from node.txpool import PoolError
-from offchain.serving import ServeError, StreamTo
+from offchain.serving import SETTLE_EVERY, ServeError, StreamTo
 from runtime.codec import blake2b_256
 from runtime.constants import DEFAULT_SESSION_DEPOSIT
 from runtime.crypto import Keypair
@@ -37,6 +37,9 @@ API_SESSION_BLOCKS = 3_600
 OPEN_TIMEOUT = 60.0  # seconds for the open to be included
 UNKNOWN_SESSION_WAIT = 15.0  # seconds the provider's node may lag behind ours
 ATTEMPTS = 3
+# blocks a provider may leave answered requests unsettled (its desk settles
+# at least every offchain.serving.SETTLE_EVERY while it is owed)
+UNSETTLED_BLOCKS = 3 * SETTLE_EVERY
 DEAD_SECONDS = 120.0  # a provider whose node did not answer is not chosen again for this long
 
 
@@ -231,9 +234,18 @@ class SessionBroker:
         return fresh
 
     def _open_on_chain(self, current: ClientSession) -> bool:
+        """Whether to keep using the session: open, not about to expire, and its
+        provider settling (one that leaves answered requests unsettled for long
+        keeps them from sampled verification: the session moves on)."""
         found = sessions.session(self.node.chain.state, current.id)
-        return found is None or (found.status == sessions.SessionStatus.OPEN
-                                 and self.node.chain.best.number + 2 < found.expiry)  # fmt: skip
+        if found is None:
+            return True  # not yet in our best block
+        best = self.node.chain.best.number
+        lagging = current.seq > found.seq and best - max(found.settled_at, found.opened_at) > UNSETTLED_BLOCKS
+        if lagging:
+            log.warning("session %d: the provider has not settled for %d blocks; moving on", current.id,
+                        best - max(found.settled_at, found.opened_at))  # fmt: skip
+        return found.status == sessions.SessionStatus.OPEN and best + 2 < found.expiry and not lagging
 
     def submit(self, account: Keypair, call: Call) -> bytes:
         nonce = self.node.pool.next_nonce(self.node.chain.state, account.public)
