@@ -13,7 +13,7 @@ import msgpack
 import trio
 
 from node.serve_limits import MAX_ANSWER_FRAME
-from offchain.serving import ServeError, StreamTo
+from offchain.serving import ServeError, StreamTo, piece_of
 
 PATH = "/vcoin/serve/1"
 CONTENT_TYPE = b"application/x-vcoin-frames"
@@ -76,9 +76,10 @@ async def _exchange(
                     break
                 got = msgpack.unpackb(bytes(buffer[4 : 4 + size]), raw=False)
                 del buffer[: 4 + size]
-                if isinstance(got, dict) and "ok" not in got and isinstance(got.get("piece"), str):
+                piece = piece_of(got)
+                if piece is not None:
                     if on_piece is not None:
-                        await on_piece(got["piece"])
+                        await on_piece(piece)
                     continue
                 if not isinstance(got, dict) or type(got.get("ok")) is not bool:
                     raise ServeError("unreachable", "the provider's API answered garbage")

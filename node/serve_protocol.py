@@ -29,7 +29,7 @@ from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_f
 from node.peer_book import Offence
 from node.serve_http_client import ask_over_http
 from node.serve_limits import MAX_ANSWER_FRAME, MAX_REQUEST_FRAME
-from offchain.serving import SERVE_TIMEOUT, ServeError, ServingDesk, StreamTo
+from offchain.serving import SERVE_TIMEOUT, ServeError, ServingDesk, StreamTo, piece_of
 
 log = logging.getLogger("vcoin.serve")
 MAX_PER_PEER = 8
@@ -130,15 +130,14 @@ class ServeExchange:
                 await write_frame(stream, msgpack.packb(message, use_bin_type=True))
                 while True:
                     reply = msgpack.unpackb(await read_frame(stream, MAX_ANSWER_FRAME), raw=False)
-                    if not (
-                        isinstance(reply, dict) and "ok" not in reply and isinstance(reply.get("piece"), str)
-                    ):
+                    piece = piece_of(reply)
+                    if piece is None:
                         break
                     if on_piece is None:
                         raise ServeError(
                             "unreachable", "the provider streamed an answer nobody asked to stream"
                         )
-                    await on_piece(reply["piece"])
+                    await on_piece(piece)
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()

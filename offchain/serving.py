@@ -28,6 +28,7 @@ import msgpack
 import trio
 
 from agent.executor import Execution, Executor, ExecutorError
+from agent.executor import piece_of as piece_of  # one frame shape for the runner, p2p and HTTP
 from agent.job import JobSpec
 from offchain.driver import isolated_step
 from offchain.session_publisher import publish_due
