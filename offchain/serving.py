@@ -11,8 +11,9 @@ consumes nothing: the same seq may be sent again.
 
 After every block it settles each session whose newest cheque is ahead of
 the chain's: at once after its first request (so a new session is sampled
-early) and its first `YOUNG_BATCHES` (up to `YOUNG_LEAVES` requests) as often as the chain allows, then every `SETTLE_EVERY` blocks or sooner when much is owed (never
-more often than the chain's `SESSION_SETTLE_INTERVAL`), and once more in
+early) and its first batches (up to `YOUNG_LEAVES` requests) as often as
+the chain allows (`sessions.next_settle`), then every `SETTLE_EVERY` blocks
+or sooner when much is owed, and once more in
 the close window; it publishes the leaves the chain sampled, and forgets
 the logs of ended sessions.
 """
@@ -33,7 +34,12 @@ from agent.job import JobSpec
 from offchain.driver import isolated_step
 from offchain.session_publisher import publish_due
 from offchain.session_store import Served, SessionStore
-from runtime.constants import MAX_BATCH_LEAVES, MAX_PUBLISHED_RESULT, SESSION_SETTLE_INTERVAL
+from runtime.constants import (
+    MAX_BATCH_LEAVES,
+    MAX_PUBLISHED_RESULT,
+    SESSION_SETTLE_INTERVAL,
+    SESSION_YOUNG_BATCHES,
+)
 from runtime.pallets import registry, sessions
 from runtime.pallets.session_types import Cheque, SessionStatus, cheque_arg
 from runtime.session_log import root
@@ -48,7 +54,6 @@ SETTLE_EVERY = 3 * SESSION_SETTLE_INTERVAL  # blocks between settles when nothin
 # A session's first batches are settled (and so sampled) as often as the
 # chain allows: a new session's answers are checked within its first dozens
 # of requests; a busy one is past YOUNG_LEAVES after one interval anyway.
-YOUNG_BATCHES = 4
 YOUNG_LEAVES = 200
 # Work nobody pays for (tokenizer calls, runs that failed or whose result was
 # too large) is bounded by paid work: a few per session plus two per paid request.
@@ -229,12 +234,12 @@ class ServingDesk:
         `SETTLE_EVERY` blocks, or sooner when what is owed grows large (a
         quarter of what is left of the deposit, or half a batch's leaves).
         Fewer settles cost the provider fewer fees and the chain less room."""
-        if upcoming < found.settled_at + SESSION_SETTLE_INTERVAL:
+        if upcoming < sessions.next_settle(found):
             return False
         owed = (cheque["units"] - found.units) * found.price
         return (
             (
-                found.batches < YOUNG_BATCHES and found.count < YOUNG_LEAVES
+                found.batches < SESSION_YOUNG_BATCHES and found.count < YOUNG_LEAVES
             )  # a new session: as soon as allowed
             or upcoming >= found.settled_at + SETTLE_EVERY
             or 4 * owed >= found.deposit - found.paid

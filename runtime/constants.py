@@ -85,6 +85,12 @@ DEFAULT_SESSION_DEPOSIT: Final = 10 * UNIT
 MAX_API_URL: Final = 200  # bytes: a provider's published API address (registry.set_api_url)
 MAX_SESSION_BLOCKS: Final = 100_000  # blocks: a session's expiry is at most this far ahead
 SESSION_SETTLE_INTERVAL: Final = 10  # blocks between two settles of a session (the closing one excepted)
+# A session's first batches may settle sooner: each settle opens a sampled
+# audit, and a cheating provider is caught in the batches it settles, so the
+# requests a cheater serves before its slash shrink with the wait before its
+# second and third settles (the first is at once).
+SESSION_YOUNG_BATCHES: Final = 4  # count: batches a session settles at the young interval
+SESSION_YOUNG_SETTLE_INTERVAL: Final = 3  # blocks, > SAMPLE_DELAY so settles do not outrun their draws
 SESSION_CLOSE_WINDOW: Final = 20  # blocks the provider may still settle after a close or the expiry
 MAX_SESSIONS_PER_ACCOUNT: Final = 16  # count: sessions an account has open (or closing) as the payer
 MAX_SESSIONS_PER_PROVIDER: Final = 256  # count: sessions a provider serves at once

@@ -11,7 +11,8 @@ travel off chain, each with a `Cheque` signed by the session's key over
 `runtime.types.cheque_payload` (chain id, session, seq, cumulative units,
 request hash). The provider logs each request as a leaf of the session's
 Merkle log and settles `(log root, count, latest cheque)` at most once every
-`SESSION_SETTLE_INTERVAL` blocks: the chain pays the units added since the
+`SESSION_SETTLE_INTERVAL` blocks (every `SESSION_YOUNG_SETTLE_INTERVAL` for
+its first `SESSION_YOUNG_BATCHES`: see `next_settle`): the chain pays the units added since the
 last settle by the jobs' rule (`job_settlement.settle`: burn, the rest to
 the provider, the verifiers' share held until the batch is verified) and
 audits the batch (`session_audits`: sampled leaves, published by the provider
@@ -43,6 +44,8 @@ from runtime.constants import (
     MAX_SESSIONS_PER_PROVIDER,
     PPM,
     SESSION_SETTLE_INTERVAL,
+    SESSION_YOUNG_BATCHES,
+    SESSION_YOUNG_SETTLE_INTERVAL,
     ppm_of,
 )
 from runtime.context import Ctx
@@ -161,6 +164,13 @@ def open_session(
              deposit=deposit, price=chosen.price, expiry=expiry)  # fmt: skip
 
 
+def next_settle(found: Session) -> int:
+    """The first block a settle after the session's last may be in (the
+    closing one excepted): sooner while the session is young."""
+    young = found.batches < SESSION_YOUNG_BATCHES
+    return found.settled_at + (SESSION_YOUNG_SETTLE_INTERVAL if young else SESSION_SETTLE_INTERVAL)
+
+
 def _live(state: State, session_id: int) -> Session:
     found = Sessions.get(state, session_id)
     if found is None:
@@ -178,8 +188,8 @@ def settle(
     if ctx.number > found.ends_at:
         raise Error.Ended(f"the last settle window closed at block {found.ends_at}")
     last_call = ctx.number >= found.window_start and found.settled_at < found.window_start
-    if found.batches and ctx.number < found.settled_at + SESSION_SETTLE_INTERVAL and not last_call:
-        raise Error.TooSoon(f"the next settle is from block {found.settled_at + SESSION_SETTLE_INTERVAL}")
+    if found.batches and ctx.number < next_settle(found) and not last_call:
+        raise Error.TooSoon(f"the next settle is from block {next_settle(found)}")
     signed = Cheque.from_arg(cheque)  # its shape was checked by `cheque_arg`
     if signed.seq <= found.seq or signed.units < found.units:
         raise Error.StaleCheque(f"settled up to seq {found.seq} and {found.units} units")

@@ -14,10 +14,10 @@ import trio
 
 from agent.executor import Check, Execution, ExecutorError, OnPiece
 from agent.job import JobSpec
-from offchain.serving import FREE_TOKENIZER_CALLS, SETTLE_EVERY, YOUNG_BATCHES, ServeError, ServingDesk
+from offchain.serving import FREE_TOKENIZER_CALLS, SETTLE_EVERY, ServeError, ServingDesk
 from offchain.session_store import SessionStore
 from runtime.codec import blake2b_256, encode
-from runtime.constants import SESSION_SETTLE_INTERVAL, UNIT
+from runtime.constants import SESSION_YOUNG_BATCHES, UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import sessions
 from runtime.pallets.job_types import JobKind
@@ -148,15 +148,15 @@ def test_settles_follow_the_chains_interval_and_are_taken(tmp_path: Path) -> Non
     setup.view.flush()
     found = sessions.session(setup.chain.state, setup.session)
     assert found is not None and found.seq == 3 and found.paid == setup.units * PRICE
-    for batch in range(1, YOUNG_BATCHES + 1):
+    for batch in range(1, SESSION_YOUNG_BATCHES + 1):
         setup.serve(_request(f"more {batch}"), setup.cheque(_request(f"more {batch}")))
         setup.desk.step(setup.chain.head.number)
         assert _settles(setup) == []  # too soon after the last settle
         found = sessions.session(setup.chain.state, setup.session)
         assert found is not None
-        setup.chain.advance_to(found.settled_at + SESSION_SETTLE_INTERVAL - 1)
+        setup.chain.advance_to(sessions.next_settle(found) - 1)
         setup.desk.step(setup.chain.head.number)
-        young = batch < YOUNG_BATCHES
+        young = batch < SESSION_YOUNG_BATCHES
         assert _settles(setup) == (["settle"] if young else [])  # a grown session waits: little is owed
         setup.view.flush()
     setup.chain.advance_to(found.settled_at + SETTLE_EVERY - 1)
@@ -164,7 +164,11 @@ def test_settles_follow_the_chains_interval_and_are_taken(tmp_path: Path) -> Non
     assert _settles(setup) == ["settle"]
     setup.view.flush()
     settled = sessions.session(setup.chain.state, setup.session)
-    assert settled is not None and settled.seq == 3 + YOUNG_BATCHES and settled.batches == YOUNG_BATCHES + 1
+    assert (
+        settled is not None
+        and settled.seq == 3 + SESSION_YOUNG_BATCHES
+        and settled.batches == SESSION_YOUNG_BATCHES + 1
+    )
 
 
 def test_failed_runs_are_free_work_bounded_by_paid_requests(tmp_path: Path) -> None:

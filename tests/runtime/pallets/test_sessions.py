@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from runtime.constants import SAMPLE_DELAY, SESSION_CLOSE_WINDOW, SESSION_SETTLE_INTERVAL, UNIT, ppm_of
+from runtime.constants import (
+    SAMPLE_DELAY,
+    SESSION_CLOSE_WINDOW,
+    SESSION_SETTLE_INTERVAL,
+    SESSION_YOUNG_BATCHES,
+    SESSION_YOUNG_SETTLE_INTERVAL,
+    UNIT,
+    ppm_of,
+)
 from runtime.crypto import Keypair
 from runtime.pallets import balances, session_types, sessions, treasury, verification
 from runtime.types import Event, cheque_payload
@@ -58,7 +66,7 @@ def live(chain: TestChain, session: int = 0) -> sessions.Session:
 
 
 def next_settle(chain: TestChain, session: int = 0) -> None:
-    chain.advance_to(live(chain, session).settled_at + SESSION_SETTLE_INTERVAL - 1)
+    chain.advance_to(sessions.next_settle(live(chain, session)) - 1)
 
 
 def test_open_with_a_named_provider_reserves_the_deposit_at_its_price() -> None:
@@ -192,6 +200,24 @@ def test_settles_are_rate_limited_except_the_closing_one() -> None:
     assert failed(chain.call(CHARLIE, "sessions", "close", session=0)) == "sessions.AlreadyClosing"
 
 
+def test_a_young_session_settles_at_the_young_interval_then_the_grown_one() -> None:
+    chain = market(BOB, price=PRICE)
+    open_session(chain)
+    seq = 1
+    assert failed(settle(chain, 0, seq, seq)) is None
+    for batches in range(1, SESSION_YOUNG_BATCHES + 2):
+        interval = (
+            SESSION_YOUNG_SETTLE_INTERVAL if batches < SESSION_YOUNG_BATCHES else SESSION_SETTLE_INTERVAL
+        )
+        last = live(chain).settled_at
+        assert live(chain).batches == batches and sessions.next_settle(live(chain)) == last + interval
+        chain.advance_to(last + interval - 2)  # the settle goes in the next block: one too soon
+        assert failed(settle(chain, 0, seq + 1, seq + 1)) == "sessions.TooSoon"
+        assert failed(settle(chain, 0, seq + 1, seq + 1)) is None  # the block after: allowed
+        assert live(chain).settled_at == last + interval
+        seq += 1
+
+
 def _measured_settle(chain: TestChain, seq: int, units: int) -> tuple[int, int]:
     """Settle, and measure what the provider got (net of its transaction fee
     and of emission) and what went to the verifiers' share (held until the
@@ -266,6 +292,7 @@ def test_an_expired_session_ends_without_a_call() -> None:
 def test_sessions_are_bounded_per_account_and_in_kept_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sessions, "MAX_SESSIONS_PER_ACCOUNT", 2)
     monkeypatch.setattr(sessions, "MAX_SESSION_BATCHES", 2)
+    monkeypatch.setattr(sessions, "SESSION_YOUNG_SETTLE_INTERVAL", 1)
     monkeypatch.setattr(session_types, "MAX_SESSION_BATCHES", 2)
     monkeypatch.setattr(sessions, "SESSION_SETTLE_INTERVAL", 1)
     chain = market(BOB, price=PRICE)
