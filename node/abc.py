@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from node.chain import Chain, ImportedBlock
     from node.finality import FinalityGadget
+    from node.history import HistoryIndex
     from node.p2p import Network
     from node.txpool import TxPool
     from offchain.blobs import BlobStore
@@ -117,7 +118,19 @@ class MarketHost(ChainReader, BlobHost, Protocol):
     a job's result blob from peers)."""
 
 
-class RpcHost(SystemHost, AuthorHost, LedgerHost, MarketHost, Protocol):
+class HistoryHost(ChainReader, Protocol):
+    """What the history and explorer methods read: the chain and the
+    history index kept as blocks are imported (`node.history`)."""
+
+    @property
+    def history(self) -> HistoryIndex: ...
+
+
+class ExplorerHost(SystemHost, HistoryHost, BlobHost, Protocol):
+    """What the dashboard's summary, block, account and validator views read."""
+
+
+class RpcHost(ExplorerHost, AuthorHost, LedgerHost, MarketHost, Protocol):
     """Every RPC namespace together (`node.rpc_methods.build_methods`)."""
 
 

@@ -1,4 +1,5 @@
-"""ASGI apps and their server: JSON-RPC over HTTP POST, served by hypercorn on trio."""
+"""ASGI apps and their server: JSON-RPC over HTTP POST (and, given a
+WebSocket app, over WebSocket on the same port), served by hypercorn on trio."""
 
 import json
 import logging
@@ -35,19 +36,25 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def with_lifespan(inner: App) -> App:
-    """Answer ASGI lifespan events for an app that only speaks HTTP."""
+def with_lifespan(inner: App, websocket: App | None = None) -> App:
+    """Answer ASGI lifespan events for an app that speaks HTTP (and
+    WebSocket when `websocket` is given; else upgrades are refused)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "http":
             await inner(scope, receive, send)
+        elif scope["type"] == "websocket":
+            if websocket is None:
+                await send({"type": "websocket.close", "code": 1003})
+            else:
+                await websocket(scope, receive, send)
 
     return app
 
 
-def rpc_app(handler: RpcHandler, max_body: int) -> App:
+def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) -> App:
     too_large = json.dumps(
         {
             "jsonrpc": "2.0",
@@ -86,12 +93,13 @@ def rpc_app(handler: RpcHandler, max_body: int) -> App:
         else:
             await _respond(send, 200, answer)
 
-    return with_lifespan(app)
+    return with_lifespan(app, websocket)
 
 
 async def serve_app(
-    app: App, host: str, port: int, what: str, task_status: Any = trio.TASK_STATUS_IGNORED
-) -> None:
+    app: App, host: str, port: int, what: str, task_status: Any = trio.TASK_STATUS_IGNORED,
+    max_ws_message: int | None = None,
+) -> None:  # fmt: skip
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
@@ -99,5 +107,7 @@ async def serve_app(
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 30.0
     config.h11_max_incomplete_size = 32 * 1024
+    if max_ws_message is not None:  # hypercorn closes with 1009 past this
+        config.websocket_max_message_size = max_ws_message
     log.info("%s listening on http://%s:%d", what, host, port)
     await serve(app, config, task_status=task_status)  # type: ignore[arg-type]

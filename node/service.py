@@ -11,6 +11,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
 from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossiped
 from node.gossip_judge import judge_extrinsics, judge_votes
+from node.history import HistoryIndex
 from node.http import rpc_app, serve_app, with_lifespan
 from node.metrics import Metrics
 from node.p2p import RESPONSE_BUDGET, Network
@@ -38,6 +40,9 @@ from node.peer_book import Offence
 from node.pool_journal import PoolJournal, restore
 from node.rpc import RpcHandler
 from node.rpc_methods import build_methods
+from node.rpc_subscriptions import ALL as ALL_HEADS
+from node.rpc_subscriptions import HeadsHub
+from node.rpc_ws import WebSocketRpc
 from node.serve_protocol import Desks, ServeExchange
 from node.slashing_protection import SlashingProtection
 from node.storage import ChainStore
@@ -57,6 +62,7 @@ from runtime.types import Block, Call, Extrinsic, extrinsic_hash
 log = logging.getLogger("vcoin.node")
 INFORMANT_SECONDS = 5.0
 BLOB_COLLECT_SECONDS = 30.0
+HISTORY_STEP = 64  # blocks the history index takes in one step between imports
 MAX_DRIFT_SECONDS = 1.0
 JOURNAL_PATIENCE_SECONDS = 300.0  # restore the pool journal by then even if still behind
 STALE_SLOTS = 4  # a best block older than this many slots: we are behind (or the net stalled)
@@ -158,6 +164,10 @@ class Node:
         if self.verifier is not None:
             self.verifier.serve = self.desks.call
         self.metrics = Metrics()
+        self.heads = HeadsHub()
+        self.heads.watch(self)
+        self.history = HistoryIndex(self.store.history_db())
+        self._history_due = trio.Event()
         self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()
 
@@ -309,6 +319,7 @@ class Node:
                 "%s authored two blocks for slot %d", to_address(block.header.author), block.header.slot
             )
             self._report(block_evidence(*evidence), block.header.author)
+        self.heads.publish(ALL_HEADS, block.header)
         if not imported.best:
             log.info(
                 "Imported #%d (%s) on a fork; best stays #%d",
@@ -421,6 +432,10 @@ class Node:
         return self._journal_pending()
 
     def _update_gauges(self) -> None:
+        """After anything that may move the best or finalized block: gauges,
+        subscribers (never waited on), and a nudge to the history index."""
+        self.heads.announce(self)
+        self._history_due.set()
         self.metrics.best.set(self.chain.best.number)
         finalized = self.chain.store.header(self.chain.finalized_hash)
         self.metrics.finalized.set(finalized.number if finalized else 0)
@@ -559,8 +574,10 @@ class Node:
                     nursery.start_soon(supervised, "block sync", self.sync.run)
                     if self.blob_exchange is not None:
                         nursery.start_soon(supervised, "blob exchange", self.blob_exchange.run)
-                app = rpc_app(self.rpc, cfg.max_rpc_body)
-                await nursery.start(serve_app, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
+                ws = WebSocketRpc(self.rpc, self.heads, cfg.max_rpc_body)
+                app = rpc_app(self.rpc, cfg.max_rpc_body, ws)
+                serve_rpc = partial(serve_app, max_ws_message=2 * cfg.max_rpc_body)
+                await nursery.start(serve_rpc, app, cfg.rpc_host, cfg.rpc_port, "JSON-RPC")
                 if cfg.prometheus_port is not None:
                     metrics = with_lifespan(self.metrics.asgi_app())
                     await nursery.start(
@@ -574,6 +591,7 @@ class Node:
                         nursery.start_soon(supervised, type(worker).__name__, worker.run)
                 nursery.start_soon(supervised, "informant", self._informant)
                 nursery.start_soon(supervised, "blob collector", self._collect_blobs)
+                nursery.start_soon(supervised, "history index", self._follow_history)
                 nursery.start_soon(supervised, "pool journal", self._restore_journal)
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 task_status.started()
@@ -585,6 +603,17 @@ class Node:
     def _api_app(self) -> Any:
         keys = ApiKeys(self.config.api_keys_dir or DEFAULT_KEYS_DIR)
         return OpenAiApi(self, SessionBroker(self, self.desks, keys), keys, self.metrics.api_requests).app()
+
+    async def _follow_history(self) -> None:
+        """Index new blocks between imports (the lock), a bounded step at a time."""
+        while True:
+            await self._history_due.wait()
+            self._history_due = trio.Event()
+            async with self.chain_lock:
+                self.history.follow(self.chain, HISTORY_STEP)
+            if self.history.behind(self.chain):
+                self._history_due.set()
+                await trio.sleep(0)
 
     async def _collect_blobs(self) -> None:
         while True:

@@ -30,6 +30,7 @@ _EVENTS = b"e:"
 _TX = b"x:"
 _META = b"m:"
 _JUSTIFICATION = b"j:"
+_HISTORY = b"i:"  # the history index's own keys (node.history), apart from the chain's
 BEST = b"best"
 FINALIZED = b"finalized"
 GENESIS = b"genesis"
@@ -96,6 +97,11 @@ class ChainStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def history_db(self) -> Any:
+        """The keys of the history index (`node.history`): written apart from
+        block commits, and rebuilt from the blocks when lost."""
+        return self.db.prefixed_db(_HISTORY)
 
     def meta(self, key: bytes) -> bytes | None:
         value: bytes | None = self.db.get(_META + key)

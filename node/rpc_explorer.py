@@ -1,0 +1,127 @@
+"""The explorer's `vcoin_` RPC methods: one block decoded, one account in full.
+
+| method | params | result |
+|---|---|---|
+| `vcoin_blockDetail` | `[hash or number?]` | `{header, finalized, extrinsics: [{index, hash, signer, nonce, tip, pallet, call, args, fee, success, error, detail}], events}` |
+| `vcoin_accountView` | `[address]` | `{address, free, reserved, locked, nonce, staking, vesting, jobs, sessions, provider, activity}` |
+
+Byte values longer than `MAX_SHOWN` bytes are shown as their first bytes
+and length, so a block's answer stays small; 32-byte values under an
+account's key (`who`, `provider`, ...) are shown as vc1 addresses.
+"""
+
+from typing import Any
+
+from node.abc import ExplorerHost
+from node.jsonfmt import header_json, hex0x, parse_account
+from node.rpc import RpcError, params_between
+from node.rpc_market import MarketRpc
+from node.rpc_namespace import UNKNOWN_BLOCK, Namespace, header_at, rpc
+from node.rpc_vcoin import VcoinRpc
+from runtime.codec import CodecError
+from runtime.crypto import to_address
+from runtime.pallets import registry, staking, vesting
+from runtime.types import Extrinsic, Header, extrinsic_hash
+
+MAX_SHOWN = 64
+ACCOUNT_KEYS = frozenset({"to", "who", "provider", "src", "dst", "verifier", "proposer", "voter", "user",
+                          "submitter", "offender", "author", "validator", "key"})  # fmt: skip
+RECENT_JOBS = 20
+
+
+def readable(value: Any, key: str = "") -> Any:
+    if isinstance(value, bytes):
+        if len(value) == 32 and key in ACCOUNT_KEYS:
+            return to_address(value)
+        if len(value) > MAX_SHOWN:
+            return f"{hex0x(value[:32])}… ({len(value)} bytes)"
+        return hex0x(value)
+    if isinstance(value, dict):
+        return {str(k): readable(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [readable(v, key) for v in value]
+    return value
+
+
+def event_view(wire: list[Any]) -> dict[str, Any]:
+    pallet, name, data, index = wire
+    return {"pallet": pallet, "name": name, "data": readable(data), "index": index}
+
+
+def extrinsic_view(index: int, raw: bytes, events: list[dict[str, Any]]) -> dict[str, Any]:
+    view: dict[str, Any] = {"index": index, "hash": hex0x(extrinsic_hash(raw)), "size": len(raw)}
+    try:
+        xt = Extrinsic.decode(raw)
+        view.update(signer=to_address(xt.signer), nonce=xt.nonce, tip=xt.tip, pallet=xt.call.pallet,
+                    call=xt.call.name, args=readable(dict(xt.call.args)))  # fmt: skip
+    except CodecError:
+        view.update(signer=None, pallet=None, call=None, args=None)
+    outcome = next((e for e in events if e["index"] == index and e["pallet"] == "system"), None)
+    name = outcome["name"] if outcome else ""
+    data = outcome["data"] if outcome else {}
+    view.update(fee=data.get("fee"), success=name == "ExtrinsicSuccess",
+                error=data.get("error") or (f"invalid: {data.get('reason')}" if name == "ExtrinsicInvalid" else None),
+                detail=data.get("detail"))  # fmt: skip
+    return view
+
+
+class ExplorerRpc(Namespace):
+    prefix = "vcoin"
+
+    def __init__(self, node: ExplorerHost) -> None:
+        self.node = node
+
+    def _header(self, at: Any) -> Header:
+        chain = self.node.chain
+        if type(at) is int:
+            if at < 0:
+                raise ValueError("a block number is non-negative")
+            found = chain.store.hash_at(at)
+            if found is None:
+                raise RpcError(UNKNOWN_BLOCK, f"No block #{at} on the best chain")
+            return header_at(chain, hex0x(found))
+        return header_at(chain, at)
+
+    @rpc("vcoin_blockDetail")
+    def block_detail(self, params: list[Any]) -> Any:
+        (at,) = params_between(params, 0, 1)
+        chain = self.node.chain
+        header = self._header(at)
+        block = chain.store.block(header.hash)
+        assert block is not None
+        events = [event_view(e) for e in chain.store.events(header.hash)]
+        finalized = chain.finalized
+        canonical = chain.store.hash_at(header.number) == header.hash
+        return {
+            "header": header_json(header), "canonical": canonical,
+            "finalized": canonical and header.number <= finalized.number,
+            "time": header.slot * chain.spec.params.slot_seconds,
+            "extrinsics": [extrinsic_view(i, raw, events) for i, raw in enumerate(block.extrinsics)],
+            "events": events,
+        }  # fmt: skip
+
+    @rpc("vcoin_accountView")
+    def account_view(self, params: list[Any]) -> Any:
+        (who,) = params_between(params, 1, 1)
+        account = parse_account(who)
+        address = to_address(account)
+        ledger, market = VcoinRpc(self.node), MarketRpc(self.node)
+        state = self.node.chain.state
+        view: dict[str, Any] = {"address": address, "publicKey": hex0x(account)}
+        view.update(ledger.account([address]))
+        view["staking"] = ledger.staking_ledger([address])
+        schedule = vesting.Schedules.get(state, account)
+        view["vesting"] = None
+        if schedule.total:
+            vested = schedule.vested_at(self.node.chain.best.number)
+            view["vesting"] = {"total": schedule.total, "start": schedule.start, "cliff": schedule.cliff,
+                               "duration": schedule.duration, "released": schedule.released, "vested": vested}  # fmt: skip
+        view["jobs"] = market.job_list([{"submitter": address}, RECENT_JOBS])
+        view["sessions"] = market.session_list([{"account": address}, RECENT_JOBS])
+        provider = registry.provider(state, account)
+        view["provider"] = None
+        if provider.models:
+            view["provider"] = market.provider([address])
+            view["provider"]["online"] = provider.last_seen_era >= staking.CurrentEra.get(state) - 1
+        view["activity"] = self.node.history.account_latest(account)
+        return view

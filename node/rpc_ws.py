@@ -1,0 +1,111 @@
+"""JSON-RPC over WebSocket on the RPC port (ASGI `websocket` scopes).
+
+Every ordinary method answers as over HTTP (`RpcHandler`), and the heads
+subscriptions of `node.rpc_subscriptions` live here. Bounds: at most
+`HeadsHub.max_connections` clients (beyond that the upgrade is refused with
+HTTP 503), `max_message` bytes a request (a larger one up to hypercorn's
+limit gets a JSON-RPC error and the connection stays; beyond it hypercorn
+closes with 1009), and a client that leaves its outbox full is dropped.
+"""
+
+import json
+import logging
+from typing import Any
+
+import trio
+
+from node.http import Receive, Scope, Send
+from node.rpc import INVALID_REQUEST, RpcHandler
+from node.rpc_subscriptions import METHODS, Connection, HeadsHub
+
+log = logging.getLogger("vcoin.rpc")
+HUB_METHODS = frozenset(METHODS)
+ANSWER_PATIENCE = 10.0  # seconds an answer may wait for room in the outbox
+BUSY = json.dumps({"error": "too many WebSocket connections; try again later"}).encode()
+
+
+def too_large(max_message: int) -> str:
+    error = {"code": INVALID_REQUEST, "message": f"Request larger than {max_message} bytes"}
+    return json.dumps({"jsonrpc": "2.0", "error": error, "id": None})
+
+
+class WebSocketRpc:
+    def __init__(self, handler: RpcHandler, hub: HeadsHub, max_message: int) -> None:
+        self.handler = handler
+        self.hub = hub
+        self.max_message = max_message
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        connection = self.hub.open()
+        if connection is None:
+            await self._refuse(scope, send)
+            return
+        try:
+            await send({"type": "websocket.accept"})
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer, connection, send)
+                nursery.start_soon(self._watch, connection, nursery.cancel_scope)
+                await self._reader(connection, receive)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.hub.close(connection)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if "websocket.http.response" in scope.get("extensions", {}):
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BUSY)).encode())]
+            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": BUSY})
+        else:
+            await send({"type": "websocket.close", "code": 1013})
+
+    async def _watch(self, connection: Connection, scope: trio.CancelScope) -> None:
+        """A slow client is dropped: cancelling its tasks ends the app, and hypercorn the socket."""
+        await connection.kicked.wait()
+        log.info("WebSocket client dropped: it does not read what it is sent")
+        scope.cancel()
+
+    async def _writer(self, connection: Connection, send: Send) -> None:
+        async for text in connection.inbox:
+            await send({"type": "websocket.send", "text": text})
+
+    async def _reader(self, connection: Connection, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return  # websocket.disconnect
+            data: Any = message.get("text")
+            raw = data.encode() if isinstance(data, str) else (message.get("bytes") or b"")
+            if len(raw) > self.max_message:
+                await self._reply(connection, too_large(self.max_message))
+                continue
+            await self._answer(connection, raw)
+
+    async def _reply(self, connection: Connection, text: str) -> None:
+        """Wait a while for room (a client reading slowly only slows its own
+        requests), then drop a client that does not read its answers."""
+        with trio.move_on_after(ANSWER_PATIENCE) as waited:
+            await connection.outbox.send(text)
+        if waited.cancelled_caught:
+            connection.kick()
+
+    async def _answer(self, connection: Connection, raw: bytes) -> None:
+        # Only a request that names a subscription method is parsed here;
+        # the rest (batches included) goes to the handler as over HTTP.
+        request = None
+        if b"ubscribe" in raw:
+            try:
+                request = json.loads(raw)
+            except (ValueError, RecursionError):
+                request = None
+        method = request.get("method") if isinstance(request, dict) else None
+        if isinstance(request, dict) and isinstance(method, str) and method in HUB_METHODS:
+            answer = self.hub.call(connection, request)
+            if answer is not None:
+                await self._reply(connection, json.dumps(answer))
+                self.hub.first(connection, answer)
+            return
+        reply = self.handler.handle(raw)
+        if reply is not None:
+            await self._reply(connection, reply.decode())
