@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.threads import thread_env
+
 CPU_IMAGE = "vcoin/agent:latest"  # what `vcoin provider image build` tags
 CUDA_IMAGE = "vcoin/agent:cuda"  # ... and with --cuda
 AGENT_USER = "10001:10001"  # the image's `agent` user
@@ -115,6 +117,7 @@ def container_request(
             "TRANSFORMERS_OFFLINE": "1",
             "HOME": "/tmp",
             "MODEL": model_target(model_path),
+            **thread_env(usable_cpus(limits.cpus)),
         },  # fmt: skip
         "volumes": {
             str(model_path): {"bind": model_target(model_path), "mode": "ro"},

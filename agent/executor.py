@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from agent.canonical import decode, encode
 from agent.job import JobSpec
+from agent.threads import thread_env
 
 SAFE_ENV = (
     "PATH",
@@ -187,6 +188,7 @@ class LocalExecutor:
         env.update(
             HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TMPDIR=str(self.scratch), PYTHONUNBUFFERED="1"
         )
+        env.update(thread_env())
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                            env.get("PYTHONPATH")]))  # fmt: skip
         stderr = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - lives with the process

@@ -10,7 +10,8 @@ key per client (dev accounts other than the provider's). Figures:
 - throughput: `clients` concurrent clients for `seconds`, each with its own
   key (so its own session), against the executor's bare throughput: the
   same requests through a `LocalExecutor` one after another
-  (`throughput_ratio`, goal ≥ 0.8);
+  (`throughput_ratio`, goal ≥ 0.8); both runners use the executor's own
+  thread count (`agent.threads`: every core but one for the node);
 - on-chain cost: the session extrinsics (open, settle, publish) in the
   blocks of the run per 1,000 requests (goal ≤ 5): settles come every 30
   blocks once a session is past its first ones, so this needs minutes, not seconds;
@@ -31,6 +32,7 @@ from agent.executor import LocalExecutor
 from agent.job import JobSpec
 from agent.kinds import embed
 from agent.models import PACKAGED
+from agent.threads import job_threads
 from node.api_keys import ApiKeys
 from runtime.crypto import dev_keypair, to_address
 from runtime.types import Extrinsic
@@ -165,5 +167,5 @@ def run(requests: int = 300, clients: int = 4, seconds: float = 90.0) -> dict[st
         "ratio": p50 / bare_latency, "goal_p50_ms": (1.5 * bare_latency + 0.020) * 1e3,
         "requests_per_second": rate, "bare_requests_per_second": bare_rate, "throughput_ratio": rate / bare_rate,
         "session_extrinsics": on_chain, "extrinsics_per_1000": on_chain * 1000 / served,
-        "honest_slashes": slashes, "log": str(root / "node.log"),
+        "honest_slashes": slashes, "executor_threads": job_threads(), "log": str(root / "node.log"),
     }  # fmt: skip
