@@ -11,6 +11,7 @@ one request).
 """
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,11 +22,11 @@ from node.api_keys import ApiKey, ApiKeys
 from node.rpc_vcoin import extrinsic_status
 from node.serve_protocol import Desks
 from node.txpool import PoolError
-from offchain.serving import SETTLE_EVERY, ServeError, StreamTo
+from offchain.serving import PUBLISH_GRACE, SETTLE_EVERY, ServeError, StreamTo
 from runtime.codec import blake2b_256
 from runtime.constants import DEFAULT_SESSION_DEPOSIT
 from runtime.crypto import Keypair
-from runtime.pallets import registry, sessions
+from runtime.pallets import registry, session_audits, sessions
 from runtime.session_request import encode_request, parse_request, request_hash
 from runtime.types import Call, Extrinsic, cheque_payload
 
@@ -235,8 +236,9 @@ class SessionBroker:
 
     def _open_on_chain(self, current: ClientSession) -> bool:
         """Whether to keep using the session: open, not about to expire, and its
-        provider settling (one that leaves answered requests unsettled for long
-        keeps them from sampled verification: the session moves on)."""
+        provider settling and publishing what was sampled (one that leaves
+        answered requests unsettled, or sampled ones unpublished, keeps them
+        from verification: the session moves on, and new ones avoid it)."""
         found = sessions.session(self.node.chain.state, current.id)
         if found is None:
             return True  # not yet in our best block
@@ -245,7 +247,16 @@ class SessionBroker:
         if lagging:
             log.warning("session %d: the provider has not settled for %d blocks; moving on", current.id,
                         best - max(found.settled_at, found.opened_at))  # fmt: skip
-        return found.status == sessions.SessionStatus.OPEN and best + 2 < found.expiry and not lagging
+        withholding = session_audits.withholding(self.node.chain.state, found.provider, best, PUBLISH_GRACE)
+        if withholding:  # its answers are not shown to be checked: avoid it until its slash
+            log.warning("session %d: the provider withholds sampled answers; moving on", current.id)
+            self.dead[found.provider] = trio.current_time() + DEAD_SECONDS
+        return (
+            found.status == sessions.SessionStatus.OPEN
+            and best + 2 < found.expiry
+            and not lagging
+            and not withholding
+        )
 
     def submit(self, account: Keypair, call: Call) -> bytes:
         nonce = self.node.pool.next_nonce(self.node.chain.state, account.public)
@@ -287,18 +298,23 @@ class SessionBroker:
 
     def _named(self, model: registry.Model) -> bytes:
         """No one (the chain draws a provider), unless some provider of the
-        model did not answer lately: then the first other one, by account."""
-        now = trio.current_time()
+        model did not answer lately or withholds sampled answers: then any
+        other, at random (one chosen by every client would draw them all)."""
+        now, state, best = trio.current_time(), self.node.chain.state, self.node.chain.best.number
         self.dead = {who: until for who, until in self.dead.items() if until > now}
-        serving = registry.Serving.get(self.node.chain.state, model.hash)
-        if not any(who in self.dead for who in serving):
+        serving = registry.Serving.get(state, model.hash)
+        avoided = {
+            who for who in serving
+            if who in self.dead or session_audits.withholding(state, who, best, PUBLISH_GRACE)
+        }  # fmt: skip
+        if not avoided:
             return b""
-        alive = [who for who in sorted(serving) if who not in self.dead]
+        alive = [who for who in sorted(serving) if who not in avoided]
         if not alive:
             raise ApiError(
                 503, "provider_unavailable", f"no provider of {model.name} answers now", "server_error"
             )
-        return bytes(alive[0])
+        return bytes(secrets.choice(alive))
 
     async def included(self, tx: bytes) -> dict[str, Any]:
         deadline = trio.current_time() + OPEN_TIMEOUT

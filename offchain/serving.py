@@ -50,6 +50,9 @@ log = logging.getLogger("vcoin.serve")
 SERVE_TIMEOUT = 120.0  # seconds: a request is interactive, not a batch job
 TOKENIZER_TIMEOUT = 60.0
 RESEND_AFTER = 5  # blocks without effect before a settle is sent again
+# blocks a client gives a provider to publish its sampled leaves (an honest
+# desk publishes in the block after the draw, or once more RESEND_AFTER later)
+PUBLISH_GRACE = RESEND_AFTER + 3
 SETTLE_EVERY = 3 * SESSION_SETTLE_INTERVAL  # blocks between settles when nothing makes one urgent
 # A session's first batches are settled (and so sampled) as often as the
 # chain allows: a new session's answers are checked within its first dozens

@@ -72,6 +72,16 @@ def owed(state: State, provider: bytes) -> list[Audit]:
     return [a for key in Owed.get(state, provider) if (a := Audits.get(state, key)) is not None]
 
 
+def withholding(state: State, provider: bytes, now: int, grace: int) -> bool:
+    """Has the provider left a sampled (or challenged) leaf unpublished for
+    more than `grace` blocks of its window? Its slash waits for the window's
+    end; a client need not keep sending it requests until then."""
+    return any(
+        a.phase == AuditPhase.PUBLISH and now - (a.publish_by - SESSION_PUBLISH_WINDOW) > grace
+        for a in owed(state, provider)
+    )
+
+
 def due(state: State, at: int) -> list[bytes]:
     run = AuditDue.get(state, at)
     return [run[i : i + KEY] for i in range(0, len(run), KEY)]

@@ -48,7 +48,7 @@ from typing import Any
 from agent.canonical import decode, encode, to_fixed
 from agent.kinds import embed
 from genesis.spec import build_spec
-from offchain.serving import ServingDesk
+from offchain.serving import PUBLISH_GRACE, ServingDesk
 from runtime.codec import blake2b_256
 from runtime.constants import (
     MAX_SAMPLED_LEAVES,
@@ -315,6 +315,8 @@ def user_turn(sim: Sim, requests_total: int) -> None:
             done = found is None or user.left <= 0 or sim.user_requests >= requests_total
             if not done and found is not None and found.provider not in serving:
                 done = True  # its provider was chilled (a proven cheat): go elsewhere
+            if not done and found is not None and _withholding(sim, found.provider):
+                done = True  # as the API's broker does: its sampled answers are not shown
             if done:
                 if found is not None and found.status == sessions.SessionStatus.OPEN:
                     sim.sign(user.key, "sessions", "close", {"session": user.session})
@@ -336,9 +338,24 @@ def user_turn(sim: Sim, requests_total: int) -> None:
             user.left = sim.rng.randint(*SESSION_LENGTH)
             user.opening = number
             sim.sign(user.key, "sessions", "open", {
-                "model": MODEL, "provider": b"", "deposit": 2 * user.left * 20 * PRICE, "max_price": PRICE,
+                "model": MODEL, "provider": _named(sim, serving), "deposit": 2 * user.left * 20 * PRICE, "max_price": PRICE,
                 "min_reputation": 0, "expiry": number + 2_000, "session_key": b"",
             })  # fmt: skip
+
+
+def _withholding(sim: Sim, provider: bytes) -> bool:
+    return session_audits.withholding(sim.state, provider, sim.number, PUBLISH_GRACE)
+
+
+def _named(sim: Sim, serving: set[bytes]) -> bytes:
+    """The provider a user's node names (`node.api_sessions.SessionBroker._named`):
+    none (the chain draws one) unless one withholds sampled answers: then
+    any other, at random (one chosen by all would draw every session)."""
+    avoided = {who for who in serving if _withholding(sim, who)}
+    if not avoided:
+        return b""
+    alive = sorted(serving - avoided)
+    return sim.rng.choice(alive) if alive else b""
 
 
 def opened(sim: Sim) -> None:

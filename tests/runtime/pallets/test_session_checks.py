@@ -280,6 +280,25 @@ def test_a_missed_publication_slashes_5_percent_refunds_the_batch_and_earns_noth
     assert m.chain.account(FERDIE.public).free - user == fee
 
 
+def test_a_provider_withholds_once_its_sampled_leaves_wait_past_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = Market(monkeypatch)
+    m.log.serve("one")
+    m.log.serve("two")
+    assert failed(m.settle(2)) is None
+    found = m.drawn()
+    began, grace = found.publish_by - SESSION_PUBLISH_WINDOW, 4
+    state = m.chain.state
+    assert not session_audits.withholding(state, EVE.public, began + grace, grace)
+    assert session_audits.withholding(state, EVE.public, began + grace + 1, grace)
+    assert not session_audits.withholding(state, FERDIE.public, began + grace + 1, grace)  # not a provider
+    assert failed(m.publish(0, 2)) is None  # one of two published: the other is still owed
+    assert session_audits.withholding(m.chain.state, EVE.public, began + grace + 1, grace)
+    assert failed(m.publish(1, 2)) is None  # all shown: nothing withheld, however late
+    assert not session_audits.withholding(m.chain.state, EVE.public, found.publish_by, grace)
+
+
 def test_a_disputed_mismatch_slashes_20_percent_refunds_the_batch_and_never_credits_emission(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
