@@ -72,6 +72,10 @@ def test_finalized_heads_and_ordinary_methods_over_the_socket(dev_node: NodeProc
         assert (await rpc.answer(None))["error"]["code"] == -32700
         summary = await rpc.call("vcoin_summary")
         assert summary["best"]["number"] >= later["number"]
+        while ((await rpc.call("vcoin_history", {"points": 2}))["indexedTo"] or 0) < later["number"]:
+            await trio.sleep(0.2)  # the running node indexes its blocks as they come
+        history = await rpc.call("vcoin_history", {"from": later["number"], "to": later["number"]})
+        assert [p["hash"] for p in history["points"]] == [later["hash"]]
 
     run(dev_node, test)
     with pytest.raises(RpcFailure, match="WebSocket"):
