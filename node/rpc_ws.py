@@ -6,11 +6,17 @@ subscriptions of `node.rpc_subscriptions` live here. Bounds: at most
 HTTP 503), `max_message` bytes a request (a larger one up to hypercorn's
 limit gets a JSON-RPC error and the connection stays; beyond it hypercorn
 closes with 1009), and a client that leaves its outbox full is dropped.
+
+A browser lets any web page open a WebSocket to 127.0.0.1; like Substrate's
+default `--rpc-cors`, only pages of this host (the dashboard on this port)
+or of localhost may: another Origin is refused with 403. Clients that are
+not browsers send no Origin and are let in.
 """
 
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
@@ -22,6 +28,22 @@ log = logging.getLogger("vcoin.rpc")
 HUB_METHODS = frozenset(METHODS)
 ANSWER_PATIENCE = 10.0  # seconds an answer may wait for room in the outbox
 BUSY = json.dumps({"error": "too many WebSocket connections; try again later"}).encode()
+FOREIGN = json.dumps(
+    {"error": "WebSocket RPC is open to pages of this node's host or localhost only"}
+).encode()
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def origin_allowed(scope: Scope) -> bool:
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    try:
+        parts = urlsplit(origin.decode("latin-1"))
+        return parts.hostname in LOCAL_HOSTS or parts.netloc.encode("latin-1") == headers.get(b"host")
+    except ValueError:
+        return False
 
 
 def too_large(max_message: int) -> str:
@@ -38,9 +60,12 @@ class WebSocketRpc:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
+        if not origin_allowed(scope):
+            await self._refuse(scope, send, 403, FOREIGN)
+            return
         connection = self.hub.open()
         if connection is None:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, 503, BUSY)
             return
         try:
             await send({"type": "websocket.accept"})
@@ -52,13 +77,13 @@ class WebSocketRpc:
         finally:
             self.hub.close(connection)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        if "websocket.http.response" in scope.get("extensions", {}):
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BUSY)).encode())]
-            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": BUSY})
+    async def _refuse(self, scope: Scope, send: Send, status: int, body: bytes) -> None:
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
         else:
-            await send({"type": "websocket.close", "code": 1013})
+            await send({"type": "websocket.close", "code": 1008 if status == 403 else 1013})
 
     async def _watch(self, connection: Connection, scope: trio.CancelScope) -> None:
         """A slow client is dropped: cancelling its tasks ends the app, and hypercorn the socket."""

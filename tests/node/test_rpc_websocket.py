@@ -122,6 +122,12 @@ def test_connections_past_the_limit_are_refused(dev_node: NodeProcess) -> None:
     url = f"ws://127.0.0.1:{dev_node.rpc_port}/"
 
     async def main() -> None:
+        with pytest.raises(ConnectionRejected) as foreign:  # a page of another site, in a browser
+            async with open_websocket_url(url, extra_headers=[(b"origin", b"https://evil.example")]):
+                pass
+        assert foreign.value.status_code == 403
+        async with open_websocket_url(url, extra_headers=[(b"origin", b"http://localhost:8080")]) as ws:
+            assert await WsRpc(ws).call("system_name") == "vcoin-node"
         async with AsyncExitStack() as stack:
             clients = [
                 WsRpc(await stack.enter_async_context(open_websocket_url(url)))

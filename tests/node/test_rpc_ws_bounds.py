@@ -10,7 +10,7 @@ import trio.testing
 
 from node.rpc import RpcHandler
 from node.rpc_subscriptions import NEW, OUTBOX, HeadsHub, notification
-from node.rpc_ws import WebSocketRpc
+from node.rpc_ws import WebSocketRpc, origin_allowed
 from runtime.types import Header
 
 SCOPE: dict[str, Any] = {"type": "websocket", "extensions": {"websocket.http.response": {}}}
@@ -106,3 +106,14 @@ def test_subscription_calls_are_checked() -> None:
         hub.call(connection, {"jsonrpc": "2.0", "method": "chain_subscribeNewHeads"}) is None
     )  # notification
     assert call("chain_subscribeNewHeads", request_id=[1])["error"]["code"] == -32600
+
+
+def test_pages_of_other_sites_are_refused() -> None:
+    def scope(origin: bytes | None) -> dict[str, Any]:
+        headers = [(b"host", b"10.0.0.5:9944")] + ([(b"origin", origin)] if origin else [])
+        return {**SCOPE, "headers": headers}
+
+    for allowed in (None, b"http://127.0.0.1:8000", b"http://localhost", b"http://10.0.0.5:9944"):
+        assert origin_allowed(scope(allowed))
+    for refused in (b"https://evil.example", b"http://10.0.0.5:9945", b"null", b"http://[bad"):
+        assert not origin_allowed(scope(refused))
