@@ -2,16 +2,20 @@
 
 | method | params | result |
 |---|---|---|
-| `vcoin_blockDetail` | `[hash or number?]` | `{header, finalized, extrinsics: [{index, hash, signer, nonce, tip, pallet, call, args, fee, success, error, detail}], events}` |
+| `vcoin_blockDetail` | `[hash or number?]` | `{header, canonical, finalized, time, justifiedBy, extrinsics: [{index, hash, signer, nonce, tip, pallet, call, args, fee, success, error, detail}], events}` |
 | `vcoin_accountView` | `[address]` | `{address, free, reserved, locked, nonce, staking, vesting, jobs, sessions, provider, activity}` |
 
 Byte values longer than `MAX_SHOWN` bytes are shown as their first bytes
 and length, so a block's answer stays small; 32-byte values under an
 account's key (`who`, `provider`, ...) are shown as vc1 addresses.
+`justifiedBy` lists the validators whose finality votes this node keeps for
+the block (null when it keeps none: most blocks are finalized through a
+later one's justification).
 """
 
 from typing import Any
 
+from consensus.finality import Justification
 from node.abc import ExplorerHost
 from node.jsonfmt import header_json, hex0x, parse_account
 from node.rpc import RpcError, params_between
@@ -65,6 +69,15 @@ def extrinsic_view(index: int, raw: bytes, events: list[dict[str, Any]]) -> dict
     return view
 
 
+def last_voters(raw: bytes | None) -> frozenset[bytes] | None:
+    if raw is None:
+        return None
+    try:
+        return frozenset(vote.voter for vote in Justification.decode(raw).votes)
+    except CodecError:
+        return None
+
+
 class ExplorerRpc(Namespace):
     prefix = "vcoin"
 
@@ -92,10 +105,12 @@ class ExplorerRpc(Namespace):
         events = [event_view(e) for e in chain.store.events(header.hash)]
         finalized = chain.finalized
         canonical = chain.store.hash_at(header.number) == header.hash
+        voters = last_voters(chain.store.justification(header.hash))
         return {
             "header": header_json(header), "canonical": canonical,
             "finalized": canonical and header.number <= finalized.number,
             "time": header.slot * chain.spec.params.slot_seconds,
+            "justifiedBy": None if voters is None else sorted(map(to_address, voters)),
             "extrinsics": [extrinsic_view(i, raw, events) for i, raw in enumerate(block.extrinsics)],
             "events": events,
         }  # fmt: skip

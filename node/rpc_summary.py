@@ -3,10 +3,15 @@
 | method | params | result |
 |---|---|---|
 | `vcoin_summary` | — | best and finalized blocks with their slot times, era and progress, peers, supply, stake, validators, providers, jobs, sessions, requests, slashes this era |
-| `vcoin_validatorSet` | `[count?, start?]` | `[{address, bonded, active, authored, slashes, slashed, offencesThisEra}]`: candidates and active validators in key order after `start` (an address) |
+| `vcoin_validatorSet` | `[count?, start?]` | `[{address, bonded, active, authored, slashes, slashed, offencesThisEra, votedLastJustification}]`: candidates and active validators in key order after `start` (an address) |
 
-Counts of what happened (requests served, slashes this era, jobs still
-running) come from the history index (`node.history`), as of `indexedTo`.
+Figures of the state are the best block's; counts of what happened
+(requests served, slashes this era, jobs and sessions finished, so those
+still running) come from the history index (`node.history`), as of
+`indexedTo` (the best block, unless the index is catching up).
+`vcoin_validatorSet`'s `votedLastJustification` says whether the validator's
+vote is in the justification this node holds for its finalized block (null
+when it holds none, e.g. a dev chain finalizing alone).
 """
 
 import bisect
@@ -16,11 +21,12 @@ from node.abc import ExplorerHost
 from node.history_point import Point
 from node.jsonfmt import hex0x, parse_account
 from node.rpc import params_between
+from node.rpc_explorer import last_voters
 from node.rpc_namespace import Namespace, rpc
 from node.rpc_paging import MAX_SCAN, page_size
 from runtime.constants import CAP
 from runtime.crypto import to_address
-from runtime.pallets import registry, slashing, staking
+from runtime.pallets import balances, emission, jobs, registry, sessions, slashing, staking
 from runtime.state import State
 from runtime.types import Header
 
@@ -64,7 +70,8 @@ class SummaryRpc(Namespace):
         registered, online, complete = providers(state)
         latest = index.at_or_before(best.number)
         day = DAY_SECONDS // spec.slot_seconds
-        minted, burned = (latest["minted"], latest["burned"]) if latest else (0, 0)
+        minted, burned = balances.Minted.get(state), balances.Burned.get(state)
+        submitted, opened = jobs.NextId.get(state), sessions.NextId.get(state)
 
         def total(name: str) -> int | None:
             return None if latest is None else int(latest[name])
@@ -77,13 +84,12 @@ class SummaryRpc(Namespace):
                     "progress": best.number - era_start},
             "peers": self.node.peer_count(), "isSyncing": self.node.is_syncing(),
             "supply": {"cap": CAP, "minted": minted, "burned": burned, "issuance": minted - burned,
-                       "rewardPool": total("rewardPool")},
+                       "rewardPool": emission.Pool.get(state)},
             "totalStaked": staking.TotalBonded.get(state), "validators": len(staking.Active.get(state)),
             "candidates": len(staking.Candidates.get(state)),
             "providers": {"registered": registered, "online": online, "complete": complete},
-            "jobs": {"submitted": total("jobsSubmitted"), "running": (total("jobsSubmitted") or 0) - jobs_done},
-            "sessions": {"opened": total("sessionsOpened"),
-                         "running": (total("sessionsOpened") or 0) - (total("sessionsEnded") or 0)},
+            "jobs": {"submitted": submitted, "running": max(0, submitted - jobs_done)},
+            "sessions": {"opened": opened, "running": max(0, opened - (total("sessionsEnded") or 0))},
             "requestsServed": total("requestsServed"),
             "requestsServedToday": self._since(latest, best.number - day, "requestsServed"),
             "slashesThisEra": self._since(latest, era_start - 1, "slashes"),
@@ -99,6 +105,7 @@ class SummaryRpc(Namespace):
         accounts = sorted({*staking.Candidates.get(state), *active})
         first = 0 if start is None else bisect.bisect_right(accounts, parse_account(start))
         era = staking.CurrentEra.get(state)
+        voters = last_voters(self.node.chain.store.justification(self.node.chain.finalized_hash))
         listed = []
         for who in accounts[first : first + page_size(count)]:
             activity = self.node.history.account_latest(who) or {}
@@ -107,5 +114,6 @@ class SummaryRpc(Namespace):
                 "address": to_address(who), "bonded": staking.ledger(state, who).bonded, "active": who in active,
                 "authored": activity.get("authored", 0), "slashes": activity.get("slashes", 0),
                 "slashed": activity.get("slashed", 0), "offencesThisEra": offences if offence_era == era else 0,
+                "votedLastJustification": None if voters is None else who in voters,
             })  # fmt: skip
         return listed

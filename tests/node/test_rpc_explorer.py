@@ -67,6 +67,7 @@ def test_validators_and_the_summary(tmp_path: Path) -> None:
         node.history.follow(node.chain)
         (alice,) = rpc(node, "vcoin_validatorSet")
         assert alice["address"] == ALICE.address and alice["active"] and alice["authored"] == 3
+        assert alice["votedLastJustification"] is True  # its own vote finalized the dev chain
         assert alice["bonded"] == rpc(node, "vcoin_staking", ALICE.address)["bonded"]
         assert rpc(node, "vcoin_validatorSet", 10, ALICE.address) == []  # the page after the last
         summary = rpc(node, "vcoin_summary")
