@@ -3,6 +3,7 @@
 | method | params | result |
 |---|---|---|
 | `vcoin_blockDetail` | `[hash or number?]` | `{header, canonical, finalized, time, justifiedBy, extrinsics: [{index, hash, signer, nonce, tip, pallet, call, args, fee, success, error, detail}], events}` |
+| `vcoin_jobTimeline` | `[id]` | `{job, status, steps: [{step, at}], verification}` |
 | `vcoin_accountView` | `[address]` | `{address, free, reserved, locked, nonce, staking, vesting, jobs, sessions, provider, activity}` |
 
 Byte values longer than `MAX_SHOWN` bytes are shown as their first bytes
@@ -19,12 +20,12 @@ from consensus.finality import Justification
 from node.abc import ExplorerHost
 from node.jsonfmt import header_json, hex0x, parse_account
 from node.rpc import RpcError, params_between
-from node.rpc_market import MarketRpc
+from node.rpc_market import UNKNOWN_JOB, MarketRpc
 from node.rpc_namespace import UNKNOWN_BLOCK, Namespace, header_at, rpc
 from node.rpc_vcoin import VcoinRpc
 from runtime.codec import CodecError
 from runtime.crypto import to_address
-from runtime.pallets import registry, staking, vesting
+from runtime.pallets import jobs, registry, staking, verification, vesting
 from runtime.types import Extrinsic, Header, extrinsic_hash
 
 MAX_SHOWN = 64
@@ -114,6 +115,35 @@ class ExplorerRpc(Namespace):
             "extrinsics": [extrinsic_view(i, raw, events) for i, raw in enumerate(block.extrinsics)],
             "events": events,
         }  # fmt: skip
+
+    @rpc("vcoin_jobTimeline")
+    def job_timeline(self, params: list[Any]) -> Any:
+        """A job's steps with their blocks (the current attempt's) and its
+        verification: `waiting` (the draw comes `SAMPLE_DELAY` blocks after
+        the reveal), `notSampled`, or the check's status. A known-answer job
+        looks like any other until its validator opens it."""
+        (job_id,) = params_between(params, 1, 1)
+        state = self.node.chain.state
+        if type(job_id) is not int or job_id < 0:
+            raise ValueError("a job id is a non-negative integer")
+        found = jobs.job(state, job_id)
+        if found is None:
+            raise RpcError(UNKNOWN_JOB, f"Unknown job {job_id}")
+        steps = [{"step": "submitted", "at": found.created}]
+        for step, at in (("assigned", found.assigned_at), ("committed", found.committed_at),
+                         ("revealed", found.revealed_at)):  # fmt: skip
+            if at:
+                steps.append({"step": step, "at": at})
+        check = verification.check(state, found.id)
+        verdict = "waiting" if found.revealed_at else "none"
+        if check is not None:
+            verdict = str(check.status)
+            steps.append({"step": "checked", "at": None, "deadline": check.deadline})
+        elif verification.Sampled.get(state, found.id):
+            verdict = "notSampled"
+        if found.status in (jobs.JobStatus.SETTLED, jobs.JobStatus.REFUNDED, jobs.JobStatus.REJECTED):
+            steps.append({"step": str(found.status), "at": None})  # the record keeps no block for it
+        return {"job": found.id, "status": str(found.status), "steps": steps, "verification": verdict}
 
     @rpc("vcoin_accountView")
     def account_view(self, params: list[Any]) -> Any:

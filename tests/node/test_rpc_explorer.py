@@ -5,6 +5,7 @@ validators and the summary, each answer bounded."""
 from pathlib import Path
 
 from genesis.spec import dev_spec
+from runtime.codec import encode
 from runtime.constants import UNIT
 from runtime.crypto import to_address
 from runtime.types import Call, Extrinsic
@@ -93,3 +94,20 @@ def test_a_known_answer_seal_shows_only_its_hash(tmp_path: Path) -> None:
         author(node, 1)
         (shown,) = rpc(node, "vcoin_blockDetail", 1)["extrinsics"]
         assert shown["args"] == {"seal": "0x" + bytes(range(32)).hex()} and shown["success"]
+
+
+def test_a_jobs_timeline(tmp_path: Path) -> None:
+    with in_process_dev_node(tmp_path) as node:
+        model = next(m for m in dev_spec().models if m[2] == "embed")[0]
+        texts = encode(["a dashboard"])
+        args = {"kind": "embed", "model": model, "input": texts, "input_hash": b"", "input_size": 0,
+                "options": {}, "max_fee": UNIT, "deadline": 20, "min_reputation": 0}  # fmt: skip
+        node.submit_extrinsic(
+            Extrinsic.sign(BOB, node.chain.spec.chain_id, 0, Call("jobs", "submit", args)).encode()
+        )
+        author(node, 1)
+        timeline = rpc(node, "vcoin_jobTimeline", 0)
+        assert timeline == {"job": 0, "status": "pending", "steps": [{"step": "submitted", "at": 1}],
+                            "verification": "none"}  # fmt: skip
+        answer = node.rpc.handle(b'{"jsonrpc":"2.0","id":1,"method":"vcoin_jobTimeline","params":[7]}')
+        assert b"4005" in (answer or b"")
