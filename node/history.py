@@ -5,7 +5,7 @@ Chain points (`node.history_point`): one per block for the last `RECENT`
 blocks (deeper than any reorg the index must undo cheaply), and below that
 one per `stride` blocks; when more than `MAX_SAMPLED` sampled points would
 exist the stride doubles and every other one goes. So the index holds at
-most `RECENT + MAX_SAMPLED` chain points (about 1.5 MB) however long the
+most `RECENT + MAX_SAMPLED` chain points (about 2 MB: a point is about 500 bytes) however long the
 chain. Account points: each touched account's running totals, at most
 `MAX_ACCOUNT_POINTS` per account (past that every other older point goes).
 Accounts that earn, author or get slashed hold stake, so their number is
