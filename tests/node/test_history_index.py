@@ -10,7 +10,7 @@ import msgpack
 import pytest
 
 from consensus.slots import slot_at
-from node import history
+from node import history, history_point
 from node.service import Node
 from runtime.constants import UNIT
 from runtime.crypto import dev_keypair
@@ -117,3 +117,51 @@ def test_points_of_blocks_a_reorg_replaced_are_indexed_again(tmp_path: Path) -> 
         assert (
             rpc(node, "vcoin_providerHistory", ALICE.address)["latest"]["authored"] == 6
         )  # not counted twice
+
+
+def test_market_events_count_into_the_chain_and_account_totals(tmp_path: Path) -> None:
+    provider = dev_keypair("dave").public
+    events: list[list[Any]] = [
+        ["system", "ExtrinsicFailed", {"error": "jobs.X", "detail": "", "fee": 5}, 0],
+        ["jobs", "Settled", {"job": 1, "provider": provider, "fee": 1_000}, None],
+        ["emission", "Rewarded", {"who": provider, "amount": 50, "units": 3}, None],
+        ["verification", "CheckClosed", {"job": 1, "status": "passed"}, None],
+        ["known_answers", "Opened", {"job": 2, "provider": provider, "passed": False}, 1],
+        [
+            "slashing",
+            "Slashed",
+            {"who": provider, "offence": "mismatch", "ppm": 1, "amount": 77, "repeat": 1},
+            None,
+        ],
+        [
+            "sessions",
+            "Settled",
+            {"session": 9, "provider": provider, "batch": 0, "seq": 5, "units": 10, "fee": 100},
+            2,
+        ],
+    ]
+    with in_process_dev_node(tmp_path) as node:
+        header, state = node.chain.best, node.chain.state
+        first = history_point.chain_point(header, state, events, None)
+        second = history_point.chain_point(header, state, events, first)
+        assert (first["extrinsics"], first["extrinsicsFailed"], first["fees"]) == (1, 1, 5)
+        assert (first["jobsSettled"], first["jobFees"], first["rewards"], first["checksPassed"]) == (
+            1,
+            1_000,
+            50,
+            1,
+        )
+        assert (first["knownAnswersFailed"], first["slashes"], first["slashed"]) == (1, 1, 77)
+        assert (first["sessionFees"], first["sessionUnits"], first["requestsServed"]) == (
+            100,
+            10,
+            0,
+        )  # no such batch
+        assert (
+            second["jobFees"] == 2_000 and second["minted"] == first["minted"]
+        )  # totals add up, figures do not
+        changes = history_point.account_changes(header, state, events)
+        kept = 1_000 * 80 // 100  # less the 15% burn and the 5% verifiers' share
+        assert changes[provider] == {"jobFees": kept, "jobsSettled": 1, "rewards": 50, "units": 3, "slashes": 1,
+                                     "slashed": 77, "sessionFees": 80}  # fmt: skip
+        assert changes[header.author] == {"authored": 1}
