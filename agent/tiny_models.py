@@ -1,6 +1,7 @@
-"""Tiny models built from a config with a fixed seed and saved to a temp
-dir: real transformers models, small enough for every test run. They reuse
-the packaged MiniLM model's (BERT WordPiece) tokenizer."""
+"""Tiny models built from a config with a fixed seed and saved to a folder:
+real transformers models, small enough for every test run and for the
+benchmarks that train (`vcoin bench dlora`). They reuse the packaged MiniLM
+model's (BERT WordPiece) tokenizer."""
 
 from pathlib import Path
 from typing import Any

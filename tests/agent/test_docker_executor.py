@@ -21,7 +21,7 @@ from agent.docker_spec import ROLE_LABEL, DockerLimits, container_request
 from agent.executor import ExecutorError, LocalExecutor, SandboxLost
 from agent.job import JobSpec
 from agent.kinds import KINDS
-from tests.agent.tiny import tiny_causal_lm, tiny_encoder
+from agent.tiny_models import tiny_causal_lm, tiny_encoder
 from tests.conftest import docker_client
 
 pytest.importorskip("transformers")

@@ -13,7 +13,7 @@ from agent.executor import ExecutorError, LocalExecutor
 from agent.executors import make_executor
 from agent.job import JobSpec, Result
 from agent.kinds import embed
-from tests.agent.tiny import tiny_encoder
+from agent.tiny_models import tiny_encoder
 
 pytest.importorskip("transformers")
 
@@ -156,7 +156,7 @@ def test_a_streamed_inference_hands_out_its_text_piece_by_piece_and_the_same_res
     """Pieces come before the result, join into its text, and the result is
     the one an unstreamed run gives; a receiver that fails stops getting
     pieces but the runner stays in step for the next job."""
-    from tests.agent.tiny import tiny_causal_lm
+    from agent.tiny_models import tiny_causal_lm
 
     lm = tiny_causal_lm(tmp_path / "lm")
     spec = JobSpec("inference", "the quick brown fox", {"max_tokens": 8})

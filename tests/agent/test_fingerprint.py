@@ -14,7 +14,7 @@ from agent import fingerprint
 from agent.fingerprint import CHUNK, TOP_K
 from agent.job import JobSpec
 from agent.kinds import inference
-from tests.agent.tiny import tiny_causal_lm
+from agent.tiny_models import tiny_causal_lm
 
 VOCAB = 1_000
 NEAR_TIE = 0.05

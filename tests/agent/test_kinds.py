@@ -9,7 +9,7 @@ import pytest
 from agent.canonical import decode, encode, from_fixed, to_fixed
 from agent.job import JobSpec, Result
 from agent.kinds import embed, inference, lora
-from tests.agent.tiny import tiny_causal_lm, tiny_encoder
+from agent.tiny_models import tiny_causal_lm, tiny_encoder
 
 pytest.importorskip("transformers")
 

@@ -13,10 +13,10 @@ import pytest
 from agent.job import JobSpec, Result
 from agent.kinds import KINDS
 from agent.models import PACKAGED, model_hash
+from agent.tiny_models import tiny_causal_lm
 from runtime.constants import ppm_of
 from runtime.crypto import dev_keypair, to_address
 from runtime.types import Extrinsic
-from tests.agent.tiny import tiny_causal_lm
 from tests.nodeproc import NodeProcess, fast_dev_spec, wait_until
 from tools.results import render
 

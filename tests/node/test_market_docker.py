@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.agent.tiny import tiny_causal_lm
+    from agent.tiny_models import tiny_causal_lm
 
     root = tmp_path_factory.mktemp("models")
     tiny_causal_lm(root / "tiny-lm")

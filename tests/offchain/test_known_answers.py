@@ -15,6 +15,7 @@ from agent.executor import LocalExecutor
 from agent.job import JobSpec, Result
 from agent.kinds import inference
 from agent.models import model_hash
+from agent.tiny_models import tiny_causal_lm
 from genesis.spec import local_spec
 from offchain.blobs import BlobStore
 from offchain.known_answer_inputs import TextPool
@@ -24,7 +25,6 @@ from runtime.codec import blake2b_256, decode, encode
 from runtime.constants import UNIT
 from runtime.pallets import jobs, known_answers, verification
 from runtime.types import Call, Event
-from tests.agent.tiny import tiny_causal_lm
 from tests.chain import ALICE, EVE, FERDIE, TestChain
 from tests.offchain.view import ChainOfTest
 

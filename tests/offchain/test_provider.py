@@ -12,6 +12,7 @@ import trio
 
 from agent.executor import LocalExecutor
 from agent.models import model_hash
+from agent.tiny_models import tiny_causal_lm
 from genesis.spec import local_spec
 from offchain.blobs import BlobStore
 from offchain.progress import FAILED, RUNNING, JobProgress, ProgressStore
@@ -19,7 +20,6 @@ from offchain.provider import MAX_ATTEMPTS, ProviderWorker, WorkerConfig
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT
 from runtime.pallets import jobs, registry, reputation
-from tests.agent.tiny import tiny_causal_lm
 from tests.chain import EVE, FERDIE, TestChain, failed
 from tests.offchain.view import ChainOfTest
 

@@ -13,6 +13,7 @@ from agent.executor import LocalExecutor
 from agent.job import JobSpec, Result
 from agent.kinds import inference
 from agent.models import model_hash
+from agent.tiny_models import tiny_causal_lm
 from genesis.spec import local_spec
 from offchain.blobs import BlobStore
 from offchain.verifier import VerifierWorker
@@ -21,7 +22,6 @@ from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, reputation, verification
-from tests.agent.tiny import tiny_causal_lm
 from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 from tests.offchain.view import ChainOfTest
 
