@@ -10,6 +10,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from node.dashboard_app import Dashboard
 from node.rpc import INVALID_REQUEST, RpcHandler
 
 Scope = dict[str, Any]
@@ -62,10 +63,14 @@ def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) ->
             "id": None,
         }
     ).encode()
+    dashboard = Dashboard()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "GET" and scope["path"] == "/health":
             await _respond(send, 200, b'{"ok":true}')
+            return
+        if scope["method"] in ("GET", "HEAD"):  # the web dashboard; JSON-RPC stays POST
+            await dashboard(scope, send)
             return
         if scope["method"] != "POST":
             await _respond(send, 405, b'{"error":"use POST with a JSON-RPC 2.0 body"}')
