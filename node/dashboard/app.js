@@ -78,6 +78,7 @@ async function route() {
   if (current) current.end();
   document.getElementById("notice").hidden = true;
   document.body.dataset.ready = "0";
+  document.body.dataset.route = clean; // with data-ready, tells tests and benches which page is done
   const first = clean.split("/")[0] || "summary";
   const tab = { block: "blocks", account: "accounts", job: "market" }[first] || first;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.route === tab);
