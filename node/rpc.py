@@ -2,12 +2,17 @@
 
 Transport-free: `RpcHandler.handle(body)` takes the raw request bytes and
 returns the raw response (None when every request was a notification).
-Nothing a client sends can raise out of it.
+Nothing a client sends can raise out of it. `RpcHandler.steps` is the same
+work cut at each call of a batch, so an async server lets the node run
+between them. A method that fails unexpectedly is logged with its
+traceback at most once a minute (with a count of the failures between):
+clients that trigger it in a loop cannot fill the disk with logs.
 """
 
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator
 from typing import Any
 
 PARSE_ERROR = -32700
@@ -21,6 +26,7 @@ TX_ALREADY_IMPORTED = 1013
 TX_PRIORITY_TOO_LOW = 1014
 MAX_BATCH = 100
 MAX_BATCH_ANSWER = 64 * 1024 * 1024
+TRACE_EVERY = 60.0  # seconds between two logged tracebacks of one method
 BATCH_TOO_LARGE = -32010
 
 log = logging.getLogger("vcoin.rpc")
@@ -53,8 +59,20 @@ def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[s
 class RpcHandler:
     def __init__(self, methods: dict[str, Method]) -> None:
         self.methods = methods
+        self._traced: dict[str, float] = {}  # keys: names in the method table only
+        self._untraced: dict[str, int] = {}
 
-    def handle(self, body: bytes) -> bytes | None:
+    def handle(self, body: bytes, max_answer: int | None = None) -> bytes | None:
+        steps = self.steps(body, max_answer)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    def steps(self, body: bytes, max_answer: int | None = None) -> Generator[None, None, bytes | None]:
+        """`handle`, pausing (a yield) after each call of a batch; a batch's
+        answer is cut at `max_answer` bytes (`MAX_BATCH_ANSWER` when None)."""
         try:
             request = json.loads(body)
         except (ValueError, RecursionError):
@@ -65,29 +83,39 @@ class RpcHandler:
             if len(request) > MAX_BATCH:
                 message = f"Invalid request: batch larger than {MAX_BATCH}"
                 return json.dumps(_error(None, INVALID_REQUEST, message)).encode()
-            return self._batch(request)
+            return (yield from self._batch(request, MAX_BATCH_ANSWER if max_answer is None else max_answer))
         answer = self._one(request)
         return None if answer is None else json.dumps(answer).encode()
 
-    def _batch(self, requests: list[Any]) -> bytes | None:
-        """Each call's answer is bounded; so is their sum: past `MAX_BATCH_ANSWER`
+    def _batch(self, requests: list[Any], max_answer: int) -> Generator[None, None, bytes | None]:
+        """Each call's answer is bounded; so is their sum: past `max_answer`
         the rest of the batch is answered with an error, not run."""
         answers: list[bytes] = []
         size = 0
         for request in requests:
             answer: dict[str, Any] | None
-            if size > MAX_BATCH_ANSWER:
+            if size > max_answer:
                 request_id = request.get("id") if isinstance(request, dict) else None
-                message = f"Batch answer over {MAX_BATCH_ANSWER >> 20} MiB: send this call again on its own"
+                message = f"Batch answer over {max_answer} bytes: send this call again on its own"
                 answer = _error(
                     request_id if type(request_id) in (int, str) else None, BATCH_TOO_LARGE, message
                 )
             else:
                 answer = self._one(request)
+                yield
             if answer is not None:
                 answers.append(json.dumps(answer).encode())
                 size += len(answers[-1])
         return b"[" + b",".join(answers) + b"]" if answers else None
+
+    def _failed(self, method: str) -> None:
+        now = time.monotonic()
+        if now - self._traced.get(method, -TRACE_EVERY) < TRACE_EVERY:
+            self._untraced[method] = self._untraced.get(method, 0) + 1
+            return
+        self._traced[method] = now
+        hidden = self._untraced.pop(method, 0)
+        log.exception("RPC method %s failed (%d more failures since its last trace)", method, hidden)
 
     def _one(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict):
@@ -113,7 +141,9 @@ class RpcHandler:
                 answer = _error(request_id, err.code, err.message, err.data)
             except ValueError as err:
                 answer = _error(request_id, INVALID_PARAMS, f"Invalid params: {err}")
+            except OverflowError:  # a number too large for a key or a field
+                answer = _error(request_id, INVALID_PARAMS, "Invalid params: a number out of range")
             except Exception:
-                log.exception("RPC method %s failed", method)
+                self._failed(method)
                 answer = _error(request_id, INTERNAL_ERROR, "Internal error")
         return None if notification else answer

@@ -11,9 +11,10 @@ with HEADER as `chain_getHeader` answers it, the current head first.
 `chain_unsubscribe*` with the id answers true (false for an id unknown on
 this connection). Substrate's older aliases are taken too.
 
-Transport-free: a `Connection` is a bounded outbox the WebSocket layer
-(`node.rpc_ws`) drains. The node publishes from its event loop and never
-waits: a client whose outbox is full is dropped (`Connection.kick`).
+Transport-free: a `Connection` (`node.rpc_ws_clients`) is a bounded outbox
+the WebSocket layer (`node.rpc_ws`) drains. The node publishes from its
+event loop and never waits: a client whose outbox is full is dropped
+(`Connection.kick`).
 """
 
 import json
@@ -21,16 +22,14 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-import trio
-
 from node.abc import ChainReader
 from node.jsonfmt import header_json
 from node.rpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Method, RpcError
+from node.rpc_ws_clients import MAX_CONNECTIONS, MAX_PER_ADDRESS, OUTBOX, Clients, Connection
 from runtime.types import Header
 
-MAX_CONNECTIONS = 64
+__all__ = ["MAX_CONNECTIONS", "OUTBOX", "Connection", "HeadsHub"]
 MAX_SUBSCRIPTIONS = 16  # per connection
-OUTBOX = 256  # messages waiting for one client; past this the client is too slow
 TOO_MANY_SUBSCRIPTIONS = -32006  # jsonrpsee's code
 
 NEW, FINALIZED, ALL = "newHeads", "finalizedHeads", "allHeads"
@@ -48,27 +47,6 @@ UNSUBSCRIBE = {
 METHODS = (*SUBSCRIBE, *UNSUBSCRIBE)
 
 
-class Connection:
-    """One WebSocket client: its subscriptions and its bounded outbox."""
-
-    def __init__(self) -> None:
-        self.outbox, self.inbox = trio.open_memory_channel[str](OUTBOX)
-        self.subscriptions: dict[str, str] = {}  # id -> kind
-        self.kicked = trio.Event()
-
-    def push(self, text: str) -> None:
-        """Queue without waiting; a full outbox means the client does not read: drop it."""
-        if self.kicked.is_set():
-            return
-        try:
-            self.outbox.send_nowait(text)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            self.kick()
-
-    def kick(self) -> None:
-        self.kicked.set()
-
-
 def notification(kind: str, subscription: str, result_text: str) -> str:
     # The header is serialised once per publish, not once per subscriber.
     method = NOTIFICATION[kind]
@@ -76,30 +54,18 @@ def notification(kind: str, subscription: str, result_text: str) -> str:
     return head[:-2] + ', "result": ' + result_text + "}}"
 
 
-class HeadsHub:
+class HeadsHub(Clients):
     """Every connection's subscriptions; what the node tells of its heads."""
 
     def __init__(
-        self, max_connections: int = MAX_CONNECTIONS, max_subscriptions: int = MAX_SUBSCRIPTIONS
-    ) -> None:
-        self.max_connections = max_connections
+        self, max_connections: int = MAX_CONNECTIONS, max_subscriptions: int = MAX_SUBSCRIPTIONS,
+        max_per_address: int = MAX_PER_ADDRESS,
+    ) -> None:  # fmt: skip
+        super().__init__(max_connections, max_per_address)
         self.max_subscriptions = max_subscriptions
-        self.connections: set[Connection] = set()
         self._best: bytes | None = None
         self._finalized: bytes | None = None
         self._current: dict[str, Callable[[], Header | None]] = {}
-
-    def open(self) -> Connection | None:
-        """A new connection, or None when there are too many."""
-        if len(self.connections) >= self.max_connections:
-            return None
-        connection = Connection()
-        self.connections.add(connection)
-        return connection
-
-    def close(self, connection: Connection) -> None:
-        self.connections.discard(connection)
-        connection.outbox.close()
 
     def watch(self, node: ChainReader) -> None:
         """Where the current heads come from (sent first to a new subscriber)."""

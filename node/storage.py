@@ -124,8 +124,8 @@ class ChainStore:
         return self.db.get(_HEADER + block_hash) is not None
 
     def hash_at(self, number: int) -> bytes | None:
-        value: bytes | None = self.db.get(_NUMBER + number.to_bytes(8, "big"))
-        return value
+        # a client's number past any key (2**64 and up) is simply no block
+        return self.db.get(_NUMBER + number.to_bytes(8, "big")) if 0 <= number < 1 << 64 else None
 
     def events(self, block_hash: bytes) -> list[Any]:
         raw = self.db.get(_EVENTS + block_hash)

@@ -9,7 +9,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from node.rpc_subscriptions import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS, TOO_MANY_SUBSCRIPTIONS
+from node.rpc_subscriptions import MAX_SUBSCRIPTIONS, TOO_MANY_SUBSCRIPTIONS
+from node.rpc_ws_clients import MAX_PER_ADDRESS
 from tests.node.wsclient import RpcError, WsRpc
 from tests.nodeproc import NodeProcess
 from tools.client import RpcFailure
@@ -131,7 +132,7 @@ def test_connections_past_the_limit_are_refused(dev_node: NodeProcess) -> None:
         async with AsyncExitStack() as stack:
             clients = [
                 WsRpc(await stack.enter_async_context(open_websocket_url(url)))
-                for _ in range(MAX_CONNECTIONS)
+                for _ in range(MAX_PER_ADDRESS)  # one address's share of the slots
             ]
             assert await clients[-1].call("system_name") == "vcoin-node"
             with pytest.raises(ConnectionRejected) as refused:
