@@ -100,10 +100,20 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"serve: {exc}") from None
 
 
+def _dashboard(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import dashboard_bench
+
+    try:
+        return dashboard_bench.run(blocks=args.dashboard_blocks, loads=args.loads).to_json()
+    except (RuntimeError, TimeoutError) as exc:
+        raise CliError(f"dashboard: {exc}") from None
+
+
 BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
     "verify": _verify, "fuzz": _fuzz, "flood": _flood, "load": _load,
     "serve": _serve,
+    "dashboard": _dashboard,
 }  # fmt: skip
 
 
@@ -218,4 +228,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="serve: seconds of concurrent load for the throughput",
     )
     parser.add_argument("--clients", type=int, default=4, help="serve: concurrent API clients (1-4)")
+    parser.add_argument(
+        "--dashboard-blocks", type=int, default=10_000, help="dashboard: blocks in the chain the page loads"
+    )
+    parser.add_argument("--loads", type=int, default=5, help="dashboard: page loads timed per page")
     parser.set_defaults(handler=run)

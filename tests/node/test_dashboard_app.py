@@ -10,12 +10,9 @@ import trio
 
 from node.dashboard_app import ROOT, Dashboard, policy
 from node.http import rpc_app
+from node.rpc import RpcHandler
 
-
-class Handler:
-    def handle(self, raw: bytes) -> bytes:
-        request = json.loads(raw)
-        return json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "pong"}).encode()
+HANDLER = RpcHandler({"x": lambda params: "pong"})
 
 
 def request(
@@ -35,7 +32,7 @@ def request(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    trio.run(rpc_app(Handler(), 1024), scope, receive, send)  # type: ignore[arg-type]
+    trio.run(rpc_app(HANDLER, 1024), scope, receive, send)
     start, answer = sent
     return start["status"], dict(start["headers"]), answer["body"]
 
