@@ -27,6 +27,18 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b
     await send({"type": "http.response.body", "body": body})
 
 
+async def answer_between(handler: RpcHandler, body: bytes, max_answer: int | None = None) -> bytes | None:
+    """The handler's answer, letting the node's other tasks run after each
+    call of a batch: a batch of costly calls must not stall block authoring."""
+    steps = handler.steps(body, max_answer)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        await trio.sleep(0)
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
@@ -92,7 +104,7 @@ def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) ->
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        answer = handler.handle(b"".join(chunks))
+        answer = await answer_between(handler, b"".join(chunks))
         if answer is None:
             await _respond(send, 204, b"")
         else:

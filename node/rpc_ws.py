@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from node.http import Receive, Scope, Send
+from node.http import Receive, Scope, Send, answer_between
 from node.rpc import INVALID_REQUEST, RpcHandler
 from node.rpc_subscriptions import METHODS, HeadsHub
 from node.rpc_ws_clients import IDLE_SECONDS, Connection
@@ -171,16 +171,6 @@ class WebSocketRpc:
                 await self._reply(connection, json.dumps(answer))
                 self.hub.first(connection, answer)
             return
-        reply = await self._handle(raw, connection.max_queued)
+        reply = await answer_between(self.handler, raw, connection.max_queued)
         if reply is not None:
             await self._reply(connection, reply.decode())
-
-    async def _handle(self, raw: bytes, max_answer: int) -> bytes | None:
-        """The handler's answer, letting the node run after each call of a batch."""
-        steps = self.handler.steps(raw, max_answer)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            await trio.sleep(0)
