@@ -4,10 +4,14 @@ A `Connection` is one client: its subscriptions and a bounded outbox the
 WebSocket layer (`node.rpc_ws`) drains, bounded both in messages and in
 bytes (a few large answers must not hold more memory than many small
 ones). `Clients` admits connections: at most `max_connections` in all and
-`max_per_address` from one address, so one host cannot take every slot.
+`max_per_address` from one address, so one host cannot take every slot
+(an address as `address_key` groups them: every loopback address is one,
+an IPv6 client's /64 is one, as a host gets a whole /64).
 Idle clients (no message and no subscription for `IDLE_SECONDS`) are closed
 by `node.rpc_ws`, so held-open sockets do not keep slots either.
 """
+
+import ipaddress
 
 import trio
 
@@ -18,11 +22,30 @@ MAX_QUEUED = 4 * 1024 * 1024  # characters of JSON waiting for one client (ASCII
 IDLE_SECONDS = 30.0  # like the HTTP keep-alive: a client that neither asks nor listens goes
 
 
+def address_key(host: str | None) -> str | None:
+    """What the per-address cap counts: 127.0.0.2 is the same machine as
+    127.0.0.1, and the addresses of one IPv6 /64 are one host's to use."""
+    if host is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host  # a Unix socket path or a name: counted as given
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class Connection:
     """One WebSocket client: its subscriptions and its bounded outbox."""
 
     def __init__(self, address: str | None = None, max_queued: int = MAX_QUEUED) -> None:
         self.address = address
+        self.key = address  # what the per-address cap counts it under (`address_key`)
         self.max_queued = max_queued
         self.outbox, self.inbox = trio.open_memory_channel[str](OUTBOX)
         self.subscriptions: dict[str, str] = {}  # id -> kind
@@ -87,18 +110,20 @@ class Clients:
         """A new connection, or None when there are too many (in all, or from `address`)."""
         if len(self.connections) >= self.max_connections:
             return None
-        if self._per_address.get(address, 0) >= self.max_per_address:
+        key = address_key(address)
+        if self._per_address.get(key, 0) >= self.max_per_address:
             return None
         connection = Connection(address)
+        connection.key = key
         self.connections.add(connection)
-        self._per_address[address] = self._per_address.get(address, 0) + 1
+        self._per_address[key] = self._per_address.get(key, 0) + 1
         return connection
 
     def close(self, connection: Connection) -> None:
         if connection not in self.connections:
             return
         self.connections.discard(connection)
-        left = self._per_address.pop(connection.address, 0) - 1
+        left = self._per_address.pop(connection.key, 0) - 1
         if left > 0:
-            self._per_address[connection.address] = left
+            self._per_address[connection.key] = left
         connection.outbox.close()

@@ -15,7 +15,7 @@ from hypercorn.protocol.ws_stream import Handshake
 from node.rpc import RpcHandler
 from node.rpc_subscriptions import HeadsHub
 from node.rpc_ws import WebSocketRpc
-from node.rpc_ws_clients import Connection
+from node.rpc_ws_clients import Clients, Connection
 
 Message = dict[str, Any]
 
@@ -86,6 +86,11 @@ def test_one_address_gets_a_share_of_the_slots_and_others_still_get_in() -> None
     hub.close(first)
     hub.close(first)  # twice: counted once
     assert hub.open("10.0.0.1") is not None and hub.open("10.0.0.1") is None
+    same = Clients(max_per_address=2)  # one machine, one host's /64: one address each
+    assert same.open("127.0.0.1") and same.open("127.0.0.5") and not same.open("::1")
+    assert same.open("2001:db8::1") and same.open("2001:db8::2") and not same.open("2001:db8::ffff:1")
+    assert same.open("2001:db8:0:1::1") and same.open("::ffff:10.0.0.1") and same.open("10.0.0.1")
+    assert not same.open("10.0.0.1")
 
 
 def test_the_outbox_is_bounded_in_bytes_as_well_as_in_messages() -> None:
