@@ -156,3 +156,27 @@ def test_polling_takes_over_when_the_websocket_fails(page: Any, node: NodeProces
     expect(page.locator("#best")).to_have_text(re.compile(r"^#[\d,]+$"))  # heads still arrive
     start = shown_number(page, "best-number")
     wait_until(lambda: shown_number(page, "best-number") > start, 20, "the summary to move on while polling")
+
+
+def test_text_an_attacker_wrote_on_chain_stays_text(page: Any, node: NodeProcess, tmp_path: Path) -> None:
+    """Anyone may register a model under any name: markup in it is shown, never run."""
+    (tmp_path / "weights.bin").write_bytes(b"not a model")
+    name = '<img src=x onerror="window.pwned=1">'
+    out = node.cli("model", "add", str(tmp_path), "--from", "//bob", "--kind", "embed", "--name", name,
+                   "--params", "1", "--memory-mb", "1", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for route in ("market", f"block/{json.loads(out.stdout)['blockNumber']}"):
+        show(page, node, route)
+        expect(page.locator("main")).to_contain_text(name)
+        assert page.locator("main img").count() == 0
+        assert page.evaluate("window.pwned") is None
+
+
+def test_dark_and_light_follow_the_system(page: Any, node: NodeProcess) -> None:
+    show(page, node, "")
+    background = "getComputedStyle(document.body).backgroundColor"
+    page.emulate_media(color_scheme="light")
+    light = page.evaluate(background)
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate(background)
+    assert light == "rgb(245, 246, 250)" and dark == "rgb(17, 19, 26)"
