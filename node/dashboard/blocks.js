@@ -102,6 +102,21 @@ function extrinsicCard(x, events) {
     own.length ? h("div", { class: "sub" }, h("h4", {}, "Events"), h("ul", { class: "events" }, own.map(eventItem))) : null);
 }
 
+const SHOWN = 50; // a full block holds thousands: the rest on request
+
+function extrinsicList(detail) {
+  const all = detail.extrinsics;
+  if (!all.length) return empty("No extrinsics in this block.");
+  const list = h("div", {}, all.slice(0, SHOWN).map((x) => extrinsicCard(x, detail.events)));
+  if (all.length <= SHOWN) return list;
+  const more = h("button", { type: "button", class: "more" }, `Show all ${num(all.length)}`);
+  more.addEventListener("click", () => {
+    list.append(...all.slice(SHOWN).map((x) => extrinsicCard(x, detail.events)));
+    more.remove();
+  });
+  return [list, more];
+}
+
 export async function blockPage(ctx) {
   const { node } = ctx;
   const raw = ctx.params[0];
@@ -127,8 +142,7 @@ export async function blockPage(ctx) {
           ["Extrinsics root", h("span", { class: "mono wrap" }, head.extrinsicsRoot)],
           ["Justified by", detail.justifiedBy ? h("span", {}, detail.justifiedBy.map((a) => [account(a), " "])) : "a later block's justification"],
         ])),
-      section(`Extrinsics (${detail.extrinsics.length})`,
-        detail.extrinsics.length ? detail.extrinsics.map((x) => extrinsicCard(x, detail.events)) : empty("No extrinsics in this block.")),
+      section(`Extrinsics (${detail.extrinsics.length})`, extrinsicList(detail)),
       section(`Block events (${blockEvents.length})`,
         blockEvents.length ? h("ul", { class: "events" }, blockEvents.map(eventItem)) : empty("None: every event belongs to an extrinsic.")));
     return detail;
