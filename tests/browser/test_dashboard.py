@@ -5,6 +5,7 @@ accounts, no page scrolls sideways at 375 px, and polling takes over when
 the WebSocket fails. Screenshots go to VCOIN_SCREENSHOTS (else a tmp dir)."""
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,12 @@ from runtime.crypto import Keypair
 from tests.browser.conftest import ALICE, HAVE_MODELS, WIDTHS
 from tests.nodeproc import NodeProcess, wait_until
 
-expect = pytest.importorskip("playwright.sync_api").expect
+try:
+    from playwright.sync_api import expect
+except ImportError:  # CI requires the browser tests: there a missing Playwright is a failure
+    if os.environ.get("VCOIN_BROWSER_REQUIRED") == "1":
+        raise
+    pytest.skip("Playwright for Python is not installed", allow_module_level=True)
 MAIN_PAGES = ["", "blocks", "block/1", "accounts", f"account/{ALICE}", "market", "governance", "charts"]
 
 
