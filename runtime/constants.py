@@ -77,6 +77,8 @@ MAX_ASSIGNMENTS_PER_BLOCK: Final = 64  # count
 MAX_ASSIGN_STEPS_PER_BLOCK: Final = 512  # steps
 MAX_NEW_TOKENS: Final = 1_024  # tokens an inference job may ask for
 MAX_LORA_STEPS: Final = 10_000  # training steps a LoRA job may ask for
+MAX_GROUP: Final = 8  # providers one LoRA job may be spread over (`job_groups`)
+MAX_LORA_ROUNDS: Final = 64  # DiLoCo rounds of a job spread over providers
 
 # Sessions (see `runtime.pallets.sessions`): prepaid request/response serving.
 # base units a client reserves for a session unless told otherwise (the API's,

@@ -7,6 +7,7 @@ blocks do for it (a job's assignment, timers and settlement)."""
 
 from typing import Final
 
+from runtime.constants import MAX_GROUP
 from runtime.types import Call
 
 DEFAULT_WEIGHT: Final = 1
@@ -21,6 +22,7 @@ CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
     ("jobs", "commit"): 2,
     ("jobs", "reveal"): 3,  # schedules sampling and the challenge window
     ("jobs", "refuse"): 2,
+    ("jobs", "rendezvous"): 2,
     ("registry", "register_model"): 20,
     ("registry", "register_provider"): 5,
     ("registry", "deregister_provider"): 3,
@@ -41,4 +43,9 @@ CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
 
 
 def weight_of(call: Call) -> int:
-    return CALL_WEIGHTS.get((call.pallet, call.name), DEFAULT_WEIGHT)
+    weight = CALL_WEIGHTS.get((call.pallet, call.name), DEFAULT_WEIGHT)
+    if (call.pallet, call.name) == ("jobs", "submit"):  # one job per provider it is spread over
+        options = call.args.get("options")
+        wanted = options.get("providers", 1) if isinstance(options, dict) else 1
+        weight *= wanted if type(wanted) is int and 1 <= wanted <= MAX_GROUP else 1
+    return weight

@@ -9,7 +9,7 @@ known at submission, before anyone runs anything.
 
 from typing import Any
 
-from runtime.constants import MAX_LORA_STEPS, MAX_NEW_TOKENS
+from runtime.constants import MAX_GROUP, MAX_LORA_ROUNDS, MAX_LORA_STEPS, MAX_NEW_TOKENS
 from runtime.pallets.job_types import JobKind
 
 MAX_TEXTS = 256
@@ -29,6 +29,13 @@ OPTION_BOUNDS: dict[JobKind, dict[str, tuple[int, int, int]]] = {  # name -> (lo
         "steps": (1, MAX_LORA_STEPS, 10),
         "lr_ppm": (1, 1_000_000, 1_000),  # learning rate in millionths
         "seed": (0, (1 << 32) - 1, 0),
+        # spread over several providers (`job_groups`): DiLoCo rounds of
+        # `sync_every` local steps each, instead of `steps`
+        "providers": (1, MAX_GROUP, 1),
+        "sync_every": (1, MAX_LORA_STEPS, 50),
+        "rounds": (1, MAX_LORA_ROUNDS, 4),
+        "outer_lr_ppm": (1, 2_000_000, 700_000),
+        "momentum_ppm": (0, 999_999, 900_000),
     },
 }
 
@@ -45,6 +52,8 @@ def check_options(kind: JobKind, options: dict[str, Any]) -> dict[str, int]:
         if type(value) is not int or not low <= value <= high:
             raise ValueError(f"{name} must be an integer in [{low}, {high}]")
         settings[name] = value
+    if settings.get("providers", 1) > 1 and settings["sync_every"] * settings["rounds"] > MAX_LORA_STEPS:
+        raise ValueError(f"sync_every x rounds must be at most {MAX_LORA_STEPS} steps")
     return settings
 
 
@@ -67,4 +76,12 @@ def work_units(kind: JobKind, params_millions: int, input_size: int, settings: d
         return params_millions * (tokens + settings["max_tokens"])
     if kind == JobKind.EMBED:
         return params_millions * tokens
-    return 3 * params_millions * tokens * settings["steps"]  # forward and backward passes
+    return 3 * params_millions * tokens * lora_steps(settings)  # forward and backward passes
+
+
+def lora_steps(settings: dict[str, int]) -> int:
+    """The optimizer steps a LoRA job takes on its whole dataset (a group's
+    members take them on their shards: the same work, split)."""
+    if settings.get("providers", 1) > 1:
+        return settings["sync_every"] * settings["rounds"]
+    return settings["steps"]

@@ -33,6 +33,8 @@ class Error(PalletError, pallet=PALLET):
     CommitmentMismatch = auto()
     ResultMismatch = auto()
     InlineInput = auto()
+    NotGroupLead = auto()
+    BadAddress = auto()
 
 
 class Event(PalletEvent, pallet=PALLET):
@@ -47,6 +49,7 @@ class Event(PalletEvent, pallet=PALLET):
     Refunded = auto()
     Rejected = auto()
     Settled = auto()
+    RendezvousSet = auto()
 
 
 class JobKind(StrEnum):

@@ -24,6 +24,7 @@ from typing import Any
 
 from runtime.codec import CodecError, blake2b_256, decode
 from runtime.constants import (
+    MAX_API_URL,
     MAX_INLINE_INPUT,
     MAX_INLINE_RESULT,
     MAX_REFERENCED_INPUT,
@@ -33,7 +34,7 @@ from runtime.constants import (
 )
 from runtime.context import Ctx
 from runtime.dispatch import Calls, amount, blob, hash32, mapping, one_of, u32
-from runtime.pallets import balances, job_market, registry, reputation, slashing, verification
+from runtime.pallets import balances, job_groups, job_market, registry, reputation, slashing, verification
 from runtime.pallets.job_assignment import assign_waiting, could_serve
 from runtime.pallets.job_rules import SERVES, check_input, check_options, work_units
 from runtime.pallets.job_settlement import refund, settle
@@ -103,20 +104,30 @@ def submit(
     units = work_units(kind, found.params_millions, input_size, settings)
     if units * ctx.params.min_job_price > max_fee:
         raise Error.FeeTooLow(f"{units} work units cost at least {units * ctx.params.min_job_price}")
-    victim = job_market.admit(ctx.state, origin, max_fee)
-    balances.reserve(ctx, origin, max_fee)
     job_id = NextId.get(ctx.state)
-    NextId.put(ctx.state, job_id + 1)
     created = Job(
         job_id, origin, kind, model, input, input_hash, input_size, settings, units, max_fee,
         ctx.number + deadline, min_reputation, ctx.number,
     )  # fmt: skip
-    Jobs.put(ctx.state, job_id, created)
-    if victim is not None:
-        _evict(ctx, victim, job_id)
-    job_market.enter(ctx, created)
-    _schedule(ctx, job_id, ctx.number + deadline)
-    ctx.emit(Event.Submitted, job=job_id, who=origin, units=units, max_fee=max_fee)
+    group = job_groups.member_jobs(created) if job_groups.size(created) > 1 else [created]
+    NextId.put(ctx.state, job_id + len(group))
+    balances.reserve(ctx, origin, max_fee)
+    for member in group:
+        victim = job_market.admit(ctx.state, origin, member.max_fee)
+        if victim is not None and victim in job_groups.members(created):
+            raise Error.MarketFull(f"the market is too full for a job spread over {len(group)} providers")
+        Jobs.put(ctx.state, member.id, member)
+        if victim is not None:
+            _evict(ctx, victim, member.id)
+        job_market.enter(ctx, member)
+        _schedule(ctx, member.id, ctx.number + deadline)
+        ctx.emit(Event.Submitted, job=member.id, who=origin, units=member.units, max_fee=member.max_fee)
+
+
+@calls.add("rendezvous", job=amount, address=blob(MAX_API_URL))
+def rendezvous(ctx: Ctx, origin: bytes, job: int, address: bytes) -> None:
+    """Where the lead of a job spread over providers meets the others (`job_groups`)."""
+    job_groups.rendezvous(ctx, origin, job, address)
 
 
 def _evict(ctx: Ctx, victim: int, by: int) -> None:
@@ -172,13 +183,16 @@ def reveal(ctx: Ctx, origin: bytes, job: int, result_hash: bytes, salt: bytes, r
 def _close(ctx: Ctx, found: Job, status: JobStatus, **changes: Any) -> None:
     if found.provider and found.status in (JobStatus.ASSIGNED, JobStatus.COMMITTED, JobStatus.REVEALED):
         _open(ctx, found.provider, found.id, add=False)
+    job_groups.forget(ctx, found)
     Jobs.put(ctx.state, found.id, replace(found, status=status, **changes))
 
 
 def _requeue(ctx: Ctx, found: Job, happened: Event, failed: bool = True, **data: Any) -> None:
     """The provider failed the job (or refused it, not `failed`): another
     one gets it, or the submitter a refund; `happened` (with `data`) says why."""
-    _close(ctx, found, JobStatus.PENDING, provider=b"", price=0, tried=(*found.tried, found.provider))
+    apart = job_groups.busy_providers(ctx.state, found)  # a group's members stay on distinct providers
+    tried = tuple(dict.fromkeys((*found.tried, found.provider, *sorted(apart))))
+    _close(ctx, found, JobStatus.PENDING, provider=b"", price=0, tried=tried)
     if failed:
         registry.count_job(ctx, found.provider, failed=1)
         reputation.record_failure(ctx, found.provider)
@@ -259,6 +273,7 @@ def _assign(ctx: Ctx, found: Job, who: bytes, price: int) -> None:
     Jobs.put(ctx.state, found.id, replace(found, status=JobStatus.ASSIGNED, provider=who, price=price,
                                           assigned_at=ctx.number))  # fmt: skip
     _open(ctx, who, found.id, add=True)
+    job_groups.keep_apart(ctx, found, who)
     _schedule(ctx, found.id, ctx.number + ctx.params.job_commit_window + 1)
     ctx.emit(Event.Assigned, job=found.id, provider=who, price=price)
 
