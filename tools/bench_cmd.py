@@ -100,6 +100,15 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"serve: {exc}") from None
 
 
+def _dlora(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import dlora_bench
+
+    try:
+        return dlora_bench.run(providers=args.dlora_providers, sync_every=args.sync_every, rounds=args.rounds)
+    except ValueError as exc:
+        raise CliError(f"dlora: {exc}") from None
+
+
 def _dashboard(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import dashboard_bench
 
@@ -112,7 +121,7 @@ def _dashboard(args: argparse.Namespace) -> dict[str, Any]:
 BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
     "verify": _verify, "fuzz": _fuzz, "flood": _flood, "load": _load,
-    "serve": _serve,
+    "serve": _serve, "dlora": _dlora,
     "dashboard": _dashboard,
 }  # fmt: skip
 
@@ -228,6 +237,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="serve: seconds of concurrent load for the throughput",
     )
     parser.add_argument("--clients", type=int, default=4, help="serve: concurrent API clients (1-4)")
+    parser.add_argument("--dlora-providers", type=int, default=2, help="dlora: providers sharing the job")
+    parser.add_argument("--sync-every", type=int, default=50, help="dlora: local steps between exchanges (H)")
+    parser.add_argument("--rounds", type=int, default=4, help="dlora: rounds (exchanges) in the job")
     parser.add_argument(
         "--dashboard-blocks", type=int, default=10_000, help="dashboard: blocks in the chain the page loads"
     )
