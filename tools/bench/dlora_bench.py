@@ -104,7 +104,8 @@ def _spawn(
     return results, time.perf_counter() - start
 
 
-def eval_loss(model: Path, adapter: bytes, options: dict[str, int]) -> float:
+def eval_loss(model: Path, adapter: bytes | None, options: dict[str, int]) -> float:
+    """The loss on the whole dataset with `adapter` (None: the fresh one, before training)."""
     import torch
     from safetensors.torch import load
 
@@ -112,7 +113,8 @@ def eval_loss(model: Path, adapter: bytes, options: dict[str, int]) -> float:
     from agent.kinds import dlora
 
     net, batch, labels = dlora.build(dataset(), model, "cpu", options)
-    dlora.load_adapter(net, diloco.flatten(load(adapter)), dlora.adapter_of(net))
+    if adapter is not None:
+        dlora.load_adapter(net, diloco.flatten(load(adapter)), dlora.adapter_of(net))
     net.eval()
     with torch.no_grad():
         return float(net(**batch, labels=labels).loss)
@@ -152,7 +154,7 @@ def run(providers: int = 2, sync_every: int = 50, rounds: int = 4, lr_ppm: int =
         "spread_seconds": slowest, "single_wall_seconds": single_wall, "spread_wall_seconds": spread_wall,
         "wall_ratio": single_wall / spread_wall, "adapter_bytes": vector_bytes, "bytes_sent": sent,
         "allreduce_bytes": ring_per_step * sync_every * rounds, "comm_reduction": ring_per_step * sync_every * rounds / sent,
-        "single_loss": single_loss, "spread_loss": spread_loss, "loss_gap": (spread_loss - single_loss) / single_loss,
+        "start_loss": eval_loss(model, None, options), "single_loss": single_loss, "spread_loss": spread_loss, "loss_gap": (spread_loss - single_loss) / single_loss,
         "same_adapter_everywhere": len(adapters) == 1,
         "goals": {"ratio": ">= 1.6", "comm_reduction": ">= 50", "loss_gap": "<= 0.05"},
     }  # fmt: skip
