@@ -101,6 +101,8 @@ export function ago(seconds) {
 
 // An age that the page's one-second ticker keeps current.
 export function age(unixSeconds) {
+  // time 0 is genesis, which has no time of its own
+  if (Number(unixSeconds) <= 0) return h("span", { class: "age" }, "genesis");
   return h("span", { class: "age", "data-time": Number(unixSeconds) }, ago(Number(unixSeconds)));
 }
 

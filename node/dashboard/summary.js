@@ -49,8 +49,10 @@ export async function summaryPage(ctx) {
     const jobs = await node.call("vcoin_jobs", [{}, 8]);
     if (!ctx.alive) return s;
     const slot = Number(s.slotSeconds);
-    const last = blocks.length > 1 ? (Number(blocks[0].slot) - Number(blocks[1].slot)) * slot : null;
-    const span = blocks.length > 1 ? ((Number(blocks[0].slot) - Number(blocks[blocks.length - 1].slot)) * slot) / (blocks.length - 1) : null;
+    // genesis has slot 0, not a time: a chain's first blocks would show decades between blocks
+    const timed = blocks.filter((b) => Number(b.number) > 0);
+    const last = timed.length > 1 ? (Number(timed[0].slot) - Number(timed[1].slot)) * slot : null;
+    const span = timed.length > 1 ? ((Number(timed[0].slot) - Number(timed[timed.length - 1].slot)) * slot) / (timed.length - 1) : null;
     const lag = Number(s.best.number) - Number(s.finalized.number);
     const supply = s.supply;
     clear(cards,
@@ -58,7 +60,7 @@ export async function summaryPage(ctx) {
       card("Finalized", h("span", { "data-testid": "finalized-number" }, `#${num(s.finalized.number)}`),
         h("span", {}, `${lag} behind · `, age(s.finalized.time))),
       card("Block time", last === null ? "—" : `${duration(last)}`,
-        `slot ${slot} s${span === null ? "" : ` · mean ${span.toFixed(2)} s over ${blocks.length - 1}`}`),
+        `slot ${slot} s${span === null ? "" : ` · mean ${span.toFixed(2)} s over ${timed.length - 1}`}`),
       card("Era", `${num(s.era.index)}`, h("span", {}, progress(s.era.progress, s.era.length, `${s.era.progress} of ${s.era.length} blocks`),
         `${num(s.era.progress)} / ${num(s.era.length)} blocks`)),
       card("Peers", num(s.peers), s.isSyncing ? badge("syncing", "warn") : "in sync"),
