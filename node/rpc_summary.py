@@ -4,6 +4,7 @@
 |---|---|---|
 | `vcoin_summary` | — | best and finalized blocks with their slot times, era and progress, peers, supply, stake, validators, providers, jobs, sessions, requests, slashes this era |
 | `vcoin_validatorSet` | `[count?, start?]` | `[{address, bonded, active, authored, slashes, slashed, offencesThisEra, votedLastJustification}]`: candidates and active validators in key order after `start` (an address) |
+| `vcoin_providerSet` | `[count?, start?]` | `[{address, models, price, memoryMb, stake, reputation, online, jobsDone, jobsFailed, openJobs}]`: registered providers in key order after `start` (those of the first `MAX_SCAN` models: `vcoin_summary`'s `providers.complete` says whether that is all) |
 
 Figures of the state are the best block's; counts of what happened
 (requests served, slashes this era, jobs and sessions finished, so those
@@ -26,7 +27,7 @@ from node.rpc_namespace import Namespace, rpc
 from node.rpc_paging import MAX_SCAN, page_size
 from runtime.constants import CAP
 from runtime.crypto import to_address
-from runtime.pallets import balances, emission, jobs, registry, sessions, slashing, staking
+from runtime.pallets import balances, emission, jobs, registry, reputation, sessions, slashing, staking
 from runtime.state import State
 from runtime.types import Header
 
@@ -38,14 +39,24 @@ def _block(header: Header, slot_seconds: int) -> dict[str, Any]:
             "time": header.slot * slot_seconds}  # fmt: skip
 
 
-def providers(state: State) -> tuple[int, int, bool]:
-    """Registered providers, those online (heartbeat this era or the last),
-    and whether the count is complete (at most MAX_SCAN models are looked at)."""
+def serving(state: State) -> tuple[list[bytes], bool]:
+    """The providers of the first MAX_SCAN models in key order, and whether
+    that is every model (anyone may register models: the list grows)."""
     models = registry.ModelList.get(state)
-    serving = {who for model in models[:MAX_SCAN] for who in registry.Serving.get(state, model)}
-    era = staking.CurrentEra.get(state)
-    online = sum(1 for who in serving if registry.provider(state, who).last_seen_era >= era - 1)
-    return len(serving), online, len(models) <= MAX_SCAN
+    return sorted({who for model in models[:MAX_SCAN] for who in registry.Serving.get(state, model)}), len(
+        models
+    ) <= MAX_SCAN
+
+
+def online(state: State, who: bytes) -> bool:
+    """A heartbeat this era or the last."""
+    return registry.provider(state, who).last_seen_era >= staking.CurrentEra.get(state) - 1
+
+
+def providers(state: State) -> tuple[int, int, bool]:
+    """Registered providers, those online, and whether the count is complete."""
+    found, complete = serving(state)
+    return len(found), sum(1 for who in found if online(state, who)), complete
 
 
 class SummaryRpc(Namespace):
@@ -95,6 +106,23 @@ class SummaryRpc(Namespace):
             "slashesThisEra": self._since(latest, era_start - 1, "slashes"),
             "indexedTo": None if latest is None else latest["number"],
         }  # fmt: skip
+
+    @rpc("vcoin_providerSet")
+    def provider_set(self, params: list[Any]) -> Any:
+        count, start = params_between(params, 0, 2)
+        state = self.node.chain.state
+        accounts, _ = serving(state)
+        first = 0 if start is None else bisect.bisect_right(accounts, parse_account(start))
+        listed = []
+        for who in accounts[first : first + page_size(count)]:
+            prov = registry.provider(state, who)
+            listed.append({
+                "address": to_address(who), "models": [hex0x(h) for h in prov.models], "price": prov.price,
+                "memoryMb": prov.memory_mb, "stake": staking.ledger(state, who).bonded,
+                "reputation": reputation.score(state, who), "online": online(state, who),
+                "jobsDone": prov.jobs_done, "jobsFailed": prov.jobs_failed, "openJobs": prov.open_jobs,
+            })  # fmt: skip
+        return listed
 
     @rpc("vcoin_validatorSet")
     def validator_set(self, params: list[Any]) -> Any:

@@ -57,17 +57,19 @@ export function jobsTable(jobs, models, brief = false, verdicts = null) {
   return table(columns.map((c) => c[0]), jobs.map((j) => ({ attrs: { "data-job": j.id }, cells: columns.map((c) => c[1](j)) })));
 }
 
-// Providers the page can find: validators, and whoever served a listed job or
-// session (the node has no list of providers; see the README's RPC table).
+// Registered providers (`vcoin_providerSet`, a page of 100), and whoever
+// served a listed job or session beyond that page.
 export async function knownProviders(node, jobs = [], sessions = []) {
-  const validators = await node.call("vcoin_validatorSet", [200]);
-  const seen = new Set(validators.map((v) => v.address));
-  for (const j of jobs) if (j.provider) seen.add(j.provider);
-  for (const s of sessions) if (s.provider) seen.add(s.provider);
-  const addresses = [...seen].slice(0, 100);
-  const found = await node.batch(addresses.map((a) => ({ method: "vcoin_provider", params: [a] })));
-  return addresses.map((address, i) => ({ address, ...found[i] }))
+  const listed = await node.call("vcoin_providerSet", [100]);
+  const seen = new Set(listed.map((p) => p.address));
+  const more = [];
+  for (const j of jobs) if (j.provider && !seen.has(j.provider)) { seen.add(j.provider); more.push(j.provider); }
+  for (const s of sessions) if (s.provider && !seen.has(s.provider)) { seen.add(s.provider); more.push(s.provider); }
+  const addresses = more.slice(0, 50);
+  const found = addresses.length ? await node.batch(addresses.map((a) => ({ method: "vcoin_provider", params: [a] }))) : [];
+  const extra = addresses.map((address, i) => ({ address, ...found[i] }))
     .filter((p, i) => !(found[i] instanceof RpcError) && p.models.length > 0);
+  return [...listed, ...extra];
 }
 
 export async function modelNames(node) {
@@ -80,7 +82,7 @@ function providersTable(providers, names, era) {
   return table(["Provider", "Reputation", "Online", "Price / unit", ["GPU memory", "wide"], ["Stake", "wide"],
     ["Jobs done / failed", "wide"], ["Models", "wide"]], providers.map((p) => [
     account(p.address), percent(p.reputation),
-    Number(p.lastSeenEra) >= era - 1 ? badge("online", "ok") : badge("offline", "muted"),
+    (p.online ?? Number(p.lastSeenEra) >= era - 1) ? badge("online", "ok") : badge("offline", "muted"),
     vc(p.price, 9), `${num(p.memoryMb)} MB`, vc(p.stake, 0), `${num(p.jobsDone)} / ${num(p.jobsFailed)}`,
     p.models.map((m) => names.get(m) || short(m, 8, 4)).join(", "),
   ]));

@@ -111,3 +111,23 @@ def test_a_jobs_timeline(tmp_path: Path) -> None:
                             "verification": "none"}  # fmt: skip
         answer = node.rpc.handle(b'{"jsonrpc":"2.0","id":1,"method":"vcoin_jobTimeline","params":[7]}')
         assert b"4005" in (answer or b"")
+
+
+def test_the_provider_set_lists_registered_providers_in_pages(tmp_path: Path) -> None:
+    from genesis.spec import BUILTIN_MODELS
+
+    with in_process_dev_node(tmp_path) as node:
+        chain_id, model = node.chain.spec.chain_id, BUILTIN_MODELS[0][0]
+        assert rpc(node, "vcoin_providerSet") == []
+        calls = [Call("staking", "bond", {"amount": 1_000 * UNIT}),
+                 Call("registry", "register_provider", {"models": [model], "memory_mb": 2048, "price": 7})]  # fmt: skip
+        for nonce, call in enumerate(calls):
+            node.submit_extrinsic(Extrinsic.sign(BOB, chain_id, nonce, call).encode())
+        author(node, 1)
+        (bob,) = rpc(node, "vcoin_providerSet")
+        single = rpc(node, "vcoin_provider", BOB.address)
+        assert bob["address"] == BOB.address and bob["models"] == single["models"] == ["0x" + model.hex()]
+        assert (bob["price"], bob["memoryMb"], bob["stake"]) == (7, 2048, single["stake"])
+        assert bob["reputation"] == single["reputation"] and bob["online"] is True
+        assert rpc(node, "vcoin_providerSet", 10, BOB.address) == []  # the page after the last
+        assert rpc(node, "vcoin_summary")["providers"] == {"registered": 1, "online": 1, "complete": True}

@@ -21,7 +21,7 @@ CONTRACT = {
     "vcoin_models", "vcoin_model", "vcoin_provider", "vcoin_job", "vcoin_jobs", "vcoin_jobsPage",
     "vcoin_jobResult", "vcoin_putBlob", "vcoin_getBlob", "vcoin_session", "vcoin_sessions",
     "vcoin_history", "vcoin_providerHistory", "vcoin_blockDetail", "vcoin_accountView", "vcoin_summary",
-    "vcoin_validatorSet", "vcoin_jobTimeline", "rpc_methods",
+    "vcoin_validatorSet", "vcoin_providerSet", "vcoin_jobTimeline", "rpc_methods",
     # over WebSocket (node.rpc_ws); over HTTP they answer that they need one
     "chain_subscribeNewHeads", "chain_subscribeNewHead", "subscribe_newHead", "chain_subscribeFinalizedHeads",
     "chain_subscribeFinalisedHeads", "chain_subscribeAllHeads", "chain_unsubscribeNewHeads",
