@@ -24,6 +24,7 @@ import msgpack
 
 from node.chain import Chain
 from node.history_point import ACCOUNT_TOTALS, Point, account_changes, chain_point
+from runtime.pallets import reputation
 
 RECENT = 2_048
 MAX_SAMPLED = 2_048
@@ -152,14 +153,15 @@ class HistoryIndex:
         changes = account_changes(header, state, events)
         batch.put(_TOUCHED + _n(number), _pack(sorted(changes)))
         for who, added in changes.items():
-            self._account_point(who, number, added, batch)
+            self._account_point(who, number, added, batch, reputation.score(state, who))
         self._thin(number, batch)
         return point
 
-    def _account_point(self, who: bytes, number: int, added: Point, batch: Any) -> None:
+    def _account_point(self, who: bytes, number: int, added: Point, batch: Any, score: int) -> None:
         latest = self.account_latest(who) or {}
         point = {name: latest.get(name, 0) + added.get(name, 0) for name in ACCOUNT_TOTALS}
         point["number"] = number
+        point["reputation"] = score  # after the block: a snapshot, not a total (its history is the series)
         batch.put(_ACCOUNT + who + _n(number), _pack(point))
         keys = list(self.db.iterator(prefix=_ACCOUNT + who, include_value=False))
         if len(keys) + 1 > MAX_ACCOUNT_POINTS:  # totals: the points kept stay exact

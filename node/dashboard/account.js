@@ -19,7 +19,7 @@ export function earningsChart(points) {
 }
 
 function reputationChart(points) {
-  // the index keeps a provider's reputation only if the node records it
+  // points older than this node's index of reputations have none
   const kept = points.filter((p) => p.reputation !== undefined);
   if (!kept.length) return null;
   return lineChart("Reputation (%)", [{ name: "reputation", points: kept.map((p) => [p.number, Number(p.reputation) / 1e4]) }]);

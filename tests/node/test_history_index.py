@@ -55,6 +55,8 @@ def test_the_series_follows_imported_blocks(tmp_path: Path) -> None:
         ] == [1, 3]
         alice = rpc(node, "vcoin_providerHistory", ALICE.address)
         assert alice["latest"]["authored"] == 3 and [p["authored"] for p in alice["points"]] == [1, 2, 3]
+        reputation = rpc(node, "vcoin_provider", ALICE.address)["reputation"]
+        assert [p["reputation"] for p in alice["points"]] == [reputation] * 3  # its score after each block
         assert node.history.follow(node.chain) == 0  # nothing new: nothing done
 
 
