@@ -111,7 +111,8 @@ def request_of(
     spec: JobSpec, model_path: Path, device: str | None, claimed: bytes | None = None, stream: bool = False
 ) -> dict[str, Any]:
     return {"kind": spec.kind, "model_path": str(model_path), "input": spec.input,
-            "options": dict(spec.options), "device": device, "claimed": claimed, "stream": stream}  # fmt: skip
+            "options": dict(spec.options), "device": device, "claimed": claimed, "stream": stream,
+            "rendezvous": spec.rendezvous}  # fmt: skip
 
 
 def piece_of(frame: Any) -> str | None:

@@ -13,6 +13,7 @@ class JobSpec:
     kind: str
     input: Any  # a prompt (inference) or a list of texts (embed, lora)
     options: dict[str, int] = field(default_factory=dict)
+    rendezvous: str = ""  # host:port where a member of a job spread over providers meets the others
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def handle(request: dict[str, Any], emit: Callable[[dict[str, Any]], None] | Non
 
     try:
         kind = KINDS[request["kind"]]
-        spec = JobSpec(request["kind"], request["input"], dict(request.get("options") or {}))
+        spec = JobSpec(request["kind"], request["input"], dict(request.get("options") or {}),
+                       str(request.get("rendezvous") or ""))  # fmt: skip
         device = request.get("device") or loading.best_device()
         path = Path(request["model_path"])
         start = time.perf_counter()

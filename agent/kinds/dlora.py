@@ -19,7 +19,8 @@ from typing import Any
 from agent import diloco, loading
 from agent.canonical import digest, to_fixed
 from agent.diloco_group import Group
-from agent.kinds.lora import MAX_LENGTH, _targets
+from agent.job import JobSpec, Verdict
+from agent.kinds.lora import MAX_LENGTH, WEIGHT_TOLERANCE, _targets
 
 MAX_ROUNDS = 64
 
@@ -81,6 +82,20 @@ def round_delta(
     return start - diloco.flatten(adapter_of(model)), losses
 
 
+def _vector_bytes(vector: Any) -> bytes:
+    from safetensors.torch import save
+
+    return save({"v": vector.contiguous()})
+
+
+def _vector_of(raw: Any) -> Any:
+    from safetensors.torch import load
+
+    if not isinstance(raw, bytes):
+        raise ValueError("a round's tensor is safetensors bytes")
+    return load(raw)["v"]
+
+
 def run(
     texts: list[str], model_path: Path, device: str, options: dict[str, int], group: Group
 ) -> dict[str, Any]:
@@ -93,9 +108,11 @@ def run(
     current = diloco.flatten(like)
     momentum = current * 0
     losses: list[float] = []
-    commitments = []
+    commitments, starts, deltas = [], [], []
     for _ in range(rounds):
+        starts.append(_vector_bytes(current))
         delta, trace = round_delta(model, batch, labels, current, like, steps, lr)
+        deltas.append(_vector_bytes(delta))
         losses += trace
         mean = diloco.mean_in_rank_order(group.gather(delta))
         current, momentum = diloco.outer_step(current, momentum, mean, outer)
@@ -106,5 +123,52 @@ def run(
         "loss": to_fixed(losses),
         "adapter": save(diloco.unflatten(current, like)),
         "rounds": commitments,
+        # what a verifier re-executes a round from, and compares with
+        "starts": starts,
+        "deltas": deltas,
         "bytes_sent": group.bytes_sent,
     }
+
+
+def run_member(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
+    """This provider's part of a job spread over providers: it joins the
+    group at the spec's rendezvous as rank `member` of `providers`."""
+    options = spec.options
+    group = Group.join(options.get("member", 0), options["providers"], spec.rendezvous)
+    try:
+        return run(list(spec.input), model_path, device, options, group)
+    finally:
+        group.close()
+
+
+def check_member(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any]) -> Verdict:
+    """Re-execute every round of a member's claimed result from the round's
+    claimed starting adapter on its shard; the first round must start from
+    the adapter the seed builds. (That the later starts follow from the
+    group's averaged deltas is checked across members, not here.)"""
+    steps, rounds, lr, _ = settings(spec.options)
+    starts, deltas = claimed.get("starts"), claimed.get("deltas")
+    if (
+        not isinstance(starts, list)
+        or not isinstance(deltas, list)
+        or not len(starts) == len(deltas) == rounds
+    ):
+        return Verdict(False, f"a member's result has {rounds} rounds of starts and deltas")
+    part = diloco.shard(list(spec.input), spec.options.get("member", 0), spec.options["providers"])
+    model, batch, labels = build(part, model_path, device, spec.options)
+    like = adapter_of(model)
+    expected = diloco.flatten(like)
+    for index, (start_raw, delta_raw) in enumerate(zip(starts, deltas, strict=True)):
+        try:
+            start, claimed_delta = _vector_of(start_raw), _vector_of(delta_raw)
+        except Exception as exc:
+            return Verdict(False, f"round {index}: unreadable tensor ({exc})")
+        if start.shape != expected.shape or claimed_delta.shape != expected.shape:
+            return Verdict(False, f"round {index}: tensors of the wrong size")
+        if index == 0 and float((start - expected).abs().max()) > WEIGHT_TOLERANCE:
+            return Verdict(False, "round 0 does not start from the adapter the seed builds")
+        delta, _ = round_delta(model, batch, labels, start, like, steps, lr)
+        drift = float((delta - claimed_delta).abs().max())
+        if drift > WEIGHT_TOLERANCE:
+            return Verdict(False, f"round {index}: the delta differs by {drift:.2e} on re-execution")
+    return Verdict(True)

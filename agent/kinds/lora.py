@@ -29,7 +29,30 @@ def _targets(model: Any) -> list[str]:
     raise ValueError("no known attention projections to adapt in this model")
 
 
+def spread(spec: JobSpec) -> bool:
+    """Is this a member's part of a job spread over providers (`agent.kinds.dlora`)?"""
+    return spec.options.get("providers", 1) > 1
+
+
 def run(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
+    if spread(spec):
+        from agent.kinds import dlora
+
+        return dlora.run_member(spec, model_path, device)
+    return _run_alone(spec, model_path, device)
+
+
+def check(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any]) -> Verdict:
+    """A verifier's check: a member's rounds one by one (it cannot run the
+    group alone), any other job by re-execution."""
+    if spread(spec):
+        from agent.kinds import dlora
+
+        return dlora.check_member(spec, model_path, device, claimed)
+    return compare(_run_alone(spec, model_path, device), claimed)
+
+
+def _run_alone(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
     import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from safetensors.torch import save

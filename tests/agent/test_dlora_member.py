@@ -1,0 +1,71 @@
+"""A LoRA job spread over two providers, each member run by its own sandboxed
+runner (`LocalExecutor`) meeting the other at a rendezvous on loopback;
+then a verifier's check of one member's rounds, honest and made up."""
+
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.canonical import decode, encode
+from agent.executor import Execution, LocalExecutor
+from agent.job import JobSpec
+from agent.tiny_models import tiny_causal_lm
+
+TEXTS = [f"a fox runs {i} miles to the river and back" for i in range(8)]
+OPTIONS = {"providers": 2, "sync_every": 3, "rounds": 2, "lr_ppm": 20_000, "seed": 1, "rank": 4, "alpha": 8}
+
+
+def _rendezvous() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def _spec(member: int, rendezvous: str = "") -> JobSpec:
+    return JobSpec("lora", TEXTS, {**OPTIONS, "lead": 0, "member": member}, rendezvous)
+
+
+@pytest.mark.slow
+def test_two_sandboxed_members_train_one_adapter_and_a_made_up_delta_fails_its_check(tmp_path: Path) -> None:
+    model = tiny_causal_lm(tmp_path / "model")
+    meet = _rendezvous()
+    executors = [LocalExecutor(log=tmp_path / f"runner{i}.log") for i in range(2)]
+    done: dict[int, Execution] = {}
+    failed: list[BaseException] = []
+
+    def member(rank: int) -> None:
+        try:
+            done[rank] = executors[rank].run(_spec(rank, meet), model, 300)
+        except BaseException as exc:  # reported below, not lost in the thread
+            failed.append(exc)
+
+    try:
+        threads = [threading.Thread(target=member, args=(rank,)) for rank in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        assert not failed, failed
+        lead, other = decode(done[0].encoded), decode(done[1].encoded)
+        assert lead["adapter"] == other["adapter"] and len(lead["rounds"]) == OPTIONS["rounds"]
+        honest = executors[0].verify(_spec(1), model, done[1].encoded, 300)
+        assert honest.match, honest.reason
+        made_up: dict[str, Any] = dict(other)
+        forged = list(other["deltas"])
+        forged[1] = other["deltas"][0]  # round 1 claims round 0's delta: plausible, not computed
+        made_up["deltas"] = forged
+        caught = executors[0].verify(_spec(1), model, encode(made_up), 300)
+        assert not caught.match and "round 1" in caught.reason
+    finally:
+        for executor in executors:
+            executor.close()
+
+
+def test_a_member_joining_a_missing_group_fails_with_a_timeout(tmp_path: Path) -> None:
+    from agent.diloco_group import Group
+
+    with pytest.raises(Exception, match="(?i)timeout|timed out|connect"):
+        Group.join(1, 2, _rendezvous(), timeout=2)
