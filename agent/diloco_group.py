@@ -31,6 +31,7 @@ class Group:
         import torch.distributed as dist
 
         host, _, port = rendezvous.rpartition(":")
+        host = host.strip("[]")  # an IPv6 address is written [host]:port
         if not host or not port.isdigit():
             raise ValueError(f"a rendezvous is host:port, not {rendezvous!r}")
         store = dist.TCPStore(host, int(port), world, rank == 0, timedelta(seconds=timeout))  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ class JobProgress:
     attempts: int = 0  # runs started: a job that keeps killing its node is not started forever
     invalid: bool = False  # the input can never run: refused on chain, never run
     refuse_sent: int = -1
+    rendezvous: str = ""  # a member of a job spread over providers: where the group meets
 
     def but(self, **changes: object) -> "JobProgress":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ import trio
 
 from agent.executor import Executor, ExecutorError, SandboxLost
 from agent.job import JobSpec
+from offchain import group_member
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, job_input
@@ -76,6 +77,7 @@ class WorkerConfig:
     memory_mb: int
     job_timeout: float = 900.0
     api_url: str = ""  # where this node takes session requests over HTTP, published on chain
+    rendezvous_host: str = "127.0.0.1"  # where other providers reach this one's runner for a group job
 
 
 class ProviderWorker(BlockDriven):
@@ -126,8 +128,9 @@ class ProviderWorker(BlockDriven):
                 record = JobProgress(job.id, job.assigned_at, state=FAILED, error=str(exc), invalid=True)
                 self.progress.put(record)
             else:
-                record = JobProgress(job.id, job.assigned_at)
-                self._start(nursery, job, record)
+                record = self._meeting(job, JobProgress(job.id, job.assigned_at))
+                if record is not None:
+                    self._start(nursery, job, record)
                 return
 
         def due(sent: int) -> bool:
@@ -148,6 +151,20 @@ class ProviderWorker(BlockDriven):
             self._submit(record.but(reveal_sent=number), "reveal", {
                 "job": job.id, "result_hash": record.result_hash, "salt": record.salt, "result": result,
             })  # fmt: skip
+
+    def _meeting(self, job: jobs.Job, record: JobProgress) -> JobProgress | None:
+        """A member of a group job learns where the group meets (the lead
+        picks and publishes it); None while a member waits for the lead."""
+        if not group_member.spread(job):
+            return record
+        if group_member.is_lead(job):
+            address = group_member.lead_address(self.config.rendezvous_host)
+            self._submit(
+                record.but(rendezvous=address), "rendezvous", {"job": job.id, "address": address.encode()}
+            )
+            return record.but(rendezvous=address)
+        address = group_member.published(self.chain.state(), job)
+        return record.but(rendezvous=address) if address else None
 
     def _input_overdue(self, job: jobs.Job, number: int) -> bool:
         """Past this, the refusal must go now to land inside the commit window."""
@@ -196,7 +213,7 @@ class ProviderWorker(BlockDriven):
             why = "the model is not on this machine" if path is None else "the input blob is not here"
             log.warning("job %d cannot run: %s", job.id, why)
             return record.but(state=FAILED, error=why)
-        spec = JobSpec(job.kind, value, dict(job.options))
+        spec = JobSpec(job.kind, value, dict(job.options), record.rendezvous)
         log.info("job %d: running %s (%d work units)", job.id, job.kind, job.units)
         try:
             done = await trio.to_thread.run_sync(
