@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from agent.canonical import decode
+from agent.canonical import encode as encode_result
 from agent.executor import LocalExecutor
 from agent.models import model_hash
 from agent.tiny_models import tiny_causal_lm
@@ -17,15 +18,18 @@ from genesis.spec import local_spec
 from offchain.blobs import BlobStore
 from offchain.progress import ProgressStore
 from offchain.provider import ProviderWorker, WorkerConfig
-from runtime.codec import encode
-from runtime.constants import UNIT
+from offchain.verifier import VerifierWorker
+from runtime.codec import blake2b_256, encode
+from runtime.constants import MAX_INLINE_RESULT, UNIT
 from runtime.crypto import Keypair
-from runtime.pallets import job_groups, jobs
-from tests.chain import CHARLIE, EVE, FERDIE, TestChain, failed
+from runtime.pallets import job_groups, jobs, staking, verification
+from tests.chain import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, TestChain, failed
 from tests.offchain.view import ChainOfTest
 
 pytest.importorskip("transformers")
 TEXTS = [f"a fox runs {i} miles to the river and back" for i in range(8)]
+PROVIDERS = {EVE.public: EVE, FERDIE.public: FERDIE}
+VALIDATORS = (ALICE, BOB, CHARLIE, DAVE)
 OPTIONS = {"providers": 2, "sync_every": 3, "rounds": 2, "lr_ppm": 20_000, "seed": 1, "rank": 4, "alpha": 8}
 
 
@@ -38,8 +42,9 @@ class Member:
                                      WorkerConfig(price=1_000, memory_mb=4096, job_timeout=300))  # fmt: skip
 
 
-def _market(lm: Path) -> TestChain:
-    chain = TestChain(local_spec(), replicate=False, job_commit_window=30, job_reveal_window=10)
+def _market(lm: Path, sample_rate_ppm: int = 100_000) -> TestChain:
+    chain = TestChain(local_spec(), replicate=False, job_commit_window=30, job_reveal_window=10,
+                      job_challenge_window=4, verify_window=6, sample_rate_ppm=sample_rate_ppm)  # fmt: skip
     digest = model_hash(lm)
     chain.call(EVE, "registry", "register_model", hash=digest, model_name="tiny", kind="inference",
                params=2_000_000, memory_mb=64)  # fmt: skip
@@ -49,21 +54,15 @@ def _market(lm: Path) -> TestChain:
     return chain
 
 
-@pytest.mark.slow
-def test_two_workers_train_a_group_job_and_are_each_paid_their_share(tmp_path: Path) -> None:
-    lm = tiny_causal_lm(tmp_path / "lm")
-    chain = _market(lm)
+def _train(chain: TestChain, lm: Path, tmp: Path) -> tuple[Member, Member]:
+    """Submit a 2-provider job and let both workers train it; the members by rank."""
     args: dict[str, Any] = {"kind": "lora", "model": model_hash(lm), "input": encode(TEXTS), "input_hash": b"",
-                            "input_size": 0, "options": OPTIONS, "max_fee": 10 * UNIT, "deadline": 60,
+                            "input_size": 0, "options": OPTIONS, "max_fee": 10 * UNIT, "deadline": 80,
                             "min_reputation": 0}  # fmt: skip
     assert failed(chain.call(CHARLIE, "jobs", "submit", **args)) is None
-    group = [jobs.job(chain.state, i) for i in (0, 1)]
-    assert all(m is not None and m.status == jobs.JobStatus.ASSIGNED for m in group)
-    by_key = {EVE.public: EVE, FERDIE.public: FERDIE}
-    lead_job, other_job = group
-    assert lead_job is not None and other_job is not None
-    lead = Member(chain, by_key[lead_job.provider], lm, tmp_path / "lead")
-    other = Member(chain, by_key[other_job.provider], lm, tmp_path / "other")
+    assigned = [_job(chain, i) for i in (0, 1)]
+    assert all(m.status == jobs.JobStatus.ASSIGNED for m in assigned)
+    lead, other = (Member(chain, PROVIDERS[m.provider], lm, tmp / str(i)) for i, m in enumerate(assigned))
 
     async def train() -> None:
         async with trio.open_nursery() as nursery:
@@ -74,31 +73,87 @@ def test_two_workers_train_a_group_job_and_are_each_paid_their_share(tmp_path: P
             assert job_groups.Rendezvous.get(chain.state, 0)
             other.worker.step(nursery)  # joins; the nursery ends when both runs end
 
+    trio.run(train)
+    return lead, other
+
+
+def _job(chain: TestChain, job_id: int) -> jobs.Job:
+    found = jobs.job(chain.state, job_id)
+    assert found is not None
+    return found
+
+
+def _result(member: Member, job_id: int) -> dict[str, Any]:
+    record = member.progress.get(job_id)
+    assert record is not None and record.state == "done", record
+    raw = member.blobs.get(record.result_hash)
+    assert raw is not None
+    return dict(decode(raw))
+
+
+def _run_blocks(chain: TestChain, members: list[Member], verifiers: list[Any], until: Any) -> None:
+    for _ in range(60):  # commit, reveal, checks and the challenge window, block by block
+        for worker, view in [(m.worker, m.view) for m in members] + verifiers:
+            trio.run(_step, worker)
+            view.flush()
+        if until():
+            return
+    raise AssertionError("the group job never finished")
+
+
+@pytest.mark.slow
+def test_two_workers_train_a_group_job_and_are_each_paid_their_share(tmp_path: Path) -> None:
+    lm = tiny_causal_lm(tmp_path / "lm")
+    chain = _market(lm)
+    lead, other = _train(chain, lm, tmp_path)
     try:
-        trio.run(train)
-        records = [lead.progress.get(0), other.progress.get(1)]
-        assert all(r is not None and r.state == "done" for r in records), records
-        lead_result = decode(lead.blobs.get(records[0].result_hash))  # type: ignore[union-attr]
-        other_result = decode(other.blobs.get(records[1].result_hash))  # type: ignore[union-attr]
-        assert lead_result["adapter"] == other_result["adapter"]  # one adapter, trained by both
-        paid = {key: chain.account(key).free for key in by_key}
-        for _ in range(40):  # commit, reveal, and the challenge window, block by block
-            for member in (lead, other):
-                trio.run(_step, member)
-                member.view.flush()
-            if all(jobs.job(chain.state, i).status == jobs.JobStatus.SETTLED for i in (0, 1)):  # type: ignore[union-attr]
-                break
-        settled = [jobs.job(chain.state, i) for i in (0, 1)]
-        assert all(s is not None and s.status == jobs.JobStatus.SETTLED for s in settled)
-        for member_job in settled:
-            assert (
-                member_job is not None and chain.account(member_job.provider).free > paid[member_job.provider]
-            )
+        assert _result(lead, 0)["adapter"] == _result(other, 1)["adapter"]  # one adapter, trained by both
+        before = {key: chain.account(key).free for key in PROVIDERS}
+        _run_blocks(
+            chain,
+            [lead, other],
+            [],
+            lambda: all(_job(chain, i).status == jobs.JobStatus.SETTLED for i in (0, 1)),
+        )
+        for member_job in (_job(chain, 0), _job(chain, 1)):
+            assert chain.account(member_job.provider).free > before[member_job.provider]  # its share
     finally:
         lead.executor.close()
         other.executor.close()
 
 
-async def _step(member: Member) -> None:
+@pytest.mark.slow
+def test_a_member_that_reports_a_made_up_delta_is_caught_and_slashed(tmp_path: Path) -> None:
+    lm = tiny_causal_lm(tmp_path / "lm")
+    chain = _market(lm, sample_rate_ppm=500_000)  # x3 for a new provider: every job checked
+    lead, other = _train(chain, lm, tmp_path)
+    forger = _job(chain, 1).provider
+    forged = _result(other, 1)
+    forged["deltas"] = [forged["deltas"][0], forged["deltas"][0]]  # round 1 claims round 0's delta
+    raw = encode_result(forged)
+    other.blobs.put(raw)
+    record = other.progress.get(1)
+    assert record is not None
+    other.progress.put(record.but(result_hash=blake2b_256(raw), inline=len(raw) <= MAX_INLINE_RESULT))
+    executors = []
+    verifiers = []
+    for key in VALIDATORS:
+        view = ChainOfTest(chain, key)
+        executor = LocalExecutor(device="cpu", log=tmp_path / f"verifier-{key.public.hex()[:6]}.log")
+        store = BlobStore(tmp_path / f"verifier-{key.public.hex()[:6]}")
+        store.put(raw)
+        executors.append(executor)
+        verifiers.append((VerifierWorker(view, executor, {model_hash(lm): lm}, store), view))
+    bonded = staking.ledger(chain.state, forger).bonded
+    try:
+        _run_blocks(chain, [lead, other], verifiers, lambda: _job(chain, 1).status == jobs.JobStatus.REJECTED)
+        assert staking.ledger(chain.state, forger).bonded < bonded  # slashed for the made-up round
+        assert verification.outcome(chain.state, 1) == verification.CheckStatus.FAILED
+    finally:
+        for executor in (lead.executor, other.executor, *executors):
+            executor.close()
+
+
+async def _step(worker: Any) -> None:
     async with trio.open_nursery() as nursery:
-        member.worker.step(nursery)
+        worker.step(nursery)
