@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
             api_host="0.0.0.0" if args.api_external else "127.0.0.1",
             api_keys_dir=Path(args.api_keys) if args.api_keys else None,
             public_api_url=args.public_api_url or "",
+            rendezvous_host=args.rendezvous_host,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -296,6 +297,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--public-api-url", metavar="URL",
         help="with --worker and --api-port: the http(s) URL of this API that users' nodes can reach, "
         "published on chain so they send session requests straight to it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rendezvous-host", metavar="HOST", default="127.0.0.1",
+        help="with --worker: the address other providers reach this one at when it leads a LoRA job spread "
+        "over providers (default 127.0.0.1: this machine only)",
     )  # fmt: skip
     parser.add_argument("--prometheus-port", type=int, default=9615, help="metrics port (default 9615)")
     parser.add_argument("--prometheus-external", action="store_true", help="serve metrics on all interfaces")

@@ -98,6 +98,7 @@ class NodeConfig:
     api_host: str = "127.0.0.1"
     api_keys_dir: Path | None = None  # None: ~/.vcoin/api-keys
     public_api_url: str = ""  # where users' nodes reach this worker's desk over HTTP (--public-api-url)
+    rendezvous_host: str = "127.0.0.1"  # where other providers reach this one's runner (--rendezvous-host)
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -149,6 +150,7 @@ class Node:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.sandbox(),
                 config.model_dirs, config.worker_price, config.spec.chain_id, config.public_api_url,
+                config.rendezvous_host,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(

@@ -35,7 +35,7 @@ class Sandbox:
 
 def build_provider_worker(
     chain: ChainView, base_path: Path, blobs: BlobStore, sandbox: Sandbox, model_dirs: list[Path], price: int,
-    chain_id: bytes, api_url: str = "",
+    chain_id: bytes, api_url: str = "", rendezvous_host: str = "127.0.0.1",
 ) -> ProviderWorker:  # fmt: skip
     devices = discover()
     gpu = devices[0].kind == "cuda"
@@ -47,7 +47,8 @@ def build_provider_worker(
     worker = ProviderWorker(
         chain, sandbox.make(gpu, runner_log), models, blobs,
         ProgressStore(base_path / "worker" / "jobs"),
-        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=sandbox.job_timeout, api_url=api_url),
+        WorkerConfig(price=price, memory_mb=devices[0].memory_mb, job_timeout=sandbox.job_timeout, api_url=api_url,
+                     rendezvous_host=rendezvous_host),
     )  # fmt: skip
     store = SessionStore(base_path / "worker" / "sessions")
     worker.desk = ServingDesk(chain, worker.executor, models, store, worker.limiter, chain_id)

@@ -25,7 +25,13 @@ from tools.paging import newest_jobs
 from tools.results import artifact, render
 from tools.sdk import Job, JobFailed, Market
 
-OPTION_FLAGS = ("max_tokens", "rank", "alpha", "steps", "lr_ppm", "seed")
+OPTION_FLAGS = ("max_tokens", "rank", "alpha", "steps", "lr_ppm", "seed", "providers", "sync_every", "rounds",
+                "outer_lr_ppm", "momentum_ppm")  # fmt: skip
+OPTION_HELP = {
+    "providers": "lora: spread the job over K providers (DiLoCo rounds; the fee and work are split)",
+    "sync_every": "lora over providers: local steps between two exchanges of the adapter (H)",
+    "rounds": "lora over providers: exchanges in the job (it takes sync_every x rounds steps)",
+}
 
 
 def _input(args: argparse.Namespace) -> Any:
@@ -146,7 +152,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--min-reputation", type=int, default=0, help="SLA: providers' lowest reputation (ppm)"
     )
     for name in OPTION_FLAGS:
-        submit.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help=f"job option {name}")
+        submit.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=int,
+            help=OPTION_HELP.get(name, f"job option {name}"),
+        )
     submit.add_argument("--wait", action="store_true", help="wait for the result and print it")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait with --wait")
     submit.add_argument("--out", help="with --wait: write the result (a LoRA adapter) to this file")
