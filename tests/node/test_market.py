@@ -13,6 +13,7 @@ import pytest
 from agent.job import JobSpec, Result
 from agent.kinds import KINDS
 from agent.models import PACKAGED, model_hash
+from agent.threads import job_threads
 from agent.tiny_models import tiny_causal_lm
 from runtime.constants import ppm_of
 from runtime.crypto import dev_keypair, to_address
@@ -73,6 +74,11 @@ def latest_job(node: NodeProcess) -> dict[str, Any]:
 
 
 def direct(kind: str, job_input: Any, path: Path, **options: int) -> dict[str, Any]:
+    """The kind run in this process with the sandbox's thread count: float
+    reductions split over another number of threads differ in their last bits."""
+    import torch
+
+    torch.set_num_threads(job_threads())
     payload = KINDS[kind].run(JobSpec(kind, job_input, options), path, "cpu")
     return render(kind, Result.of(payload).encoded)
 
