@@ -1,0 +1,64 @@
+"""A LoRA job spread over two providers on two real worker nodes: submitted
+with the CLI, trained by both (they meet at the lead's rendezvous), settled
+once per member with each provider paid, and one adapter for both."""
+
+from pathlib import Path
+
+import pytest
+
+from agent.models import model_hash
+from agent.tiny_models import tiny_causal_lm
+from runtime.crypto import dev_keypair, to_address
+from tests.nodeproc import NodeProcess, fast_dev_spec, wait_until
+
+pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow
+ALICE, CHARLIE = (to_address(dev_keypair(name).public) for name in ("//alice", "//charlie"))
+TEXTS = [f"a fox runs {i} miles to the river and back" for i in range(8)]
+
+
+def test_two_worker_nodes_train_one_lora_job_and_both_are_paid(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    tiny_causal_lm(models / "tiny-lm")
+    spec = fast_dev_spec(
+        tmp_path / "spec.json", job_commit_window=90, job_reveal_window=10, job_challenge_window=3
+    )
+    common = ["--worker", "--executor", "local", "--model-dir", str(models)]
+    lead_node = NodeProcess(tmp_path / "alice", spec, extra=common).start()
+    nodes = [lead_node]
+    try:
+        boot = lead_node.rpc("system_localListenAddresses")[0]
+        assert lead_node.cli_json("tx", "bond", "--from", "//charlie", "--amount", "200")["success"]
+        nodes.append(NodeProcess(tmp_path / "charlie", spec, dev=False, extra=[
+            *common, "--key", "//charlie", "--allow-dev-keys", "--bootnodes", boot,
+        ]).start())  # fmt: skip
+        added = lead_node.cli("model", "add", str(models / "tiny-lm"), "--from", "//alice", "--kind", "inference",
+                              "--params", "2000000", "--memory-mb", "64", "--name", "tiny-lm")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        tiny = "0x" + model_hash(models / "tiny-lm").hex()
+        for who in (ALICE, CHARLIE):
+            wait_until(
+                lambda who=who: tiny in lead_node.rpc("vcoin_provider", who)["models"], 120, "both to serve"
+            )
+        before = {who: lead_node.rpc("vcoin_account", who)["free"] for who in (ALICE, CHARLIE)}
+        inputs = [arg for text in TEXTS for arg in ("--input", text)]
+        out = lead_node.cli("job", "submit", "--from", "//bob", "--kind", "lora", "--model", "tiny-lm", *inputs,
+                            "--providers", "2", "--sync-every", "3", "--rounds", "2", "--rank", "4",
+                            "--lr-ppm", "20000", "--max-fee", "2", "--wait", "--timeout", "400",
+                            "--out", str(tmp_path / "lead.safetensors"))  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        members = [lead_node.rpc("vcoin_job", i) for i in (0, 1)]
+        assert {m["provider"] for m in members} == {ALICE, CHARLIE}
+        wait_until(
+            lambda: all(lead_node.rpc("vcoin_job", i)["status"] == "settled" for i in (0, 1)),
+            240,
+            "both settled",
+        )
+        other = lead_node.cli("job", "result", "1", "--out", str(tmp_path / "other.safetensors"))
+        assert other.returncode == 0, other.stderr
+        assert (tmp_path / "lead.safetensors").read_bytes() == (tmp_path / "other.safetensors").read_bytes()
+        for who in (ALICE, CHARLIE):
+            assert lead_node.rpc("vcoin_account", who)["free"] > before[who]  # its share of the fee
+    finally:
+        for node in nodes:
+            node.stop()
