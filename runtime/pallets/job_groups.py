@@ -102,6 +102,28 @@ def rendezvous(ctx: Ctx, origin: bytes, job: int, address: bytes) -> None:
     ctx.emit(Event.RendezvousSet, job=job, provider=origin, address=address)
 
 
+def progress(ctx: Ctx, origin: bytes, job: int, round_: int) -> Job:
+    """A member whose group broke (a peer vanished) says it is alive and how
+    far the group got: its commit window starts again, so it waits for the
+    replacement the chain assigns to the lost member instead of missing its
+    commit beside it. Never past the job's deadline."""
+    found = Jobs.get(ctx.state, job)
+    if found is None:
+        raise Error.UnknownJob(str(job))
+    if size(found) == 1:
+        raise Error.NotGroupLead("only a member of a job spread over providers reports progress")
+    if found.provider != origin or found.status != JobStatus.ASSIGNED:
+        raise Error.NotAssigned("this job is not assigned to you, or was committed")
+    if not 0 <= round_ <= found.options.get("rounds", 0):
+        raise Error.BadOptions(f"a round of 0 to {found.options.get('rounds', 0)}")
+    if ctx.number >= found.deadline:
+        raise Error.TooLate("the job's deadline has passed: no more waiting")
+    restarted = replace(found, assigned_at=ctx.number)
+    Jobs.put(ctx.state, job, restarted)
+    ctx.emit(Event.ProgressReported, job=job, provider=origin, round=round_)
+    return restarted
+
+
 def forget(ctx: Ctx, job: Job) -> None:
     """The lead is no longer running: its address is stale."""
     if size(job) > 1 and job.options.get("member") == 0:

@@ -50,6 +50,7 @@ class Event(PalletEvent, pallet=PALLET):
     Rejected = auto()
     Settled = auto()
     RendezvousSet = auto()
+    ProgressReported = auto()
 
 
 class JobKind(StrEnum):

@@ -130,6 +130,13 @@ def rendezvous(ctx: Ctx, origin: bytes, job: int, address: bytes) -> None:
     job_groups.rendezvous(ctx, origin, job, address)
 
 
+@calls.add("progress", job=amount, round=u32)
+def progress(ctx: Ctx, origin: bytes, job: int, round: int) -> None:
+    """A group member alive after its group broke: a fresh commit window (`job_groups.progress`)."""
+    restarted = job_groups.progress(ctx, origin, job, round)
+    _schedule(ctx, job, restarted.assigned_at + ctx.params.job_commit_window + 1)
+
+
 def _evict(ctx: Ctx, victim: int, by: int) -> None:
     found = Jobs.get(ctx.state, victim)
     assert found is not None and found.status == JobStatus.PENDING

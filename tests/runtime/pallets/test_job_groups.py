@@ -109,3 +109,23 @@ def test_a_group_submission_weighs_one_job_per_provider() -> None:
 
     assert weight({"providers": 4}) == 4 * weight({})
     assert weight({"providers": "4"}) == weight({"providers": 99}) == weight(None) == weight({})
+
+
+def test_a_member_reporting_progress_gets_a_fresh_commit_window_until_the_deadline() -> None:
+    chain = market(BOB, DAVE, commit_window=5)
+    assert failed(submit(chain, {**GROUP, "providers": 2})) is None
+    keys = {k.public: k for k in (BOB, DAVE)}
+    alive, lost = job(chain, 0), job(chain, 1)
+    assert failed(chain.call(keys[lost.provider], "jobs", "progress", job=0, round=1)) == "jobs.NotAssigned"
+    assert failed(chain.call(keys[alive.provider], "jobs", "progress", job=0, round=3)) == "jobs.BadOptions"
+    assert failed(chain.call(keys[alive.provider], "jobs", "progress", job=0, round=1)) is None
+    restarted = job(chain, 0).assigned_at
+    assert restarted > alive.assigned_at
+    chain.advance_to(lost.assigned_at + 5 + 1)  # the silent member misses its commit, the other waits on
+    assert job(chain, 1).status == jobs.JobStatus.PENDING and job(chain, 0).status == jobs.JobStatus.ASSIGNED
+    chain.advance_to(restarted + 5 + 1)  # ... for its own fresh window only
+    assert alive.provider in job(chain, 0).tried  # missed it in turn: requeued away from its provider
+    single = market(BOB)
+    assert failed(single.call(FERDIE, "jobs", "submit", kind="lora", model=CAUSAL, input=TEXTS, input_hash=b"",
+                              input_size=0, options={}, max_fee=UNIT, deadline=30, min_reputation=0)) is None  # fmt: skip
+    assert failed(single.call(BOB, "jobs", "progress", job=0, round=0)) == "jobs.NotGroupLead"
