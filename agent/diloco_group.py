@@ -15,6 +15,10 @@ from typing import Any
 DEFAULT_TIMEOUT = 120.0  # seconds for the group to form and for each exchange
 
 
+class GroupBroken(Exception):
+    """A peer vanished (closed its connection, or timed out): the round is lost, not the job."""
+
+
 @dataclass
 class Group:
     rank: int
@@ -47,7 +51,10 @@ class Group:
         if self.world == 1:
             return [vector]
         parts = [torch.empty_like(vector) for _ in range(self.world)]
-        self._pg.allgather([parts], [vector]).wait()
+        try:
+            self._pg.allgather([parts], [vector]).wait()
+        except RuntimeError as exc:  # gloo's errors: a dead peer's connection, a timeout
+            raise GroupBroken(str(exc)) from None
         self.exchanges += 1
         self.bytes_sent += vector.numel() * vector.element_size() * (self.world - 1)
         return parts

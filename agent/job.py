@@ -14,6 +14,7 @@ class JobSpec:
     input: Any  # a prompt (inference) or a list of texts (embed, lora)
     options: dict[str, int] = field(default_factory=dict)
     rendezvous: str = ""  # host:port where a member of a job spread over providers meets the others
+    resume: bytes = b""  # ... and the partial result it goes on from (`agent.diloco_progress`)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,19 @@ averaged adapter: what it commits to, so a sampled (provider, round) can be
 re-executed from that round's starting adapter (`round_delta`).
 """
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from agent import diloco, loading
-from agent.canonical import digest, to_fixed
-from agent.diloco_group import Group
+from agent.canonical import decode, digest, to_fixed
+from agent.diloco_group import Group, GroupBroken
+from agent.diloco_progress import Progress, agree, vector_of
 from agent.job import JobSpec, Verdict
 from agent.kinds.lora import MAX_LENGTH, WEIGHT_TOLERANCE, _targets
 
 MAX_ROUNDS = 64
+log = logging.getLogger("vcoin.agent.dlora")
 
 
 def settings(options: dict[str, int]) -> tuple[int, int, float, diloco.OuterSettings]:
@@ -82,23 +85,12 @@ def round_delta(
     return start - diloco.flatten(adapter_of(model)), losses
 
 
-def _vector_bytes(vector: Any) -> bytes:
-    from safetensors.torch import save
-
-    return save({"v": vector.contiguous()})
-
-
-def _vector_of(raw: Any) -> Any:
-    from safetensors.torch import load
-
-    if not isinstance(raw, bytes):
-        raise ValueError("a round's tensor is safetensors bytes")
-    return load(raw)["v"]
-
-
 def run(
-    texts: list[str], model_path: Path, device: str, options: dict[str, int], group: Group
-) -> dict[str, Any]:
+    texts: list[str], model_path: Path, device: str, options: dict[str, int], group: Group,
+    resume: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """This member's rounds from where the group got to; a partial result
+    (`diloco_progress`) when a peer vanishes mid-way."""
     from safetensors.torch import save
 
     steps, rounds, lr, outer = settings(options)
@@ -106,61 +98,74 @@ def run(
     model, batch, labels = build(part, model_path, device, options)
     like = adapter_of(model)
     current = diloco.flatten(like)
-    momentum = current * 0
-    losses: list[float] = []
-    commitments, starts, deltas = [], [], []
-    for _ in range(rounds):
-        starts.append(_vector_bytes(current))
-        delta, trace = round_delta(model, batch, labels, current, like, steps, lr)
-        deltas.append(_vector_bytes(delta))
-        losses += trace
-        mean = diloco.mean_in_rank_order(group.gather(delta))
-        current, momentum = diloco.outer_step(current, momentum, mean, outer)
-        commitments.append(
-            {"delta": digest(delta.numpy().tobytes()), "adapter": digest(current.numpy().tobytes())}
-        )
+    progress = Progress.of(resume)
+    try:
+        progress, current, momentum = agree(group, progress, current, current * 0)
+        while progress.done < rounds:
+            delta, trace = round_delta(model, batch, labels, current, like, steps, lr)
+            mean = diloco.mean_in_rank_order(group.gather(delta))
+            start = current
+            current, momentum = diloco.outer_step(current, momentum, mean, outer)
+            commitment = {
+                "delta": digest(delta.numpy().tobytes()),
+                "adapter": digest(current.numpy().tobytes()),
+            }
+            progress.record(start, delta, trace, commitment)
+            progress.finish_round(current, momentum)
+    except GroupBroken as exc:
+        log.warning("the group broke after %d rounds: %s", progress.done, exc)
+        return progress.partial_payload()
     return {
-        "loss": to_fixed(losses),
+        "loss": to_fixed(progress.losses),
         "adapter": save(diloco.unflatten(current, like)),
-        "rounds": commitments,
-        # what a verifier re-executes a round from, and compares with
-        "starts": starts,
-        "deltas": deltas,
+        "rounds": progress.commitments,
+        # what a verifier re-executes each delivered round from, and compares with
+        "first": progress.first,
+        "starts": progress.starts,
+        "deltas": progress.deltas,
         "bytes_sent": group.bytes_sent,
     }
 
 
 def run_member(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
     """This provider's part of a job spread over providers: it joins the
-    group at the spec's rendezvous as rank `member` of `providers`."""
+    group at the spec's rendezvous as rank `member` of `providers`, going on
+    from the partial result in `spec.resume` if any."""
     options = spec.options
-    group = Group.join(options.get("member", 0), options["providers"], spec.rendezvous)
+    resume = decode(spec.resume) if spec.resume else None
     try:
-        return run(list(spec.input), model_path, device, options, group)
+        group = Group.join(options.get("member", 0), options["providers"], spec.rendezvous)
+    except (RuntimeError, ValueError) as exc:  # the others never came: try again later from here
+        log.warning("the group did not form at %s: %s", spec.rendezvous, exc)
+        return Progress.of(resume).partial_payload()
+    try:
+        return run(list(spec.input), model_path, device, options, group, resume)
     finally:
         group.close()
 
 
 def check_member(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any]) -> Verdict:
-    """Re-execute every round of a member's claimed result from the round's
-    claimed starting adapter on its shard; the first round must start from
-    the adapter the seed builds. (That the later starts follow from the
-    group's averaged deltas is checked across members, not here.)"""
+    """Re-execute every round a member delivered from the round's claimed
+    starting adapter on its shard; a member that was there from the start
+    must start from the adapter the seed builds. (That the later starts follow
+    from the group's averaged deltas is checked across members, not here.)"""
     steps, rounds, lr, _ = settings(spec.options)
-    starts, deltas = claimed.get("starts"), claimed.get("deltas")
+    starts, deltas, first = claimed.get("starts"), claimed.get("deltas"), claimed.get("first", 0)
+    if type(first) is not int or not 0 <= first < rounds:
+        return Verdict(False, "a member's first round is not one of the job's")
     if (
         not isinstance(starts, list)
         or not isinstance(deltas, list)
-        or not len(starts) == len(deltas) == rounds
+        or not len(starts) == len(deltas) == rounds - first
     ):
-        return Verdict(False, f"a member's result has {rounds} rounds of starts and deltas")
+        return Verdict(False, f"a member's result has a start and a delta for each round from {first}")
     part = diloco.shard(list(spec.input), spec.options.get("member", 0), spec.options["providers"])
     model, batch, labels = build(part, model_path, device, spec.options)
     like = adapter_of(model)
     expected = diloco.flatten(like)
-    for index, (start_raw, delta_raw) in enumerate(zip(starts, deltas, strict=True)):
+    for index, (start_raw, delta_raw) in enumerate(zip(starts, deltas, strict=True), start=first):
         try:
-            start, claimed_delta = _vector_of(start_raw), _vector_of(delta_raw)
+            start, claimed_delta = vector_of(start_raw), vector_of(delta_raw)
         except Exception as exc:
             return Verdict(False, f"round {index}: unreadable tensor ({exc})")
         if start.shape != expected.shape or claimed_delta.shape != expected.shape:

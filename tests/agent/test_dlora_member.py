@@ -69,3 +69,71 @@ def test_a_member_joining_a_missing_group_fails_with_a_timeout(tmp_path: Path) -
 
     with pytest.raises(Exception, match="(?i)timeout|timed out|connect"):
         Group.join(1, 2, _rendezvous(), timeout=2)
+
+
+def _one_round_then_vanish(model: str, meet: str) -> None:
+    """Member 1 for one round (the real computation), then gone, as if SIGKILLed."""
+    import os
+
+    import torch
+
+    from agent import diloco
+    from agent.diloco_group import Group
+    from agent.diloco_progress import Progress, agree
+    from agent.kinds import dlora
+
+    torch.set_num_threads(1)
+    group = Group.join(1, 2, meet, timeout=60)
+    net, batch, labels = dlora.build(diloco.shard(TEXTS, 1, 2), Path(model), "cpu", OPTIONS)
+    like = dlora.adapter_of(net)
+    _, current, _ = agree(group, Progress(), diloco.flatten(like), diloco.flatten(like) * 0)
+    steps, _, lr, _ = dlora.settings(OPTIONS)
+    delta, _ = dlora.round_delta(net, batch, labels, current, like, steps, lr)
+    group.gather(delta)
+    os._exit(0)
+
+
+@pytest.mark.slow
+def test_a_group_that_loses_a_member_goes_on_from_its_last_round_to_the_same_adapter(tmp_path: Path) -> None:
+    import multiprocessing
+
+    model = tiny_causal_lm(tmp_path / "model")
+    executors = [LocalExecutor(log=tmp_path / f"runner{i}.log") for i in range(2)]
+    try:
+        whole = _run_pair(executors, model, {})  # the same job, never interrupted
+        meet = _rendezvous()
+        vanishing = multiprocessing.get_context("spawn").Process(
+            target=_one_round_then_vanish, args=(str(model), meet)
+        )
+        vanishing.start()
+        broken = decode(executors[0].run(_spec(0, meet), model, 300).encoded)
+        vanishing.join(timeout=60)
+        assert broken["partial"] and broken["round"] == 1  # the round both finished is kept
+        resumed = _run_pair(executors, model, {0: encode(broken)})  # a replacement joins, from scratch
+        assert resumed[0]["adapter"] == resumed[1]["adapter"] == whole[0]["adapter"]  # as if nothing happened
+        assert (resumed[0]["first"], resumed[1]["first"]) == (0, 1)  # the replacement delivered round 1 on
+        assert len(resumed[0]["deltas"]) == 2 and len(resumed[1]["deltas"]) == 1
+        check = executors[0].verify(_spec(1), model, encode(resumed[1]), 300)
+        assert check.match, check.reason
+    finally:
+        for executor in executors:
+            executor.close()
+
+
+def _run_pair(executors: list[LocalExecutor], model: Path, resume: dict[int, bytes]) -> dict[int, Any]:
+    meet, done, failed = _rendezvous(), {}, []
+
+    def member(rank: int) -> None:
+        try:
+            spec = JobSpec("lora", TEXTS, _spec(rank).options, meet, resume.get(rank, b""))
+            done[rank] = decode(executors[rank].run(spec, model, 300).encoded)
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=member, args=(rank,)) for rank in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not failed, failed
+    return done
