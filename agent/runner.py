@@ -17,6 +17,7 @@ the load.
 """
 
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -137,6 +138,8 @@ def listen(path: Path, idle_exit: float) -> None:
 
 
 if __name__ == "__main__":
+    # the sandbox's stderr is the runner log: long jobs tell their progress there
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     if len(sys.argv) >= 3 and sys.argv[1] == "--listen":
         idle = float(sys.argv[4]) if len(sys.argv) == 5 and sys.argv[3] == "--idle-exit" else 120.0
         listen(Path(sys.argv[2]), idle)

@@ -6,12 +6,21 @@ The lead's provider picks a free port on its rendezvous host, publishes
 listens there (rank 0 hosts the group's store). Every other member waits
 until the address is on chain, then starts and connects to it; the group's
 own timeouts (`agent.diloco_group`) end a run whose peers never come.
+
+A run that loses a peer ends with a partial result (the rounds done and the
+shared state): the member waits (`WAITING`), tells the chain it is alive, and
+runs again from there when the group re-forms (`next_attempt`).
 """
 
 import socket
+from typing import Any
 
+from agent.canonical import decode
+from offchain.progress import RUNNING, JobProgress
 from runtime.pallets import job_groups, jobs
 from runtime.state import State
+
+Call = tuple[str, dict[str, Any]]  # a jobs call to submit: (name, arguments)
 
 
 def spread(job: jobs.Job) -> bool:
@@ -33,3 +42,35 @@ def lead_address(host: str) -> str:
 def published(state: State, job: jobs.Job) -> str:
     """The lead's address as the chain has it ('' until it is published)."""
     return job_groups.Rendezvous.get(state, job.options.get("lead", job.id)).decode("ascii", "replace")
+
+
+def partial(job: jobs.Job, encoded: bytes) -> dict[str, Any] | None:
+    """The partial result of a member whose group broke (`agent.diloco_progress`), else None."""
+    if not spread(job):
+        return None
+    payload = decode(encoded)
+    return payload if isinstance(payload, dict) and payload.get("partial") else None
+
+
+def next_attempt(
+    state: State, job: jobs.Job, record: JobProgress, host: str, number: int
+) -> tuple[JobProgress, list[Call], bool]:
+    """For a member waiting for its group to re-form: the record from now on,
+    the calls to send, and whether to run again now.
+
+    It tells the chain once that it is alive (`jobs.progress`, a fresh commit
+    window while the lost member is replaced). The lead runs again at a new
+    address at once; the others when the lead's address changes (a new lead,
+    or the lead's new attempt)."""
+    calls: list[Call] = []
+    if record.progress_sent < 0:
+        record = record.but(progress_sent=number)
+        calls.append(("progress", {"job": job.id, "round": record.rounds_done}))
+    if is_lead(job):
+        address = lead_address(host)
+        calls.append(("rendezvous", {"job": job.id, "address": address.encode()}))
+        return record.but(rendezvous=address, state=RUNNING, progress_sent=-1), calls, True
+    address = published(state, job)
+    if address and address != record.rendezvous:
+        return record.but(rendezvous=address, state=RUNNING, progress_sent=-1), calls, True
+    return record, calls, False

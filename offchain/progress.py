@@ -8,6 +8,7 @@ from pathlib import Path
 from offchain.records import RecordDir
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
+WAITING = "waiting"  # a group member whose group broke: it runs again when the group re-forms
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class JobProgress:
     invalid: bool = False  # the input can never run: refused on chain, never run
     refuse_sent: int = -1
     rendezvous: str = ""  # a member of a job spread over providers: where the group meets
+    resume: bytes = b""  # ... the partial result (a blob) it goes on from when the group broke
+    rounds_done: int = 0
+    progress_sent: int = -1  # block number when jobs.progress was submitted for this wait
 
     def but(self, **changes: object) -> "JobProgress":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from offchain import group_member
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, job_input
-from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
+from offchain.progress import DONE, FAILED, RUNNING, WAITING, JobProgress, ProgressStore
 from runtime.constants import MAX_INLINE_RESULT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, registry, staking
@@ -114,6 +114,10 @@ class ProviderWorker(BlockDriven):
 
     def _advance(self, nursery: trio.Nursery, job: jobs.Job, number: int) -> None:
         record = self.progress.get(job.id)
+        if record is not None and record.resume and record.assigned_at != job.assigned_at:
+            # jobs.progress gave its commit window a fresh start: the same run, not a new assignment
+            record = record.but(assigned_at=job.assigned_at)
+            self.progress.put(record)
         if record is None or record.assigned_at != job.assigned_at:
             if job.status != jobs.JobStatus.ASSIGNED:
                 return
@@ -137,7 +141,16 @@ class ProviderWorker(BlockDriven):
             return sent < 0 or number - sent >= RESEND_AFTER
 
         revealable = job.status == jobs.JobStatus.COMMITTED and number > job.committed_at
-        if record.state == RUNNING and job.status == jobs.JobStatus.ASSIGNED:
+        if record.state == WAITING and job.status == jobs.JobStatus.ASSIGNED:
+            record, calls, again = group_member.next_attempt(
+                self.chain.state(), job, record, self.config.rendezvous_host, number
+            )
+            self.progress.put(record)
+            for name, args in calls:
+                self._submit(record, name, args)
+            if again:
+                self._start(nursery, job, record)
+        elif record.state == RUNNING and job.status == jobs.JobStatus.ASSIGNED:
             self._start(nursery, job, record)  # interrupted by a restart: run it again
         elif record.invalid and job.status == jobs.JobStatus.ASSIGNED and due(record.refuse_sent):
             self._submit(
@@ -213,7 +226,8 @@ class ProviderWorker(BlockDriven):
             why = "the model is not on this machine" if path is None else "the input blob is not here"
             log.warning("job %d cannot run: %s", job.id, why)
             return record.but(state=FAILED, error=why)
-        spec = JobSpec(job.kind, value, dict(job.options), record.rendezvous)
+        resume = (self.blobs.get(record.resume) or b"") if record.resume else b""
+        spec = JobSpec(job.kind, value, dict(job.options), record.rendezvous, resume)
         log.info("job %d: running %s (%d work units)", job.id, job.kind, job.units)
         try:
             done = await trio.to_thread.run_sync(
@@ -226,6 +240,14 @@ class ProviderWorker(BlockDriven):
             log.warning("job %d failed: %s", job.id, exc)
             return record.but(state=FAILED, error=str(exc))
         self.blobs.put(done.encoded)
+        broken = group_member.partial(job, done.encoded)
+        if broken is not None:  # its group lost a member: it runs again from there when the group re-forms
+            log.warning(
+                "job %d: the group broke after %d round(s); waiting for it to re-form",
+                job.id,
+                broken["round"],
+            )
+            return record.but(state=WAITING, resume=done.hash, rounds_done=int(broken["round"]), attempts=0)
         log.info("job %d: done in %.2f s, result %s", job.id, done.seconds, done.hash.hex()[:16])
         return record.but(state=DONE, result_hash=done.hash, salt=os.urandom(32),
                           inline=len(done.encoded) <= MAX_INLINE_RESULT)  # fmt: skip

@@ -112,6 +112,7 @@ def run(
             }
             progress.record(start, delta, trace, commitment)
             progress.finish_round(current, momentum)
+            log.info("round %d of %d done (loss %.4f)", progress.done, rounds, trace[-1] if trace else 0.0)
     except GroupBroken as exc:
         log.warning("the group broke after %d rounds: %s", progress.done, exc)
         return progress.partial_payload()

@@ -157,3 +157,67 @@ def test_a_member_that_reports_a_made_up_delta_is_caught_and_slashed(tmp_path: P
 async def _step(worker: Any) -> None:
     async with trio.open_nursery() as nursery:
         worker.step(nursery)
+
+
+@pytest.mark.slow
+def test_a_member_lost_mid_job_is_replaced_and_the_job_goes_on_from_its_last_round(tmp_path: Path) -> None:
+    lm = tiny_causal_lm(tmp_path / "lm")
+    chain = _market(lm)
+    chain.call(BOB, "registry", "register_provider", models=[model_hash(lm)], memory_mb=4096, price=1_000)
+    assert BOB.public in _serving(chain, lm)  # a third provider, for the replacement
+    long = {**OPTIONS, "rounds": 6, "sync_every": 10}
+    args: dict[str, Any] = {"kind": "lora", "model": model_hash(lm), "input": encode(TEXTS), "input_hash": b"",
+                            "input_size": 0, "options": long, "max_fee": 10 * UNIT, "deadline": 200,
+                            "min_reputation": 0}  # fmt: skip
+    assert failed(chain.call(CHARLIE, "jobs", "submit", **args)) is None
+    keys = {**PROVIDERS, BOB.public: BOB}
+    lead = Member(chain, keys[_job(chain, 0).provider], lm, tmp_path / "lead")
+    lost = Member(chain, keys[_job(chain, 1).provider], lm, tmp_path / "lost")
+    members = [lead]
+
+    async def train() -> None:
+        async with trio.open_nursery() as nursery:
+            lead.worker.step(nursery)
+            lead.view.flush()
+            lost.worker.step(nursery)
+            while "round 1 of 6 done" not in _log(tmp_path / "lead"):  # mid-job: SIGKILL the other's runner
+                await trio.sleep(0.05)
+            lost.executor.close()  # its node is gone too: its worker is never stepped again
+            while (record := lead.progress.get(0)) is None or record.state != "waiting":
+                await trio.sleep(0.05)
+            assert record.rounds_done >= 1
+            for _ in range(60):  # the lost member's commit window runs out; a replacement takes it
+                lead.worker.step(nursery)
+                lead.view.flush()
+                replaced = _job(chain, 1)
+                if replaced.status == jobs.JobStatus.ASSIGNED and replaced.provider not in (
+                    lost.view.account,
+                    b"",
+                ):
+                    break
+            replacement = Member(chain, keys[_job(chain, 1).provider], lm, tmp_path / "replacement")
+            members.append(replacement)
+            replacement.worker.step(nursery)  # joins the lead's new attempt; both go on from the lead's round
+
+    try:
+        trio.run(train)
+        lead_result, replacement_result = _result(lead, 0), _result(members[1], 1)
+        assert lead_result["adapter"] == replacement_result["adapter"]
+        assert lead_result["first"] == 0 and replacement_result["first"] >= 1  # it delivered the rest only
+        _run_blocks(
+            chain, members, [], lambda: all(_job(chain, i).status == jobs.JobStatus.SETTLED for i in (0, 1))
+        )
+    finally:
+        for member in (lead, lost, *members[1:]):
+            member.executor.close()
+
+
+def _log(folder: Path) -> str:
+    path = folder / "runner.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _serving(chain: TestChain, lm: Path) -> tuple[bytes, ...]:
+    from runtime.pallets import registry
+
+    return registry.Serving.get(chain.state, model_hash(lm))
