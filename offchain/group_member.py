@@ -44,6 +44,15 @@ def published(state: State, job: jobs.Job) -> str:
     return job_groups.Rendezvous.get(state, job.options.get("lead", job.id)).decode("ascii", "replace")
 
 
+def first_round(job: jobs.Job, encoded: bytes) -> int:
+    """The first round a member's finished result delivered (0 unless it replaced a lost member)."""
+    if not spread(job):
+        return 0
+    payload = decode(encoded)
+    first = payload.get("first", 0) if isinstance(payload, dict) else 0
+    return first if type(first) is int else 0
+
+
 def partial(job: jobs.Job, encoded: bytes) -> dict[str, Any] | None:
     """The partial result of a member whose group broke (`agent.diloco_progress`), else None."""
     if not spread(job):

@@ -156,6 +156,10 @@ class ProviderWorker(BlockDriven):
             self._submit(
                 record.but(refuse_sent=number), "refuse", {"job": job.id, "reason": record.error[:200]}
             )
+        elif record.state == DONE and record.first_round != job.options.get("first", 0):
+            if due(record.delivered_sent):  # a replacement: paid from the round it joined at
+                args = {"job": job.id, "first": record.first_round}
+                self._submit(record.but(delivered_sent=number), "delivered", args)
         elif record.state == DONE and job.status == jobs.JobStatus.ASSIGNED and due(record.commit_sent):
             commitment = jobs.commitment(record.result_hash, record.salt)
             self._submit(record.but(commit_sent=number), "commit", {"job": job.id, "commitment": commitment})
@@ -250,7 +254,8 @@ class ProviderWorker(BlockDriven):
             return record.but(state=WAITING, resume=done.hash, rounds_done=int(broken["round"]), attempts=0)
         log.info("job %d: done in %.2f s, result %s", job.id, done.seconds, done.hash.hex()[:16])
         return record.but(state=DONE, result_hash=done.hash, salt=os.urandom(32),
-                          inline=len(done.encoded) <= MAX_INLINE_RESULT)  # fmt: skip
+                          inline=len(done.encoded) <= MAX_INLINE_RESULT,
+                          first_round=group_member.first_round(job, done.encoded))  # fmt: skip
 
     # -- registration and heartbeats -----------------------------------------
     def _keep_registered(self, state: State, number: int) -> None:

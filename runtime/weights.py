@@ -24,6 +24,7 @@ CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
     ("jobs", "refuse"): 2,
     ("jobs", "rendezvous"): 2,
     ("jobs", "progress"): 2,  # a fresh commit-window timer
+    ("jobs", "delivered"): 1,
     ("registry", "register_model"): 20,
     ("registry", "register_provider"): 5,
     ("registry", "deregister_provider"): 3,

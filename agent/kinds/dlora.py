@@ -152,8 +152,8 @@ def check_member(spec: JobSpec, model_path: Path, device: str, claimed: dict[str
     from the group's averaged deltas is checked across members, not here.)"""
     steps, rounds, lr, _ = settings(spec.options)
     starts, deltas, first = claimed.get("starts"), claimed.get("deltas"), claimed.get("first", 0)
-    if type(first) is not int or not 0 <= first < rounds:
-        return Verdict(False, "a member's first round is not one of the job's")
+    if type(first) is not int or first != spec.options.get("first", 0):
+        return Verdict(False, "the result's first round is not the one the member declared on chain")
     if (
         not isinstance(starts, list)
         or not isinstance(deltas, list)

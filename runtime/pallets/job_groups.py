@@ -124,6 +124,30 @@ def progress(ctx: Ctx, origin: bytes, job: int, round_: int) -> Job:
     return restarted
 
 
+def delivered(ctx: Ctx, origin: bytes, job: int, first: int) -> None:
+    """A member that joined late (replacing a lost one) says the first round
+    it delivered, before it reveals: it is paid for the rounds from there on,
+    and its result is checked for those (`first` joins the job's options)."""
+    found = Jobs.get(ctx.state, job)
+    if found is None:
+        raise Error.UnknownJob(str(job))
+    if size(found) == 1:
+        raise Error.NotGroupLead("only a member of a job spread over providers delivers rounds")
+    if found.provider != origin or found.status not in (JobStatus.ASSIGNED, JobStatus.COMMITTED):
+        raise Error.NotAssigned("this job is not assigned to you, or was revealed")
+    rounds = found.options.get("rounds", 1)
+    if not 0 <= first < rounds:
+        raise Error.BadOptions(f"the first round delivered is 0 to {rounds - 1}")
+    Jobs.put(ctx.state, job, replace(found, options={**found.options, "first": first}))
+    ctx.emit(Event.RoundsDelivered, job=job, provider=origin, first=first, rounds=rounds)
+
+
+def paid_units(job: Job) -> int:
+    """The work units a member is paid for: its share, for the rounds it delivered."""
+    rounds = job.options.get("rounds", 1)
+    return job.units * (rounds - job.options.get("first", 0)) // rounds if size(job) > 1 else job.units
+
+
 def forget(ctx: Ctx, job: Job) -> None:
     """The lead is no longer running: its address is stale."""
     if size(job) > 1 and job.options.get("member") == 0:

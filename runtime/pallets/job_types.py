@@ -51,6 +51,7 @@ class Event(PalletEvent, pallet=PALLET):
     Settled = auto()
     RendezvousSet = auto()
     ProgressReported = auto()
+    RoundsDelivered = auto()
 
 
 class JobKind(StrEnum):

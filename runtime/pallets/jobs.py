@@ -137,6 +137,12 @@ def progress(ctx: Ctx, origin: bytes, job: int, round: int) -> None:
     _schedule(ctx, job, restarted.assigned_at + ctx.params.job_commit_window + 1)
 
 
+@calls.add("delivered", job=amount, first=u32)
+def delivered(ctx: Ctx, origin: bytes, job: int, first: int) -> None:
+    """A late group member's first delivered round: paid from there (`job_groups.delivered`)."""
+    job_groups.delivered(ctx, origin, job, first)
+
+
 def _evict(ctx: Ctx, victim: int, by: int) -> None:
     found = Jobs.get(ctx.state, victim)
     assert found is not None and found.status == JobStatus.PENDING
@@ -266,8 +272,8 @@ def _finish(ctx: Ctx, found: Job) -> None:
                  forfeited=forfeited and result != CheckStatus.FAILED)  # fmt: skip
         return
     verifiers = verification.rewarded_verifiers(ctx.state, found.id)
-    fee = settle(ctx, found.submitter, found.provider, found.max_fee, found.price * found.units, found.units,
-                 verifiers)  # fmt: skip
+    units = job_groups.paid_units(found)  # a late group member: only the rounds it delivered
+    fee = settle(ctx, found.submitter, found.provider, found.max_fee, found.price * units, units, verifiers)
     _close(ctx, found, JobStatus.SETTLED, fee=fee)
     registry.count_job(ctx, found.provider, done=1)
     windows = ctx.params.job_commit_window + ctx.params.job_reveal_window

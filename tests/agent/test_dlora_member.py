@@ -113,8 +113,11 @@ def test_a_group_that_loses_a_member_goes_on_from_its_last_round_to_the_same_ada
         assert resumed[0]["adapter"] == resumed[1]["adapter"] == whole[0]["adapter"]  # as if nothing happened
         assert (resumed[0]["first"], resumed[1]["first"]) == (0, 1)  # the replacement delivered round 1 on
         assert len(resumed[0]["deltas"]) == 2 and len(resumed[1]["deltas"]) == 1
-        check = executors[0].verify(_spec(1), model, encode(resumed[1]), 300)
+        late = JobSpec("lora", TEXTS, {**_spec(1).options, "first": 1})  # as the chain records it
+        check = executors[0].verify(late, model, encode(resumed[1]), 300)
         assert check.match, check.reason
+        undeclared = executors[0].verify(_spec(1), model, encode(resumed[1]), 300)
+        assert not undeclared.match and "first round" in undeclared.reason
     finally:
         for executor in executors:
             executor.close()

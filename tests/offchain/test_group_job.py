@@ -207,6 +207,11 @@ def test_a_member_lost_mid_job_is_replaced_and_the_job_goes_on_from_its_last_rou
         _run_blocks(
             chain, members, [], lambda: all(_job(chain, i).status == jobs.JobStatus.SETTLED for i in (0, 1))
         )
+        whole, late = _job(chain, 0), _job(chain, 1)
+        first = replacement_result["first"]
+        assert late.options["first"] == first and "first" not in whole.options  # declared on chain
+        assert whole.fee == whole.price * whole.units  # every round: its whole share
+        assert late.fee == late.price * (late.units * (6 - first) // 6)  # only the rounds it delivered
     finally:
         for member in (lead, lost, *members[1:]):
             member.executor.close()

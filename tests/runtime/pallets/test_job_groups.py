@@ -129,3 +129,21 @@ def test_a_member_reporting_progress_gets_a_fresh_commit_window_until_the_deadli
     assert failed(single.call(FERDIE, "jobs", "submit", kind="lora", model=CAUSAL, input=TEXTS, input_hash=b"",
                               input_size=0, options={}, max_fee=UNIT, deadline=30, min_reputation=0)) is None  # fmt: skip
     assert failed(single.call(BOB, "jobs", "progress", job=0, round=0)) == "jobs.NotGroupLead"
+
+
+def test_a_late_member_declares_its_first_round_and_is_paid_for_the_rest() -> None:
+    chain = market(BOB, DAVE, commit_window=20)
+    assert failed(submit(chain, {**GROUP, "providers": 2, "rounds": 4})) is None
+    keys = {k.public: k for k in (BOB, DAVE)}
+    member = job(chain, 1)
+    by = keys[member.provider]
+    assert failed(chain.call(by, "jobs", "delivered", job=1, first=4)) == "jobs.BadOptions"
+    assert (
+        failed(chain.call(keys[job(chain, 0).provider], "jobs", "delivered", job=1, first=1))
+        == "jobs.NotAssigned"
+    )
+    assert failed(chain.call(by, "jobs", "delivered", job=1, first=1)) is None
+    assert job(chain, 1).options["first"] == 1
+    assert job_groups.paid_units(job(chain, 1)) == member.units * 3 // 4
+    assert job_groups.paid_units(job(chain, 0)) == job(chain, 0).units  # delivered every round
+    assert failed(submit(chain, {**GROUP, "first": 1})) == "jobs.BadOptions"  # never the submitter's to say
