@@ -62,3 +62,56 @@ def test_two_worker_nodes_train_one_lora_job_and_both_are_paid(tmp_path: Path) -
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_a_worker_node_killed_mid_job_is_replaced_and_the_job_settles(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    tiny_causal_lm(models / "tiny-lm")
+    spec = fast_dev_spec(
+        tmp_path / "spec.json", job_commit_window=30, job_reveal_window=10, job_challenge_window=3
+    )
+    common = ["--worker", "--executor", "local", "--model-dir", str(models)]
+    rpc = NodeProcess(tmp_path / "alice", spec, extra=common).start()
+    workers: dict[str, NodeProcess] = {}
+    try:
+        boot = rpc.rpc("system_localListenAddresses")[0]
+        for name in ("charlie", "dave"):
+            assert rpc.cli_json("tx", "bond", "--from", f"//{name}", "--amount", "200")["success"]
+            workers[to_address(dev_keypair(f"//{name}").public)] = NodeProcess(tmp_path / name, spec, dev=False, extra=[
+                *common, "--key", f"//{name}", "--allow-dev-keys", "--bootnodes", boot,
+            ]).start()  # fmt: skip
+        added = rpc.cli("model", "add", str(models / "tiny-lm"), "--from", "//alice", "--kind", "inference",
+                        "--params", "2000000", "--memory-mb", "64", "--name", "tiny-lm")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        tiny = "0x" + model_hash(models / "tiny-lm").hex()
+        for who in (ALICE, *workers):
+            wait_until(
+                lambda who=who: tiny in rpc.rpc("vcoin_provider", who)["models"], 120, "all three to serve"
+            )
+        inputs = [arg for text in TEXTS for arg in ("--input", text)]
+        out = rpc.cli("job", "submit", "--from", "//bob", "--kind", "lora", "--model", "tiny-lm", *inputs,
+                      "--providers", "2", "--sync-every", "10", "--rounds", "6", "--rank", "4", "--lr-ppm", "20000",
+                      "--max-fee", "2", "--deadline", "400")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        wait_until(
+            lambda: all(rpc.rpc("vcoin_job", i)["provider"] for i in (0, 1)), 60, "both members assigned"
+        )
+        members = {i: rpc.rpc("vcoin_job", i)["provider"] for i in (0, 1)}
+        lost = next(i for i, who in members.items() if who in workers)  # never the node we ask
+        victim = workers[members[lost]]
+        runner_log = victim.base_path / "worker" / "runner.log"
+        wait_until(lambda: runner_log.exists() and "round 1 of 6 done" in runner_log.read_text(errors="replace"),
+                   180, "the first round")  # fmt: skip
+        victim.kill()
+        wait_until(
+            lambda: all(rpc.rpc("vcoin_job", i)["status"] == "settled" for i in (0, 1)), 400, "both settled"
+        )
+        replaced = rpc.rpc("vcoin_job", lost)
+        assert replaced["provider"] != members[lost]  # a third provider took the lost member's part
+        for i in (0, 1):
+            got = rpc.cli("job", "result", str(i), "--out", str(tmp_path / f"{i}.safetensors"))
+            assert got.returncode == 0, got.stderr
+        assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
+    finally:
+        for node in (rpc, *workers.values()):
+            node.stop()
