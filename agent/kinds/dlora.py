@@ -17,12 +17,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agent import diloco, loading
+from agent import diloco
 from agent.canonical import decode, digest, to_fixed
 from agent.diloco_group import Group, GroupBroken
 from agent.diloco_progress import Progress, agree, vector_of
 from agent.job import JobSpec, Verdict
-from agent.kinds.lora import MAX_LENGTH, WEIGHT_TOLERANCE, _targets
+from agent.kinds.lora import WEIGHT_TOLERANCE, adapter_of, prepare
 
 MAX_ROUNDS = 64
 log = logging.getLogger("vcoin.agent.dlora")
@@ -36,37 +36,6 @@ def settings(options: dict[str, int]) -> tuple[int, int, float, diloco.OuterSett
         options.get("outer_lr_ppm", 700_000) / 1e6, options.get("momentum_ppm", 900_000) / 1e6
     )
     return steps, rounds, options.get("lr_ppm", 1_000) / 1e6, outer
-
-
-def build(
-    texts: list[str], model_path: Path, device: str, options: dict[str, int]
-) -> tuple[Any, dict[str, Any], Any]:
-    """The model with a fresh adapter from the seed, the shard's batch, and its labels."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    tokenizer, _ = loading.causal_lm(model_path, device)
-    source, extra = loading._source(model_path)
-    torch.manual_seed(options.get("seed", 0))
-    base = AutoModelForCausalLM.from_pretrained(source, dtype=loading.FLOAT32, **extra).to(device)  # type: ignore[arg-type]
-    config = LoraConfig(
-        r=options.get("rank", 8), lora_alpha=options.get("alpha", 16), target_modules=_targets(base),
-        lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
-    )  # fmt: skip
-    model = get_peft_model(base, config)
-    model.train()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    encoded = tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
-    batch = {k: encoded[k].to(device) for k in ("input_ids", "attention_mask")}
-    return model, batch, batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-
-
-def adapter_of(model: Any) -> dict[str, Any]:
-    from peft import get_peft_model_state_dict
-
-    return {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
 
 
 def load_adapter(model: Any, vector: Any, like: dict[str, Any]) -> None:
@@ -95,7 +64,7 @@ def run(
 
     steps, rounds, lr, outer = settings(options)
     part = diloco.shard(texts, group.rank, group.world)
-    model, batch, labels = build(part, model_path, device, options)
+    model, batch, labels = prepare(part, model_path, device, options)
     like = adapter_of(model)
     current = diloco.flatten(like)
     progress = Progress.of(resume)
@@ -161,7 +130,7 @@ def check_member(spec: JobSpec, model_path: Path, device: str, claimed: dict[str
     ):
         return Verdict(False, f"a member's result has a start and a delta for each round from {first}")
     part = diloco.shard(list(spec.input), spec.options.get("member", 0), spec.options["providers"])
-    model, batch, labels = build(part, model_path, device, spec.options)
+    model, batch, labels = prepare(part, model_path, device, spec.options)
     like = adapter_of(model)
     expected = diloco.flatten(like)
     for index, (start_raw, delta_raw) in enumerate(zip(starts, deltas, strict=True), start=first):

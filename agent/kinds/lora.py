@@ -53,40 +53,46 @@ def check(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any])
 
 
 def _run_alone(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
-    import torch
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from safetensors.torch import save
+
+    from agent.diloco import train_inner
+
+    model, batch, labels = prepare(list(spec.input), model_path, device, spec.options)
+    lr = spec.options.get("lr_ppm", 1_000) / 1e6
+    losses = train_inner(model, batch, labels, spec.options.get("steps", 10), lr)
+    return {"loss": to_fixed(losses), "adapter": save(adapter_of(model))}
+
+
+def prepare(
+    texts: list[str], model_path: Path, device: str, options: dict[str, int]
+) -> tuple[Any, dict[str, Any], Any]:
+    """A freshly loaded model (training changes it: never the cached one) with
+    an adapter drawn from the seed, the texts' batch, and its labels."""
+    import torch
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    opts = spec.options
     tokenizer, _ = loading.causal_lm(model_path, device)
     source, extra = loading._source(model_path)
-    torch.manual_seed(opts.get("seed", 0))
-    base = AutoModelForCausalLM.from_pretrained(source, **extra).to(device)  # type: ignore[arg-type]  # fresh
+    torch.manual_seed(options.get("seed", 0))
+    base = AutoModelForCausalLM.from_pretrained(source, dtype=loading.FLOAT32, **extra).to(device)  # type: ignore[arg-type]
     config = LoraConfig(
-        r=opts.get("rank", 8), lora_alpha=opts.get("alpha", 16), target_modules=_targets(base),
+        r=options.get("rank", 8), lora_alpha=options.get("alpha", 16), target_modules=_targets(base),
         lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
     )  # fmt: skip
     model = get_peft_model(base, config)
     model.train()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoded = tokenizer(
-        list(spec.input), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
-    )
+    encoded = tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
     batch = {k: encoded[k].to(device) for k in ("input_ids", "attention_mask")}
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=opts.get("lr_ppm", 1_000) / 1e6)
-    losses = []
-    for _ in range(opts.get("steps", 10)):
-        loss = model(**batch, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(float(loss.detach()))
-    weights = {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
-    return {"loss": to_fixed(losses), "adapter": save(weights)}
+    return model, batch, batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+
+
+def adapter_of(model: Any) -> dict[str, Any]:
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
 
 
 def compare(reference: dict[str, Any], claimed: dict[str, Any]) -> Verdict:

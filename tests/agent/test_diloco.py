@@ -69,7 +69,7 @@ def _provider(rank: int, port: int, model: str, out: Any) -> None:
 
 @pytest.mark.slow
 def test_two_providers_end_with_one_adapter_and_a_round_re_executes(tmp_path: Path) -> None:
-    from agent.kinds import dlora
+    from agent.kinds import dlora, lora
 
     model = tiny_causal_lm(tmp_path / "model")
     context = multiprocessing.get_context("spawn")
@@ -88,8 +88,8 @@ def test_two_providers_end_with_one_adapter_and_a_round_re_executes(tmp_path: Pa
     assert len(first["loss"]) == OPTIONS["sync_every"] * OPTIONS["rounds"]
     # a verifier re-executes provider 1's first round from the starting adapter
     steps, _, lr, _ = dlora.settings(OPTIONS)
-    net, batch, labels = dlora.build(diloco.shard(TEXTS, 1, 2), model, "cpu", OPTIONS)
-    like = dlora.adapter_of(net)
+    net, batch, labels = lora.prepare(diloco.shard(TEXTS, 1, 2), model, "cpu", OPTIONS)
+    like = lora.adapter_of(net)
     start = diloco.flatten(like)
     delta, _ = dlora.round_delta(net, batch, labels, start, like, steps, lr)
     assert digest(delta.numpy().tobytes()) == second["rounds"][0]["delta"]

@@ -80,12 +80,12 @@ def _one_round_then_vanish(model: str, meet: str) -> None:
     from agent import diloco
     from agent.diloco_group import Group
     from agent.diloco_progress import Progress, agree
-    from agent.kinds import dlora
+    from agent.kinds import dlora, lora
 
     torch.set_num_threads(1)
     group = Group.join(1, 2, meet, timeout=60)
-    net, batch, labels = dlora.build(diloco.shard(TEXTS, 1, 2), Path(model), "cpu", OPTIONS)
-    like = dlora.adapter_of(net)
+    net, batch, labels = lora.prepare(diloco.shard(TEXTS, 1, 2), Path(model), "cpu", OPTIONS)
+    like = lora.adapter_of(net)
     _, current, _ = agree(group, Progress(), diloco.flatten(like), diloco.flatten(like) * 0)
     steps, _, lr, _ = dlora.settings(OPTIONS)
     delta, _ = dlora.round_delta(net, batch, labels, current, like, steps, lr)

@@ -110,11 +110,11 @@ def eval_loss(model: Path, adapter: bytes | None, options: dict[str, int]) -> fl
     from safetensors.torch import load
 
     from agent import diloco
-    from agent.kinds import dlora
+    from agent.kinds import dlora, lora
 
-    net, batch, labels = dlora.build(dataset(), model, "cpu", options)
+    net, batch, labels = lora.prepare(dataset(), model, "cpu", options)
     if adapter is not None:
-        dlora.load_adapter(net, diloco.flatten(load(adapter)), dlora.adapter_of(net))
+        dlora.load_adapter(net, diloco.flatten(load(adapter)), lora.adapter_of(net))
     net.eval()
     with torch.no_grad():
         return float(net(**batch, labels=labels).loss)
