@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agent.canonical import decode, encode
-from agent.executor import Execution, LocalExecutor
+from agent.executor import LocalExecutor
 from agent.job import JobSpec
 from agent.tiny_models import tiny_causal_lm
 
@@ -31,27 +31,11 @@ def _spec(member: int, rendezvous: str = "") -> JobSpec:
 @pytest.mark.slow
 def test_two_sandboxed_members_train_one_adapter_and_a_made_up_delta_fails_its_check(tmp_path: Path) -> None:
     model = tiny_causal_lm(tmp_path / "model")
-    meet = _rendezvous()
     executors = [LocalExecutor(log=tmp_path / f"runner{i}.log") for i in range(2)]
-    done: dict[int, Execution] = {}
-    failed: list[BaseException] = []
-
-    def member(rank: int) -> None:
-        try:
-            done[rank] = executors[rank].run(_spec(rank, meet), model, 300)
-        except BaseException as exc:  # reported below, not lost in the thread
-            failed.append(exc)
-
     try:
-        threads = [threading.Thread(target=member, args=(rank,)) for rank in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=600)
-        assert not failed, failed
-        lead, other = decode(done[0].encoded), decode(done[1].encoded)
+        lead, other = _run_pair(executors, model, {}).values()
         assert lead["adapter"] == other["adapter"] and len(lead["rounds"]) == OPTIONS["rounds"]
-        honest = executors[0].verify(_spec(1), model, done[1].encoded, 300)
+        honest = executors[0].verify(_spec(1), model, encode(other), 300)
         assert honest.match, honest.reason
         made_up: dict[str, Any] = dict(other)
         forged = list(other["deltas"])
@@ -124,13 +108,14 @@ def test_a_group_that_loses_a_member_goes_on_from_its_last_round_to_the_same_ada
 
 
 def _run_pair(executors: list[LocalExecutor], model: Path, resume: dict[int, bytes]) -> dict[int, Any]:
+    """Both members run at once, each in its own runner; their results by rank."""
     meet, done, failed = _rendezvous(), {}, []
 
     def member(rank: int) -> None:
         try:
             spec = JobSpec("lora", TEXTS, _spec(rank).options, meet, resume.get(rank, b""))
             done[rank] = decode(executors[rank].run(spec, model, 300).encoded)
-        except BaseException as exc:
+        except BaseException as exc:  # reported below, not lost in the thread
             failed.append(exc)
 
     threads = [threading.Thread(target=member, args=(rank,)) for rank in range(2)]
@@ -139,4 +124,4 @@ def _run_pair(executors: list[LocalExecutor], model: Path, resume: dict[int, byt
     for thread in threads:
         thread.join(timeout=600)
     assert not failed, failed
-    return done
+    return dict(sorted(done.items()))
