@@ -15,14 +15,12 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genesis.spec import dev_spec
-from node.chain import Chain
-from node.storage import ChainStore
 from runtime.crypto import dev_keypair, to_address
+from tools.bench.network_bench import build_chain
 from tools.procs import spawn, stop_all, wait_rpc
 from tools.testnet import plan_node
 
@@ -43,21 +41,6 @@ class DashboardBenchResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": "dashboard", **self.__dict__}
-
-
-def _build_chain(root: Path, blocks: int) -> Path:
-    spec = dev_spec()
-    spec = replace(spec, id="bench-dashboard", params=replace(spec.params, slot_seconds=1))
-    spec_path = root / "spec.json"
-    spec_path.write_text(spec.to_json())
-    store = ChainStore(root / "node" / "db")
-    chain = Chain(store, spec)
-    alice = dev_keypair("//alice")
-    first_slot = int(time.time()) - blocks - 10
-    for index in range(blocks):
-        chain.author_block(alice, first_slot + index, [])
-    store.close()
-    return spec_path
 
 
 def _chromium() -> str:
@@ -91,7 +74,7 @@ def _time_loads(url: str, routes: list[str], loads: int) -> dict[str, list[float
 def run(blocks: int = 10_000, loads: int = 5) -> DashboardBenchResult:
     with tempfile.TemporaryDirectory(prefix="vcoin-bench-dashboard-") as tmp:
         root = Path(tmp)
-        spec_path = _build_chain(root, blocks)
+        spec_path = build_chain(root, blocks, "bench-dashboard", "node")
         node = plan_node(root / "node", "dashboard", key="//alice")
         procs = [spawn(node.command(spec_path, []), root / "node.log")]
         try:

@@ -55,14 +55,14 @@ class NetworkBenchResult:
         return {"name": "network", **self.__dict__}
 
 
-def _build_chain(root: Path, blocks: int) -> Path:
-    """A spec file and a base path holding `blocks` sealed empty blocks whose
-    slots end just before now (so none is 'in the future')."""
+def build_chain(root: Path, blocks: int, chain_id: str = "bench-network", node: str = "server") -> Path:
+    """A spec file and a base path (`root/node`) holding `blocks` sealed empty
+    blocks whose slots end just before now (so none is 'in the future')."""
     spec = dev_spec()
-    spec = replace(spec, id="bench-network", params=replace(spec.params, slot_seconds=1))
+    spec = replace(spec, id=chain_id, params=replace(spec.params, slot_seconds=1))
     spec_path = root / "spec.json"
     spec_path.write_text(spec.to_json())
-    store = ChainStore(root / "server" / "db")
+    store = ChainStore(root / node / "db")
     chain = Chain(store, spec)
     alice = dev_keypair("//alice")
     first_slot = int(time.time()) - blocks - 10
@@ -197,7 +197,7 @@ def run(
 ) -> NetworkBenchResult:
     with tempfile.TemporaryDirectory(prefix="vcoin-bench-net-") as tmp:
         root = Path(tmp)
-        spec_path = _build_chain(root, sync_blocks)
+        spec_path = build_chain(root, sync_blocks)
         local_rate = _local_import_rate(root, spec_path)
         sync_seconds, sync_rate = _measure_sync(root, spec_path, sync_blocks)
         net = _measure_finality(root, finality_seconds, transfers, flood_seconds)
