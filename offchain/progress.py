@@ -29,6 +29,7 @@ class JobProgress:
     resume: bytes = b""  # ... the partial result (a blob) it goes on from when the group broke
     rounds_done: int = 0
     progress_sent: int = -1  # block number when jobs.progress was submitted for this wait
+    broken_at: int = -1  # block number when its group last broke
     first_round: int = 0  # the first round its result delivered (a replacement's: > 0)
     delivered_sent: int = -1
 

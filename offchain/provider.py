@@ -171,10 +171,13 @@ class ProviderWorker(BlockDriven):
 
     def _meeting(self, job: jobs.Job, record: JobProgress) -> JobProgress | None:
         """A member of a group job learns where the group meets (the lead
-        picks and publishes it); None while a member waits for the lead."""
+        picks and publishes it once every member has a provider); None while
+        it waits."""
         if not group_member.spread(job):
             return record
         if group_member.is_lead(job):
+            if not group_member.complete(self.chain.state(), job):
+                return None  # a member still waits for a provider: start with all of them
             address = group_member.lead_address(self.config.rendezvous_host)
             self._submit(
                 record.but(rendezvous=address), "rendezvous", {"job": job.id, "address": address.encode()}
@@ -251,7 +254,8 @@ class ProviderWorker(BlockDriven):
                 job.id,
                 broken["round"],
             )
-            return record.but(state=WAITING, resume=done.hash, rounds_done=int(broken["round"]), attempts=0)
+            return record.but(state=WAITING, resume=done.hash, rounds_done=int(broken["round"]), attempts=0,
+                              broken_at=self.chain.best_number())  # fmt: skip
         log.info("job %d: done in %.2f s, result %s", job.id, done.seconds, done.hash.hex()[:16])
         return record.but(state=DONE, result_hash=done.hash, salt=os.urandom(32),
                           inline=len(done.encoded) <= MAX_INLINE_RESULT,
