@@ -89,6 +89,7 @@ class ProviderWorker(BlockDriven):
         self.chain, self.executor, self.models = chain, executor, models
         self.blobs, self.progress, self.config = blobs, progress, config
         self.running: set[int] = set()
+        self.unrunnable: set[int] = set()  # group jobs this sandbox cannot run, warned about once
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
         self._registration_sent = -RESEND_AFTER
         self._api_url_sent = -RESEND_AFTER
@@ -175,6 +176,12 @@ class ProviderWorker(BlockDriven):
         it waits."""
         if not group_member.spread(job):
             return record
+        if self.executor.name == "docker":  # no network in its sandbox: it can never meet the group
+            if job.id not in self.unrunnable:
+                self.unrunnable.add(job.id)
+                log.warning("job %d: spread over providers, it needs --executor local (the Docker sandbox has "
+                            "no network); it goes to another provider when its commit window ends", job.id)  # fmt: skip
+            return None
         if group_member.is_lead(job):
             if not group_member.complete(self.chain.state(), job):
                 return None  # a member still waits for a provider: start with all of them
