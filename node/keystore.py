@@ -66,6 +66,10 @@ class Keystore:
         self.path = path
 
     def _file(self, name: str) -> Path:
+        if name.startswith("//"):  # a dev key is built in: there is no file to read or write
+            raise KeystoreError(
+                f"{name!r} is a built-in dev key, not a keystore entry: name yours without '//'"
+            )
         if not _NAME.match(name):
             raise KeystoreError(f"invalid key name {name!r}: use letters, digits, '.', '_' or '-'")
         return self.path / f"{name}.json"
@@ -148,12 +152,27 @@ def is_dev_key(name: str, key: Keypair) -> bool:
     return name.startswith("//") or key.public in _DEV_PUBLICS
 
 
+def dev_key(name: str) -> Keypair | None:
+    """The dev key `//name` stands for; None for a name that is not one.
+    Every command that takes a key name asks this first."""
+    if not name.startswith("//"):
+        return None
+    if len(name) == 2:
+        raise KeystoreError("a dev key needs a name, e.g. //alice")
+    return dev_keypair(name)
+
+
+def key_address(keystore: Keystore, name: str) -> str:
+    """The address of `//name` or of a keystore entry: no password needed."""
+    key = dev_key(name)
+    return key.address if key is not None else keystore.address(name)
+
+
 def resolve_key(keystore: Keystore, name: str, password: Callable[[], str]) -> Keypair:
     """`//name` is a dev key; anything else a keystore entry (asks for the password)."""
-    if name.startswith("//"):
-        if len(name) == 2:
-            raise KeystoreError("a dev key needs a name, e.g. //alice")
-        return dev_keypair(name)
+    key = dev_key(name)
+    if key is not None:
+        return key
     keystore._file(name)  # validate the name before asking for a password
     if name not in keystore.names():
         raise KeystoreError(f"unknown account {name!r}: not in {keystore.path} and not a //dev key")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from node.cli import parse_vc, read_password
-from node.keystore import Keystore, KeystoreError, resolve_key
+from node.keystore import Keystore, KeystoreError, key_address, resolve_key
 from runtime.constants import UNIT
-from runtime.crypto import AddressError, Keypair, dev_keypair, from_address
+from runtime.crypto import AddressError, Keypair, from_address
 from tools.client import DEFAULT_RPC_URL, VcoinClient
 
 
@@ -60,10 +60,8 @@ def account_id(args: argparse.Namespace, text: str) -> bytes:
             return from_address(text)
         except AddressError as exc:
             raise CliError(f"invalid address {text!r}: {exc}") from None
-    if text.startswith("//") and len(text) > 2:
-        return dev_keypair(text).public
     try:
-        return from_address(keystore_of(args).address(text))
+        return from_address(key_address(keystore_of(args), text))
     except KeystoreError:
         raise CliError(f"unknown account {text!r}: not a vc1 address, //dev name or keystore entry") from None
 

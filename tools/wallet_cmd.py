@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from node.cli import read_password
-from node.keystore import KeystoreError, mnemonic_for, seed_from_hex, seed_from_mnemonic
+from node.keystore import KeystoreError, key_address, mnemonic_for, seed_from_hex, seed_from_mnemonic
 from tools.common import CliError, add_key_options, emit, keystore_of, print_pairs
 
 
@@ -106,7 +106,7 @@ def list_keys(args: argparse.Namespace) -> int:
 
 
 def address(args: argparse.Namespace) -> int:
-    addr = keystore_of(args).address(args.name)
+    addr = key_address(keystore_of(args), args.name)
     emit(args, {"name": args.name, "address": addr}, lambda: print(addr))
     return 0
 
@@ -135,7 +135,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
             True,
         ),
         ("list", "list keys and addresses", list_keys, False),
-        ("address", "print a key's address", address, True),
+        ("address", "print a key's address (a keystore name or a //dev key)", address, True),
     ):
         sub = actions.add_parser(name, help=helptext, description=helptext)
         if takes_name:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from node.keystore import mnemonic_for
+from runtime.crypto import dev_keypair
 from tests.nodeproc import REPO, vcoin
 from tools import wallet_cmd
 
@@ -49,6 +50,17 @@ def test_new_list_address_import(tmp_path: Path) -> None:
     words = mnemonic_for(seed)
     code2, out2, _ = _wallet(tmp_path, "import", "wordkey", "--mnemonic-file", "-", stdin=words + "\n")
     assert code == code2 == 0 and json.loads(out)["address"] == json.loads(out2)["address"]
+
+
+def test_dev_keys_are_accepted_wherever_a_key_name_is(tmp_path: Path) -> None:
+    for name in ("//bob", "//alice"):
+        code, out, err = _wallet(tmp_path, "address", name)
+        assert code == 0, err
+        assert json.loads(out) == {"name": name, "address": dev_keypair(name).address}
+    for args, expected in ((("address", "//"), "a dev key needs a name"),
+                           (("new", "//bob"), "built-in dev key")):  # fmt: skip
+        code, _, err = _wallet(tmp_path, *args)
+        assert code == 1 and expected in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
