@@ -63,10 +63,10 @@ def _submit(args: argparse.Namespace) -> int:
         status = job.status()
         emit(args, status, lambda: _print_status(status))
         return 0
-    return _wait_and_show(args, job)
+    return _wait_and_show(args, job, with_record=True)
 
 
-def _wait_and_show(args: argparse.Namespace, job: Job) -> int:
+def _wait_and_show(args: argparse.Namespace, job: Job, with_record: bool = False) -> int:
     with spinner(args, f"job {job.id}: waiting for a provider") as status_line:
 
         def tick(status: dict[str, Any]) -> None:
@@ -77,10 +77,13 @@ def _wait_and_show(args: argparse.Namespace, job: Job) -> int:
             job.wait(args.timeout, tick)
         except (JobFailed, WaitTimeout) as exc:
             raise CliError(str(exc)) from None
-    return _show_result(args, job)
+    return _show_result(args, job, with_record)
 
 
-def _show_result(args: argparse.Namespace, job: Job) -> int:
+def _show_result(args: argparse.Namespace, job: Job, with_record: bool = False) -> int:
+    """`with_record`: the JSON is `{"job": record, "result": rendered}`, so a
+    script that submitted learns the id, provider, fee and check without a
+    second call; the table output is the result alone either way."""
     try:
         encoded = job.result_bytes()
     except JobFailed as exc:
@@ -88,9 +91,10 @@ def _show_result(args: argparse.Namespace, job: Job) -> int:
     if args.out:
         Path(args.out).write_bytes(artifact(job.kind, encoded))
     rendered = render(job.kind, encoded)
+    data = {"job": job.status(), "result": rendered} if with_record and args.json else rendered
     emit(
         args,
-        rendered,
+        data,
         lambda: print(json.dumps(rendered, indent=2) if not args.out else f"saved to {args.out}"),
     )
     return 0
@@ -158,7 +162,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
             type=int,
             help=OPTION_HELP.get(name, f"job option {name}"),
         )
-    submit.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    submit.add_argument(
+        "--wait", action="store_true", help='wait for the result and print it (--json: {"job", "result"})'
+    )
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait with --wait")
     submit.add_argument("--out", help="with --wait: write the result (a LoRA adapter) to this file")
     add_key_options(submit)

@@ -64,7 +64,9 @@ def add_tiny_lm(node: NodeProcess, models: Path) -> None:
 def submit(node: NodeProcess, *args: str) -> dict[str, Any]:
     out = node.cli("job", "submit", "--from", "//bob", "--wait", "--json", "--timeout", "120", *args)
     assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
+    printed = json.loads(out.stdout)
+    assert printed["job"]["status"] in ("revealed", "settled") and printed["job"]["resultHash"]
+    result: dict[str, Any] = printed["result"]
     return result
 
 
@@ -261,7 +263,7 @@ def test_large_inputs_and_results_travel_between_nodes_by_hash(tmp_path: Path, m
         assert out.returncode == 0, out.stderr + worker.log.read_text()[-2000:]
         job = plain.rpc("vcoin_jobs", {"submitter": BOB})[0]
         assert job["inputSize"] > 16 * 1024  # referenced by hash, not inline
-        assert len(json.loads(out.stdout)["vectors"]) == 400
+        assert len(json.loads(out.stdout)["result"]["vectors"]) == 400
         assert "fetched blob" in worker.log.read_text()  # the input, from the plain node
         assert "fetched blob" in plain.log.read_text()  # the result, from the worker's node
     finally:
