@@ -145,6 +145,8 @@ class DockerExecutor:
         self.lock = threading.Lock()
         self.failures = 0
         self.retry_at = 0.0
+        self.served: set[Path] = set()  # models that had a container: a new one for them is a restart
+        self.restarts = 0  # read by the node's metrics
         self.remove_orphans()
 
     def has_image(self) -> bool:
@@ -246,6 +248,8 @@ class DockerExecutor:
             error = ExecutorError if isinstance(exc, PermissionError) else SandboxLost
             raise error(f"Docker could not start a container: {type(exc).__name__}: {exc}") from None
         self.failures = 0
+        self.restarts += model_path in self.served
+        self.served.add(model_path)
         self.warm[model_path] = warm
         return warm
 

@@ -181,6 +181,12 @@ class LocalExecutor:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.scratch: Path | None = None
+        self.starts = 0
+
+    @property
+    def restarts(self) -> int:
+        """Runners started after the first (it died, was killed, or ran past a limit): the node's metrics."""
+        return max(self.starts - 1, 0)
 
     def _start(self) -> subprocess.Popen[bytes]:
         self.scratch = Path(tempfile.mkdtemp(prefix="vcoin-job-"))
@@ -198,6 +204,7 @@ class LocalExecutor:
             stderr=stderr, cwd=self.scratch, env=env, start_new_session=True,
             preexec_fn=_limits,
         )  # fmt: skip
+        self.starts += 1
         return self.proc
 
     def run(

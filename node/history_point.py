@@ -72,7 +72,7 @@ def chain_point(header: Header, state: State, events: list[Any], previous: Point
         elif pallet == "sessions" and name == "Settled":
             totals["sessionUnits"] += data["units"]
             totals["sessionFees"] += data["fee"]
-            totals["requestsServed"] += _requests(state, data)
+            totals["requestsServed"] += batch_requests(state, data)
         elif pallet == "emission" and name == "Rewarded":
             totals["rewards"] += data["amount"]
         elif pallet == "verification" and name == "CheckClosed" and data["status"] in _CHECK_CLOSED:
@@ -85,7 +85,8 @@ def chain_point(header: Header, state: State, events: list[Any], previous: Point
     return point
 
 
-def _requests(state: State, data: dict[str, Any]) -> int:
+def batch_requests(state: State, data: dict[str, Any]) -> int:
+    """Requests in the batch a `sessions.Settled` event (its data) settled."""
     batch = sessions.batch(state, data["session"], data["batch"])
     return 0 if batch is None else batch.count - batch.first
 

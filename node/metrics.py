@@ -1,8 +1,13 @@
-"""Prometheus metrics of one node, served on their own port."""
+"""Prometheus metrics of one node, served on their own port: the chain's
+families here, the market's in `node.market_metrics` (from block events)
+and `node.worker_metrics` (this node's worker and blob store)."""
 
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+
+from node.market_metrics import MarketMetrics
+from node.worker_metrics import WorkerMetrics
 
 
 class Metrics:
@@ -44,6 +49,8 @@ class Metrics:
             "vcoin_api_requests", "Requests to the OpenAI-compatible API", ["route", "status"],
             registry=self.registry,
         )  # fmt: skip
+        self.market = MarketMetrics(self.registry)
+        self.worker = WorkerMetrics(self.registry)
 
     def asgi_app(self) -> Any:
         return make_asgi_app(registry=self.registry)

@@ -50,6 +50,7 @@ from node.supervise import supervised
 from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
 from node.worker_link import NodeChainView
+from node.worker_metrics import LiveCollector, restarts_of
 from offchain.blobs import DEFAULT_QUOTA, BlobStore
 from offchain.provider import ProviderWorker
 from offchain.setup import Sandbox, build_provider_worker, build_verifier_worker
@@ -166,12 +167,24 @@ class Node:
         if self.verifier is not None:
             self.verifier.serve = self.desks.call
         self.metrics = Metrics()
+        self._watch_workers()
         self.heads = HeadsHub()
         self.heads.watch(self)
         self.history = HistoryIndex(self.store.history_db())
         self._history_due = trio.Event()
         self.rpc = RpcHandler(build_methods(self))
         self._update_gauges()
+
+    def _watch_workers(self) -> None:
+        """The worker-local metrics: job times pushed by the provider worker,
+        executor restarts and the blob store read when scraped."""
+        restarts = {}
+        if self.worker is not None:
+            self.worker.on_executed = self.metrics.worker.observe_job
+            restarts["provider"] = partial(restarts_of, self.worker.executor)
+        if self.verifier is not None:
+            restarts["verifier"] = partial(restarts_of, self.verifier.executor)
+        self.metrics.registry.register(LiveCollector(self.blobs, restarts))
 
     # -- facts the RPC reports (node.abc.SystemHost) ---------------------------
     def should_have_peers(self) -> bool:
@@ -335,6 +348,8 @@ class Node:
         self.pool.prune(self.chain.state)
         for digest, size in referenced_blobs(imported.events, self.chain.state):
             self.blobs.touch(digest, size)
+        provider = self.worker.chain.account if self.worker is not None else None
+        self.metrics.market.observe_block(block.header, self.chain.state, imported.events, provider)
         self.metrics.imported.inc()
         self.metrics.extrinsics.inc(len(block.extrinsics))
         self.metrics.import_time.observe(imported.millis / 1e3)

@@ -39,7 +39,9 @@ class BlobStore:
         self.root = root
         self.quota, self.keep_fresh = quota, keep_fresh
         root.mkdir(parents=True, exist_ok=True)
-        self.used = sum(size for _, size, _ in self._files())
+        files = self._files()
+        self.used = sum(size for _, size, _ in files)
+        self.count = len(files)  # kept beside `used`, so reporting it never lists the store
         self.staged: dict[bytes, int] = {}  # unreferenced uploads, oldest first, and their sizes
         self._lock = threading.Lock()  # `collect` runs in a thread beside `put`
 
@@ -66,6 +68,7 @@ class BlobStore:
                 )
             with self._lock:
                 self.used += len(data)
+                self.count += 1
             path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent)
             with os.fdopen(fd, "wb") as handle:
@@ -90,6 +93,7 @@ class BlobStore:
                     freed = path.stat().st_size
                     path.unlink()
                     self.used -= freed
+                    self.count -= 1
 
     def get(self, digest: bytes) -> bytes | None:
         path = self._path(digest)
@@ -118,7 +122,7 @@ class BlobStore:
         if self.used + incoming <= self.quota * target:
             return 0
         fresh_after = time.time() - self.keep_fresh
-        freed = 0
+        freed = deleted = 0
         for mtime, size, path in sorted(self._files()):
             if self.used + incoming - freed <= self.quota * target or mtime > fresh_after:
                 break
@@ -127,10 +131,12 @@ class BlobStore:
                     continue  # touched since the listing
                 path.unlink()
                 freed += size
+                deleted += 1
                 with contextlib.suppress(ValueError):
                     self.staged.pop(bytes.fromhex(path.name), None)
         with self._lock:
             self.used -= freed
+            self.count -= deleted
         return freed
 
     def _files(self) -> list[tuple[float, int, Path]]:

@@ -12,6 +12,7 @@ sends one heartbeat per era.
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -95,6 +96,7 @@ class ProviderWorker(BlockDriven):
         self._api_url_sent = -RESEND_AFTER
         self.warned: set[Concern] = set()  # the concerns warned about that still hold
         self.desk: ServingDesk | None = None  # the sessions it serves, when the node has a desk
+        self.on_executed: Callable[[str, float], None] | None = None  # (kind, seconds): the node's metrics
 
     async def run(self) -> None:
         log.info("provider worker for %d local model(s), executor %s", len(self.models), self.executor.name)
@@ -253,6 +255,11 @@ class ProviderWorker(BlockDriven):
         except ExecutorError as exc:
             log.warning("job %d failed: %s", job.id, exc)
             return record.but(state=FAILED, error=str(exc))
+        if self.on_executed is not None:
+            try:
+                self.on_executed(job.kind, done.seconds)
+            except Exception:  # a metric is never worth the job
+                log.debug("job %d: execution time not recorded", job.id, exc_info=True)
         self.blobs.put(done.encoded)
         broken = group_member.partial(job, done.encoded)
         if broken is not None:  # its group lost a member: it runs again from there when the group re-forms

@@ -32,6 +32,7 @@ def test_collect_drops_the_least_recently_referenced_first(tmp_path: Path) -> No
     store.put(b"g" * 2_000)
     assert not store.has(old) and store.has(referenced) and store.has(fresh)
     assert store.used == 8_000 == BlobStore(tmp_path).used  # the count survives a restart
+    assert store.count == 3 == BlobStore(tmp_path).count
 
 
 def test_a_full_store_of_fresh_blobs_refuses_more(tmp_path: Path) -> None:
@@ -51,8 +52,9 @@ def test_the_store_never_holds_more_than_its_quota(tmp_path_factory: pytest.Temp
     for index, (size, age) in enumerate(puts):
         with contextlib.suppress(BlobStoreFull):
             aged(store, index.to_bytes(4, "big") * size, age)
-        on_disk = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        assert on_disk == store.used <= store.quota
+        files = [p for p in root.rglob("*") if p.is_file()]
+        assert sum(p.stat().st_size for p in files) == store.used <= store.quota
+        assert len(files) == store.count
 
 
 def test_uploads_no_job_references_churn_only_their_own_share(tmp_path: Path) -> None:
@@ -65,6 +67,7 @@ def test_uploads_no_job_references_churn_only_their_own_share(tmp_path: Path) ->
         store.put(bytes([index]) * 700, staged=True)
     assert store.has(result) and store.has(referenced) and not store.has(first)
     assert sum(store.staged.values()) <= 8_000 // 8
+    assert store.count == sum(1 for p in tmp_path.rglob("*") if p.is_file())
     assert store.put(b"w" * 4_000)  # room for real work remains
     with pytest.raises(BlobStoreFull, match="references"):
         store.put(b"z" * 1_001, staged=True)
