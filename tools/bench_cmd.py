@@ -104,8 +104,11 @@ def _dlora(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import dlora_bench
 
     try:
-        return dlora_bench.run(providers=args.dlora_providers, sync_every=args.sync_every, rounds=args.rounds)
-    except ValueError as exc:
+        return dlora_bench.run(
+            providers=args.dlora_providers, sync_every=args.sync_every, rounds=args.rounds,
+            device=args.device, backend=args.backend,
+        )  # fmt: skip
+    except (ValueError, RuntimeError) as exc:
         raise CliError(f"dlora: {exc}") from None
 
 
@@ -240,6 +243,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--dlora-providers", type=int, default=2, help="dlora: providers sharing the job")
     parser.add_argument("--sync-every", type=int, default=50, help="dlora: local steps between exchanges (H)")
     parser.add_argument("--rounds", type=int, default=4, help="dlora: rounds (exchanges) in the job")
+    parser.add_argument(
+        "--device", default="cpu", help="dlora: where each provider trains (cpu, cuda, cuda:N)"
+    )
+    parser.add_argument(
+        "--backend", choices=("gloo", "nccl"), default="gloo", help="dlora: torch.distributed backend"
+    )
     parser.add_argument(
         "--dashboard-blocks", type=int, default=10_000, help="dashboard: blocks in the chain the page loads"
     )

@@ -9,8 +9,9 @@ machine; here each gets one core). Figures:
   adapter's gradients every step, over what it sent (goal ≥ 50x at H = 50);
 - `loss_gap`: the final adapter's loss on the whole dataset, relative to the
   single provider's after as many steps (goal ≤ 5%).
-Training times exclude the interpreter's start and the model's load (both
-runs pay them once); `wall_seconds` includes everything.
+Training times exclude the interpreter's start, the model's first load and
+the device's start (every process warms up with one step first);
+`wall_seconds` includes everything.
 """
 
 import multiprocessing
@@ -56,20 +57,38 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _provider(rank: int, world: int, port: int, model: str, options: dict[str, int], out: Any) -> None:
+def _provider(
+    rank: int, world: int, port: int, model: str, options: dict[str, int], device: str, backend: str, out: Any
+) -> None:
     import torch
 
     from agent.diloco_group import Group
     from agent.kinds import dlora
 
     torch.set_num_threads(1)
-    group = Group.join(rank, world, f"127.0.0.1:{port}")
-    start = time.perf_counter()
-    result = dlora.run(dataset(), Path(model), "cpu", options, group)
+    _warm(model, options, device)
+    try:
+        group = Group.join(rank, world, f"127.0.0.1:{port}", backend=backend)
+        start = time.perf_counter()
+        result = dlora.run(dataset(), Path(model), device, options, group)
+        if result.get("partial"):
+            raise RuntimeError(f"the group broke after {result['round']} rounds (its cause is logged above)")
+    except Exception as exc:  # reported, not hung on: NCCL refuses two ranks on one GPU
+        out.put((rank, 0.0, {"error": f"{type(exc).__name__}: {exc}"}))
+        return
     out.put((rank, time.perf_counter() - start, result))
 
 
-def _single(model: str, options: dict[str, int], out: Any) -> None:
+def _warm(model: str, options: dict[str, int], device: str) -> None:
+    """One step on two texts: the timed part of every run then excludes the
+    model's first load and the device's start (CUDA's takes seconds)."""
+    from agent.job import JobSpec
+    from agent.kinds import lora
+
+    lora.run(JobSpec("lora", dataset()[:2], {**options, "steps": 1}), Path(model), device)
+
+
+def _single(model: str, options: dict[str, int], device: str, out: Any) -> None:
     import torch
 
     from agent.job import JobSpec
@@ -77,11 +96,9 @@ def _single(model: str, options: dict[str, int], out: Any) -> None:
 
     torch.set_num_threads(1)
     steps = {**options, "steps": options["sync_every"] * options["rounds"]}
-    lora.run(
-        JobSpec("lora", dataset()[:2], {**steps, "steps": 1}), Path(model), "cpu"
-    )  # load, as the others do
+    _warm(model, options, device)
     start = time.perf_counter()
-    result = lora.run(JobSpec("lora", dataset(), steps), Path(model), "cpu")
+    result = lora.run(JobSpec("lora", dataset(), steps), Path(model), device)
     out.put((0, time.perf_counter() - start, result))
 
 
@@ -120,7 +137,10 @@ def eval_loss(model: Path, adapter: bytes | None, options: dict[str, int]) -> fl
         return float(net(**batch, labels=labels).loss)
 
 
-def run(providers: int = 2, sync_every: int = 50, rounds: int = 4, lr_ppm: int = 1_000) -> dict[str, Any]:
+def run(
+    providers: int = 2, sync_every: int = 50, rounds: int = 4, lr_ppm: int = 1_000, device: str = "cpu",
+    backend: str = "gloo",
+) -> dict[str, Any]:  # fmt: skip
     from safetensors.torch import load
 
     from agent.tiny_models import tiny_causal_lm
@@ -136,11 +156,15 @@ def run(providers: int = 2, sync_every: int = 50, rounds: int = 4, lr_ppm: int =
         "alpha": 16,
     }
     model = tiny_causal_lm(Path(tempfile.mkdtemp(prefix="vcoin-bench-dlora-")) / "model")
-    (single,), single_wall = _spawn(_single, [(str(model), options)])
+    (single,), single_wall = _spawn(_single, [(str(model), options, device)])
     port = _free_port()
     spread, spread_wall = _spawn(
-        _provider, [(rank, providers, port, str(model), options) for rank in range(providers)]
+        _provider,
+        [(rank, providers, port, str(model), options, device, backend) for rank in range(providers)],
     )
+    errors = [result["error"] for _, _, result in spread if "error" in result]
+    if errors:
+        raise RuntimeError(f"{backend} on {device}: {errors[0]}")
     adapters = {result["adapter"] for _, _, result in spread}
     vector_bytes = sum(t.numel() for t in load(single[2]["adapter"]).values()) * 4
     ring_per_step = 2 * (providers - 1) / providers * vector_bytes
@@ -149,7 +173,7 @@ def run(providers: int = 2, sync_every: int = 50, rounds: int = 4, lr_ppm: int =
     spread_loss = eval_loss(model, spread[0][2]["adapter"], options)
     slowest = max(seconds for _, seconds, _ in spread)
     return {
-        "name": "dlora", "providers": providers, "sync_every": sync_every, "rounds": rounds,
+        "name": "dlora", "device": device, "backend": backend, "providers": providers, "sync_every": sync_every, "rounds": rounds,
         "steps": sync_every * rounds, "ratio": single[1] / slowest, "single_seconds": single[1],
         "spread_seconds": slowest, "single_wall_seconds": single_wall, "spread_wall_seconds": spread_wall,
         "wall_ratio": single_wall / spread_wall, "adapter_bytes": vector_bytes, "bytes_sent": sent,
