@@ -141,6 +141,10 @@ def test_requests_are_settled_and_the_deposit_comes_back(api: tuple[NodeProcess,
     served = re.search(r"^vcoin_session_requests_served_total (\S+)$", metrics, re.M)
     assert served is not None and float(served.group(1)) >= 5
     assert re.search(r'^vcoin_api_requests_total\{route="/v1/embeddings",status="200"\} [1-9]', metrics, re.M)
+    # the settles, counted chain-wide from the blocks, by the session's kind and model name
+    settled = re.search(r'^vcoin_market_requests_served_total\{kind="embed",model="all-minilm-l6-v2"\} (\S+)$',
+                        metrics, re.M)  # fmt: skip
+    assert settled is not None and float(settled.group(1)) >= 5
 
 
 def test_fine_tuning_through_files_and_jobs_runs_a_lora_job(api: tuple[NodeProcess, int, Path]) -> None:
