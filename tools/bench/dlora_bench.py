@@ -147,6 +147,8 @@ def run(
 
     if not 2 <= providers <= 8:
         raise ValueError("--providers is 2 to 8")
+    if backend == "nccl" and not device.startswith("cuda"):
+        raise ValueError("--backend nccl needs --device cuda")
     options = {
         "sync_every": sync_every,
         "rounds": rounds,
