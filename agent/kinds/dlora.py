@@ -38,6 +38,10 @@ def settings(options: dict[str, int]) -> tuple[int, int, float, diloco.OuterSett
     return steps, rounds, options.get("lr_ppm", 1_000) / 1e6, outer
 
 
+def _digest_of(vector: Any) -> bytes:
+    return digest(vector.numpy().tobytes())
+
+
 def load_adapter(model: Any, vector: Any, like: dict[str, Any]) -> None:
     from peft import set_peft_model_state_dict
 
@@ -75,10 +79,7 @@ def run(
             mean = diloco.mean_in_rank_order(group.gather(delta))
             start = current
             current, momentum = diloco.outer_step(current, momentum, mean, outer)
-            commitment = {
-                "delta": digest(delta.numpy().tobytes()),
-                "adapter": digest(current.numpy().tobytes()),
-            }
+            commitment = {"delta": _digest_of(delta), "adapter": _digest_of(current)}
             progress.record(start, delta, trace, commitment)
             progress.finish_round(current, momentum)
             log.info("round %d of %d done (loss %.4f)", progress.done, rounds, trace[-1] if trace else 0.0)
@@ -114,11 +115,38 @@ def run_member(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
         group.close()
 
 
+def unchained(claimed: dict[str, Any], starts: list[Any], deltas: list[Any]) -> str | None:
+    """Why the member's own claims do not hang together, or None: each round's
+    committed delta is the delta it shows, each round's committed adapter is
+    the next round's start, and the result's adapter is the last committed
+    one. A member that shows starts no commitment of its ever produced is
+    caught here, without re-execution."""
+    from safetensors.torch import load
+
+    rounds = claimed.get("rounds")
+    if not isinstance(rounds, list) or len(rounds) != len(deltas):
+        return "a member's result commits to each round it delivered"
+    for index, commitment in enumerate(rounds):
+        if not isinstance(commitment, dict) or commitment.get("delta") != _digest_of(deltas[index]):
+            return f"round {index}: the delta shown is not the one committed"
+        follows = starts[index + 1] if index + 1 < len(starts) else None
+        if follows is not None and commitment.get("adapter") != _digest_of(follows):
+            return f"round {index + 1}: starts from an adapter no committed round produced"
+    try:
+        final = diloco.flatten(load(claimed["adapter"]))
+    except Exception as exc:
+        return f"an unreadable adapter ({exc})"
+    if rounds and rounds[-1].get("adapter") != _digest_of(final):
+        return "the result's adapter is not the last round's committed adapter"
+    return None
+
+
 def check_member(spec: JobSpec, model_path: Path, device: str, claimed: dict[str, Any]) -> Verdict:
     """Re-execute every round a member delivered from the round's claimed
     starting adapter on its shard; a member that was there from the start
-    must start from the adapter the seed builds. (That the later starts follow
-    from the group's averaged deltas is checked across members, not here.)"""
+    must start from the adapter the seed builds, and its commitments must
+    chain (`unchained`). (That its chain is the group's, not one of its own
+    making, is checked across members, not here: docs/distributed-lora.md.)"""
     steps, rounds, lr, _ = settings(spec.options)
     starts, deltas, first = claimed.get("starts"), claimed.get("deltas"), claimed.get("first", 0)
     if type(first) is not int or first != spec.options.get("first", 0):
@@ -129,15 +157,20 @@ def check_member(spec: JobSpec, model_path: Path, device: str, claimed: dict[str
         or not len(starts) == len(deltas) == rounds - first
     ):
         return Verdict(False, f"a member's result has a start and a delta for each round from {first}")
+    try:
+        start_vectors, delta_vectors = [vector_of(raw) for raw in starts], [vector_of(raw) for raw in deltas]
+    except Exception as exc:
+        return Verdict(False, f"unreadable tensor ({exc})")
+    reason = unchained(claimed, start_vectors, delta_vectors)
+    if reason is not None:
+        return Verdict(False, reason)
     part = diloco.shard(list(spec.input), spec.options.get("member", 0), spec.options["providers"])
     model, batch, labels = prepare(part, model_path, device, spec.options)
     like = adapter_of(model)
     expected = diloco.flatten(like)
-    for index, (start_raw, delta_raw) in enumerate(zip(starts, deltas, strict=True), start=first):
-        try:
-            start, claimed_delta = vector_of(start_raw), vector_of(delta_raw)
-        except Exception as exc:
-            return Verdict(False, f"round {index}: unreadable tensor ({exc})")
+    for index, (start, claimed_delta) in enumerate(
+        zip(start_vectors, delta_vectors, strict=True), start=first
+    ):
         if start.shape != expected.shape or claimed_delta.shape != expected.shape:
             return Verdict(False, f"round {index}: tensors of the wrong size")
         if index == 0 and float((start - expected).abs().max()) > WEIGHT_TOLERANCE:

@@ -43,6 +43,14 @@ def test_two_sandboxed_members_train_one_adapter_and_a_made_up_delta_fails_its_c
         made_up["deltas"] = forged
         caught = executors[0].verify(_spec(1), model, encode(made_up), 300)
         assert not caught.match and "round 1" in caught.reason
+        # a chain of its own: round 1 shown starting where no committed round ended
+        off_chain: dict[str, Any] = dict(other, starts=[other["starts"][0], other["starts"][0]])
+        caught = executors[0].verify(_spec(1), model, encode(off_chain), 300)
+        assert not caught.match and "no committed round produced" in caught.reason
+        # an adapter that is not where its rounds led
+        swapped: dict[str, Any] = dict(other, adapter=other["starts"][0])
+        caught = executors[0].verify(_spec(1), model, encode(swapped), 300)
+        assert not caught.match, caught.reason
     finally:
         for executor in executors:
             executor.close()
