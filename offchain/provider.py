@@ -6,8 +6,9 @@ moves finished ones through commit and reveal. Every step is recorded in a
 `ProgressStore` before the matching transaction is submitted, so a restart
 resumes: finished results are committed or revealed, interrupted jobs run
 again, and nothing is submitted twice unless the first one was lost.
-It also registers the provider for the local models the chain knows, and
-sends one heartbeat per era.
+It also registers the provider for the local models the chain knows, once
+each is loaded (`offchain.warmup`: warm before online), and sends one
+heartbeat per era.
 """
 
 import logging
@@ -28,6 +29,7 @@ from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, job_input
 from offchain.progress import DONE, FAILED, RUNNING, WAITING, JobProgress, ProgressStore
+from offchain.warmup import Warmup
 from runtime.constants import MAX_INLINE_RESULT
 from runtime.crypto import Keypair
 from runtime.pallets import jobs, registry, staking
@@ -50,6 +52,7 @@ class Concern(StrEnum):
     UNREGISTERED = "none of the local models is registered on chain"
     LOW_BOND = "the bond is below the providers' minimum"
     CHILLED = "chilled after proven cheating"
+    UNLOADABLE = "none of the local models registered on chain could be loaded"
 
 
 class ChainView(Protocol):
@@ -97,6 +100,7 @@ class ProviderWorker(BlockDriven):
         self.warned: set[Concern] = set()  # the concerns warned about that still hold
         self.desk: ServingDesk | None = None  # the sessions it serves, when the node has a desk
         self.on_executed: Callable[[str, float], None] | None = None  # (kind, seconds): the node's metrics
+        self.warmup = Warmup()
 
     async def run(self) -> None:
         log.info("provider worker for %d local model(s), executor %s", len(self.models), self.executor.name)
@@ -105,6 +109,7 @@ class ProviderWorker(BlockDriven):
     # -- every block ---------------------------------------------------------
     def step(self, nursery: trio.Nursery) -> None:
         state, number = self.chain.state(), self.chain.best_number()
+        isolated_step("warm-up", lambda: self._keep_warm(nursery, state))
         isolated_step("registration", lambda: self._keep_registered(state, number))
         isolated_step("API address", lambda: self._keep_api_url(state, number))
         for job_id in jobs.assignments(state, self.chain.account):
@@ -275,19 +280,42 @@ class ProviderWorker(BlockDriven):
                           inline=len(done.encoded) <= MAX_INLINE_RESULT,
                           first_round=group_member.first_round(job, done.encoded))  # fmt: skip
 
-    # -- registration and heartbeats -----------------------------------------
+    # -- warm-up, registration and heartbeats ----------------------------------
+    def _keep_warm(self, nursery: trio.Nursery, state: State) -> None:
+        """Load the local models the chain knows that were not tried yet (at
+        start, and when one is registered later)."""
+        known = {h: found for h in self.models if (found := registry.model(state, h)) is not None}
+        wanted = self.warmup.wanted({h: found.kind for h, found in known.items()})
+        if not wanted:
+            return
+        names = ", ".join(known[h].name for h in wanted)
+        log.info("loading %s before serving %s", names, "it" if len(wanted) == 1 else "them")
+        models = {h: (known[h].name, kind) for h, kind in wanted.items()}
+        spawn(nursery, "warm-up", self._warm, models)
+
+    async def _warm(self, models: dict[bytes, tuple[str, jobs.JobKind]]) -> None:
+        await self.warmup.warm(self.executor, self.models, models, self.limiter, self.config.job_timeout)
+        self.wake.set()  # register what is ready now, not at the next block
+
     def _keep_registered(self, state: State, number: int) -> None:
-        """Register for the local models the chain knows (again when that set
-        or the price changes), and heartbeat once per era."""
+        """Register for the local models the chain knows once they are loaded
+        (again when that set or the price changes), and heartbeat once per era.
+        Nothing is sent while no model is loaded yet: a provider is online
+        only for what it can run at once."""
         me, era = self.chain.account, staking.CurrentEra.get(state)
-        serve = sorted(h for h in self.models if registry.model(state, h) is not None)
+        known = sorted(h for h in self.models if registry.model(state, h) is not None)
+        serve = [h for h in known if h in self.warmup.ready]
         current = registry.provider(state, me)
         chilled = number < current.chilled_until
         why = "proven cheating: the chain lets this account serve again from block %d"
         if self._concern(Concern.CHILLED, chilled, why, current.chilled_until):
             return
         why = "none of this worker's models is registered on chain (see `vcoin model add`)"
-        if self._concern(Concern.UNREGISTERED, not serve, why):
+        if self._concern(Concern.UNREGISTERED, not known, why):
+            return
+        unloadable = all(h in self.warmup.broken for h in known)
+        why = "no model can be loaded (see the errors above): this worker serves nothing"
+        if self._concern(Concern.UNLOADABLE, unloadable, why):
             return
         stale = set(current.models) != set(serve) or current.price != self.config.price
         if not (stale or current.last_seen_era < era):
@@ -297,8 +325,8 @@ class ProviderWorker(BlockDriven):
         params = chain_params(state)
         low = staking.ledger(state, me).bonded < params.min_provider_bond
         why = "bond at least %d base units to serve jobs (vcoin tx bond)"
-        if self._concern(Concern.LOW_BOND, low, why, params.min_provider_bond):
-            return
+        if self._concern(Concern.LOW_BOND, low, why, params.min_provider_bond) or not serve:
+            return  # (or still loading)
         call = Call("registry", "register_provider", {
             "models": serve, "memory_mb": self.config.memory_mb, "price": self.config.price,
         }) if stale else Call("registry", "heartbeat", {})  # fmt: skip

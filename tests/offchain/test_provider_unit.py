@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import trio
 
-from agent.executor import Check, Execution, OnPiece
+from agent.executor import Check, Execution, ExecutorError, OnPiece
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
 from offchain.progress import DONE, RUNNING, JobProgress, ProgressStore
 from offchain.provider import RESEND_AFTER, Concern, ProviderWorker, WorkerConfig
+from offchain.warmup import is_warm_up
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT
 from runtime.pallets import jobs, registry, staking
@@ -35,12 +36,19 @@ class StubExecutor:
 
     def __init__(self) -> None:
         self.runs: list[JobSpec] = []
+        self.warmed: list[Path] = []
+        self.unloadable: set[Path] = set()
         self.closed = False
 
     def run(
         self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
     ) -> Execution:
-        self.runs.append(spec)
+        if is_warm_up(spec):
+            if model_path in self.unloadable:
+                raise ExecutorError("the job failed in the sandbox: OSError: not a model")
+            self.warmed.append(model_path)
+        else:
+            self.runs.append(spec)
         return Execution(RESULT, blake2b_256(RESULT), 0.01)
 
     def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
@@ -202,6 +210,8 @@ def test_a_commit_sent_again_after_a_restart_waits_the_same_blocks(tmp_path: Pat
 def test_the_worker_registers_its_models_and_heartbeats_once_per_era(tmp_path: Path) -> None:
     chain = _chain(provider=False)
     harness = Harness(chain, tmp_path)
+    assert harness.step() == []  # loading the model first: not online before it can run a job
+    assert harness.executor.warmed == [tmp_path / "model"] and harness.executor.runs == []
     assert harness.step() == ["registry.register_provider"]
     assert harness.step() == []  # on its way: not sent twice
     harness.block()
@@ -222,6 +232,7 @@ def test_the_worker_registers_its_models_and_heartbeats_once_per_era(tmp_path: P
 def test_a_registration_that_did_not_land_is_sent_again_after_resend_after_blocks(tmp_path: Path) -> None:
     chain = _chain(provider=False)
     harness = Harness(chain, tmp_path)
+    harness.step()  # loading
     assert harness.step() == ["registry.register_provider"]
     harness.lose_sent()
     for _ in range(RESEND_AFTER - 1):
@@ -239,6 +250,50 @@ def test_a_new_price_registers_again(tmp_path: Path) -> None:
     assert harness.step() == ["registry.register_provider"]
     harness.block()
     assert registry.provider(chain.state, EVE.public).price == PRICE * 2
+
+
+def test_a_model_that_cannot_be_loaded_is_never_advertised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vcoin.worker")
+    chain = _chain(provider=False)
+    other = blake2b_256(b"a second model")
+    chain.call(EVE, "registry", "register_model", hash=other, model_name="broken", kind="embed",
+               params=1_000_000, memory_mb=64)  # fmt: skip
+    harness = Harness(chain, tmp_path)
+    harness.executor.unloadable = {tmp_path / "broken"}
+    harness.worker.models = {MODEL: tmp_path / "model", other: tmp_path / "broken"}
+    harness.step()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "broken cannot be loaded" in errors[0] and "not a model" in errors[0]
+    assert any("model stub ready (loaded in" in r.getMessage() for r in caplog.records)
+    assert harness.step() == ["registry.register_provider"]
+    harness.block()
+    assert list(registry.provider(chain.state, EVE.public).models) == [MODEL]  # only what loaded
+    harness.step()
+    assert len(harness.executor.warmed) == 1  # a model is tried once per start, not every block
+
+
+def test_nothing_is_advertised_when_no_model_loads(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    chain = _chain(provider=False)
+    harness = Harness(chain, tmp_path)
+    harness.executor.unloadable = {tmp_path / "model"}
+    harness.step()
+    assert harness.step() == [] and harness.step() == []
+    assert harness.worker.warned == {Concern.UNLOADABLE}
+
+
+def test_a_restarted_worker_loads_its_models_before_its_heartbeat(tmp_path: Path) -> None:
+    chain = _chain()
+    harness = Harness(chain, tmp_path)
+    era = staking.CurrentEra.get(chain.state)
+    while staking.CurrentEra.get(chain.state) == era:
+        harness.block()
+    harness.restart()
+    harness.executor.warmed = []
+    assert harness.step() == []  # loading again: no heartbeat yet
+    assert harness.executor.warmed == [tmp_path / "model"]
+    assert harness.step() == ["registry.heartbeat"]
 
 
 # -- warnings ------------------------------------------------------------------------
