@@ -1,25 +1,69 @@
-"""The providers of one distributed LoRA job as a torch.distributed group:
-gloo over TCP by default, on CPU and GPU alike: a round's exchange is a few
-MiB at most, once per H steps, so the link, not the collective, bounds it;
-gloo reports a vanished peer as an error, where NCCL's watchdog may abort the
-whole process; and NCCL refuses two ranks on one GPU. `backend="nccl"` is
-there for providers with a GPU each (and for `vcoin bench dlora --backend`).
+"""The providers of one distributed LoRA job as a torch.distributed group.
 
 The rendezvous is the first provider's address (`host:port`), which the
-chain tells the others; every exchange has a timeout, so a provider that
-vanished makes the others fail the round (and the job restarts from the last
-round) instead of hanging.
+chain tells the others. There the lead's process hosts the group's
+`TCPStore` (torch.distributed's key-value store), and by default the
+rounds travel through it too (`backend="store"`): each member puts its
+round's vector under its own key and reads the others'. Why not gloo's
+all-gather: gloo joins every pair of members directly, on ports of their
+own choosing, so each member must accept connections from all the others;
+through the store a member needs one connection, to the one address the
+chain named. That is what a sandbox without a network can be given
+(`agent.relay`), and what works behind NAT. A round sends a few MiB at most,
+once per H steps, so the lead relaying it costs little.
+
+`backend="gloo"` and `"nccl"` remain for the bench and for providers that
+can reach each other directly (NCCL: one GPU per member). Every exchange
+has a timeout, so a provider that vanished makes the others fail the round
+(the job goes on from the last round) instead of hanging.
+
+A rendezvous `unix:PATH` means this process has no network: the group is
+reached through the Unix socket PATH, which the executor outside joins to
+the real address (`agent.relay`).
 """
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from agent import relay
+
 DEFAULT_TIMEOUT = 120.0  # seconds for the group to form and for each exchange
+BACKENDS = ("store", "gloo", "nccl")
 
 
 class GroupBroken(Exception):
     """A peer vanished (closed its connection, or timed out): the round is lost, not the job."""
+
+
+def _address(rendezvous: str) -> tuple[str, int]:
+    host, _, port = rendezvous.rpartition(":")
+    host = host.strip("[]")  # an IPv6 address is written [host]:port
+    if not host or not port.isdigit():
+        raise ValueError(f"a rendezvous is host:port, not {rendezvous!r}")
+    return host, int(port)
+
+
+def _store(rank: int, world: int, rendezvous: str, timeout: timedelta) -> tuple[Any, relay.Relay | None]:
+    """The group's store, and the bridge to it when it is behind a Unix socket."""
+    from torch.distributed import TCPStore  # type: ignore[attr-defined]
+
+    if not rendezvous.startswith("unix:"):
+        host, port = _address(rendezvous)
+        return TCPStore(host, port, world, rank == 0, timeout), None
+    path = rendezvous.removeprefix("unix:")
+    if rank == 0:  # the store listens inside; the executor brings the others in through `path`
+        store = TCPStore("127.0.0.1", 0, world, True, timeout, wait_for_workers=False)
+        bridge = relay.Relay(relay.unix_listener(path), relay.tcp_connector("127.0.0.1", store.port))
+        return store, bridge.start()
+    listener = relay.tcp_listener("127.0.0.1", 0)
+    bridge = relay.Relay(listener, relay.unix_connector(path)).start()
+    try:
+        return TCPStore("127.0.0.1", listener.getsockname()[1], world, False, timeout), bridge
+    except Exception:
+        bridge.close()
+        raise
 
 
 @dataclass
@@ -28,53 +72,105 @@ class Group:
     world: int
     bytes_sent: int = 0  # payload this provider put on the wire
     exchanges: int = 0
-    backend: str = "gloo"
+    backend: str = "store"
+    broken: bool = False
+    _store: Any = field(default=None, repr=False)
     _pg: Any = field(default=None, repr=False)
+    _bridge: relay.Relay | None = field(default=None, repr=False)
 
     @classmethod
     def join(
-        cls, rank: int, world: int, rendezvous: str, timeout: float = DEFAULT_TIMEOUT, backend: str = "gloo"
+        cls, rank: int, world: int, rendezvous: str, timeout: float = DEFAULT_TIMEOUT, backend: str = "store"
     ) -> "Group":
-        if backend not in ("gloo", "nccl"):
-            raise ValueError(f"a group's backend is gloo or nccl, not {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"a group's backend is one of {', '.join(BACKENDS)}, not {backend!r}")
         group = cls(rank, world, backend=backend)
         if world == 1:
             return group
         import torch.distributed as dist
 
-        host, _, port = rendezvous.rpartition(":")
-        host = host.strip("[]")  # an IPv6 address is written [host]:port
-        if not host or not port.isdigit():
-            raise ValueError(f"a rendezvous is host:port, not {rendezvous!r}")
-        store = dist.TCPStore(host, int(port), world, rank == 0, timedelta(seconds=timeout))  # type: ignore[attr-defined]
-        # a private group object, not the process-global default: a runner may
+        span = timedelta(seconds=timeout)
+        group._store, group._bridge = _store(rank, world, rendezvous, span)
+        # private group objects, not the process-global default: a runner may
         # serve other jobs before and after this one
         if backend == "nccl":
             options = dist.ProcessGroupNCCL.Options()
-            options._timeout = timedelta(seconds=timeout)
-            group._pg = dist.ProcessGroupNCCL(store, rank, world, options)
-        else:
-            group._pg = dist.ProcessGroupGloo(store, rank, world, timedelta(seconds=timeout))
+            options._timeout = span
+            group._pg = dist.ProcessGroupNCCL(group._store, rank, world, options)
+        elif backend == "gloo":
+            group._pg = dist.ProcessGroupGloo(group._store, rank, world, span)
         return group
 
     def gather(self, vector: Any) -> list[Any]:
         """Every provider's vector, in rank order."""
-        import torch
-
         if self.world == 1:
             return [vector]
+        try:
+            parts = self._through_store(vector) if self._pg is None else self._collective(vector)
+        except (RuntimeError, OSError) as exc:  # a dead peer's connection, a timeout
+            self.broken = True
+            raise GroupBroken(str(exc)) from None
+        self.exchanges += 1
+        return parts
+
+    def _through_store(self, vector: Any) -> list[Any]:
+        import torch
+
+        flat = vector.detach().cpu().contiguous()
+        size = flat.numel() * flat.element_size()
+        round_ = self.exchanges
+        self._store.set(f"r{round_}/{self.rank}", flat.numpy().tobytes())
+        # on the network: a member uploads its vector once; the lead's store
+        # serves each other member the vectors it lacks
+        self.bytes_sent += (self.world - 1) ** 2 * size if self.rank == 0 else size
+        parts = []
+        for rank in range(self.world):
+            if rank == self.rank:
+                parts.append(vector)
+                continue
+            raw = self._store.get(f"r{round_}/{rank}")
+            if len(raw) != size:
+                raise RuntimeError(
+                    f"member {rank} sent {len(raw)} bytes for a round of {flat.numel()} values"
+                )
+            parts.append(
+                torch.frombuffer(bytearray(raw), dtype=flat.dtype).reshape(flat.shape).to(vector.device)
+            )
+        if round_:  # everyone put round r, so everyone has read round r - 1: the lead's memory stays small
+            self._store.delete_key(f"r{round_ - 1}/{self.rank}")
+        return parts
+
+    def _collective(self, vector: Any) -> list[Any]:
+        import torch
+
         home = vector.device
         if self.backend == "nccl":
             vector = vector.cuda()
         parts = [torch.empty_like(vector) for _ in range(self.world)]
-        try:
-            self._pg.allgather([parts], [vector]).wait()
-        except RuntimeError as exc:  # gloo's errors: a dead peer's connection, a timeout
-            raise GroupBroken(str(exc)) from None
-        parts = [part.to(home) for part in parts]
-        self.exchanges += 1
+        self._pg.allgather([parts], [vector]).wait()
         self.bytes_sent += vector.numel() * vector.element_size() * (self.world - 1)
-        return parts
+        return [part.to(home) for part in parts]
 
     def close(self) -> None:
-        self._pg = None
+        """The lead's store serves the others' last reads: it waits (within
+        the timeout) until every member said it is done before it goes."""
+        if self._store is not None and not self.broken:
+            with contextlib.suppress(RuntimeError, OSError):
+                self._store.set(f"done/{self.rank}", b"1")
+                if self.rank == 0:
+                    self._store.wait([f"done/{rank}" for rank in range(self.world)])
+        self._store = self._pg = None
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+
+
+def outside_bridge(rank: int, rendezvous: str, path: str) -> relay.Relay:
+    """The executor's half of a sandboxed member's way to its group: the
+    lead's published address brought in to the store behind `path`, or a
+    member's `path` taken out to the lead's address. The sandbox is given
+    `unix:` + the path as it sees it."""
+    host, port = _address(rendezvous)
+    if rank == 0:
+        return relay.Relay(relay.tcp_listener(host, port), relay.unix_connector(path)).start()
+    return relay.Relay(relay.unix_listener(path), relay.tcp_connector(host, port)).start()

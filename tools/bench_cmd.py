@@ -247,7 +247,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--device", default="cpu", help="dlora: where each provider trains (cpu, cuda, cuda:N)"
     )
     parser.add_argument(
-        "--backend", choices=("gloo", "nccl"), default="gloo", help="dlora: torch.distributed backend"
+        "--backend",
+        choices=("store", "gloo", "nccl"),
+        default="store",
+        help="dlora: how rounds travel: the group's TCPStore (what workers use), gloo or nccl",
     )
     parser.add_argument(
         "--dashboard-blocks", type=int, default=10_000, help="dashboard: blocks in the chain the page loads"

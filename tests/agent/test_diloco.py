@@ -56,15 +56,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _provider(rank: int, port: int, model: str, out: Any) -> None:
+def _provider(rank: int, rendezvous: str, model: str, out: Any) -> None:
     import torch
 
     from agent.diloco_group import Group
     from agent.kinds import dlora
 
     torch.set_num_threads(1)
-    group = Group.join(rank, 2, f"127.0.0.1:{port}", timeout=60)
-    out.put((rank, dlora.run(TEXTS, Path(model), "cpu", OPTIONS, group)))
+    group = Group.join(rank, 2, rendezvous, timeout=60)
+    result = dlora.run(TEXTS, Path(model), "cpu", OPTIONS, group)
+    group.close()
+    out.put((rank, result))
+
+
+def _pair(model: Path, rendezvous: list[str]) -> dict[int, dict[str, Any]]:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    procs = [
+        context.Process(target=_provider, args=(rank, rendezvous[rank], str(model), out)) for rank in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    results = dict(out.get(timeout=300) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+    return results
 
 
 @pytest.mark.slow
@@ -72,15 +88,7 @@ def test_two_providers_end_with_one_adapter_and_a_round_re_executes(tmp_path: Pa
     from agent.kinds import dlora, lora
 
     model = tiny_causal_lm(tmp_path / "model")
-    context = multiprocessing.get_context("spawn")
-    out = context.Queue()
-    port = _free_port()
-    procs = [context.Process(target=_provider, args=(rank, port, str(model), out)) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    results = dict(out.get(timeout=300) for _ in procs)
-    for proc in procs:
-        proc.join(timeout=60)
+    results = _pair(model, [f"127.0.0.1:{_free_port()}"] * 2)
     first, second = results[0], results[1]
     assert first["adapter"] == second["adapter"]  # the same averaged adapter, bit for bit
     assert [r["adapter"] for r in first["rounds"]] == [r["adapter"] for r in second["rounds"]]
@@ -95,3 +103,26 @@ def test_two_providers_end_with_one_adapter_and_a_round_re_executes(tmp_path: Pa
     assert digest(delta.numpy().tobytes()) == second["rounds"][0]["delta"]
     # one exchange a round, not a step, and the round each member reached when the group formed
     assert first["bytes_sent"] == OPTIONS["rounds"] * start.numel() * 4 + 4
+
+
+@pytest.mark.slow
+def test_members_without_a_network_meet_through_unix_sockets_and_train_the_same_adapter(
+    tmp_path: Path,
+) -> None:
+    """What a Docker worker does: each member's process reaches the group
+    only through a Unix socket, which a bridge outside joins to the lead's
+    TCP address; the adapter is the one a direct pair trains."""
+    from agent.diloco_group import outside_bridge
+
+    model = tiny_causal_lm(tmp_path / "model")
+    direct = _pair(model, [f"127.0.0.1:{_free_port()}"] * 2)
+    address = f"127.0.0.1:{_free_port()}"
+    paths = [str(tmp_path / f"member{rank}.sock") for rank in range(2)]
+    bridges = [outside_bridge(rank, address, paths[rank]) for rank in range(2)]
+    try:
+        bridged = _pair(model, [f"unix:{path}" for path in paths])
+    finally:
+        for bridge in bridges:
+            bridge.close()
+    assert bridged[0]["adapter"] == bridged[1]["adapter"] == direct[0]["adapter"]
+    assert bridged[1]["rounds"] == direct[1]["rounds"]

@@ -71,6 +71,7 @@ def _provider(
         group = Group.join(rank, world, f"127.0.0.1:{port}", backend=backend)
         start = time.perf_counter()
         result = dlora.run(dataset(), Path(model), device, options, group)
+        group.close()
         if result.get("partial"):
             raise RuntimeError(f"the group broke after {result['round']} rounds (its cause is logged above)")
     except Exception as exc:  # reported, not hung on: NCCL refuses two ranks on one GPU
@@ -139,7 +140,7 @@ def eval_loss(model: Path, adapter: bytes | None, options: dict[str, int]) -> fl
 
 def run(
     providers: int = 2, sync_every: int = 50, rounds: int = 4, lr_ppm: int = 1_000, device: str = "cpu",
-    backend: str = "gloo",
+    backend: str = "store",
 ) -> dict[str, Any]:  # fmt: skip
     from safetensors.torch import load
 
