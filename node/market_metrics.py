@@ -29,7 +29,7 @@ LOG_EVERY = 60.0  # seconds between two logged failures
 
 # jobs events that end an attempt without a result, and the reason label they get
 FAILED = {"MissedCommit": "missed_commit", "MissedReveal": "missed_reveal", "Refused": "refused",
-          "Rejected": "rejected"}  # fmt: skip
+          "Declined": "declined", "Rejected": "rejected"}  # fmt: skip
 CHECK_CLOSED = {"passed": "passed", "failed": "mismatch", "expired": "expired"}
 OUTCOMES = ("passed", "mismatch", "disputed", "expired")
 EARNINGS = {"rewards": "reward", "jobFees": "job_fee", "sessionFees": "session_fee"}  # history name -> source
@@ -49,7 +49,7 @@ class MarketMetrics:
         self.jobs_served = counter("vcoin_market_jobs_served", "Jobs settled: served, paid", job)
         self.jobs_failed = counter(
             "vcoin_market_jobs_failed",
-            "Job attempts that ended without a result (missed commit or reveal, refused, rejected)",
+            "Job attempts that ended without a result (missed commit or reveal, refused, declined, rejected)",
             (*job, "reason"),
         )
         self.jobs_refunded = counter("vcoin_market_jobs_refunded", "Jobs refunded to their submitter", job)

@@ -75,6 +75,11 @@ MAX_ASSIGNMENTS_PER_BLOCK: Final = 64  # count
 # Assignment work per block: one per model queue and per provider looked at,
 # one per waiting job read; the next block goes on where this one stopped.
 MAX_ASSIGN_STEPS_PER_BLOCK: Final = 512  # steps
+# The slowest provider the market plans for, in work units a second: a provider
+# that acknowledges a job (`jobs.start`) has its commit window stretched by the
+# blocks this speed needs for the job's units (`job_windows`). A CPU runs the
+# 135M-parameter SmolLM2 at about 3,000 units/s once loaded; a GPU far faster.
+JOB_MIN_UNITS_PER_SECOND: Final = 1_000  # work units per second
 MAX_NEW_TOKENS: Final = 1_024  # tokens an inference job may ask for
 MAX_LORA_STEPS: Final = 10_000  # training steps a LoRA job may ask for
 MAX_GROUP: Final = 8  # providers one LoRA job may be spread over (`job_groups`)
@@ -136,6 +141,9 @@ NEUTRAL_REPUTATION_PPM: Final = 500_000  # ppm: every provider's start
 REPUTATION_FAST_STEP: Final = 25  # a job delivered fast moves the score 1/25 of the way to the top
 REPUTATION_SLOW_STEP: Final = 50  # ... any other settled job 1/50
 REPUTATION_UPTIME_STEP: Final = 200  # ... an era's first heartbeat 1/200
+# A job declined inside its window (`jobs.decline`) takes 1/50 of the score: far
+# less than a vanished one's quarter, so saying "I cannot make it" always pays.
+REPUTATION_DECLINE_STEP: Final = 50
 REPUTATION_DECAY_NUM: Final = 9  # per era without update, the gap to neutral keeps 9/10
 REPUTATION_DECAY_DEN: Final = 10
 REPUTATION_DECAY_ERAS: Final = 64  # eras: the drift stops after this many (0.9^64 is about 0.1%)

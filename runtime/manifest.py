@@ -33,6 +33,7 @@ from runtime.pallets import (
     governance,
     job_refusal,
     job_types,
+    job_windows,
     jobs,
     known_answers,
     registry,
@@ -96,7 +97,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
         "jobs",
         job_types.Error,
         job_types.Event,
-        (jobs.calls, job_refusal.calls),
+        (jobs.calls, job_refusal.calls, job_windows.calls),
         on_finalize=jobs.on_finalize,
     ),
     Pallet(

@@ -22,6 +22,8 @@ CALL_WEIGHTS: Final[dict[tuple[str, str], int]] = {
     ("jobs", "commit"): 2,
     ("jobs", "reveal"): 3,  # schedules sampling and the challenge window
     ("jobs", "refuse"): 2,
+    ("jobs", "start"): 2,  # a later commit-window timer
+    ("jobs", "decline"): 2,
     ("jobs", "rendezvous"): 2,
     ("jobs", "progress"): 2,  # a fresh commit-window timer
     ("jobs", "delivered"): 1,

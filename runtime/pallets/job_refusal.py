@@ -31,7 +31,7 @@ def refuse(ctx: Ctx, origin: bytes, job: int, reason: str) -> None:
         raise jobs.Error.NotAssigned("only a job assigned to you and not yet committed can be refused")
     if found.input:
         raise jobs.Error.InlineInput("an inline input was checked at submission and cannot be refused")
-    if ctx.number > found.assigned_at + ctx.params.job_commit_window:
+    if ctx.number > jobs.commit_deadline(ctx.state, found, ctx.params):
         raise jobs.Error.TooLate("the commit window has closed")
     burned = balances.take_reserved(
         ctx, found.submitter, min(found.max_fee, ppm_of(found.price * found.units, ctx.params.burn_rate_ppm))

@@ -7,6 +7,7 @@ from enum import StrEnum, auto
 
 from runtime.context import Ctx
 from runtime.errors import PalletError
+from runtime.params import Params
 from runtime.record import codec
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, insert_id
@@ -35,6 +36,7 @@ class Error(PalletError, pallet=PALLET):
     InlineInput = auto()
     NotGroupLead = auto()
     BadAddress = auto()
+    AlreadyStarted = auto()
 
 
 class Event(PalletEvent, pallet=PALLET):
@@ -52,6 +54,8 @@ class Event(PalletEvent, pallet=PALLET):
     RendezvousSet = auto()
     ProgressReported = auto()
     RoundsDelivered = auto()
+    Started = auto()
+    Declined = auto()
 
 
 class JobKind(StrEnum):
@@ -114,6 +118,16 @@ NextId: StorageValue[int] = StorageValue(PALLET, "NextId", 0)
 Due: StorageMap[bytes] = StorageMap(PALLET, "Due", b"")
 # provider -> its open jobs (assigned, committed or revealed): what its worker reads
 Assignments: StorageMap[tuple[int, ...]] = StorageMap(PALLET, "Assignments", (), list, tuple)
+# assigned job -> the last block its commit may land in, once its provider said it
+# started (`job_windows.start`); absent: the chain's base window from assignment
+CommitBy: StorageMap[int] = StorageMap(PALLET, "CommitBy", 0)
+
+
+def commit_deadline(state: State, found: Job, params: Params) -> int:
+    """The last block in which the assigned provider may commit (or refuse,
+    or decline) the job: the base window from its assignment (or from a
+    group member's `progress`), or the longer one its `start` gave it."""
+    return max(found.assigned_at + params.job_commit_window, CommitBy.get(state, found.id))
 
 
 def job(state: State, job_id: int) -> Job | None:

@@ -2,8 +2,12 @@
 
     submit -> pending -> assigned -> committed -> revealed -> settled
                  ^          |            |
-                 +----------+------------+  missed commit / missed reveal:
-                                            reassigned, or refunded at the deadline
+                 +----------+------------+  missed commit / missed reveal / declined:
+                                            reassigned, or refunded when nobody is left
+
+The assigned provider may say it started (`start`: a commit window that
+follows the job's work units) or give the job back in time (`decline`);
+both live in `job_windows`, with the rule.
 
 The fee is reserved at submission (up to `max_fee`). A pending job waits in
 the bounded waiting set of `job_market`: admitted by fee, with a cap per
@@ -40,6 +44,7 @@ from runtime.pallets.job_rules import SERVES, check_input, check_options, work_u
 from runtime.pallets.job_settlement import refund, settle
 from runtime.pallets.job_types import PALLET as PALLET
 from runtime.pallets.job_types import Assignments as Assignments
+from runtime.pallets.job_types import CommitBy as CommitBy
 from runtime.pallets.job_types import Due as Due
 from runtime.pallets.job_types import Error as Error
 from runtime.pallets.job_types import Event as Event
@@ -48,6 +53,7 @@ from runtime.pallets.job_types import JobKind as JobKind
 from runtime.pallets.job_types import Jobs as Jobs
 from runtime.pallets.job_types import JobStatus as JobStatus
 from runtime.pallets.job_types import NextId as NextId
+from runtime.pallets.job_types import commit_deadline as commit_deadline
 from runtime.pallets.job_types import due as due
 from runtime.pallets.job_types import job as job
 from runtime.pallets.job_types import schedule as _schedule
@@ -164,8 +170,9 @@ def _provider_job(ctx: Ctx, origin: bytes, job_id: int, status: JobStatus) -> Jo
 @calls.add("commit", job=amount, commitment=hash32)
 def commit(ctx: Ctx, origin: bytes, job: int, commitment: bytes) -> None:
     found = _provider_job(ctx, origin, job, JobStatus.ASSIGNED)
-    if ctx.number > found.assigned_at + ctx.params.job_commit_window:
+    if ctx.number > commit_deadline(ctx.state, found, ctx.params):
         raise Error.TooLate("the commit window has closed")
+    CommitBy.remove(ctx.state, job)
     Jobs.put(
         ctx.state,
         job,
@@ -196,6 +203,7 @@ def reveal(ctx: Ctx, origin: bytes, job: int, result_hash: bytes, salt: bytes, r
 def _close(ctx: Ctx, found: Job, status: JobStatus, **changes: Any) -> None:
     if found.provider and found.status in (JobStatus.ASSIGNED, JobStatus.COMMITTED, JobStatus.REVEALED):
         _open(ctx, found.provider, found.id, add=False)
+    CommitBy.remove(ctx.state, found.id)
     job_groups.forget(ctx, found)
     Jobs.put(ctx.state, found.id, replace(found, status=status, **changes))
 
@@ -217,6 +225,11 @@ def _requeue(ctx: Ctx, found: Job, happened: Event, failed: bool = True, **data:
     else:
         requeued = Jobs.get(ctx.state, found.id)
         assert requeued is not None
+        # Said now, not at the next idle check: its submitter is waiting. A group's
+        # member waits on for a provider to join, the way a group heals (`job_groups`).
+        if job_groups.size(requeued) == 1 and not could_serve(ctx, requeued):
+            _refund(ctx, requeued, "no provider left to take it")
+            return
         victim = job_market.make_room(ctx.state, requeued)
         if victim == requeued.id:
             _refund(ctx, requeued, "the market is full of better-paying jobs")
@@ -245,7 +258,7 @@ def _expire(ctx: Ctx, job_id: int) -> None:
             job_market.recheck(ctx, found)
         else:
             _refund(ctx, found, "no provider can serve it")
-    elif found.status == JobStatus.ASSIGNED and ctx.number > found.assigned_at + p.job_commit_window:
+    elif found.status == JobStatus.ASSIGNED and ctx.number > commit_deadline(ctx.state, found, p):
         _requeue(ctx, found, Event.MissedCommit)
     elif found.status == JobStatus.COMMITTED and ctx.number > found.committed_at + p.job_reveal_window:
         slashing.report_offence(ctx, found.provider, Offence.MISSED_REVEAL)

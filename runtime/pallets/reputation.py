@@ -4,7 +4,7 @@ Every provider starts at the neutral score. The first heartbeat of an era
 moves it 1/200 of the way to the top; a settled job 1/25 of the way when it
 was delivered fast (revealed within half the commit and reveal windows),
 1/50 otherwise. A failed job (missed commit or reveal) takes a quarter of
-the score, a proven cheat half of it.
+the score, a job declined inside its window 1/50 of it, a proven cheat half.
 
 Between updates the score drifts back towards neutral: each era since the
 last update keeps 9/10 of the gap, rounded down, for at most 64 eras. The
@@ -26,6 +26,7 @@ from runtime.constants import (
     REPUTATION_DECAY_DEN,
     REPUTATION_DECAY_ERAS,
     REPUTATION_DECAY_NUM,
+    REPUTATION_DECLINE_STEP,
     REPUTATION_FAST_STEP,
     REPUTATION_SLOW_STEP,
     REPUTATION_UPTIME_STEP,
@@ -97,6 +98,12 @@ def record_failure(ctx: Ctx, who: bytes) -> None:
     """A job the provider took and did not deliver."""
     current = score(ctx.state, who)
     _update(ctx, who, current * 3 // 4, False)
+
+
+def record_decline(ctx: Ctx, who: bytes) -> None:
+    """A job given back inside its window: a small step down, not a failure's."""
+    current = score(ctx.state, who)
+    _update(ctx, who, current - current // REPUTATION_DECLINE_STEP, False)
 
 
 def record_cheat(ctx: Ctx, who: bytes) -> None:

@@ -227,6 +227,8 @@ calls = st.one_of(
         st.sampled_from([10**6, UNIT]),
     ),
     st.builds(lambda j: ("jobs", "refuse", {"job": j, "reason": "unusable input"}), st.integers(0, 3)),
+    st.builds(lambda j: ("jobs", "start", {"job": j}), st.integers(0, 3)),
+    st.builds(lambda j: ("jobs", "decline", {"job": j, "reason": "too slow"}), st.integers(0, 3)),
     st.builds(
         lambda ok: ("known_answers", "seal", {"seal": KNOWN_ANSWER_SEAL if ok else SALT}), st.booleans()
     ),
