@@ -9,12 +9,15 @@ caller sees `ExecutorError` with the cause, never another exception.
 """
 
 import contextlib
+import logging
 import os
+import secrets
 import shutil
 import socket
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from agent.docker_spec import (
     OWNER_LABEL,
     ROLE_LABEL,
     SOCKET_LABEL,
+    SOCKET_MOUNT,
     SOCKET_NAME,
     DockerLimits,
     container_request,
@@ -44,8 +48,10 @@ from agent.executor import (
     execution_of,
     request_of,
 )
-from agent.job import JobSpec
+from agent.job import JobSpec, Result
 from agent.models import model_files, model_hash
+
+log = logging.getLogger("vcoin.agent.docker")
 
 START_SECONDS = 120.0  # a container's runner listening, model not loaded yet
 STOP_SECONDS = 10.0  # a container whose runner's socket broke: the daemon's word on why
@@ -142,7 +148,7 @@ class DockerExecutor:
         self.owner = owner()
         self.warm: dict[Path, WarmContainer] = {}
         self.hashes: dict[Path, str] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # a group member's run holds it around the job's own call
         self.failures = 0
         self.retry_at = 0.0
         self.served: set[Path] = set()  # models that had a container: a new one for them is a restart
@@ -172,8 +178,42 @@ class DockerExecutor:
     def run(
         self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
     ) -> Execution:
+        if spec.rendezvous:
+            return self._run_member(spec, model_path, timeout)
         request = request_of(spec, Path(model_target(model_path)), None, stream=on_piece is not None)
         return execution_of(self._call(model_path, request, timeout, on_piece))
+
+    def _run_member(self, spec: JobSpec, model_path: Path, timeout: float) -> Execution:
+        """A member of a job spread over providers. Its container keeps no
+        network: the runner reaches the group through a Unix socket in the
+        container's socket folder, which a relay here joins to the one
+        address the chain named (`agent.diloco_group.outside_bridge`)."""
+        from agent.diloco_group import outside_bridge
+        from agent.diloco_progress import Progress
+
+        with self.lock:
+            warm = self._container(model_path.resolve())
+            name = f"group-{secrets.token_hex(6)}.sock"
+            try:
+                bridge = outside_bridge(
+                    spec.options.get("member", 0), spec.rendezvous, str(warm.socket_dir / name)
+                )
+            except (
+                OSError,
+                ValueError,
+            ) as exc:  # as the runner does when the group cannot form: try again later
+                log.warning("the group's rendezvous %s cannot be bridged: %s", spec.rendezvous, exc)
+                resume = decode(spec.resume) if spec.resume else None
+                result = Result.of(Progress.of(resume).partial_payload())
+                return Execution(result.encoded, result.hash, 0.0)
+            try:
+                inside = replace(spec, rendezvous=f"unix:{SOCKET_MOUNT}/{name}")
+                request = request_of(inside, Path(model_target(model_path)), None)
+                return execution_of(self._call(model_path, request, timeout))
+            finally:
+                bridge.close()
+                with contextlib.suppress(OSError):
+                    (warm.socket_dir / name).unlink()
 
     def verify(self, spec: JobSpec, model_path: Path, claimed: bytes, timeout: float) -> Check:
         request = request_of(spec, Path(model_target(model_path)), None, claimed)

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vcoin.worker")
 RESEND_AFTER = 5  # blocks without effect before a commit or reveal is sent again
+# A job still running this many blocks before its commit is due is stopped and
+# declined (`jobs.decline`): the decline must land inside the window.
+DECLINE_MARGIN = 2
 MAX_ATTEMPTS = 3  # runs of one job cut short (the node died, the sandbox was lost) before it is given up
 
 
@@ -93,7 +96,8 @@ class ProviderWorker(BlockDriven):
         self.chain, self.executor, self.models = chain, executor, models
         self.blobs, self.progress, self.config = blobs, progress, config
         self.running: set[int] = set()
-        self.unrunnable: set[int] = set()  # group jobs this sandbox cannot run, warned about once
+        self.executing: set[int] = set()  # running jobs the executor has now (the others wait for it)
+        self.stopping: set[int] = set()  # running jobs declined: they end without a result
         self.limiter = trio.CapacityLimiter(1)  # one executor, one job at a time
         self._registration_sent = -RESEND_AFTER
         self._api_url_sent = -RESEND_AFTER
@@ -141,7 +145,9 @@ class ProviderWorker(BlockDriven):
                 self.progress.put(record)
             else:
                 record = self._meeting(job, JobProgress(job.id, job.assigned_at))
-                if record is not None:
+                if record is not None and self._late(job, number):  # seen too late (the node was down)
+                    self._decline(nursery, job, record.but(state=FAILED), number, "seen too late to run")
+                elif record is not None:
                     self._start(nursery, job, record)
                 return
 
@@ -149,7 +155,12 @@ class ProviderWorker(BlockDriven):
             return sent < 0 or number - sent >= RESEND_AFTER
 
         revealable = job.status == jobs.JobStatus.COMMITTED and number > job.committed_at
-        if record.state == WAITING and job.status == jobs.JobStatus.ASSIGNED:
+        assigned = job.status == jobs.JobStatus.ASSIGNED and not group_member.spread(job)
+        if assigned and record.state == RUNNING and self._late(job, number):
+            self._decline(nursery, job, record, number, "still running when its commit window ends")
+        elif assigned and record.state == FAILED and not record.invalid and due(record.decline_sent):
+            self._decline(nursery, job, record, number, record.error or "it failed here")
+        elif record.state == WAITING and job.status == jobs.JobStatus.ASSIGNED:
             record, calls, again = group_member.next_attempt(
                 self.chain.state(), job, record, self.config.rendezvous_host, number
             )
@@ -183,12 +194,6 @@ class ProviderWorker(BlockDriven):
         it waits."""
         if not group_member.spread(job):
             return record
-        if self.executor.name == "docker":  # no network in its sandbox: it can never meet the group
-            if job.id not in self.unrunnable:
-                self.unrunnable.add(job.id)
-                log.warning("job %d: spread over providers, it needs --executor local (the Docker sandbox has "
-                            "no network); it goes to another provider when its commit window ends", job.id)  # fmt: skip
-            return None
         if group_member.is_lead(job):
             if not group_member.complete(self.chain.state(), job):
                 return None  # a member still waits for a provider: start with all of them
@@ -199,6 +204,36 @@ class ProviderWorker(BlockDriven):
             return record.but(rendezvous=address)
         address = group_member.published(self.chain.state(), job)
         return record.but(rendezvous=address) if address else None
+
+    def _late(self, job: jobs.Job, number: int) -> bool:
+        """Too close to the end of the commit window to finish and commit."""
+        state = self.chain.state()
+        return number >= jobs.commit_deadline(state, job, chain_params(state)) - DECLINE_MARGIN
+
+    def _decline(
+        self, nursery: trio.Nursery, job: jobs.Job, record: JobProgress, number: int, why: str
+    ) -> None:
+        """Give the job back in time (another provider gets it, or its
+        submitter a refund at once), stopping its run if it has one."""
+        if job.id in self.running and job.id not in self.stopping:
+            self.stopping.add(job.id)
+            if job.id in self.executing:  # its result could not be committed: free the executor now
+                log.warning("job %d: stopped, %s (commit due by block %d)", job.id, why,
+                            jobs.commit_deadline(self.chain.state(), job, chain_params(self.chain.state())))  # fmt: skip
+                self.executor.close()
+                self._rewarm(nursery)
+        log.warning("job %d: declined, %s", job.id, why)
+        self._submit(
+            record.but(declined=True, decline_sent=number), "decline", {"job": job.id, "reason": why[:200]}
+        )
+
+    def _rewarm(self, nursery: trio.Nursery) -> None:
+        """The executor was stopped: load what it served again (the models
+        stay advertised: the next job would load them anyway)."""
+        state = self.chain.state()
+        known = {h: found for h in self.warmup.ready if (found := registry.model(state, h)) is not None}
+        if known:
+            spawn(nursery, "warm-up", self._warm, {h: (found.name, found.kind) for h, found in known.items()})
 
     def _input_overdue(self, job: jobs.Job, number: int) -> bool:
         """Past this, the refusal must go now to land inside the commit window."""
@@ -234,6 +269,11 @@ class ProviderWorker(BlockDriven):
             record = record.but(state=FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
             self.running.discard(job.id)
+        if job.id in self.stopping:  # declined meanwhile: whatever came of the run is not committed
+            self.stopping.discard(job.id)
+            stored = self.progress.get(job.id)
+            sent = stored.decline_sent if stored is not None else -1
+            record = record.but(state=FAILED, declined=True, decline_sent=sent, error="declined")
         self.progress.put(record)
         self.wake.set()  # commit right away, not at the next block
 
@@ -249,11 +289,18 @@ class ProviderWorker(BlockDriven):
             return record.but(state=FAILED, error=why)
         resume = (self.blobs.get(record.resume) or b"") if record.resume else b""
         spec = JobSpec(job.kind, value, dict(job.options), record.rendezvous, resume)
-        log.info("job %d: running %s (%d work units)", job.id, job.kind, job.units)
         try:
-            done = await trio.to_thread.run_sync(
-                self.executor.run, spec, path, self.config.job_timeout, limiter=self.limiter
-            )
+            async with self.limiter:  # one job on the executor at a time (sessions and warm-ups too)
+                if job.id in self.stopping:
+                    return record
+                record = self._started(job, record)
+                self.executing.add(job.id)
+                try:
+                    done = await trio.to_thread.run_sync(
+                        self.executor.run, spec, path, self.config.job_timeout
+                    )
+                finally:
+                    self.executing.discard(job.id)
         except SandboxLost as exc:  # not the job's fault: run it again at the next block
             log.warning("job %d: the sandbox failed (%s); trying again", job.id, exc)
             return record.but(state=RUNNING, error=str(exc))
@@ -279,6 +326,17 @@ class ProviderWorker(BlockDriven):
         return record.but(state=DONE, result_hash=done.hash, salt=os.urandom(32),
                           inline=len(done.encoded) <= MAX_INLINE_RESULT,
                           first_round=group_member.first_round(job, done.encoded))  # fmt: skip
+
+    def _started(self, job: jobs.Job, record: JobProgress) -> JobProgress:
+        """Tell the chain the job runs now (`jobs.start`, once an assignment):
+        its commit window then follows its work units."""
+        log.info("job %d: running %s (%d work units)", job.id, job.kind, job.units)
+        state = self.chain.state()
+        if group_member.spread(job) or record.start_sent >= 0 or jobs.CommitBy.contains(state, job.id):
+            return record
+        started = record.but(start_sent=self.chain.best_number())
+        self._submit(started, "start", {"job": job.id})
+        return started
 
     # -- warm-up, registration and heartbeats ----------------------------------
     def _keep_warm(self, nursery: trio.Nursery, state: State) -> None:

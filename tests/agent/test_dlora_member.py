@@ -4,13 +4,14 @@ then a verifier's check of one member's rounds, honest and made up."""
 
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.canonical import decode, encode
-from agent.executor import LocalExecutor
+from agent.executor import Executor, LocalExecutor
 from agent.job import JobSpec
 from agent.tiny_models import tiny_causal_lm
 
@@ -115,7 +116,7 @@ def test_a_group_that_loses_a_member_goes_on_from_its_last_round_to_the_same_ada
             executor.close()
 
 
-def _run_pair(executors: list[LocalExecutor], model: Path, resume: dict[int, bytes]) -> dict[int, Any]:
+def _run_pair(executors: Sequence[Executor], model: Path, resume: dict[int, bytes]) -> dict[int, Any]:
     """Both members run at once, each in its own runner; their results by rank."""
     meet, done, failed = _rendezvous(), {}, []
 

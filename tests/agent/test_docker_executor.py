@@ -257,3 +257,34 @@ def test_the_containers_of_a_killed_node_are_removed_by_the_next_executor(
         killed.wait()
     DockerExecutor(image=agent_image, gpu=False).close()
     assert orphan.id not in {c.id for c in agent_containers()} and not socket_dir.exists()
+
+
+def test_group_members_in_containers_without_a_network_train_one_adapter(
+    agent_image: str, models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each member of a job spread over two providers runs in its own warm
+    container with no network; the executors' relays join the containers'
+    Unix sockets to the lead's address. They end with one adapter, the one
+    two local runners train (within the LoRA tolerance: thread counts differ)."""
+    from safetensors.torch import load
+
+    from agent.kinds.lora import WEIGHT_TOLERANCE
+    from tests.agent.test_dlora_member import _run_pair
+
+    dockers = [DockerExecutor(image=agent_image, gpu=False) for _ in range(2)]
+    runners = [LocalExecutor(log=tmp_path / f"runner{rank}.log") for rank in range(2)]
+    try:
+        sandboxed = _run_pair(dockers, models["lm"], {})
+        local = _run_pair(runners, models["lm"], {})
+        assert sandboxed[0]["adapter"] == sandboxed[1]["adapter"]
+        ours, theirs = load(sandboxed[0]["adapter"]), load(local[0]["adapter"])
+        assert max(float((ours[k] - theirs[k]).abs().max()) for k in ours) <= WEIGHT_TOLERANCE
+        for container in mine(dockers[0]):
+            container.reload()
+            assert container.attrs["HostConfig"]["NetworkMode"] == "none"
+        assert not list(Path(dockers[0].warm[models["lm"].resolve()].socket_dir).glob("group-*"))
+    finally:
+        for docker in dockers:
+            docker.close()
+        for runner in runners:
+            runner.close()

@@ -226,27 +226,3 @@ def _serving(chain: TestChain, lm: Path) -> tuple[bytes, ...]:
     from runtime.pallets import registry
 
     return registry.Serving.get(chain.state, model_hash(lm))
-
-
-class _NoNetworkSandbox:
-    """What the worker reads of a Docker executor before it runs anything: its name."""
-
-    name = "docker"
-
-    def close(self) -> None:
-        pass
-
-
-def test_a_worker_whose_sandbox_has_no_network_never_starts_a_group_member(tmp_path: Path) -> None:
-    lm = tiny_causal_lm(tmp_path / "lm")
-    chain = _market(lm)
-    args: dict[str, Any] = {"kind": "lora", "model": model_hash(lm), "input": encode(TEXTS), "input_hash": b"",
-                            "input_size": 0, "options": OPTIONS, "max_fee": 10 * UNIT, "deadline": 80,
-                            "min_reputation": 0}  # fmt: skip
-    assert failed(chain.call(CHARLIE, "jobs", "submit", **args)) is None
-    lead = Member(chain, PROVIDERS[_job(chain, 0).provider], lm, tmp_path / "lead")
-    lead.executor.close()
-    lead.worker.executor = _NoNetworkSandbox()  # type: ignore[assignment]
-    trio.run(_step, lead.worker)
-    assert lead.progress.get(0) is None and lead.view.sent == []  # no run, no rendezvous: the job moves on
-    assert not job_groups.Rendezvous.get(chain.state, 0)
