@@ -32,6 +32,9 @@ class JobProgress:
     broken_at: int = -1  # block number when its group last broke
     first_round: int = 0  # the first round its result delivered (a replacement's: > 0)
     delivered_sent: int = -1
+    start_sent: int = -1  # block number when jobs.start was submitted (it began running then)
+    declined: bool = False  # given back on chain (jobs.decline): it could not be committed in time
+    decline_sent: int = -1
 
     def but(self, **changes: object) -> "JobProgress":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -5,17 +5,18 @@ that did not land is sent again after RESEND_AFTER blocks, registration and
 heartbeats, and the worker's three warnings, each once until it clears."""
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from agent.executor import Check, Execution, ExecutorError, OnPiece
+from agent.executor import Check, Execution, ExecutorError, OnPiece, SandboxLost
 from agent.job import JobSpec
 from offchain.blobs import BlobStore
-from offchain.progress import DONE, RUNNING, JobProgress, ProgressStore
-from offchain.provider import RESEND_AFTER, Concern, ProviderWorker, WorkerConfig
+from offchain.progress import DONE, FAILED, RUNNING, JobProgress, ProgressStore
+from offchain.provider import DECLINE_MARGIN, RESEND_AFTER, Concern, ProviderWorker, WorkerConfig
 from offchain.warmup import is_warm_up
 from runtime.codec import blake2b_256, encode
 from runtime.constants import UNIT
@@ -134,7 +135,7 @@ def test_a_job_runs_is_committed_and_revealed(tmp_path: Path) -> None:
     chain = _chain()
     job = _submit(chain)
     harness = Harness(chain, tmp_path)
-    assert harness.step() == []  # started: the run ends within the step, the commit waits for the next
+    assert harness.step() == ["jobs.start"]  # it runs (the run ends within the step), the commit waits
     record = harness.progress.get(job.id)
     assert record is not None and record.state == DONE and record.result_hash == blake2b_256(RESULT)
     assert len(harness.executor.runs) == 1 and harness.blobs.get(record.result_hash) == RESULT
@@ -204,6 +205,85 @@ def test_a_commit_sent_again_after_a_restart_waits_the_same_blocks(tmp_path: Pat
     harness.block()
     harness.restart()  # the record says when it was sent: a restart does not send it at once
     assert harness.step() == []
+
+
+# -- windows: start, and decline when it cannot make it ----------------------------
+class SlowExecutor(StubExecutor):
+    """Runs each job until the executor is closed (a job slower than its window)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.stopped = threading.Event(), threading.Event()
+
+    def run(
+        self, spec: JobSpec, model_path: Path, timeout: float, on_piece: OnPiece | None = None
+    ) -> Execution:
+        if is_warm_up(spec):
+            return super().run(spec, model_path, timeout, on_piece)
+        self.runs.append(spec)
+        self.entered.set()
+        if not self.stopped.wait(30):
+            raise AssertionError("never stopped")
+        raise SandboxLost("the sandbox exited (status -9)")
+
+    def close(self) -> None:
+        self.closed = True
+        self.stopped.set()
+
+
+def test_a_job_running_past_its_window_is_stopped_and_declined(tmp_path: Path) -> None:
+    chain = _chain()
+    job = _submit(chain)
+    harness = Harness(chain, tmp_path)
+    slow = harness.executor = SlowExecutor()
+    harness.restart()
+    sent: list[list[str]] = []
+
+    async def scenario() -> None:
+        async with trio.open_nursery() as nursery:
+            harness.worker.step(nursery)
+            await trio.to_thread.run_sync(slow.entered.wait, 10)
+            sent.append([_call_name(raw) for raw in harness.view.sent])
+            assert "Started" in harness.block()
+            due = jobs.commit_deadline(chain.state, jobs.job(chain.state, job.id), chain.params)  # type: ignore[arg-type]
+            while chain.head.number < due - DECLINE_MARGIN - 1:
+                harness.block()
+                harness.worker.step(nursery)
+                assert harness.view.sent == [] and not slow.closed  # still inside its window: it runs on
+            harness.block()
+            harness.worker.step(nursery)
+            sent.append([_call_name(raw) for raw in harness.view.sent])
+
+    trio.run(scenario)
+    assert sent == [["jobs.start"], ["jobs.decline"]]
+    assert slow.closed  # the run was stopped, not left to hold the executor
+    assert slow.warmed[-1] == tmp_path / "model"  # ... and the model loaded again for the next job
+    events = harness.block()
+    assert "Declined" in events and "Refunded" in events  # nobody else serves it: refunded at once
+    record = harness.progress.get(job.id)
+    assert record is not None and record.state == FAILED and record.declined
+    assert harness.step() == []  # nothing more: no commit, no second decline
+
+
+def test_a_job_that_fails_here_is_declined_at_once_not_left_to_vanish(tmp_path: Path) -> None:
+    chain = _chain()
+    job = _submit(chain)
+    harness = Harness(chain, tmp_path)
+    harness.worker.models = {}  # the model is gone from this machine
+    assert harness.step() == []  # it fails before it runs
+    assert harness.step() == ["jobs.decline"]
+    assert "Declined" in harness.block()
+    assert jobs.job(chain.state, job.id).status == jobs.JobStatus.REFUNDED  # type: ignore[union-attr]
+
+
+def test_a_job_seen_too_late_after_a_restart_is_declined_without_running(tmp_path: Path) -> None:
+    chain = _chain()
+    job = _submit(chain)
+    chain.advance_to(job.assigned_at + chain.params.job_commit_window - DECLINE_MARGIN)
+    harness = Harness(chain, tmp_path)
+    assert harness.step() == ["jobs.decline"]
+    assert harness.executor.runs == []
+    assert "Declined" in harness.block()
 
 
 # -- registration and heartbeats ---------------------------------------------------
