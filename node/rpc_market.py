@@ -12,6 +12,7 @@ from node.rpc_paging import MAX_PAGE, cursor_id, descending_ids, page_size
 from offchain.blobs import BlobStoreFull
 from runtime.crypto import to_address
 from runtime.pallets import jobs, registry, reputation, sessions, slashing, staking, verification
+from runtime.pallets.system import params as chain_params
 from runtime.state import State
 
 MAX_BLOB_HEX = 64 * 1024 * 1024
@@ -33,6 +34,9 @@ def job_json(job: jobs.Job, state: State) -> dict[str, Any]:
         "provider": to_address(job.provider) if job.provider else None, "price": job.price,
         "assignedAt": job.assigned_at or None, "committedAt": job.committed_at or None,
         "revealedAt": job.revealed_at or None,
+        # assigned: the last block its commit may land in (later once its provider said it started)
+        "commitBy": jobs.commit_deadline(state, job, chain_params(state)) if job.status == jobs.JobStatus.ASSIGNED else None,
+        "started": jobs.CommitBy.contains(state, job.id),
         "resultHash": hex0x(job.result_hash) if job.result_hash else None,
         "fee": job.fee, "attempts": len(job.tried) + (1 if job.provider else 0),
         "check": check.status if check is not None else "none",  # re-execution: open/disputed/passed/...

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tools.common import (
     signer,
     spinner,
 )
+from tools.job_watch import Transition
 from tools.paging import newest_jobs
 from tools.results import artifact, render
 from tools.sdk import Job, JobFailed, Market
@@ -67,14 +69,24 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _wait_and_show(args: argparse.Namespace, job: Job, with_record: bool = False) -> int:
+    """Each transition is one line on stderr as it happens (stdout keeps the
+    result alone, for --json); the wait ends, non-zero, as soon as the job
+    cannot succeed."""
     with spinner(args, f"job {job.id}: waiting for a provider") as status_line:
 
         def tick(status: dict[str, Any]) -> None:
             if status_line is not None and hasattr(status_line, "update"):
                 status_line.update(f"job {job.id}: {status['status']}")
 
+        def say(transition: Transition) -> None:
+            line = f"job {job.id}: {transition.text}"
+            if status_line is not None and hasattr(status_line, "console"):
+                status_line.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
         try:
-            job.wait(args.timeout, tick)
+            job.wait(args.timeout, tick, say)
         except (JobFailed, WaitTimeout) as exc:
             raise CliError(str(exc)) from None
     return _show_result(args, job, with_record)

@@ -14,6 +14,7 @@ Sessions (prepaid serving, settled in batches by the provider):
     session.close()  # the unused deposit comes back after the last settle window
 """
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ from runtime.constants import MAX_INLINE_INPUT
 from runtime.crypto import Keypair, from_address
 from tools.cheque import ChequeBook
 from tools.client import DEFAULT_RPC_URL, VcoinClient, WaitTimeout
+from tools.job_watch import JobWatch, Transition
 from tools.results import render
 
+log = logging.getLogger("vcoin.sdk")
 DONE = ("revealed", "settled")
-ENDED = ("refunded",)
+ENDED = ("refunded", "rejected")
 
 
 class JobFailed(Exception):
@@ -42,27 +45,36 @@ class Job:
     id: int
     kind: str
     client: VcoinClient
+    since: int | None = None  # the block it was submitted in: its transitions are read from there
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.client.call("vcoin_job", self.id)
         return result
 
     def wait(
-        self, timeout: float = 600.0, on_tick: Callable[[dict[str, Any]], None] | None = None
-    ) -> dict[str, Any]:
-        """Until the result is revealed (then settlement follows on its own)."""
+        self, timeout: float = 600.0, on_tick: Callable[[dict[str, Any]], None] | None = None,
+        on_transition: Callable[[Transition], None] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Until the result is revealed (then settlement follows on its own).
+        Each transition (assigned, running, committed, reassigned...) goes to
+        `on_transition` as it happens; once the job cannot succeed (refunded,
+        rejected) `JobFailed` says why and when, without waiting for the deadline."""
         deadline = time.monotonic() + timeout
+        since = self.since if self.since is not None else int(self.client.call("system_health")["bestNumber"])
+        watch = JobWatch(self.client, self.id, since - 1)
         while True:
+            for transition in watch.look():
+                if transition.final:
+                    raise JobFailed(transition.text)
+                if on_transition is not None:
+                    on_transition(transition)
             status = self.status()
             if on_tick is not None:
                 on_tick(status)
             if status["status"] in DONE:
                 return status
-            if status["status"] in ENDED:
-                raise JobFailed(
-                    f"job {self.id} was refunded: no provider could serve it before its deadline, a "
-                    "better-paying job took its place, or its provider refused its input"
-                )
+            if status["status"] in ENDED:  # (its block's events said why, unless they were out of reach)
+                raise JobFailed(f"job {self.id} was {status['status']}")
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"job {self.id} is still {status['status']} after {timeout:.0f} s")
             time.sleep(0.5)
@@ -78,8 +90,12 @@ class Job:
                 raise JobFailed(f"job {self.id} has no result available here (status {answer['status']})")
             time.sleep(0.5)
 
-    def result(self, timeout: float = 600.0) -> dict[str, Any]:
-        self.wait(timeout)
+    def result(
+        self, timeout: float = 600.0, on_transition: Callable[[Transition], None] | None = None
+    ) -> dict[str, Any]:
+        """The rendered result; each transition on the way goes to
+        `on_transition`, or to the `vcoin.sdk` log at INFO."""
+        self.wait(timeout, on_transition=on_transition or (lambda t: log.info("job %d: %s", self.id, t.text)))
         return render(self.kind, self.result_bytes())
 
 
@@ -162,7 +178,7 @@ class Market:
         if not status["success"]:
             raise JobFailed(f"the chain refused the job: {status['error']} ({status.get('detail')})")
         submitted = next(e for e in status["events"] if e["name"] == "Submitted")
-        return Job(int(submitted["data"]["job"]), kind, self.client)
+        return Job(int(submitted["data"]["job"]), kind, self.client, int(status["blockNumber"]))
 
     def session(
         self, model: str, deposit: str | int, max_price: str | int, provider: str | bytes | None = None,
