@@ -358,8 +358,8 @@ class ProviderWorker(BlockDriven):
     def _keep_registered(self, state: State, number: int) -> None:
         """Register for the local models the chain knows once they are loaded
         (again when that set or the price changes), and heartbeat once per era.
-        Nothing is sent while no model is loaded yet: a provider is online
-        only for what it can run at once."""
+        Nothing is sent while a model is loading: a provider is online only
+        for what it can run at once, and a job would wait behind the load."""
         me, era = self.chain.account, staking.CurrentEra.get(state)
         known = sorted(h for h in self.models if registry.model(state, h) is not None)
         serve = [h for h in known if h in self.warmup.ready]
@@ -384,7 +384,9 @@ class ProviderWorker(BlockDriven):
         low = staking.ledger(state, me).bonded < params.min_provider_bond
         why = "bond at least %d base units to serve jobs (vcoin tx bond)"
         if self._concern(Concern.LOW_BOND, low, why, params.min_provider_bond) or not serve:
-            return  # (or still loading)
+            return  # (or nothing loaded yet)
+        if self.warmup.loading:  # a job assigned now would wait behind the load, its window running
+            return
         call = Call("registry", "register_provider", {
             "models": serve, "memory_mb": self.config.memory_mb, "price": self.config.price,
         }) if stale else Call("registry", "heartbeat", {})  # fmt: skip

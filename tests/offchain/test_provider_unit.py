@@ -354,6 +354,16 @@ def test_a_model_that_cannot_be_loaded_is_never_advertised(
     assert len(harness.executor.warmed) == 1  # a model is tried once per start, not every block
 
 
+def test_nothing_is_sent_while_a_model_loads(tmp_path: Path) -> None:
+    chain = _chain(provider=False)
+    harness = Harness(chain, tmp_path)
+    harness.worker.warmup.ready.add(MODEL)
+    harness.worker.warmup.loading.add(blake2b_256(b"a larger model, loading"))
+    assert harness.step() == []  # a job assigned now would wait for the executor behind the load
+    harness.worker.warmup.loading.clear()
+    assert harness.step() == ["registry.register_provider"]
+
+
 def test_nothing_is_advertised_when_no_model_loads(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     chain = _chain(provider=False)
     harness = Harness(chain, tmp_path)
