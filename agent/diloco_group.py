@@ -23,6 +23,8 @@ the real address (`agent.relay`).
 """
 
 import contextlib
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,6 +32,10 @@ from typing import Any
 from agent import relay
 
 DEFAULT_TIMEOUT = 120.0  # seconds for the group to form and for each exchange
+BEAT_SECONDS = 2.0  # each member bumps its counter in the store this often, training or not
+# a member whose counter stood still this long is gone (its node was killed):
+# the store, unlike gloo's sockets, would otherwise wait the whole timeout
+SILENT_SECONDS = 20.0
 BACKENDS = ("store", "gloo", "nccl")
 
 
@@ -74,7 +80,9 @@ class Group:
     exchanges: int = 0
     backend: str = "store"
     broken: bool = False
+    timeout: float = DEFAULT_TIMEOUT
     _store: Any = field(default=None, repr=False)
+    _beating: threading.Event = field(default_factory=threading.Event, repr=False)
     _pg: Any = field(default=None, repr=False)
     _bridge: relay.Relay | None = field(default=None, repr=False)
 
@@ -84,7 +92,7 @@ class Group:
     ) -> "Group":
         if backend not in BACKENDS:
             raise ValueError(f"a group's backend is one of {', '.join(BACKENDS)}, not {backend!r}")
-        group = cls(rank, world, backend=backend)
+        group = cls(rank, world, backend=backend, timeout=timeout)
         if world == 1:
             return group
         import torch.distributed as dist
@@ -99,7 +107,35 @@ class Group:
             group._pg = dist.ProcessGroupNCCL(group._store, rank, world, options)
         elif backend == "gloo":
             group._pg = dist.ProcessGroupGloo(group._store, rank, world, span)
+        else:
+            threading.Thread(target=group._beat, args=(group._store.clone(),), daemon=True).start()
         return group
+
+    def _beat(self, store: Any) -> None:
+        """On its own connection, so a long inner round never looks like a death."""
+        while not self._beating.wait(BEAT_SECONDS):
+            try:
+                store.add(f"beat/{self.rank}", 1)
+            except (RuntimeError, OSError):
+                return
+
+    def _await(self, key: str, rank: int) -> bytes:
+        """The value under `key` once member `rank` put it; a member that
+        stopped beating, or the timeout, breaks the group."""
+        start = time.monotonic()
+        beats, heard, pause = -1, start, 0.001
+        while not self._store.check([key]):
+            now = time.monotonic()
+            counter = self._store.add(f"beat/{rank}", 0)
+            if counter != beats:
+                beats, heard = counter, now
+            elif now - heard > SILENT_SECONDS:
+                raise RuntimeError(f"member {rank} went silent for {SILENT_SECONDS:.0f} s")
+            if now - start > self.timeout:
+                raise RuntimeError(f"member {rank} sent nothing for {self.timeout:.0f} s (timeout)")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        return bytes(self._store.get(key))
 
     def gather(self, vector: Any) -> list[Any]:
         """Every provider's vector, in rank order."""
@@ -128,7 +164,7 @@ class Group:
             if rank == self.rank:
                 parts.append(vector)
                 continue
-            raw = self._store.get(f"r{round_}/{rank}")
+            raw = self._await(f"r{round_}/{rank}", rank)
             if len(raw) != size:
                 raise RuntimeError(
                     f"member {rank} sent {len(raw)} bytes for a round of {flat.numel()} values"
@@ -157,8 +193,10 @@ class Group:
         if self._store is not None and not self.broken:
             with contextlib.suppress(RuntimeError, OSError):
                 self._store.set(f"done/{self.rank}", b"1")
-                if self.rank == 0:
-                    self._store.wait([f"done/{rank}" for rank in range(self.world)])
+                if self.rank == 0 and self.backend == "store":
+                    for rank in range(1, self.world):
+                        self._await(f"done/{rank}", rank)
+        self._beating.set()
         self._store = self._pg = None
         if self._bridge is not None:
             self._bridge.close()

@@ -106,7 +106,8 @@ def progress(ctx: Ctx, origin: bytes, job: int, round_: int) -> Job:
     """A member whose group broke (a peer vanished) says it is alive and how
     far the group got: its commit window starts again, so it waits for the
     replacement the chain assigns to the lost member instead of missing its
-    commit beside it. Never past the job's deadline."""
+    commit beside it. Never past the job's deadline. A lead's published
+    address goes with its group."""
     found = Jobs.get(ctx.state, job)
     if found is None:
         raise Error.UnknownJob(str(job))
@@ -120,6 +121,9 @@ def progress(ctx: Ctx, origin: bytes, job: int, round_: int) -> Job:
         raise Error.TooLate("the job's deadline has passed: no more waiting")
     restarted = replace(found, assigned_at=ctx.number)
     Jobs.put(ctx.state, job, restarted)
+    # a lead saying so has lost its group: its address is stale, and a
+    # replacement must wait for the next one rather than meet nobody there
+    forget(ctx, restarted)
     ctx.emit(Event.ProgressReported, job=job, provider=origin, round=round_)
     return restarted
 

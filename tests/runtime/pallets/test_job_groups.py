@@ -118,7 +118,11 @@ def test_a_member_reporting_progress_gets_a_fresh_commit_window_until_the_deadli
     alive, lost = job(chain, 0), job(chain, 1)
     assert failed(chain.call(keys[lost.provider], "jobs", "progress", job=0, round=1)) == "jobs.NotAssigned"
     assert failed(chain.call(keys[alive.provider], "jobs", "progress", job=0, round=3)) == "jobs.BadOptions"
+    address = b"127.0.0.1:4000"
+    assert failed(chain.call(keys[alive.provider], "jobs", "rendezvous", job=0, address=address)) is None
+    assert job_groups.Rendezvous.get(chain.state, 0) == address
     assert failed(chain.call(keys[alive.provider], "jobs", "progress", job=0, round=1)) is None
+    assert job_groups.Rendezvous.get(chain.state, 0) == b""  # the lead lost its group: nobody meets there now
     restarted = job(chain, 0).assigned_at
     assert restarted > alive.assigned_at
     chain.advance_to(lost.assigned_at + 5 + 1)  # the silent member misses its commit, the other waits on
