@@ -13,14 +13,23 @@ stays readable (forks, history) for as long as its nodes are kept.
 
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from runtime.codec import ZERO_HASH, blake2b_256
+from runtime.lru import LRUCache
 
 EMPTY_ROOT = ZERO_HASH
 _LEAF = 0
 _INNER = 1
 _TOP_BIT = 255
+DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
+# Bytes one cached node costs beyond its hash and contents: the OrderedDict
+# slot, the tuple and the bytes/int object headers (a leaf also keeps its
+# 256-bit path). Measured with tracemalloc over 200,000 entries (CPython
+# 3.11): 268 for an inner node, 336 for a leaf.
+_INNER_OVERHEAD = 270
+_LEAF_OVERHEAD = 340
 
 # (LEAF, path, key, value) or (INNER, left hash, right hash)
 Node = tuple[Any, ...]
@@ -58,13 +67,23 @@ def _path(key: bytes) -> int:
     return int.from_bytes(blake2b_256(key), "big")
 
 
+def _node_bytes(node_hash: bytes, node: Node) -> int:
+    if node[0] == _INNER:
+        return 96 + _INNER_OVERHEAD
+    return 32 + len(node[2]) + len(node[3]) + _LEAF_OVERHEAD
+
+
 class TrieDB:
     """Reads and batch-updates trees by root over one node store."""
 
-    def __init__(self, store: NodeStore, cache_limit: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        store: NodeStore,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
         self.store = store
-        self._cache: dict[bytes, Node] = {}
-        self._cache_limit = cache_limit
+        self._cache: LRUCache[bytes, Node] = LRUCache(cache_bytes, _node_bytes, lock)
 
     def _load(self, node_hash: bytes) -> Node:
         node = self._cache.get(node_hash)
@@ -83,9 +102,7 @@ class TrieDB:
         return node
 
     def _remember(self, node_hash: bytes, node: Node) -> None:
-        if len(self._cache) >= self._cache_limit:
-            self._cache.clear()
-        self._cache[node_hash] = node
+        self._cache.put(node_hash, node)
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         path = _path(key)
@@ -151,6 +168,33 @@ class TrieDB:
         fresh[node_hash] = raw
         self._remember(node_hash, (_INNER, left, right))
         return node_hash
+
+    def diff(self, old: bytes, new: bytes) -> dict[bytes, bytes | None]:
+        """The changes that turn the tree at `old` into the one at `new`
+        (None deletes). Equal hashes prune whole subtrees, so the cost
+        follows the number of changed keys, not the size of the state."""
+        changes: dict[bytes, bytes | None] = {}
+        stack = [(old, new)]
+        while stack:
+            a, b = stack.pop()
+            if a == b:
+                continue
+            node_a = None if a == EMPTY_ROOT else self._load(a)
+            node_b = None if b == EMPTY_ROOT else self._load(b)
+            # Inner nodes exist at every depth (only lone leaves rise), so
+            # two inner nodes at one position split on the same bit.
+            if node_a is not None and node_b is not None and node_a[0] == node_b[0] == _INNER:
+                stack.append((node_a[1], node_b[1]))
+                stack.append((node_a[2], node_b[2]))
+                continue
+            before = dict(self.items(a))
+            after = dict(self.items(b))
+            for key in before.keys() - after.keys():
+                changes[key] = None
+            for key, value in after.items():
+                if before.get(key) != value:
+                    changes[key] = value
+        return changes
 
     def items(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) under `root`, in path order."""

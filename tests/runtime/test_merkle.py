@@ -61,3 +61,28 @@ def test_update_cost_is_logarithmic_in_state_size() -> None:
     db.update(root, {(7).to_bytes(4, "big"): b"w"})
     written = len(store.nodes) - before
     assert written <= 20  # one leaf and ~log2(4096) = 12 inner nodes, not thousands
+
+
+@given(st.dictionaries(keys, st.binary(max_size=8), max_size=20), batches)
+def test_diff_turns_one_root_into_another(
+    content: dict[bytes, bytes], history: list[dict[bytes, bytes | None]]
+) -> None:
+    db = TrieDB(MemoryNodeStore())
+    old = db.update(EMPTY_ROOT, content)
+    new = old
+    for batch in history:
+        new = db.update(new, batch)
+    changes = db.diff(old, new)
+    assert db.update(old, changes) == new
+    model = dict(db.items(old))
+    for key, value in changes.items():
+        assert model.get(key) != value  # only real changes
+    assert db.diff(new, new) == {}
+
+
+def test_the_node_cache_stays_within_its_byte_budget() -> None:
+    db = TrieDB(MemoryNodeStore(), cache_bytes=64_000)
+    root = db.update(EMPTY_ROOT, {i.to_bytes(4, "big"): b"v" for i in range(4096)})
+    for i in range(0, 4096, 7):
+        assert db.get(root, i.to_bytes(4, "big")) == b"v"
+    assert db._cache.bytes <= 64_000 and db._cache.evictions > 0

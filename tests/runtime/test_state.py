@@ -82,3 +82,21 @@ def test_only_a_clean_state_forks() -> None:
     state.set(b"a", b"1")
     with pytest.raises(RuntimeError):
         state.fork()
+
+
+def test_a_fork_with_a_tiny_cache_never_reads_the_base_for_what_it_wrote() -> None:
+    parent = State.in_memory()
+    for i in range(50):
+        parent.set(b"k%d" % i, b"old")
+    parent.commit_block()
+    for i in range(50):
+        parent.get(b"k%d" % i)
+    fork = parent.fork()
+    fork._reads.budget_bytes = 400  # evicts nearly everything it holds
+    for i in range(50):
+        fork.set(b"k%d" % i, b"new")
+    fork.commit_block()
+    assert all(fork.get(b"k%d" % i) == b"new" for i in range(50))
+    assert all(parent.get(b"k%d" % i) == b"old" for i in range(50))
+    fork.adopt_cache()
+    assert all(fork.get(b"k%d" % i) == b"new" for i in range(50))

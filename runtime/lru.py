@@ -1,0 +1,99 @@
+"""A least-recently-used cache bounded by an estimate of the bytes it holds.
+
+The estimate is what the caller says an entry costs (its key and value
+bytes plus a fixed per-entry overhead measured once, see the callers), so
+the budget tracks real memory without calling `sys.getsizeof` on every
+insert. Eviction drops the oldest entries one by one: there is never a
+wholesale clear, so a large working set degrades smoothly instead of
+falling off a cliff of cold reads.
+
+Two threads may use one cache (the node imports in a worker thread while
+its event loop answers reads): a hit touches only C-level, atomic
+OrderedDict calls, and inserts (which also count and evict) run under the
+lock the owner passes in (the runtime itself imports no threading).
+"""
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+_ABSENT = object()
+
+
+class LRUCache(Generic[K, V]):
+    def __init__(
+        self,
+        budget_bytes: int,
+        size_of: Callable[[K, V], int],
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        self.budget_bytes = budget_bytes
+        self._size_of = size_of
+        self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self.bytes = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        """The value, marked most recently used; `default` on a miss."""
+        found, value = self.lookup(key)
+        return value if found else default
+
+    def peek(self, key: K) -> tuple[bool, V | None]:
+        """(found, value) without touching recency: for readers that must
+        not change a cache they do not own."""
+        value = self._entries.get(key, _ABSENT)
+        if value is _ABSENT:
+            return False, None
+        return True, value  # type: ignore[return-value]
+
+    def lookup(self, key: K) -> tuple[bool, V | None]:
+        """(found, value), marked most recently used: tells a cached None
+        from a miss."""
+        value = self._entries.get(key, _ABSENT)
+        if value is _ABSENT:
+            return False, None
+        try:  # noqa: SIM105 (a hot path: suppress() would cost a context manager per hit)
+            self._entries.move_to_end(key)
+        except KeyError:  # evicted by another thread in between: still a hit
+            pass
+        return True, value  # type: ignore[return-value]
+
+    def put(self, key: K, value: V) -> None:
+        size = self._size_of(key, value)
+        with self._lock:
+            old = self._entries.pop(key, _ABSENT)
+            if old is not _ABSENT:
+                self.bytes -= self._size_of(key, old)  # type: ignore[arg-type]
+            self._entries[key] = value
+            self.bytes += size
+            self._evict()
+
+    def update(self, items: Iterator[tuple[K, V]] | list[tuple[K, V]]) -> None:
+        for key, value in items:
+            self.put(key, value)
+
+    def items(self) -> list[tuple[K, V]]:
+        """A snapshot, oldest first."""
+        return list(self._entries.items())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+    def _evict(self) -> None:
+        entries = self._entries
+        while self.bytes > self.budget_bytes and entries:
+            key, value = entries.popitem(last=False)
+            self.bytes -= self._size_of(key, value)
+            self.evictions += 1
