@@ -12,6 +12,7 @@ after a restart too.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from consensus.finality import Checkpoint
 from consensus.fork_choice import better_head, choose_head, higher_justified
 from consensus.slots import expected_author, seal, verify_seal
 from genesis.spec import ChainSpec
-from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, JUSTIFIED, ChainStore, StorageError
+from node.flat_state import move_to, open_flat
+from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, JUSTIFIED, ChainStore, FlatMove, StorageError
 from runtime import migrations
 from runtime.crypto import Keypair
 from runtime.errors import InvalidBlock
@@ -37,6 +39,7 @@ from runtime.types import Block, Event, Header
 log = logging.getLogger("vcoin.chain")
 LEAVES = b"leaves"  # meta: [[number, hash], ...] the heads of the block tree above finality
 MAX_LEAVES = 64  # beyond this many forks, the lowest are forgotten (never the best)
+DEFAULT_STATE_CACHE_MB = 256  # --state-cache-mb: trie nodes and state reads together
 
 
 class BlockImportError(Exception):
@@ -89,11 +92,22 @@ def events_to_wire(events: tuple[Event, ...]) -> list[list[Any]]:
 
 
 class Chain:
-    def __init__(self, store: ChainStore, spec: ChainSpec, instant_finality: bool = False) -> None:
+    def __init__(
+        self,
+        store: ChainStore,
+        spec: ChainSpec,
+        instant_finality: bool = False,
+        state_cache_mb: int = DEFAULT_STATE_CACHE_MB,
+    ) -> None:
         self.store = store
         self.spec = spec
         self.instant_finality = instant_finality
-        self.trie = TrieDB(store.nodes)
+        # Half for trie nodes (every block's root update walks the changed
+        # keys' paths), half for values read (flat reads fill it).
+        budget = state_cache_mb * 1024 * 1024
+        self._cache_lock = threading.Lock()  # import runs in a worker thread beside RPC reads
+        self._read_cache_bytes = budget // 2
+        self.trie = TrieDB(store.nodes, cache_bytes=budget - budget // 2, lock=self._cache_lock)
         stored_id = store.meta(CHAIN_ID)
         if stored_id is None:
             self._init_genesis()
@@ -111,7 +125,9 @@ class Chain:
             raise StorageError("the database is missing its genesis or best block")
         self.genesis: Header = genesis
         self.best: Header = best
-        self.state = State(self.trie, best.state_root)
+        self.flat = open_flat(store, self.trie, self._finalized_root())
+        self._cover()
+        self.state = self.new_state(best.state_root)
         behind = migrations.problems(self.state)
         if behind:  # before anything reads the state with a layout it is not in
             raise StorageError("this build cannot run this chain's storage: " + "; ".join(behind))
@@ -136,7 +152,46 @@ class Chain:
         state = State(self.trie)
         header = build_genesis(state, self.spec.genesis_config())
         meta = {GENESIS: header.hash, CHAIN_ID: self.spec.chain_id}
-        self.store.commit_block(Block(header, ()), [], best=True, finalized=True, extra_meta=meta)
+        flat = (header.state_root, dict(self.trie.items(header.state_root)))
+        self.store.commit_block(Block(header, ()), [], best=True, finalized=True, extra_meta=meta, flat=flat)
+
+    def new_state(self, root: bytes) -> State:
+        """A state at `root` over this chain's trie, flat state and caches."""
+        return State(
+            self.trie, root, flat=self.flat, cache_bytes=self._read_cache_bytes, lock=self._cache_lock
+        )
+
+    def _finalized_root(self) -> bytes:
+        return self.finalized.state_root
+
+    def _cover(self) -> None:
+        """Give the best chain above the flat table diff layers (lost at a
+        restart, or not kept while finality stalled), so its reads are flat."""
+        if self.flat.covers(self.best.state_root):
+            return
+        steps: list[Header] = []
+        cursor: Header | None = self.best
+        while cursor is not None and not self.flat.covers(cursor.state_root):
+            if len(steps) >= self.flat.max_layers:
+                return  # too far above finality: those reads walk the trie
+            steps.append(cursor)
+            cursor = self.store.header(cursor.parent_hash)
+        if cursor is None:
+            return
+        for header in reversed(steps):
+            changes = self.trie.diff(cursor.state_root, header.state_root)
+            self.flat.record(cursor.state_root, header.state_root, changes)
+            cursor = header
+
+    def _flat_move(self, root: bytes) -> FlatMove | None:
+        move = move_to(self.flat, self.trie, root)
+        if move is not None:
+            self.flat.begin_move()
+        return move
+
+    def _flat_moved(self, move: FlatMove | None) -> None:
+        if move is not None:
+            self.flat.moved(move[0])
 
     @property
     def finalized_hash(self) -> bytes:
@@ -160,12 +215,19 @@ class Chain:
             return False
         if not self.is_canonical(header.number, block_hash):
             return False
-        self.store.finalize(block_hash, justification)
+        move = self._flat_move(header.state_root)
+        try:
+            self.store.finalize(block_hash, justification, flat=move)
+        except BaseException:
+            self.flat.cancel_move()
+            raise
+        self._flat_moved(move)
+        self._cover()
         return True
 
     def state_at(self, block_hash: bytes) -> State | None:
         header = self.store.header(block_hash)
-        return None if header is None else State(self.trie, header.state_root)
+        return None if header is None else self.new_state(header.state_root)
 
     def validators(self) -> tuple[bytes, ...]:
         return staking.Active.get(self.state)
@@ -194,7 +256,7 @@ class Chain:
         if header.slot <= parent.slot:
             raise BadBlock(f"slot {header.slot} is not after the parent's {parent.slot}")
         on_best = parent.hash == self.best.hash
-        state = self.state.fork() if on_best else State(self.trie, parent.state_root)
+        state = self.state.fork() if on_best else self.new_state(parent.state_root)
         if header.author != expected_author(header.slot, staking.Active.get(state)):
             raise BadBlock(f"wrong author for slot {header.slot}")
         if not verify_seal(header, block.seal):
@@ -213,15 +275,29 @@ class Chain:
             self._discard_nodes()
             raise
         leaves = self._grown_leaves(header, header.hash if becomes_best else self.best.hash)
-        self.store.commit_block(
-            block, events_to_wire(result.events), best=becomes_best,
-            finalized=self.instant_finality and becomes_best, reorg=place.reorg, durable=durable,
-            extra_meta={LEAVES: _leaves_wire(leaves)}, stale=place.stale,
+        final = self.instant_finality and becomes_best
+        self._commit(
+            final, block, events_to_wire(result.events), best=becomes_best, finalized=final,
+            reorg=place.reorg, durable=durable, extra_meta={LEAVES: _leaves_wire(leaves)}, stale=place.stale,
         )  # fmt: skip
         self.leaves = leaves  # as stored: an import not adopted still left a leaf
         millis = (time.perf_counter() - start) * 1e3
         imported = ImportedBlock(block, result.events, millis, False, becomes_best, place.retracted)
         return Prepared(imported, state if becomes_best else None, place.justified)
+
+    def _commit(self, final: bool, block: Block, events: list[list[Any]], **how: Any) -> None:
+        """`store.commit_block`; a block final as it lands moves the flat
+        table in the same write."""
+        if not final:
+            self.store.commit_block(block, events, **how)
+            return
+        move = self._flat_move(block.header.state_root)
+        try:
+            self.store.commit_block(block, events, flat=move, **how)
+        except BaseException:
+            self.flat.cancel_move()
+            raise
+        self._flat_moved(move)
 
     def adopt(self, prepared: "Prepared") -> ImportedBlock:
         """Make a prepared block the best one, if it is to be."""
@@ -329,7 +405,7 @@ class Chain:
             "Fork choice: best #%d -> #%d (%s), the chain holding justified #%d",
             self.best.number, head.number, head.hash.hex()[:12], self.justified.number,
         )  # fmt: skip
-        self.best, self.state = head, State(self.trie, head.state_root)
+        self.best, self.state = head, self.new_state(head.state_root)
         switched = ImportedBlock(block, (), 0.0, False, True, retracted)
         if self.on_switch is not None:
             self.on_switch(switched)
@@ -392,9 +468,9 @@ class Chain:
         header = built.block.header
         block = Block(header, built.block.extrinsics, seal(key, header))
         leaves = self._grown_leaves(header, header.hash)
-        self.store.commit_block(
-            block, events_to_wire(built.events), best=True, finalized=self.instant_finality,
-            extra_meta={LEAVES: _leaves_wire(leaves)},
+        self._commit(
+            self.instant_finality, block, events_to_wire(built.events), best=True,
+            finalized=self.instant_finality, extra_meta={LEAVES: _leaves_wire(leaves)},
         )  # fmt: skip
         self.leaves = leaves
         millis = (time.perf_counter() - start) * 1e3

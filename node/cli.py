@@ -20,6 +20,7 @@ import trio
 
 from genesis.spec import load_spec
 from node import node_ops
+from node.chain import DEFAULT_STATE_CACHE_MB
 from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.node_ops import default_base_path
 from node.p2p_addresses import default_listen_hosts
@@ -204,9 +205,12 @@ def run(args: argparse.Namespace) -> int:
             api_keys_dir=Path(args.api_keys) if args.api_keys else None,
             public_api_url=args.public_api_url or "",
             rendezvous_host=args.rendezvous_host,
+            state_cache_mb=args.state_cache_mb,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
+        if args.state_cache_mb < 1:
+            raise ValueError("--state-cache-mb must be at least 1")
         if args.rpc_external:
             log.warning(
                 "RPC listens on all interfaces: anyone who can reach port %d can use it",
@@ -318,6 +322,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="address to advertise to peers, e.g. /ip4/203.0.113.7/tcp/30333 (repeatable)",
     )  # fmt: skip
     parser.add_argument("--max-peers", type=int, default=25, help="most peers to keep connected (default 25)")
+    parser.add_argument(
+        "--state-cache-mb", type=int, default=DEFAULT_STATE_CACHE_MB, metavar="N",
+        help=f"memory for cached trie nodes and state reads, MiB (default {DEFAULT_STATE_CACHE_MB})",
+    )  # fmt: skip
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument("--worker", action="store_true", help="run the provider worker: serve compute jobs")
     parser.add_argument(

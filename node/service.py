@@ -27,7 +27,7 @@ from node.api_keys import ApiKeys
 from node.api_sessions import SessionBroker
 from node.blob_exchange import MAX_BLOB_FRAME, BlobExchange
 from node.blob_pins import referenced_blobs
-from node.chain import BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
+from node.chain import DEFAULT_STATE_CACHE_MB, BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
 from node.equivocation import SlotWatch, block_evidence, vote_evidence
 from node.finality import FinalityGadget
 from node.gossip import BLOCKS, EXTRINSICS, VOTES, Gossiped
@@ -100,6 +100,7 @@ class NodeConfig:
     api_keys_dir: Path | None = None  # None: ~/.vcoin/api-keys
     public_api_url: str = ""  # where users' nodes reach this worker's desk over HTTP (--public-api-url)
     rendezvous_host: str = "127.0.0.1"  # where other providers reach this one's runner (--rendezvous-host)
+    state_cache_mb: int = DEFAULT_STATE_CACHE_MB  # trie nodes and state reads (--state-cache-mb)
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -114,7 +115,7 @@ class Node:
         self.config = config
         self.store = ChainStore(config.base_path / "db")
         try:
-            self.chain = Chain(self.store, config.spec)
+            self.chain = Chain(self.store, config.spec, state_cache_mb=config.state_cache_mb)
         except BaseException:
             self.store.close()
             raise

@@ -114,6 +114,11 @@ class FlatState:
         """Call before the table's contents change (readers then miss)."""
         self._generation += 1
 
+    def cancel_move(self) -> None:
+        """The table did not move after all (its write failed)."""
+        if self._generation & 1:
+            self._generation += 1
+
     def moved(self, root: bytes) -> None:
         """The table now holds `root`: keep only the layers above it."""
         if not self._generation & 1:
