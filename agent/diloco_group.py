@@ -17,12 +17,20 @@ can reach each other directly (NCCL: one GPU per member). Every exchange
 has a timeout, so a provider that vanished makes the others fail the round
 (the job goes on from the last round) instead of hanging.
 
+The store is open to anyone who reaches the lead's port. With `keys` (one
+per other member, by rank: what each pair of providers derive from their
+chain keys, `offchain.group_keys`), every round's vector carries a tag for
+each reader, so a stranger who writes a member's key breaks the round (the
+group goes on later) but cannot put a vector of its own into the average.
+
 A rendezvous `unix:PATH` means this process has no network: the group is
 reached through the Unix socket PATH, which the executor outside joins to
 the real address (`agent.relay`).
 """
 
 import contextlib
+import hashlib
+import hmac
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +45,7 @@ BEAT_SECONDS = 2.0  # each member bumps its counter in the store this often, tra
 # the store, unlike gloo's sockets, would otherwise wait the whole timeout
 SILENT_SECONDS = 20.0
 BACKENDS = ("store", "gloo", "nccl")
+TAG_BYTES = 16
 
 
 class GroupBroken(Exception):
@@ -81,6 +90,7 @@ class Group:
     backend: str = "store"
     broken: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    keys: list[bytes] | None = field(default=None, repr=False)
     _store: Any = field(default=None, repr=False)
     _beating: threading.Event = field(default_factory=threading.Event, repr=False)
     _pg: Any = field(default=None, repr=False)
@@ -88,11 +98,17 @@ class Group:
 
     @classmethod
     def join(
-        cls, rank: int, world: int, rendezvous: str, timeout: float = DEFAULT_TIMEOUT, backend: str = "store"
-    ) -> "Group":
+        cls, rank: int, world: int, rendezvous: str, timeout: float = DEFAULT_TIMEOUT, backend: str = "store",
+        keys: list[bytes] | None = None,
+    ) -> "Group":  # fmt: skip
         if backend not in BACKENDS:
             raise ValueError(f"a group's backend is one of {', '.join(BACKENDS)}, not {backend!r}")
-        group = cls(rank, world, backend=backend, timeout=timeout)
+        if keys is not None and (
+            backend != "store" or len(keys) != world
+            or not all(isinstance(k, bytes) and len(k) == 32 for r, k in enumerate(keys) if r != rank)
+        ):  # fmt: skip
+            raise ValueError("keys: 32 bytes for each other member, by rank, and only through the store")
+        group = cls(rank, world, backend=backend, timeout=timeout, keys=keys)
         if world == 1:
             return group
         import torch.distributed as dist
@@ -155,26 +171,51 @@ class Group:
         flat = vector.detach().cpu().contiguous()
         size = flat.numel() * flat.element_size()
         round_ = self.exchanges
-        self._store.set(f"r{round_}/{self.rank}", flat.numpy().tobytes())
+        data = flat.numpy().tobytes()
+        self._store.set(f"r{round_}/{self.rank}", data + self._tags(round_, data))
         # on the network: a member uploads its vector once; the lead's store
         # serves each other member the vectors it lacks
-        self.bytes_sent += (self.world - 1) ** 2 * size if self.rank == 0 else size
+        sent = size + (self.world * TAG_BYTES if self.keys else 0)
+        self.bytes_sent += (self.world - 1) ** 2 * sent if self.rank == 0 else sent
         parts = []
         for rank in range(self.world):
             if rank == self.rank:
                 parts.append(vector)
                 continue
-            raw = self._await(f"r{round_}/{rank}", rank)
-            if len(raw) != size:
-                raise RuntimeError(
-                    f"member {rank} sent {len(raw)} bytes for a round of {flat.numel()} values"
-                )
+            raw = self._opened(round_, rank, self._await(f"r{round_}/{rank}", rank), size)
             parts.append(
                 torch.frombuffer(bytearray(raw), dtype=flat.dtype).reshape(flat.shape).to(vector.device)
             )
         if round_:  # everyone put round r, so everyone has read round r - 1: the lead's memory stays small
             self._store.delete_key(f"r{round_ - 1}/{self.rank}")
         return parts
+
+    def _tag(self, key: bytes, round_: int, sender: int, data: bytes) -> bytes:
+        header = round_.to_bytes(4, "big") + sender.to_bytes(1, "big")
+        return hashlib.blake2b(header + data, key=key, digest_size=TAG_BYTES).digest()
+
+    def _tags(self, round_: int, data: bytes) -> bytes:
+        """A tag for each reader, by rank (none for this member itself)."""
+        if not self.keys:
+            return b""
+        return b"".join(
+            bytes(TAG_BYTES) if rank == self.rank else self._tag(key, round_, self.rank, data)
+            for rank, key in enumerate(self.keys)
+        )
+
+    def _opened(self, round_: int, sender: int, raw: bytes, size: int) -> bytes:
+        """`sender`'s vector, once its tag for this member checks out."""
+        expected = size + (self.world * TAG_BYTES if self.keys else 0)
+        if len(raw) != expected:
+            raise RuntimeError(f"member {sender} sent {len(raw)} bytes for a round of {expected}")
+        data = raw[:size]
+        if self.keys:
+            at = size + self.rank * TAG_BYTES
+            if not hmac.compare_digest(
+                raw[at : at + TAG_BYTES], self._tag(self.keys[sender], round_, sender, data)
+            ):
+                raise RuntimeError(f"member {sender}'s round vector failed its authentication")
+        return data
 
     def _collective(self, vector: Any) -> list[Any]:
         import torch

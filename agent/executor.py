@@ -112,7 +112,7 @@ def request_of(
 ) -> dict[str, Any]:
     return {"kind": spec.kind, "model_path": str(model_path), "input": spec.input,
             "options": dict(spec.options), "device": device, "claimed": claimed, "stream": stream,
-            "rendezvous": spec.rendezvous, "resume": spec.resume}  # fmt: skip
+            "rendezvous": spec.rendezvous, "resume": spec.resume, "peers": spec.peers}  # fmt: skip
 
 
 def piece_of(frame: Any) -> str | None:

@@ -15,6 +15,7 @@ class JobSpec:
     options: dict[str, int] = field(default_factory=dict)
     rendezvous: str = ""  # host:port where a member of a job spread over providers meets the others
     resume: bytes = b""  # ... and the partial result it goes on from (`agent.diloco_progress`)
+    peers: bytes = b""  # ... and the keys it shares with each other member, by rank (`offchain.group_keys`)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def handle(request: dict[str, Any], emit: Callable[[dict[str, Any]], None] | Non
     try:
         kind = KINDS[request["kind"]]
         spec = JobSpec(request["kind"], request["input"], dict(request.get("options") or {}),
-                       str(request.get("rendezvous") or ""), bytes(request.get("resume") or b""))  # fmt: skip
+                       str(request.get("rendezvous") or ""), bytes(request.get("resume") or b""),
+                       bytes(request.get("peers") or b""))  # fmt: skip
         device = request.get("device") or loading.best_device()
         path = Path(request["model_path"])
         start = time.perf_counter()

@@ -24,7 +24,7 @@ import trio
 
 from agent.executor import Executor, ExecutorError, SandboxLost
 from agent.job import JobSpec
-from offchain import group_member
+from offchain import group_keys, group_member
 from offchain.blobs import BlobStore
 from offchain.driver import BlockDriven, isolated_step, spawn
 from offchain.job_input import InvalidInput, job_input
@@ -62,6 +62,7 @@ class ChainView(Protocol):
     """What the worker may do with the node: read state, submit signed calls."""
 
     account: bytes
+    key: Keypair  # the node's own: what it signs with, and derives a group job's keys from
 
     def state(self) -> State: ...
 
@@ -288,7 +289,8 @@ class ProviderWorker(BlockDriven):
             log.warning("job %d cannot run: %s", job.id, why)
             return record.but(state=FAILED, error=why)
         resume = (self.blobs.get(record.resume) or b"") if record.resume else b""
-        spec = JobSpec(job.kind, value, dict(job.options), record.rendezvous, resume)
+        peers = group_keys.member_keys(self.chain.key, self.chain.state(), job) if record.rendezvous else b""
+        spec = JobSpec(job.kind, value, dict(job.options), record.rendezvous, resume, peers)
         try:
             async with self.limiter:  # one job on the executor at a time (sessions and warm-ups too)
                 if job.id in self.stopping:

@@ -101,11 +101,13 @@ def run(
 def run_member(spec: JobSpec, model_path: Path, device: str) -> dict[str, Any]:
     """This provider's part of a job spread over providers: it joins the
     group at the spec's rendezvous as rank `member` of `providers`, going on
-    from the partial result in `spec.resume` if any."""
+    from the partial result in `spec.resume` if any, and authenticating every
+    round's vector with the keys in `spec.peers`."""
     options = spec.options
     resume = decode(spec.resume) if spec.resume else None
+    keys = decode(spec.peers) if spec.peers else None
     try:
-        group = Group.join(options.get("member", 0), options["providers"], spec.rendezvous)
+        group = Group.join(options.get("member", 0), options["providers"], spec.rendezvous, keys=keys)
     except (RuntimeError, ValueError) as exc:  # the others never came: try again later from here
         log.warning("the group did not form at %s: %s", spec.rendezvous, exc)
         return Progress.of(resume).partial_payload()

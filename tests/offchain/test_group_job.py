@@ -16,6 +16,7 @@ from agent.models import model_hash
 from agent.tiny_models import tiny_causal_lm
 from genesis.spec import local_spec
 from offchain.blobs import BlobStore
+from offchain.group_keys import member_keys
 from offchain.progress import ProgressStore
 from offchain.provider import ProviderWorker, WorkerConfig
 from offchain.verifier import VerifierWorker
@@ -99,6 +100,21 @@ def _run_blocks(chain: TestChain, members: list[Member], verifiers: list[Any], u
         if until():
             return
     raise AssertionError("the group job never finished")
+
+
+def test_members_derive_one_key_per_pair_from_the_providers_the_chain_assigned(tmp_path: Path) -> None:
+    lm = tiny_causal_lm(tmp_path / "lm")
+    chain = _market(lm)
+    args: dict[str, Any] = {"kind": "lora", "model": model_hash(lm), "input": encode(TEXTS), "input_hash": b"",
+                            "input_size": 0, "options": OPTIONS, "max_fee": 10 * UNIT, "deadline": 80,
+                            "min_reputation": 0}  # fmt: skip
+    assert failed(chain.call(CHARLIE, "jobs", "submit", **args)) is None
+    lead, other = _job(chain, 0), _job(chain, 1)
+    lead_keys = decode(member_keys(PROVIDERS[lead.provider], chain.state, lead))
+    other_keys = decode(member_keys(PROVIDERS[other.provider], chain.state, other))
+    assert lead_keys[0] == other_keys[1] == b"" and lead_keys[1] == other_keys[0] and len(lead_keys[1]) == 32
+    # a stranger's node, named as the lead's provider, derives another key
+    assert decode(member_keys(ALICE, chain.state, lead))[1] != lead_keys[1]
 
 
 @pytest.mark.slow
