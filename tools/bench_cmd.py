@@ -9,18 +9,48 @@ from typing import Any
 from tools.common import CliError
 
 
+def _account_counts(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    """--accounts N, or N,M,... for the benches that run several sizes."""
+    if text is None:
+        return default
+    try:
+        counts = tuple(int(part.replace("_", "")) for part in text.split(","))
+    except ValueError:
+        raise CliError(f"--accounts takes whole numbers like 10000 or 10000,100000, not {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise CliError("--accounts must be at least 1")
+    return counts
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    counts = _account_counts(args.accounts, (5_000,))
+    if len(counts) != 1:
+        raise CliError(f"{args.name}: --accounts takes one number")
+    return counts[0]
+
+
 def _runtime(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import runtime_bench
 
-    result = runtime_bench.run(accounts=args.accounts, blocks=args.blocks, per_block=args.per_block)
+    result = runtime_bench.run(accounts=_accounts(args), blocks=args.blocks, per_block=args.per_block)
     return result.to_json()
 
 
 def _import(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import import_bench
 
-    result = import_bench.run(accounts=args.accounts, blocks=args.blocks, per_block=args.per_block)
+    result = import_bench.run(accounts=_accounts(args), blocks=args.blocks, per_block=args.per_block)
     return result.to_json()
+
+
+def _state(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import state_bench
+
+    cache = {} if args.state_cache_mb is None else {"cache_mb": args.state_cache_mb}
+    return state_bench.run(
+        accounts=_account_counts(args.accounts, state_bench.SIZES), blocks=args.blocks,
+        per_block=args.per_block, **cache,
+    )  # fmt: skip
 
 
 def _network(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,7 +114,7 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
         return load_bench.run(
             rate=args.rate, duration=args.duration, sweep=sweep, slot_seconds=args.slot_seconds,
             senders=args.senders, kill_one=args.kill_one, drain_slots=args.drain_slots,
-            import_accounts=args.accounts, import_blocks=args.blocks, import_per_block=args.per_block,
+            import_accounts=_accounts(args), import_blocks=args.blocks, import_per_block=args.per_block,
             keep=Path(args.keep) if args.keep else None,
         )  # fmt: skip
     except ValueError as exc:
@@ -125,7 +155,7 @@ BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
     "verify": _verify, "fuzz": _fuzz, "flood": _flood, "load": _load,
     "serve": _serve, "dlora": _dlora,
-    "dashboard": _dashboard,
+    "dashboard": _dashboard, "state": _state,
 }  # fmt: skip
 
 
@@ -138,13 +168,27 @@ def _print_table(result: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for key, value in result.items():
         if key != "name" and not isinstance(value, dict):
-            table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
+            text = (
+                f"{value:,.3f}"
+                if isinstance(value, float)
+                else f"{value:,}"
+                if isinstance(value, int)
+                else str(value)
+            )
+            table.add_row(key, text)
     Console().print(table)
     if "rates" in result:  # load: one column per offered rate
         from tools.bench.load_bench import sweep_table
 
         Console().print(sweep_table(result["rates"]))
-    for nested in ("strategies", "kinds", "targets"):
+    if "goals" in result:  # state: the issue's goals beside the figures
+        goals = Table(title="goals")
+        goals.add_column("figure")
+        goals.add_column("goal")
+        for figure, goal in result["goals"].items():
+            goals.add_row(figure, goal)
+        Console().print(goals)
+    for nested in ("strategies", "kinds", "targets", "sizes"):
         if nested not in result:
             continue
         rows = result[nested]
@@ -171,7 +215,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser = subcommands.add_parser("bench", help="run a benchmark", description=__doc__)
     parser.add_argument("name", choices=sorted(BENCHES), help="which benchmark")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    parser.add_argument("--accounts", type=int, default=5_000, help="funded accounts in the state")
+    parser.add_argument(
+        "--accounts", metavar="N[,N...]",
+        help="funded accounts in the state (default 5000); state: the sizes to run (default 10000,100000,1000000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--state-cache-mb",
+        type=int,
+        help="state: the importing node's --state-cache-mb (default: the node's)",
+    )
     parser.add_argument("--blocks", type=int, default=5, help="blocks to import")
     parser.add_argument("--per-block", type=int, default=2_000, help="transfers per block")
     parser.add_argument(

@@ -33,7 +33,7 @@ class ImportBenchResult:
         return {"name": "import", **self.__dict__}
 
 
-def _spec(keys: list[Keypair]) -> ChainSpec:
+def bench_spec(keys: list[Keypair]) -> ChainSpec:
     return build_spec(
         "Bench", "bench-import", [keys[0].public], [k.public for k in keys], keys[0].public,
         slot_seconds=2, endowment=1_000 * UNIT, bond=500 * UNIT, min_validator_bond=100 * UNIT,
@@ -60,7 +60,7 @@ def _author_blocks(
 def run(accounts: int = 5_000, blocks: int = 5, per_block: int = 2_000, seed: int = 11) -> ImportBenchResult:
     rng = random.Random(seed)
     keys = [Keypair(rng.randbytes(32)) for _ in range(accounts)]
-    spec = _spec(keys)
+    spec = bench_spec(keys)
     with tempfile.TemporaryDirectory(prefix="vcoin-bench-") as tmp:
         root = Path(tmp)
         built, samples = _author_blocks(root, keys, spec, blocks, per_block, rng)

@@ -1,0 +1,143 @@
+"""`vcoin bench state`: the same blocks of signed transfers imported into
+states of 10,000, 100,000 and 1,000,000 accounts (issue 19).
+
+Per size, one child process writes the state (tools.bench.state_writer) and
+authors the blocks on a copy of it; a second, fresh child imports them
+through the node's full import path and reports its own peak RSS, so sizes
+never share memory. The transfers are the same at every size (signed once,
+here): senders and recipients are among the first accounts, which every
+size holds. `ratio` = rate at the largest size ÷ rate at the smallest.
+"""
+
+import multiprocessing
+import random
+import resource
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from genesis.spec import ChainSpec
+from node.chain import DEFAULT_STATE_CACHE_MB, Chain
+from node.storage import ChainStore
+from runtime.constants import UNIT
+from runtime.crypto import Keypair
+from runtime.types import Block, Call, Extrinsic
+from tools.bench.import_bench import bench_spec
+from tools.bench.state_writer import extra_account, write_state
+
+SIZES = (10_000, 100_000, 1_000_000)
+GOALS = {
+    "ratio": ">= 0.7",
+    "peak_rss_mb at 1,000,000 accounts": "<= 1024 (default --state-cache-mb)",
+    "disk_bytes_per_transfer": "<= 300 amortized with default state pruning (pruning: not built yet)",
+}
+
+
+def _keys(seeds: list[bytes]) -> list[Keypair]:
+    return [Keypair(seed) for seed in seeds]
+
+
+def _transfers(
+    spec: ChainSpec, keys: list[Keypair], recipients: list[bytes], blocks: int, rng: random.Random
+) -> list[list[bytes]]:
+    """Each block: one transfer from every sender (its nonce is the block's index)."""
+    return [
+        [
+            Extrinsic.sign(
+                key, spec.chain_id, nonce,
+                Call("balances", "transfer", {"to": rng.choice(recipients), "amount": rng.randrange(1, UNIT)}),
+            ).encode()
+            for key in keys
+        ]
+        for nonce in range(blocks)
+    ]  # fmt: skip
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _prepare(root: str, seeds: list[bytes], size: int, txs: list[list[bytes]]) -> tuple[list[bytes], float]:
+    """Child process: write the state of `size` accounts, author the blocks
+    on a copy; the encoded blocks and the seconds the state took to write."""
+    keys = _keys(seeds)
+    spec = bench_spec(keys)
+    start = time.perf_counter()
+    write_state(Path(root) / "import", spec, max(0, size - len(keys)))
+    written = time.perf_counter() - start
+    shutil.copytree(Path(root) / "import", Path(root) / "author")
+    store = ChainStore(Path(root) / "author")
+    chain = Chain(store, spec)
+    built = []
+    for slot, raws in enumerate(txs, start=1):
+        imported, rejected = chain.author_block(keys[0], slot, raws)
+        assert not rejected, rejected[:1]
+        built.append(imported.block.encode())
+    store.close()
+    shutil.rmtree(Path(root) / "author")
+    return built, written
+
+
+def _import(root: str, seeds: list[bytes], blocks: list[bytes], cache_mb: int) -> dict[str, float]:
+    """Child process: import the blocks; rate, peak RSS and disk growth."""
+    spec = bench_spec(_keys(seeds))
+    path = Path(root) / "import"
+    store = ChainStore(path)
+    chain = Chain(store, spec, state_cache_mb=cache_mb)
+    decoded = [Block.decode(raw) for raw in blocks]
+    disk_before = _dir_bytes(path)
+    start = time.perf_counter()
+    for block in decoded:
+        chain.import_block(block)
+    seconds = time.perf_counter() - start
+    store.close()
+    transfers = sum(len(block.extrinsics) for block in decoded)
+    return {
+        "seconds": seconds,
+        "transfers_per_s": transfers / seconds,
+        # Linux reports ru_maxrss in KiB
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "disk_bytes_per_transfer": (_dir_bytes(path) - disk_before) / transfers,
+    }
+
+
+def _child() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run(
+    accounts: tuple[int, ...] = SIZES,
+    blocks: int = 5,
+    per_block: int = 2_000,
+    cache_mb: int = DEFAULT_STATE_CACHE_MB,
+    seed: int = 19,
+) -> dict[str, Any]:
+    sizes = sorted(set(accounts))
+    rng = random.Random(seed)
+    seeds = [rng.randbytes(32) for _ in range(per_block)]
+    keys = _keys(seeds)
+    spec = bench_spec(keys)
+    pool = [k.public for k in keys] + [extra_account(i) for i in range(max(0, sizes[0] - len(keys)))]
+    txs = _transfers(spec, keys, pool, blocks, rng)
+    figures: dict[str, dict[str, float]] = {}
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="vcoin-bench-state-") as tmp:
+            with _child() as child:
+                built, written = child.submit(_prepare, tmp, seeds, size, txs).result()
+            with _child() as child:
+                measured = child.submit(_import, tmp, seeds, built, cache_mb).result()
+        figures[f"{size}"] = {"accounts": size, "state_write_s": written, **measured}
+    rates = [figures[f"{s}"]["transfers_per_s"] for s in sizes]
+    return {
+        "name": "state",
+        "blocks": blocks,
+        "transfers": blocks * per_block,
+        "state_cache_mb": cache_mb,
+        "ratio": rates[-1] / rates[0],
+        "ratio_of": f"transfers/s at {sizes[-1]:,} accounts / at {sizes[0]:,}",
+        "sizes": figures,
+        "goals": GOALS,
+    }
