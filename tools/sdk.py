@@ -71,7 +71,10 @@ class Job:
             status = self.status()
             if on_tick is not None:
                 on_tick(status)
-            if status["status"] in DONE:
+            if status["status"] in DONE:  # its reveal's block may be newer than the last look
+                for transition in watch.look():
+                    if on_transition is not None and not transition.final:
+                        on_transition(transition)
                 return status
             if status["status"] in ENDED:  # (its block's events said why, unless they were out of reach)
                 raise JobFailed(f"job {self.id} was {status['status']}")
