@@ -70,13 +70,14 @@ class LRUCache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         size = self._size_of(key, value)
+        entries = self._entries
         with self._lock:
-            old = self._entries.pop(key, _ABSENT)
-            if old is not _ABSENT:
-                self.bytes -= self._size_of(key, old)  # type: ignore[arg-type]
-            self._entries[key] = value
+            if key in entries:
+                self.bytes -= self._size_of(key, entries.pop(key))
+            entries[key] = value
             self.bytes += size
-            self._evict()
+            if self.bytes > self.budget_bytes:
+                self._evict()
 
     def update(self, items: Iterator[tuple[K, V]] | list[tuple[K, V]]) -> None:
         for key, value in items:

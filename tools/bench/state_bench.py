@@ -44,10 +44,11 @@ def _transfers(
     spec: ChainSpec, keys: list[Keypair], recipients: list[bytes], blocks: int, rng: random.Random
 ) -> list[list[bytes]]:
     """Each block: one transfer from every sender (its nonce is the block's index)."""
+    chain_id = spec.chain_id  # a hash of the whole spec, computed on each access
     return [
         [
             Extrinsic.sign(
-                key, spec.chain_id, nonce,
+                key, chain_id, nonce,
                 Call("balances", "transfer", {"to": rng.choice(recipients), "amount": rng.randrange(1, UNIT)}),
             ).encode()
             for key in keys
