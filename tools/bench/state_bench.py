@@ -101,8 +101,23 @@ def _import(root: str, seeds: list[bytes], blocks: list[bytes], cache_mb: int) -
         "transfers_per_s": transfers / seconds,
         # Linux reports ru_maxrss in KiB
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **_rss_split(),
         "disk_bytes_per_transfer": (_dir_bytes(path) - disk_before) / transfers,
     }
+
+
+def _rss_split() -> dict[str, float]:
+    """The resident set at the end, split: heap (what --state-cache-mb
+    bounds) and file pages (LevelDB's memory-mapped tables, which the kernel
+    reclaims under pressure)."""
+    fields = {"RssAnon:": "rss_anon_mb", "RssFile:": "rss_file_mb"}
+    split: dict[str, float] = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, rest = line.partition("\t")
+            if name in fields:
+                split[fields[name]] = int(rest.split()[0]) / 1024
+    return split
 
 
 def _child() -> ProcessPoolExecutor:
