@@ -3,11 +3,12 @@
     VCOIN_TINY_TOKENIZER=DIR python -m tools.gpu_check_dlora [--json OUT]
 
 - two providers train one job on CUDA (one process each, sharing the GPU),
-  exchanging over gloo, and the same job on the CPU: the adapters' drift;
+  exchanging through the group's store as workers do, and the same job on
+  the CPU: the adapters' drift;
 - a CPU verifier re-executes the CUDA member's rounds (`check_member`), and a
   CUDA verifier the CPU member's: the verdicts and the deltas' drift against
   the LoRA tolerance, measured on real hardware;
-- `vcoin bench dlora` on CUDA with gloo and with NCCL (NCCL refuses two ranks
+- `vcoin bench dlora` on CUDA through the store, with gloo and with NCCL (NCCL refuses two ranks
   on one GPU: the error is reported, as what a one-GPU machine can show).
 """
 
@@ -24,7 +25,7 @@ OPTIONS = {"sync_every": 20, "rounds": 3, "lr_ppm": 1_000, "seed": 3, "rank": 8,
 
 def _group(model: Path, device: str) -> list[dict[str, Any]]:
     port = dlora_bench._free_port()
-    args = [(rank, 2, port, str(model), OPTIONS, device, "gloo") for rank in range(2)]
+    args = [(rank, 2, port, str(model), OPTIONS, device, "store") for rank in range(2)]
     results, _ = dlora_bench._spawn(dlora_bench._provider, args)
     for _, _, result in results:
         if "error" in result:
@@ -75,6 +76,7 @@ def run(save: Any = lambda report: None, cross: bool = True) -> dict[str, Any]:
             report["cross_device"] = cross_device(tiny_causal_lm(Path(tmp) / "model"))
         save(report)
     for name, device, backend in (
+        ("cuda_store", "cuda", "store"),
         ("cuda_gloo", "cuda", "gloo"),
         ("cpu_gloo", "cpu", "gloo"),
         ("cuda_nccl", "cuda", "nccl"),

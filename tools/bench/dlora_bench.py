@@ -86,7 +86,10 @@ def _warm(model: str, options: dict[str, int], device: str) -> None:
     from agent.job import JobSpec
     from agent.kinds import lora
 
-    lora.run(JobSpec("lora", dataset()[:2], {**options, "steps": 1}), Path(model), device)
+    alone = {
+        k: v for k, v in options.items() if k not in ("providers", "member", "lead")
+    }  # one step, no group
+    lora.run(JobSpec("lora", dataset()[:2], {**alone, "steps": 1}), Path(model), device)
 
 
 def _single(model: str, options: dict[str, int], device: str, out: Any) -> None:
