@@ -4,6 +4,7 @@ finalized root, and answer what the trie answers, through random blocks,
 forks, finality moves and restarts; a lost or stale table is rebuilt."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -73,7 +74,7 @@ def _check(chain: Chain, blocks: list[bytes]) -> None:
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps)
 def test_flat_reads_equal_trie_reads_through_forks_finality_and_restarts(
-    tmp_path: Path, script: list
+    tmp_path: Path, script: list[Any]
 ) -> None:
     path = tmp_path / f"db{len(list(tmp_path.iterdir()))}"
     chain = Chain(ChainStore(path), dev_spec())
@@ -111,7 +112,7 @@ def test_best_chain_reads_do_not_walk_the_trie(tmp_path: Path) -> None:
     def walk(*_: object) -> None:
         raise AssertionError("walked the trie")
 
-    chain.trie.get = walk  # type: ignore[method-assign]
+    chain.trie.get = walk  # type: ignore[method-assign, assignment]
     assert balances.get(fresh, BOB.public).free > 0
     chain.store.close()
 

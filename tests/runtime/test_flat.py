@@ -1,6 +1,8 @@
 """Flat reads (diff layers over a table at the finalized root) answer exactly
 what the trie answers, through random blocks, forks and finality moves."""
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +43,7 @@ def _fold(db: TrieDB, flat: FlatState, table: Table, root: bytes) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from(KEYS), st.binary(min_size=1, max_size=3)), steps, st.integers(1, 4))
-def test_flat_reads_equal_trie_reads(genesis: dict[bytes, bytes], script: list, max_layers: int) -> None:
+def test_flat_reads_equal_trie_reads(genesis: dict[bytes, bytes], script: list[Any], max_layers: int) -> None:
     db = TrieDB(MemoryNodeStore(), cache_bytes=2_000)  # tiny: evictions happen
     table = Table(genesis)
     root = db.update(EMPTY_ROOT, dict(genesis))
