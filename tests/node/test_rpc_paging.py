@@ -37,6 +37,7 @@ def market(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(jobs, "job", job)
     monkeypatch.setattr(verification, "check", lambda state, job_id: None)
+    monkeypatch.setattr(jobs, "CommitBy", SimpleNamespace(contains=lambda state, job_id: False))
     node = SimpleNamespace(chain=SimpleNamespace(state=object()))
     return {"methods": rpc_market.build_market_methods(cast(Any, node)), "reads": reads}
 
