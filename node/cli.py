@@ -26,6 +26,7 @@ from node.node_ops import default_base_path
 from node.p2p_addresses import default_listen_hosts
 from node.service import Node, NodeConfig
 from node.storage import StorageError
+from offchain.models import packaged_names
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
 
@@ -159,6 +160,19 @@ def node_keystore(args: argparse.Namespace, base_path: Path) -> Keystore:
     return Keystore(local if local.is_dir() else Path.home() / ".vcoin" / "keystore")
 
 
+def _packaged(names: str | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    chosen = tuple(n.strip() for n in names.split(",") if n.strip() and n.strip() != "none")
+    known = set(packaged_names())
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        raise ValueError(
+            f"--packaged-models: unknown {', '.join(unknown)} (packaged: {', '.join(sorted(known))})"
+        )
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log)
     chain_name = "dev" if args.dev and not args.chain else (args.chain or "dev")
@@ -197,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             worker_key=key if args.worker else None,
             executor=args.executor,
             model_dirs=[Path(d) for d in args.model_dir],
+            packaged_models=_packaged(args.packaged_models),
             worker_price=parse_vc(args.price),
             job_timeout=args.job_timeout,
             job_memory_mb=args.job_memory_mb,
@@ -335,6 +350,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--model-dir", action="append", default=[], help="a directory of models to serve (repeatable)"
     )
+    parser.add_argument(
+        "--packaged-models", metavar="NAMES",
+        help="the installed packaged models to serve, comma-separated, or 'none' (default: all of them; "
+        "each is loaded before the worker goes online)",
+    )  # fmt: skip
     parser.add_argument(
         "--price", default="0.000001", help="asking price per work unit, in VCoin (default 0.000001)"
     )

@@ -92,6 +92,7 @@ class NodeConfig:
     worker_key: Keypair | None = None
     executor: str = "auto"
     model_dirs: list[Path] = field(default_factory=list)
+    packaged_models: tuple[str, ...] | None = None  # the packaged models to serve; None: all installed
     worker_price: int = 1_000
     job_timeout: float = 900.0
     job_memory_mb: int | None = None
@@ -152,12 +153,12 @@ class Node:
             self.worker = build_provider_worker(
                 NodeChainView(self, config.worker_key), config.base_path, self.blobs, config.sandbox(),
                 config.model_dirs, config.worker_price, config.spec.chain_id, config.public_api_url,
-                config.rendezvous_host,
+                config.rendezvous_host, config.packaged_models,
             )  # fmt: skip
         if config.worker and config.validator_key is not None:
             self.verifier = build_verifier_worker(
                 NodeChainView(self, config.validator_key), config.base_path, self.blobs, config.sandbox(),
-                config.model_dirs, config.validator_key.seed,
+                config.model_dirs, config.validator_key.seed, config.packaged_models,
             )  # fmt: skip
         desk = self.worker.desk if self.worker is not None else None
         self.serve_exchange: ServeExchange | None = None

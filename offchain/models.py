@@ -9,10 +9,18 @@ from agent.models import PACKAGED, model_hash
 log = logging.getLogger("vcoin.worker")
 
 
-def local_models(extra_dirs: list[Path]) -> dict[bytes, Path]:
-    """content hash -> path, for packaged models and each entry of the dirs."""
+def packaged_names() -> list[str]:
+    """Every packaged model's name, installed or not."""
+    return [packaged.name for packaged in PACKAGED]
+
+
+def local_models(extra_dirs: list[Path], packaged_names: tuple[str, ...] | None = None) -> dict[bytes, Path]:
+    """content hash -> path, for the packaged models (those named, when
+    `packaged_names` is given) and each entry of the dirs."""
     found: dict[bytes, Path] = {}
     for packaged in PACKAGED:
+        if packaged_names is not None and packaged.name not in packaged_names:
+            continue
         path = packaged.path()
         if path is not None:
             found[model_hash(path)] = path

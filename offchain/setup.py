@@ -36,12 +36,13 @@ class Sandbox:
 def build_provider_worker(
     chain: ChainView, base_path: Path, blobs: BlobStore, sandbox: Sandbox, model_dirs: list[Path], price: int,
     chain_id: bytes, api_url: str = "", rendezvous_host: str = "127.0.0.1",
+    packaged: tuple[str, ...] | None = None,
 ) -> ProviderWorker:  # fmt: skip
     devices = discover()
     gpu = devices[0].kind == "cuda"
     for device in devices:
         log.info("device %d: %s, %d MB (%s)", device.index, device.name, device.memory_mb, device.kind)
-    models = local_models(model_dirs)
+    models = local_models(model_dirs, packaged)
     runner_log = base_path / "worker" / "runner.log"
     runner_log.parent.mkdir(parents=True, exist_ok=True)
     worker = ProviderWorker(
@@ -62,12 +63,13 @@ def build_verifier_worker(
     sandbox: Sandbox,
     model_dirs: list[Path],
     secret: bytes,
+    packaged: tuple[str, ...] | None = None,
 ) -> VerifierWorker:
     """A validator's re-execution and known-answer worker, with its own
     sandbox so checks never queue behind the jobs this node serves; `secret`
     (the validator's key seed) derives its known-answer accounts."""
     gpu = discover()[0].kind == "cuda"
     return VerifierWorker(
-        chain, sandbox.make(gpu, base_path / "worker" / "verifier.log"), local_models(model_dirs),
+        chain, sandbox.make(gpu, base_path / "worker" / "verifier.log"), local_models(model_dirs, packaged),
         blobs, sandbox.job_timeout, RecordDir(base_path / "worker" / "known-answers"), secret,
     )  # fmt: skip

@@ -78,6 +78,10 @@ class NodeProcess:
         ]
         if self.spec_file is not None:
             args += ["--chain", str(self.spec_file)]
+        if "--worker" in self.extra and "--packaged-models" not in self.extra:
+            # MiniLM only: loading SmolLM2 before going online costs each worker
+            # node ~20 s of CPU, and only the tests that name it need it
+            args += ["--packaged-models", "all-minilm-l6-v2"]
         return args
 
     def start(self, wait: bool = True, env: dict[str, str] | None = None) -> "NodeProcess":

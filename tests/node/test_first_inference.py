@@ -46,7 +46,10 @@ def greedy(path: Path) -> dict[str, object]:
 
 def test_the_readme_inference_example_prints_paris_on_a_fresh_dev_worker(tmp_path: Path) -> None:
     path = smollm2()
-    node = NodeProcess(tmp_path / "node", extra=["--worker", "--executor", "local"])
+    node = NodeProcess(
+        tmp_path / "node",
+        extra=["--worker", "--executor", "local", "--packaged-models", "all-minilm-l6-v2,smollm2-135m"],
+    )
     started = time.monotonic()
     node.start()
     try:

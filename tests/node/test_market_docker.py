@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from agent.docker_spec import OWNER_LABEL, ROLE_LABEL
+from agent.docker_spec import MODEL_LABEL, OWNER_LABEL, ROLE_LABEL
+from agent.models import model_hash
 from tests.conftest import docker_client
 from tests.node.test_market import (
     ALICE,
@@ -75,10 +76,17 @@ def test_a_container_killed_mid_job_costs_the_node_nothing_and_the_job_is_paid_o
     docker_node: NodeProcess, models: Path
 ) -> None:
     add_tiny_lm(docker_node, models)
-    job_id = submit_lora(docker_node, 400)
+    # long enough to be killed mid-run: the model is warm (loaded before the
+    # worker went online), so a short job is done before the test can act
+    job_id = submit_lora(docker_node, 4_000)
     wait_until(lambda: f"job {job_id}: running" in docker_node.log.read_text(), 60, "the job to start")
-    wait_until(lambda: containers_of(docker_node), 60, "its container")
-    (container,) = containers_of(docker_node)
+    tiny = model_hash(models / "tiny-lm").hex()  # every served model has a warm container: this job's
+
+    def its_container() -> list[Any]:
+        return [c for c in containers_of(docker_node) if c.labels.get(MODEL_LABEL) == tiny]
+
+    wait_until(its_container, 60, "its container")
+    (container,) = its_container()
     container.kill()
     at_kill = docker_node.best()
     wait_until(lambda: "the sandbox failed" in docker_node.log.read_text(), 60, "the worker to see it")

@@ -208,3 +208,11 @@ def test_only_a_failed_bind_blames_the_port() -> None:
     docker_said = requests.HTTPError("400 Client Error: Bad Request (Range of CPUs is from 0.01 to 2.00)")
     assert node_cli._os_error(docker_said) == str(docker_said)
     assert "port" not in node_cli._os_error(OSError(errno.ENOSPC, "No space left on device"))
+
+
+def test_packaged_models_names_what_a_worker_serves() -> None:
+    assert node_cli._packaged(None) is None  # every installed one
+    assert node_cli._packaged("none") == ()
+    assert node_cli._packaged("all-minilm-l6-v2, smollm2-135m") == ("all-minilm-l6-v2", "smollm2-135m")
+    with pytest.raises(ValueError, match="unknown gpt-9"):
+        node_cli._packaged("gpt-9")
