@@ -32,7 +32,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess,
     root = tmp_path_factory.mktemp("api")
     port, keys = free_port(), root / "keys"
     spec = fast_dev_spec(root / "spec.json", job_commit_window=200)  # a LoRA job on a loaded CPU
-    extra = ["--worker", "--executor", "local", "--api-port", str(port), "--api-keys", str(keys)]
+    extra = ["--worker", "--executor", "local", "--api-port", str(port), "--api-keys", str(keys),
+             "--packaged-models", f"{MINILM.name},{SMOLLM.name}"]  # fmt: skip
     node = NodeProcess(root / "node", spec, extra=extra).start()
     try:
         wait_until(lambda: len(node.rpc("vcoin_provider", to_address(dev_keypair("//alice").public))["models"]) >= 2,
