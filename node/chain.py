@@ -25,13 +25,14 @@ from consensus.fork_choice import better_head, choose_head, higher_justified
 from consensus.slots import expected_author, seal, verify_seal
 from genesis.spec import ChainSpec
 from node.flat_state import move_to, open_flat
+from node.state_pruning import DEFAULT_KEEP, StatePruner
 from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, JUSTIFIED, ChainStore, FlatMove, StorageError
 from runtime import migrations
 from runtime.crypto import Keypair
 from runtime.errors import InvalidBlock
 from runtime.executive import Verified, apply_block, build_block
 from runtime.genesis_state import build_genesis
-from runtime.merkle import TrieDB
+from runtime.merkle import MissingNode, TrieDB
 from runtime.pallets import staking
 from runtime.state import State
 from runtime.types import Block, Event, Header
@@ -98,6 +99,7 @@ class Chain:
         spec: ChainSpec,
         instant_finality: bool = False,
         state_cache_mb: int = DEFAULT_STATE_CACHE_MB,
+        state_pruning: int | None = DEFAULT_KEEP,
     ) -> None:
         self.store = store
         self.spec = spec
@@ -125,6 +127,7 @@ class Chain:
             raise StorageError("the database is missing its genesis or best block")
         self.genesis: Header = genesis
         self.best: Header = best
+        self.pruner = StatePruner(store, state_pruning)  # before any block writes its journal
         self.flat = open_flat(store, self.trie, self._finalized_root())
         self._cover()
         self.state = self.new_state(best.state_root)
@@ -223,11 +226,17 @@ class Chain:
             raise
         self._flat_moved(move)
         self._cover()
+        self.pruner.finalized(header.number)
         return True
 
     def state_at(self, block_hash: bytes) -> State | None:
+        """The state after a block; None for an unknown block, `StatePruned`
+        for one whose state this node no longer keeps."""
         header = self.store.header(block_hash)
-        return None if header is None else self.new_state(header.state_root)
+        if header is None:
+            return None
+        self.pruner.check(header.number)
+        return self.new_state(header.state_root)
 
     def validators(self) -> tuple[bytes, ...]:
         return staking.Active.get(self.state)
@@ -255,9 +264,15 @@ class Chain:
             raise BadBlock(f"number {header.number} does not follow the parent's {parent.number}")
         if header.slot <= parent.slot:
             raise BadBlock(f"slot {header.slot} is not after the parent's {parent.slot}")
+        if parent.number < self.pruner.floor:
+            raise BlockImportError(f"its parent #{parent.number} is below the states this node keeps")
         on_best = parent.hash == self.best.hash
         state = self.state.fork() if on_best else self.new_state(parent.state_root)
-        if header.author != expected_author(header.slot, staking.Active.get(state)):
+        try:
+            author = expected_author(header.slot, staking.Active.get(state))
+        except MissingNode:  # a fork from below the kept states: pruned here, not the block's fault
+            raise BlockImportError("its parent's state is pruned here") from None
+        if header.author != author:
             raise BadBlock(f"wrong author for slot {header.slot}")
         if not verify_seal(header, block.seal):
             raise BadBlock("bad seal")
@@ -271,6 +286,9 @@ class Chain:
         except InvalidBlock as exc:
             self._discard_nodes()
             raise BadBlock(str(exc)) from None
+        except MissingNode:
+            self._discard_nodes()
+            raise BlockImportError("its parent's state is pruned here") from None
         except BaseException:
             self._discard_nodes()
             raise
@@ -298,6 +316,7 @@ class Chain:
             self.flat.cancel_move()
             raise
         self._flat_moved(move)
+        self.pruner.finalized(block.header.number)
 
     def adopt(self, prepared: "Prepared") -> ImportedBlock:
         """Make a prepared block the best one, if it is to be."""

@@ -25,6 +25,7 @@ from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.node_ops import default_base_path
 from node.p2p_addresses import default_listen_hosts
 from node.service import Node, NodeConfig
+from node.state_pruning import DEFAULT_KEEP
 from node.storage import StorageError
 from offchain.models import packaged_names
 from runtime.constants import UNIT
@@ -160,6 +161,19 @@ def node_keystore(args: argparse.Namespace, base_path: Path) -> Keystore:
     return Keystore(local if local.is_dir() else Path.home() / ".vcoin" / "keystore")
 
 
+def _pruning(text: str) -> int | None:
+    """--state-pruning: a number of finalized blocks, or `archive`."""
+    if text == "archive":
+        return None
+    try:
+        keep = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of blocks or 'archive', not {text!r}") from None
+    if keep < 1:
+        raise argparse.ArgumentTypeError("keep the state of at least 1 finalized block")
+    return keep
+
+
 def _packaged(names: str | None) -> tuple[str, ...] | None:
     if names is None:
         return None
@@ -221,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
             public_api_url=args.public_api_url or "",
             rendezvous_host=args.rendezvous_host,
             state_cache_mb=args.state_cache_mb,
+            state_pruning=args.state_pruning,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -340,6 +355,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument(
         "--state-cache-mb", type=int, default=DEFAULT_STATE_CACHE_MB, metavar="N",
         help=f"memory for cached trie nodes and state reads, MiB (default {DEFAULT_STATE_CACHE_MB})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--state-pruning", type=_pruning, default=DEFAULT_KEEP, metavar="N|archive",
+        help=f"keep the state of the last N finalized blocks and delete older trie nodes, or keep "
+        f"every state with 'archive' (default {DEFAULT_KEEP})",
     )  # fmt: skip
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument("--worker", action="store_true", help="run the provider worker: serve compute jobs")

@@ -22,6 +22,7 @@ from consensus.slots import slot_at
 from consensus.votebook import Outcome, Verdict, VoteBook
 from node.chain import Chain
 from node.slashing_protection import SignedRange, SlashingProtection
+from node.state_pruning import StatePruned
 from node.storage import JUSTIFIED, LAST_VOTE
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import staking, system
@@ -72,7 +73,10 @@ class FinalityGadget:
         cached = self._stakes.get(block_hash)
         if cached is not None:
             return cached
-        state = self.chain.state_at(block_hash)
+        try:
+            state = self.chain.state_at(block_hash)
+        except StatePruned:  # a vote from below the kept states: nothing to weigh it by
+            return None
         if state is None:
             return None
         stakes = {v: staking.ledger(state, v).bonded for v in staking.Active.get(state)}

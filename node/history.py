@@ -24,6 +24,8 @@ import msgpack
 
 from node.chain import Chain
 from node.history_point import ACCOUNT_TOTALS, Point, account_changes, chain_point
+from node.state_pruning import StatePruned
+from runtime.merkle import MissingNode
 from runtime.pallets import reputation
 
 RECENT = 2_048
@@ -98,9 +100,14 @@ class HistoryIndex:
             self._put_meta(batch)
         previous = None if base is None else self.point(base)
         first = 0 if base is None else base + 1
+        if first < chain.pruner.floor:  # the states below it are gone: the index starts there
+            previous, first = None, chain.pruner.floor
         for number in range(first, min(chain.best.number, first + budget - 1) + 1):
             with self.db.write_batch() as batch:
-                previous = self._index(chain, number, previous, batch)
+                try:
+                    previous = self._index(chain, number, previous, batch)
+                except (StatePruned, MissingNode):  # pruned meanwhile: the next call starts at the floor
+                    previous = None
                 if previous is None:
                     break
                 self.tip = number

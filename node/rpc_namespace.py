@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 from node.chain import Chain
 from node.jsonfmt import parse_hex
 from node.rpc import Method, RpcError
+from node.state_pruning import StatePruned
 from runtime.state import State
 from runtime.types import Header
 
@@ -78,7 +79,10 @@ def state_at(chain: Chain, value: Any) -> State:
     """The state after block `value` (0x hash), the best state when None."""
     if value is None:
         return chain.state
-    state = chain.state_at(parse_hex(value, 32))
+    try:
+        state = chain.state_at(parse_hex(value, 32))
+    except StatePruned as exc:
+        raise RpcError(UNKNOWN_BLOCK, str(exc)) from None
     if state is None:
         raise RpcError(UNKNOWN_BLOCK, "Unknown block")
     return state

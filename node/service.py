@@ -45,6 +45,7 @@ from node.rpc_subscriptions import HeadsHub
 from node.rpc_ws import WebSocketRpc
 from node.serve_protocol import Desks, ServeExchange
 from node.slashing_protection import SlashingProtection
+from node.state_pruning import DEFAULT_KEEP
 from node.storage import ChainStore
 from node.supervise import supervised
 from node.sync import BlockSync
@@ -102,6 +103,7 @@ class NodeConfig:
     public_api_url: str = ""  # where users' nodes reach this worker's desk over HTTP (--public-api-url)
     rendezvous_host: str = "127.0.0.1"  # where other providers reach this one's runner (--rendezvous-host)
     state_cache_mb: int = DEFAULT_STATE_CACHE_MB  # trie nodes and state reads (--state-cache-mb)
+    state_pruning: int | None = DEFAULT_KEEP  # finalized states kept; None: archive (--state-pruning)
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -116,7 +118,12 @@ class Node:
         self.config = config
         self.store = ChainStore(config.base_path / "db")
         try:
-            self.chain = Chain(self.store, config.spec, state_cache_mb=config.state_cache_mb)
+            self.chain = Chain(
+                self.store,
+                config.spec,
+                state_cache_mb=config.state_cache_mb,
+                state_pruning=config.state_pruning,
+            )
         except BaseException:
             self.store.close()
             raise
@@ -586,6 +593,13 @@ class Node:
         )
         if cfg.validator_key is not None:
             log.info("Authoring as %s", to_address(cfg.validator_key.public))
+        pruning = self.chain.pruner
+        log.info(
+            "State pruning: %s",
+            "archive (every state kept)" if pruning.keep is None
+            else f"the last {pruning.keep} finalized states kept (from #{pruning.floor})",
+        )  # fmt: skip
+        pruning.start()
         try:
             async with self._network_running(), trio.open_nursery() as nursery:
                 if self.network is not None:
@@ -616,6 +630,7 @@ class Node:
                 task_status.started()
         finally:
             self.journal.close()
+            pruning.stop()
             self.store.close()
             log.info("Stopped; database closed cleanly at #%d", self.chain.best.number)
 

@@ -18,8 +18,9 @@ the guard of its caller, here:
   it from the pool, logs its hash and counts it (`BuiltBlock.bugs`). The
   block goes on with the next candidate.
 
-`MemoryError` and `RecursionError` are never judged: they depend on the
-machine (memory, stack depth), not on the block, and judging them would
+`MemoryError`, `RecursionError` and `MissingNode` are never judged: they
+depend on the machine (memory, stack depth, the state it still keeps), not
+on the block, and judging them would
 make nodes disagree. They propagate unchanged, as does any exception out of
 a block hook: the node then fails to build or import that block rather than
 blaming it or its sender.
@@ -29,10 +30,11 @@ from collections.abc import Callable
 
 from runtime.context import Ctx
 from runtime.errors import InvalidBlock, InvalidTransaction, RuntimeBug
+from runtime.merkle import MissingNode
 from runtime.types import extrinsic_hash
 
 # Raised for a reason the caller handles (invalid extrinsic or block), or not judged at all.
-_PASS_THROUGH = (InvalidTransaction, InvalidBlock, MemoryError, RecursionError)
+_PASS_THROUGH = (InvalidTransaction, InvalidBlock, MemoryError, RecursionError, MissingNode)
 
 
 def importing(index: int, raw: bytes, apply: Callable[[], None]) -> None:

@@ -41,7 +41,10 @@ class NodeStore(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def put_many(self, items: Mapping[bytes, bytes]) -> None: ...
+    def replace(self, gone: list[bytes], fresh: Mapping[bytes, bytes]) -> None:
+        """One update's effect: the nodes it replaced, the nodes it built
+        (a node in both is unchanged). A pruning store journals them."""
+        ...
 
 
 class MemoryNodeStore:
@@ -51,8 +54,8 @@ class MemoryNodeStore:
     def get(self, key: bytes) -> bytes | None:
         return self.nodes.get(key)
 
-    def put_many(self, items: Mapping[bytes, bytes]) -> None:
-        self.nodes.update(items)
+    def replace(self, gone: list[bytes], fresh: Mapping[bytes, bytes]) -> None:
+        self.nodes.update(fresh)  # an archive: old roots stay readable
 
 
 class MissingNode(KeyError):
@@ -121,15 +124,21 @@ class TrieDB:
             return root
         items: list[Item] = sorted((_path(k), k, v) for k, v in changes.items())
         fresh: dict[bytes, bytes] = {}
-        new_root = self._update(root, _TOP_BIT, items, fresh)
-        self.store.put_many(fresh)
+        gone: list[bytes] = []
+        new_root = self._update(root, _TOP_BIT, items, fresh, gone)
+        self.store.replace(gone, fresh)
         return new_root
 
-    def _update(self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
+    def _update(
+        self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes], gone: list[bytes]
+    ) -> bytes:
         if not items:
             return node_hash
         if node_hash == EMPTY_ROOT:
             return self._build(shift, [it for it in items if it[2] is not None], fresh)
+        # Every node on a changed path is rebuilt (into `fresh` when it
+        # stays the same), so these are all the old tree's nodes that may go.
+        gone.append(node_hash)
         node = self._load(node_hash)
         if node[0] == _LEAF:
             _, path, key, value = node
@@ -137,8 +146,8 @@ class TrieDB:
                 items = sorted([*items, (path, key, value)])
             return self._build(shift, [it for it in items if it[2] is not None], fresh)
         split = _split(items, shift)
-        left = self._update(node[1], shift - 1, items[:split], fresh)
-        right = self._update(node[2], shift - 1, items[split:], fresh)
+        left = self._update(node[1], shift - 1, items[:split], fresh, gone)
+        right = self._update(node[2], shift - 1, items[split:], fresh, gone)
         return self._inner(left, right, fresh)
 
     def _build(self, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
@@ -159,15 +168,20 @@ class TrieDB:
     def _inner(self, left: bytes, right: bytes, fresh: dict[bytes, bytes]) -> bytes:
         # A lone leaf rises to where its subtree would start: keeps roots
         # independent of history.
-        if left == EMPTY_ROOT and (right == EMPTY_ROOT or self._load(right)[0] == _LEAF):
+        if left == EMPTY_ROOT and (right == EMPTY_ROOT or self._is_leaf(right, fresh)):
             return right
-        if right == EMPTY_ROOT and self._load(left)[0] == _LEAF:
+        if right == EMPTY_ROOT and self._is_leaf(left, fresh):
             return left
         raw = b"\x01" + left + right
         node_hash = blake2b_256(raw)
         fresh[node_hash] = raw
         self._remember(node_hash, (_INNER, left, right))
         return node_hash
+
+    def _is_leaf(self, node_hash: bytes, fresh: dict[bytes, bytes]) -> bool:
+        # A node built in this update may already have left the cache.
+        raw = fresh.get(node_hash)
+        return (raw[0] if raw is not None else self._load(node_hash)[0]) == _LEAF
 
     def diff(self, old: bytes, new: bytes) -> dict[bytes, bytes | None]:
         """The changes that turn the tree at `old` into the one at `new`

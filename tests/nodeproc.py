@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from node.service import Node
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_STATE_PRUNING = "8"  # finalized states a test node keeps (the default keeps 256)
 
 
 def fast_dev_spec(path: Path, **params: int) -> Path:
@@ -78,6 +79,10 @@ class NodeProcess:
         ]
         if self.spec_file is not None:
             args += ["--chain", str(self.spec_file)]
+        if "--state-pruning" not in self.extra:
+            # a short window, so the tests' nodes prune as they run: every
+            # node test is a test of a pruned node too
+            args += ["--state-pruning", TEST_STATE_PRUNING]
         if "--worker" in self.extra and "--packaged-models" not in self.extra:
             # MiniLM only: loading SmolLM2 before going online costs each worker
             # node ~20 s of CPU, and only the tests that name it need it

@@ -1,0 +1,163 @@
+"""State pruning: delete the trie nodes that no kept state needs.
+
+Substrate's death rows, kept in LevelDB rather than in memory. Each block's
+write journals the nodes the block replaced (`J:` number‖hash → hashes) and
+marks each of them dead by that block (`D:` node → number‖hash); a node any
+later block builds again is unmarked in that block's write
+(`node.storage.BufferedNodeStore`). When finality leaves height h outside
+the window, the canonical block at h's journal is walked, and a node still
+marked dead by exactly that block is deleted with its mark.
+
+Why that is safe: every kept state is the canonical block at h or one of its
+descendants, each imported after it. A node in a descendant's tree that the
+block at h replaced must have been built again on the way, and that
+import unmarked it; a later mark by any other block also differs from h's.
+So the check never deletes a live node. What it can miss: a node that only
+a fork built again, or that a fork replaced after h did, stays (forks are
+rare; such nodes leak, they are never lost).
+
+Crash safety: the floor (the lowest block whose state is complete) moves up
+before any node of the height below it goes, and the height is marked done
+with its journals' removal; LevelDB writes one log in order, so after a
+crash the floor is never above a missing node's state and an unfinished
+height is walked again (the check is idempotent).
+"""
+
+import logging
+import os
+import threading
+import time
+
+from node.storage import (
+    DEATH_PREFIX,
+    JOURNAL_PREFIX,
+    META_PREFIX,
+    NODE_PREFIX,
+    PRUNED_THROUGH,
+    STATE_FLOOR,
+    ChainStore,
+)
+
+log = logging.getLogger("vcoin.pruning")
+DEFAULT_KEEP = 256  # --state-pruning: finalized blocks whose state is kept
+# nodes checked per write: an import waits at most one chunk (the
+# environment may shrink it, so a test's kill lands inside a height)
+CHUNK = int(os.environ.get("VCOIN_PRUNE_CHUNK", "4096"))
+LOG_SECONDS = 30.0
+
+
+class StatePruned(LookupError):
+    """A state this node no longer keeps."""
+
+
+def _number(raw: bytes | None) -> int | None:
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+class StatePruner:
+    """Moves the state floor up behind finality and deletes what falls
+    below it; `keep=None` is an archive node (nothing journaled or pruned)."""
+
+    def __init__(self, store: ChainStore, keep: int | None, chunk: int = CHUNK) -> None:
+        if keep is not None and keep < 1:
+            raise ValueError("state pruning keeps at least 1 finalized block")
+        self.store = store
+        self.keep = keep
+        self.chunk = chunk
+        self.floor = _number(store.meta(STATE_FLOOR)) or 0
+        self.through = _number(store.meta(PRUNED_THROUGH))
+        if self.through is None:
+            self.through = self.floor  # nothing was journaled below a fresh floor
+        store.journal_nodes = keep is not None
+        self.nodes_deleted = 0
+        self._target = self.floor
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._logged = time.monotonic()
+
+    # -- what the chain calls -------------------------------------------------
+    def finalized(self, number: int) -> None:
+        """Finality reached `number`: prune to keep the last `keep` states,
+        now (no thread started) or in the pruning thread."""
+        if self.keep is None:
+            return
+        self._target = max(self._target, number - self.keep + 1)
+        if self._thread is None:
+            self.prune_to(self._target)
+        else:
+            self._wake.set()
+
+    def check(self, number: int) -> None:
+        if number < self.floor:
+            raise StatePruned(
+                f"the state of block #{number} is pruned: this node keeps the state of the last "
+                f"{self.keep} finalized blocks (from #{self.floor}); "
+                "start it with --state-pruning archive to keep every state"
+            )
+
+    # -- the background thread -------------------------------------------------
+    def start(self) -> None:
+        if self.keep is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="state pruning", daemon=True)
+        self._thread.start()
+        self._wake.set()  # finish what a previous run left
+
+    def stop(self) -> None:
+        """Stop between two writes (call before the store closes)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.prune_to(self._target)
+            except Exception:  # logged, retried at the next finalized block
+                log.exception("State pruning failed; it is retried when finality moves")
+
+    # -- the work ---------------------------------------------------------------
+    def prune_to(self, floor: int) -> None:
+        assert self.through is not None
+        while self.through < floor and not self._stopping:
+            self._prune_height(self.through + 1)
+        now = time.monotonic()
+        if now - self._logged >= LOG_SECONDS and self.nodes_deleted:
+            self._logged = now
+            log.info("State pruned below #%d (%d trie nodes deleted so far)", self.floor, self.nodes_deleted)
+
+    def _prune_height(self, number: int) -> None:
+        """Delete the nodes the canonical block at `number` replaced (its
+        parent's state goes), then forget every journal at that height."""
+        store, db = self.store, self.store.db
+        height = number.to_bytes(8, "big")
+        if self.floor < number:
+            store.put_meta(STATE_FLOOR, height)  # before any node goes
+            self.floor = number
+        canonical = store.hash_at(number)
+        tag = None if canonical is None else height + canonical
+        dead = None if tag is None else db.get(JOURNAL_PREFIX + tag)
+        if tag is not None and dead:
+            for start in range(0, len(dead), 32 * self.chunk):
+                if self._stopping:
+                    return
+                self._delete_dead(dead[start : start + 32 * self.chunk], tag)
+        with db.write_batch() as batch:
+            for key in db.iterator(prefix=JOURNAL_PREFIX + height, include_value=False):
+                batch.delete(key)
+            batch.put(META_PREFIX + PRUNED_THROUGH, height)
+        self.through = number
+
+    def _delete_dead(self, hashes: bytes, tag: bytes) -> None:
+        db = self.store.db
+        with self.store.write_lock, db.write_batch() as batch:
+            for offset in range(0, len(hashes), 32):
+                node_hash = hashes[offset : offset + 32]
+                if db.get(DEATH_PREFIX + node_hash) == tag:
+                    batch.delete(NODE_PREFIX + node_hash)
+                    batch.delete(DEATH_PREFIX + node_hash)
+                    self.nodes_deleted += 1

@@ -1,0 +1,202 @@
+"""State pruning (node.state_pruning): after finality leaves a height behind
+the window, exactly the trie nodes no kept state reaches are deleted; kept
+states stay whole through forks, nodes built again after they were
+replaced, restarts and a crash in the middle of a height."""
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from genesis.spec import dev_spec
+from node.chain import Chain
+from node.state_pruning import StatePruned, StatePruner
+from node.storage import NODE_PREFIX, STATE_FLOOR, ChainStore
+from runtime.codec import blake2b_256
+from runtime.merkle import EMPTY_ROOT, TrieDB
+from tests.node.test_flat_state import _block_on
+
+KEYS = [bytes([k]) for k in range(6)]  # few keys: values come back, so nodes are built again
+VALUES = [b"", b"a", b"b"]  # b"" deletes
+
+changes = st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), min_size=1, max_size=4)
+histories = st.lists(st.tuples(changes, st.lists(changes, max_size=2)), min_size=1, max_size=24)
+
+
+def _stored(store: ChainStore) -> set[bytes]:
+    n = len(NODE_PREFIX)
+    return {key[n:] for key in store.db.iterator(prefix=NODE_PREFIX, include_value=False)}
+
+
+def _reachable(trie: TrieDB, root: bytes) -> set[bytes]:
+    found: set[bytes] = set()
+    stack = [root]
+    while stack:
+        node_hash = stack.pop()
+        if node_hash == EMPTY_ROOT or node_hash in found:
+            continue
+        found.add(node_hash)
+        raw = trie.store.get(node_hash)
+        assert raw is not None, f"missing node {node_hash.hex()}"
+        if raw[0] == 1:
+            stack += [raw[1:33], raw[33:65]]
+    return found
+
+
+class Blocks:
+    """Blocks as the node writes them: each one's nodes with its journal,
+    the canonical ones in the number index."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = ChainStore(path)
+        self.store.journal_nodes = True
+        self.trie = TrieDB(self.store.nodes, cache_bytes=0)  # every read goes to LevelDB
+        self.roots = [self.trie.update(EMPTY_ROOT, {b"genesis": b"0"})]
+        self.models: list[dict[bytes, bytes]] = [{b"genesis": b"0"}]
+        self._write(0, b"genesis", canonical=True)
+
+    def _write(self, number: int, block_hash: bytes, canonical: bool) -> None:
+        with self.store.db.write_batch() as batch:
+            self.store.nodes.drain_into(batch, (number, block_hash) if number else None)
+            if canonical:
+                batch.put(b"h:" + number.to_bytes(8, "big"), block_hash)
+
+    def add(
+        self, change: dict[bytes, bytes], canonical: bool, salt: int = 0
+    ) -> tuple[bytes, dict[bytes, bytes]]:
+        number = len(self.roots)
+        root = self.trie.update(self.roots[-1], {k: v or None for k, v in change.items()})
+        model = {k: v for k, v in {**self.models[-1], **change}.items() if v}
+        self._write(number, blake2b_256(bytes([canonical, salt]) + number.to_bytes(8, "big")), canonical)
+        if canonical:
+            self.roots.append(root)
+            self.models.append(model)
+        return root, model
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories, keep=st.integers(1, 4))
+def test_pruning_keeps_exactly_the_window(tmp_path_factory: Any, history: list[Any], keep: int) -> None:
+    blocks = Blocks(tmp_path_factory.mktemp("db"))
+    pruner = StatePruner(blocks.store, keep)
+    forks: list[tuple[int, bytes, dict[bytes, bytes]]] = []
+    for change, fork_changes in history:
+        for salt, fork_change in enumerate(fork_changes):
+            root, model = blocks.add(fork_change, canonical=False, salt=salt)
+            forks.append((len(blocks.roots), root, model))
+        blocks.add(change, canonical=True)
+        pruner.finalized(len(blocks.roots) - 1)
+        floor = max(0, len(blocks.roots) - keep)
+        assert pruner.floor == floor
+        kept: set[bytes] = set()
+        for root, model in zip(blocks.roots[floor:], blocks.models[floor:], strict=True):
+            assert dict(blocks.trie.items(root)) == model
+            kept |= _reachable(blocks.trie, root)
+        stored = _stored(blocks.store)
+        assert kept <= stored
+        if not forks:
+            assert stored == kept  # nothing outside the window survives
+    blocks.store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories, crash_after=st.integers(0, 6))
+def test_a_crash_mid_height_resumes(tmp_path_factory: Any, history: list[Any], crash_after: int) -> None:
+    """A pruner dying after some chunks of a height (a kill between two
+    writes) leaves every kept state whole; a new one finishes the job."""
+    path = tmp_path_factory.mktemp("db")
+    blocks = Blocks(path)
+    for change, _ in history:
+        blocks.add(change, canonical=True)
+    top = len(blocks.roots) - 1
+
+    class Crash(Exception):
+        pass
+
+    dying = StatePruner(blocks.store, 1, chunk=1)
+    original, calls = dying._delete_dead, [0]
+
+    def delete_then_die(hashes: bytes, tag: bytes) -> None:
+        if calls[0] == crash_after:
+            raise Crash
+        calls[0] += 1
+        original(hashes, tag)
+
+    dying._delete_dead = delete_then_die  # type: ignore[method-assign]
+    with contextlib.suppress(Crash):  # when it has fewer chunks than that, it simply finishes
+        dying.finalized(top)
+    floor = int.from_bytes(blocks.store.meta(STATE_FLOOR) or bytes(8), "big")
+    for root, model in zip(blocks.roots[floor:], blocks.models[floor:], strict=True):
+        assert dict(blocks.trie.items(root)) == model
+    StatePruner(blocks.store, 1).finalized(top)
+    assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
+    blocks.store.close()
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("block"), st.integers(0, 1_000), st.integers(0, 3)),
+        st.tuples(st.just("final"), st.integers(0, 1_000), st.just(0)),
+        st.tuples(st.just("restart"), st.just(0), st.just(0)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=steps, keep=st.integers(1, 3))
+def test_a_pruned_chain_keeps_its_window(tmp_path_factory: Any, steps: list[Any], keep: int) -> None:
+    """Random blocks on random parents (forks), finality moves and
+    restarts: every state from the floor up reads whole, older ones answer
+    StatePruned, and a block on a pruned parent is refused, not blamed."""
+    path = tmp_path_factory.mktemp("chain")
+    spec = dev_spec()
+    store = ChainStore(path)
+    chain = Chain(store, spec, state_pruning=keep)
+    blocks = [chain.genesis.hash]
+    slot = 0
+    for kind, pick, transfers in steps:
+        if kind == "restart":
+            store.close()
+            store = ChainStore(path)
+            chain = Chain(store, spec, state_pruning=keep)
+            continue
+        usable = [h for h in blocks if _number(chain, h) >= chain.pruner.floor and _alive(chain, h)]
+        if kind == "block" and usable:
+            slot += 1
+            blocks.append(_block_on(chain, usable[pick % len(usable)], slot, transfers))
+        elif kind == "final":
+            canonical = [h for h in blocks if chain.is_canonical(_number(chain, h), h)]
+            chain.finalize(canonical[pick % len(canonical)], None)
+        for block_hash in blocks:
+            number = _number(chain, block_hash)
+            if number < chain.pruner.floor:
+                with pytest.raises(StatePruned, match="pruned"):
+                    chain.state_at(block_hash)
+            elif _alive(chain, block_hash):
+                state = chain.state_at(block_hash)
+                assert state is not None
+                dict(chain.trie.items(state.root))  # every node there
+    store.close()
+
+
+def _number(chain: Chain, block_hash: bytes) -> int:
+    header = chain.store.header(block_hash)
+    assert header is not None
+    return header.number
+
+
+def _alive(chain: Chain, block_hash: bytes) -> bool:
+    """On the canonical chain or on a branch from the finalized block."""
+    header = chain.store.header(block_hash)
+    final = chain.finalized
+    while header is not None and header.number > final.number:
+        header = chain.store.header(header.parent_hash)
+    return header is not None and (
+        header.hash == final.hash or chain.is_canonical(header.number, header.hash)
+    )
