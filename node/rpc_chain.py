@@ -5,8 +5,8 @@ from typing import Any
 
 from node.abc import ChainReader
 from node.jsonfmt import block_json, event_json, header_json, hex0x, parse_hex
-from node.rpc import params_between
-from node.rpc_namespace import Namespace, header_at, rpc, state_at
+from node.rpc import RpcError, params_between
+from node.rpc_namespace import UNKNOWN_BLOCK, Namespace, header_at, rpc, state_at
 
 
 class ChainRpc(Namespace):
@@ -48,7 +48,10 @@ class ChainRpc(Namespace):
     def get_events(self, params: list[Any]) -> Any:
         (at,) = params_between(params, 0, 1)
         chain = self.node.chain
-        return [event_json(e) for e in chain.store.events(header_at(chain, at).hash)]
+        header = header_at(chain, at)
+        if not chain.pruner.events_kept(header.number):
+            raise RpcError(UNKNOWN_BLOCK, f"the events of block #{header.number} are pruned with its state")
+        return [event_json(e) for e in chain.store.events(header.hash)]
 
 
 class StateRpc(Namespace):

@@ -103,7 +103,8 @@ class ExplorerRpc(Namespace):
         header = self._header(at)
         block = chain.store.block(header.hash)
         assert block is not None
-        events = [event_view(e) for e in chain.store.events(header.hash)]
+        kept = chain.pruner.events_kept(header.number)
+        events = [event_view(e) for e in chain.store.events(header.hash)] if kept else []
         finalized = chain.finalized
         canonical = chain.store.hash_at(header.number) == header.hash
         voters = last_voters(chain.store.justification(header.hash))
@@ -114,6 +115,7 @@ class ExplorerRpc(Namespace):
             "justifiedBy": None if voters is None else sorted(map(to_address, voters)),
             "extrinsics": [extrinsic_view(i, raw, events) for i, raw in enumerate(block.extrinsics)],
             "events": events,
+            "eventsPruned": not kept,
         }  # fmt: skip
 
     @rpc("vcoin_jobTimeline")

@@ -129,10 +129,21 @@ def extrinsic_status(chain: Chain, pending: bool, tx_hash: bytes) -> dict[str, A
     block_hash, index = location
     header = chain.store.header(block_hash)
     assert header is not None
-    events = [event_json(e) for e in chain.store.events(block_hash) if e[3] == index]
-    failure = next((e for e in events if e["name"] == "ExtrinsicFailed"), None)
     finalized = chain.store.header(chain.finalized_hash)
     is_final = finalized is not None and finalized.number >= header.number
+    if not chain.pruner.events_kept(header.number):  # gone with the block's state
+        return {
+            "status": "finalized" if is_final else "inBlock",
+            "blockHash": hex0x(block_hash),
+            "blockNumber": header.number,
+            "index": index,
+            "success": None,
+            "error": None,
+            "detail": "its events are pruned with the block's state (--state-pruning archive keeps them)",
+            "events": None,
+        }
+    events = [event_json(e) for e in chain.store.events(block_hash) if e[3] == index]
+    failure = next((e for e in events if e["name"] == "ExtrinsicFailed"), None)
     return {
         "status": "finalized" if is_final else "inBlock",
         "blockHash": hex0x(block_hash),

@@ -16,6 +16,8 @@ So the check never deletes a live node. What it can miss: a node that only
 a fork built again, or that a fork replaced after h did, stays (forks are
 rare; such nodes leak, they are never lost).
 
+A block's events are state too: they go with it (`events_kept`).
+
 Crash safety: the floor (the lowest block whose state is complete) moves up
 before any node of the height below it goes, and the height is marked done
 with its journals' removal; LevelDB writes one log in order, so after a
@@ -30,6 +32,7 @@ import time
 
 from node.storage import (
     DEATH_PREFIX,
+    EVENTS_PREFIX,
     JOURNAL_PREFIX,
     META_PREFIX,
     NODE_PREFIX,
@@ -87,6 +90,9 @@ class StatePruner:
             self.prune_to(self._target)
         else:
             self._wake.set()
+
+    def events_kept(self, number: int) -> bool:
+        return number >= self.floor
 
     def check(self, number: int) -> None:
         if number < self.floor:
@@ -146,8 +152,12 @@ class StatePruner:
                 if self._stopping:
                     return
                 self._delete_dead(dead[start : start + 32 * self.chunk], tag)
+        below = (number - 1).to_bytes(8, "big")
         with db.write_batch() as batch:
-            for key in db.iterator(prefix=JOURNAL_PREFIX + height, include_value=False):
+            # The blocks one height down (forks too: each journaled) lose
+            # their events with their state, as Substrate's do.
+            for key in db.iterator(prefix=JOURNAL_PREFIX + below, include_value=False):
+                batch.delete(EVENTS_PREFIX + key[len(JOURNAL_PREFIX) + 8 :])
                 batch.delete(key)
             batch.put(META_PREFIX + PRUNED_THROUGH, height)
         self.through = number

@@ -27,7 +27,7 @@ NODE_PREFIX = _NODE = b"n:"
 _BLOCK = b"b:"
 _HEADER = b"H:"  # headers apart from bodies: import and RPC read them without the body
 _NUMBER = b"h:"
-_EVENTS = b"e:"
+EVENTS_PREFIX = _EVENTS = b"e:"
 _TX = b"x:"
 META_PREFIX = _META = b"m:"
 _JUSTIFICATION = b"j:"

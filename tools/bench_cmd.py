@@ -49,7 +49,7 @@ def _state(args: argparse.Namespace) -> dict[str, Any]:
     cache = {} if args.state_cache_mb is None else {"cache_mb": args.state_cache_mb}
     return state_bench.run(
         accounts=_account_counts(args.accounts, state_bench.SIZES), blocks=args.blocks,
-        per_block=args.per_block, **cache,
+        per_block=args.per_block, disk_window=not args.no_disk, **cache,
     )  # fmt: skip
 
 
@@ -223,6 +223,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--state-cache-mb",
         type=int,
         help="state: the importing node's --state-cache-mb (default: the node's)",
+    )
+    parser.add_argument(
+        "--no-disk",
+        action="store_true",
+        help="state: skip the disk figures (pruning on and off; about a minute)",
     )
     parser.add_argument("--blocks", type=int, default=5, help="blocks to import")
     parser.add_argument("--per-block", type=int, default=2_000, help="transfers per block")

@@ -144,7 +144,9 @@ export async function blockPage(ctx) {
         ])),
       section(`Extrinsics (${detail.extrinsics.length})`, extrinsicList(detail)),
       section(`Block events (${blockEvents.length})`,
-        blockEvents.length ? h("ul", { class: "events" }, blockEvents.map(eventItem)) : empty("None: every event belongs to an extrinsic.")));
+        blockEvents.length ? h("ul", { class: "events" }, blockEvents.map(eventItem))
+          : empty(detail.eventsPruned ? "Pruned with the block's state: this node keeps the recent states only."
+            : "None: every event belongs to an extrinsic.")));
     return detail;
   };
   let detail;

@@ -96,7 +96,7 @@ def test_governance_proposal_is_passed_and_enacted(dev_node: NodeProcess) -> Non
     proposal = next(p for p in dev_node.cli_json("gov", "list") if p["id"] == pid)
     dev_node.wait_for_block(proposal["end"] + 1)
     proposal = dev_node.rpc("vcoin_proposal", pid)
-    assert proposal["status"] == "passed"
+    assert proposal["status"] in ("passed", "enacted")  # on a loaded machine it may be enacted by now
     dev_node.wait_for_block(proposal["enactAt"] + 1)
     assert dev_node.rpc("vcoin_proposal", pid)["status"] == "enacted"
     out_of_bounds = dev_node.cli(

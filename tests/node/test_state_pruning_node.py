@@ -28,6 +28,7 @@ def test_sigkill_while_pruning_keeps_every_kept_state(tmp_path: Path) -> None:
     node.env = {"VCOIN_PRUNE_CHUNK": "1"}
     node.start()
     try:
+        first: list[str] = []
         for _ in range(3):
             stop, submitted = threading.Event(), list[str]()
             loader = threading.Thread(target=_load, args=(node, stop, submitted), daemon=True)
@@ -36,6 +37,7 @@ def test_sigkill_while_pruning_keeps_every_kept_state(tmp_path: Path) -> None:
             node.kill()
             stop.set()
             loader.join(timeout=10)
+            first = first or submitted[:1]
             node.start()
         best = node.best()
         node.wait_for_block(best + 1)
@@ -44,6 +46,10 @@ def test_sigkill_while_pruning_keeps_every_kept_state(tmp_path: Path) -> None:
             node.rpc("vcoin_account", ALICE, early)
         with pytest.raises(RpcFailure, match="pruned"):
             node.rpc("state_getStorage", "0x00", early)
+        with pytest.raises(RpcFailure, match="events of block #1 are pruned"):
+            node.rpc("chain_getEvents", early)
+        old = node.rpc("vcoin_extrinsic", first[0])  # gone with its block's state, the block still known
+        assert old["status"] == "finalized" and old["events"] is None and "pruned" in old["detail"]
         assert int(node.rpc("vcoin_account", ALICE)["free"]) > 0
     finally:
         assert node.stop() == 0

@@ -25,6 +25,7 @@ from node.storage import ChainStore
 from runtime.constants import UNIT
 from runtime.crypto import Keypair
 from runtime.types import Block, Call, Extrinsic
+from tools.bench import state_disk
 from tools.bench.import_bench import bench_spec
 from tools.bench.state_writer import extra_account, write_state
 
@@ -32,7 +33,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 GOALS = {
     "ratio": ">= 0.7",
     "peak_rss_mb at 1,000,000 accounts": "<= 1024 (default --state-cache-mb)",
-    "disk_bytes_per_transfer": "<= 300 amortized with default state pruning (pruning: not built yet)",
+    "disk.pruned.disk_bytes_per_transfer": "<= 300 amortized with default state pruning (block bodies included)",
 }
 
 
@@ -130,6 +131,7 @@ def run(
     per_block: int = 2_000,
     cache_mb: int = DEFAULT_STATE_CACHE_MB,
     seed: int = 19,
+    disk_window: bool = True,
 ) -> dict[str, Any]:
     sizes = sorted(set(accounts))
     rng = random.Random(seed)
@@ -147,6 +149,7 @@ def run(
                 measured = child.submit(_import, tmp, seeds, built, cache_mb).result()
         figures[f"{size}"] = {"accounts": size, "state_write_s": written, **measured}
     rates = [figures[f"{s}"]["transfers_per_s"] for s in sizes]
+    disk = _disk(keys[: state_disk.PER_BLOCK], pool, sizes[0], rng) if disk_window else None
     return {
         "name": "state",
         "blocks": blocks,
@@ -155,5 +158,22 @@ def run(
         "ratio": rates[-1] / rates[0],
         "ratio_of": f"transfers/s at {sizes[-1]:,} accounts / at {sizes[0]:,}",
         "sizes": figures,
+        "disk": disk,
         "goals": GOALS,
     }
+
+
+def _disk(keys: list[Keypair], pool: list[bytes], size: int, rng: random.Random) -> dict[str, Any]:
+    """Steady disk bytes per transfer at `size` accounts, pruned and archive."""
+    spec = bench_spec(keys)
+    window, measured = state_disk.WINDOW, state_disk.MEASURED
+    txs = _transfers(spec, keys, pool, window + measured, rng)
+    with tempfile.TemporaryDirectory(prefix="vcoin-bench-disk-") as tmp:
+        with _child() as child:
+            built = child.submit(state_disk.author, Path(tmp), keys, size - len(keys), txs).result()
+        found: dict[str, Any] = {"accounts": size, "window_blocks": window, "measured_blocks": measured,
+                                 "transfers_per_block": len(keys)}  # fmt: skip
+        for name, keep in (("pruned", state_disk.WINDOW), ("archive", None)):
+            with _child() as child:
+                found[name] = child.submit(state_disk.measure, Path(tmp), keys, built, window, keep).result()
+    return found

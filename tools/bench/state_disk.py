@@ -1,0 +1,92 @@
+"""The disk half of `vcoin bench state`: bytes a transfer leaves on disk
+once the pruning window is full, with state pruning on (the default) and
+off (`archive`).
+
+The same blocks of transfers are imported twice into copies of one state,
+each block finalized as it lands (the node's finality does the same a few
+blocks later). After `window` blocks the pruned copy's window is full;
+what the next `measured` blocks add is the steady cost of a transfer
+(block body, its index entry, events and state garbage not yet pruned
+do not grow any more). Disk is measured on a closed, compacted database,
+so LevelDB's obsolete files and unflushed logs do not count, and beside
+it the logical bytes (keys plus values) LevelDB holds.
+"""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from node.chain import Chain
+from node.state_pruning import DEFAULT_KEEP
+from node.storage import ChainStore
+from runtime.types import Block
+from tools.bench.import_bench import bench_spec
+from tools.bench.state_writer import write_state
+
+WINDOW = DEFAULT_KEEP
+MEASURED = 100
+PER_BLOCK = 100
+
+
+def _settled(path: Path) -> tuple[int, int]:
+    """(bytes on disk, logical bytes) of a closed database, compacted."""
+    db = plyvel.DB(str(path))
+    try:
+        db.compact_range()
+        logical = sum(len(key) + len(value) for key, value in db.iterator())
+    finally:
+        db.close()
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file()), logical
+
+
+def _import(path: Path, spec: Any, blocks: list[Block], keep: int | None) -> None:
+    store = ChainStore(path)
+    try:
+        chain = Chain(store, spec, state_pruning=keep)
+        for block in blocks:
+            chain.import_block(block)
+            chain.finalize(block.hash, None)
+    finally:
+        store.close()
+
+
+def author(root: Path, keys: list[Any], extra: int, txs: list[list[bytes]]) -> list[bytes]:
+    """Write the state, author the blocks on a scratch copy; encoded blocks."""
+    spec = bench_spec(keys)
+    write_state(root / "state", spec, extra)
+    shutil.copytree(root / "state", root / "author")
+    store = ChainStore(root / "author")
+    try:
+        chain = Chain(store, spec, state_pruning=None)
+        built = []
+        for slot, raws in enumerate(txs, start=1):
+            imported, rejected = chain.author_block(keys[0], slot, raws)
+            assert not rejected, rejected[:1]
+            built.append(imported.block.encode())
+    finally:
+        store.close()
+    shutil.rmtree(root / "author")
+    return built
+
+
+def measure(
+    root: Path, keys: list[Any], built: list[bytes], window: int, keep: int | None
+) -> dict[str, float]:
+    """Bytes per transfer the blocks after `window` add, pruning `keep`."""
+    spec = bench_spec(keys)
+    path = root / ("pruned" if keep is not None else "archive")
+    shutil.copytree(root / "state", path)
+    blocks = [Block.decode(raw) for raw in built]
+    _import(path, spec, blocks[:window], keep)
+    disk_before, logical_before = _settled(path)
+    _import(path, spec, blocks[window:], keep)
+    disk_after, logical_after = _settled(path)
+    transfers = sum(len(block.extrinsics) for block in blocks[window:])
+    shutil.rmtree(path)
+    return {
+        "disk_bytes_per_transfer": (disk_after - disk_before) / transfers,
+        "logical_bytes_per_transfer": (logical_after - logical_before) / transfers,
+        "disk_mb": disk_after / 1e6,
+    }
