@@ -14,7 +14,7 @@ lock the owner passes in (the runtime itself imports no threading).
 """
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Generic, TypeVar
 
@@ -45,8 +45,14 @@ class LRUCache(Generic[K, V]):
 
     def get(self, key: K, default: V | None = None) -> V | None:
         """The value, marked most recently used; `default` on a miss."""
-        found, value = self.lookup(key)
-        return value if found else default
+        value = self._entries.get(key, _ABSENT)
+        if value is _ABSENT:
+            return default
+        try:  # noqa: SIM105 (a hot path: see lookup)
+            self._entries.move_to_end(key)
+        except KeyError:
+            pass
+        return value  # type: ignore[return-value]
 
     def peek(self, key: K) -> tuple[bool, V | None]:
         """(found, value) without touching recency: for readers that must
@@ -76,6 +82,23 @@ class LRUCache(Generic[K, V]):
                 self.bytes -= self._size_of(key, entries.pop(key))
             entries[key] = value
             self.bytes += size
+            if self.bytes > self.budget_bytes:
+                self._evict()
+
+    def replace(self, gone: Iterable[K], items: Iterable[tuple[K, V]]) -> None:
+        """Forget `gone`, then put `items`, under one lock."""
+        entries, size_of = self._entries, self._size_of
+        with self._lock:
+            for key in gone:
+                value = entries.pop(key, _ABSENT)
+                if value is not _ABSENT:
+                    self.bytes -= size_of(key, value)  # type: ignore[arg-type]
+            for key, value in items:
+                old = entries.pop(key, _ABSENT)
+                if old is not _ABSENT:
+                    self.bytes -= size_of(key, old)  # type: ignore[arg-type]
+                entries[key] = value
+                self.bytes += size_of(key, value)
             if self.bytes > self.budget_bytes:
                 self._evict()
 

@@ -101,11 +101,8 @@ class TrieDB:
             key_len = int.from_bytes(raw[1:3], "big")
             key = raw[3 : 3 + key_len]
             node = (_LEAF, _path(key), key, raw[3 + key_len :])
-        self._remember(node_hash, node)
-        return node
-
-    def _remember(self, node_hash: bytes, node: Node) -> None:
         self._cache.put(node_hash, node)
+        return node
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         path = _path(key)
@@ -123,65 +120,13 @@ class TrieDB:
         if not changes:
             return root
         items: list[Item] = sorted((_path(k), k, v) for k, v in changes.items())
-        fresh: dict[bytes, bytes] = {}
-        gone: list[bytes] = []
-        new_root = self._update(root, _TOP_BIT, items, fresh, gone)
-        self.store.replace(gone, fresh)
+        work = _Update(self)
+        new_root = work.update(root, _TOP_BIT, items)
+        self.store.replace(work.gone, work.fresh)
+        # The new nodes are the next block's path; the replaced ones only
+        # an older root reads (reloaded then): one pass, one lock.
+        self._cache.replace(work.gone, work.built.items())
         return new_root
-
-    def _update(
-        self, node_hash: bytes, shift: int, items: list[Item], fresh: dict[bytes, bytes], gone: list[bytes]
-    ) -> bytes:
-        if not items:
-            return node_hash
-        if node_hash == EMPTY_ROOT:
-            return self._build(shift, [it for it in items if it[2] is not None], fresh)
-        # Every node on a changed path is rebuilt (into `fresh` when it
-        # stays the same), so these are all the old tree's nodes that may go.
-        gone.append(node_hash)
-        node = self._load(node_hash)
-        if node[0] == _LEAF:
-            _, path, key, value = node
-            if not any(it[1] == key for it in items):
-                items = sorted([*items, (path, key, value)])
-            return self._build(shift, [it for it in items if it[2] is not None], fresh)
-        split = _split(items, shift)
-        left = self._update(node[1], shift - 1, items[:split], fresh, gone)
-        right = self._update(node[2], shift - 1, items[split:], fresh, gone)
-        return self._inner(left, right, fresh)
-
-    def _build(self, shift: int, items: list[Item], fresh: dict[bytes, bytes]) -> bytes:
-        if not items:
-            return EMPTY_ROOT
-        if len(items) == 1:
-            path, key, value = items[0]
-            assert value is not None
-            node_hash = _leaf_hash(key, value)
-            fresh[node_hash] = b"\x00" + len(key).to_bytes(2, "big") + key + value
-            self._remember(node_hash, (_LEAF, path, key, value))
-            return node_hash
-        split = _split(items, shift)
-        left = self._build(shift - 1, items[:split], fresh)
-        right = self._build(shift - 1, items[split:], fresh)
-        return self._inner(left, right, fresh)
-
-    def _inner(self, left: bytes, right: bytes, fresh: dict[bytes, bytes]) -> bytes:
-        # A lone leaf rises to where its subtree would start: keeps roots
-        # independent of history.
-        if left == EMPTY_ROOT and (right == EMPTY_ROOT or self._is_leaf(right, fresh)):
-            return right
-        if right == EMPTY_ROOT and self._is_leaf(left, fresh):
-            return left
-        raw = b"\x01" + left + right
-        node_hash = blake2b_256(raw)
-        fresh[node_hash] = raw
-        self._remember(node_hash, (_INNER, left, right))
-        return node_hash
-
-    def _is_leaf(self, node_hash: bytes, fresh: dict[bytes, bytes]) -> bool:
-        # A node built in this update may already have left the cache.
-        raw = fresh.get(node_hash)
-        return (raw[0] if raw is not None else self._load(node_hash)[0]) == _LEAF
 
     def diff(self, old: bytes, new: bytes) -> dict[bytes, bytes | None]:
         """The changes that turn the tree at `old` into the one at `new`
@@ -223,6 +168,73 @@ class TrieDB:
             else:
                 stack.append(node[2])
                 stack.append(node[1])
+
+
+class _Update:
+    """One batch update's work: the nodes it builds and replaces."""
+
+    __slots__ = ("trie", "fresh", "built", "gone")
+
+    def __init__(self, trie: TrieDB) -> None:
+        self.trie = trie
+        self.fresh: dict[bytes, bytes] = {}  # hash -> stored bytes
+        self.built: dict[bytes, Node] = {}  # hash -> decoded, for the cache
+        self.gone: list[bytes] = []
+
+    def update(self, node_hash: bytes, shift: int, items: list[Item]) -> bytes:
+        if not items:
+            return node_hash
+        if node_hash == EMPTY_ROOT:
+            return self.build(shift, [it for it in items if it[2] is not None])
+        # Every node on a changed path is rebuilt (into `fresh` when it
+        # stays the same), so these are all the old tree's nodes that may go.
+        self.gone.append(node_hash)
+        node = self.trie._load(node_hash)
+        if node[0] == _LEAF:
+            _, path, key, value = node
+            if not any(it[1] == key for it in items):
+                items = sorted([*items, (path, key, value)])
+            return self.build(shift, [it for it in items if it[2] is not None])
+        if len(items) == 1:  # most of a path's depth: no split to search
+            if (items[0][0] >> shift) & 1:
+                return self.inner(node[1], self.update(node[2], shift - 1, items))
+            return self.inner(self.update(node[1], shift - 1, items), node[2])
+        split = _split(items, shift)
+        left = self.update(node[1], shift - 1, items[:split])
+        right = self.update(node[2], shift - 1, items[split:])
+        return self.inner(left, right)
+
+    def build(self, shift: int, items: list[Item]) -> bytes:
+        if not items:
+            return EMPTY_ROOT
+        if len(items) == 1:
+            path, key, value = items[0]
+            assert value is not None
+            node_hash = _leaf_hash(key, value)
+            self.fresh[node_hash] = b"\x00" + len(key).to_bytes(2, "big") + key + value
+            self.built[node_hash] = (_LEAF, path, key, value)
+            return node_hash
+        split = _split(items, shift)
+        left = self.build(shift - 1, items[:split])
+        right = self.build(shift - 1, items[split:])
+        return self.inner(left, right)
+
+    def inner(self, left: bytes, right: bytes) -> bytes:
+        # A lone leaf rises to where its subtree would start: keeps roots
+        # independent of history.
+        if left == EMPTY_ROOT and (right == EMPTY_ROOT or self._is_leaf(right)):
+            return right
+        if right == EMPTY_ROOT and self._is_leaf(left):
+            return left
+        raw = b"\x01" + left + right
+        node_hash = blake2b_256(raw)
+        self.fresh[node_hash] = raw
+        self.built[node_hash] = (_INNER, left, right)
+        return node_hash
+
+    def _is_leaf(self, node_hash: bytes) -> bool:
+        node = self.built.get(node_hash)
+        return (node if node is not None else self.trie._load(node_hash))[0] == _LEAF
 
 
 def _item_path(item: Item) -> int:
