@@ -234,7 +234,8 @@ class _Update:
 
     def _is_leaf(self, node_hash: bytes) -> bool:
         node = self.built.get(node_hash)
-        return (node if node is not None else self.trie._load(node_hash))[0] == _LEAF
+        kind: int = (node if node is not None else self.trie._load(node_hash))[0]
+        return kind == _LEAF
 
 
 def _item_path(item: Item) -> int:
