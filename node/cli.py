@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
             public_api_url=args.public_api_url or "",
             rendezvous_host=args.rendezvous_host,
             state_cache_mb=args.state_cache_mb,
+            sync=args.sync,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -342,6 +343,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help=f"memory for cached trie nodes and state reads, MiB (default {DEFAULT_STATE_CACHE_MB})",
     )  # fmt: skip
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
+    parser.add_argument(
+        "--sync", choices=("full", "warp"), default="full",
+        help="full: import every block from genesis; warp: a fresh node fetches the finalized state "
+        "(proven against its header) and follows from there, backfilling headers (default full)",
+    )  # fmt: skip
     parser.add_argument("--worker", action="store_true", help="run the provider worker: serve compute jobs")
     parser.add_argument(
         "--executor", default="auto", choices=["auto", "docker", "local"],

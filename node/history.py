@@ -24,6 +24,7 @@ import msgpack
 
 from node.chain import Chain
 from node.history_point import ACCOUNT_TOTALS, Point, account_changes, chain_point
+from node.storage import STATE_FLOOR
 from runtime.pallets import reputation
 
 RECENT = 2_048
@@ -98,6 +99,9 @@ class HistoryIndex:
             self._put_meta(batch)
         previous = None if base is None else self.point(base)
         first = 0 if base is None else base + 1
+        floor = chain.store.meta(STATE_FLOOR)
+        if floor is not None and first < int.from_bytes(floor, "big"):  # no state below it (warp sync)
+            previous, first = None, int.from_bytes(floor, "big")
         for number in range(first, min(chain.best.number, first + budget - 1) + 1):
             with self.db.write_batch() as batch:
                 previous = self._index(chain, number, previous, batch)

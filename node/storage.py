@@ -22,13 +22,13 @@ import plyvel
 from runtime.codec import blake2b_256, encode
 from runtime.types import Block, Header
 
-_NODE = b"n:"
+NODE_PREFIX = _NODE = b"n:"
 _BLOCK = b"b:"
 _HEADER = b"H:"  # headers apart from bodies: import and RPC read them without the body
 _NUMBER = b"h:"
 _EVENTS = b"e:"
 _TX = b"x:"
-_META = b"m:"
+META_PREFIX = _META = b"m:"
 _JUSTIFICATION = b"j:"
 _HISTORY = b"i:"  # the history index's own keys (node.history), apart from the chain's
 FLAT_PREFIX = _FLAT = (
@@ -41,6 +41,7 @@ CHAIN_ID = b"chain_id"
 LAST_VOTE = b"last_vote"
 JUSTIFIED = b"justified"
 FLAT_ROOT = b"flat_root"  # the state root the flat table holds; absent while it is rebuilt
+STATE_FLOOR = b"state_floor"  # the lowest block number whose state is kept (8 bytes, big-endian)
 
 # (the root the flat table moves to, the changes that move it there)
 FlatMove = tuple[bytes, Mapping[bytes, bytes | None]]
@@ -239,6 +240,17 @@ class ChainStore:
             for key, value in (extra_meta or {}).items():
                 batch.put(_META + key, value)
             _move_flat(batch, flat)
+
+    def put_headers(self, headers: list[Header], meta: Mapping[bytes, bytes]) -> None:
+        """Canonical headers without their bodies (a warp-synced node's
+        history: node.backfill), with `meta`, in one write."""
+        with self.db.write_batch(transaction=True) as batch:
+            for header in headers:
+                header_hash = header.hash
+                batch.put(_HEADER + header_hash, header.encode())
+                batch.put(_NUMBER + header.number.to_bytes(8, "big"), header_hash)
+            for key, value in meta.items():
+                batch.put(_META + key, value)
 
 
 def _move_flat(batch: Any, flat: FlatMove | None) -> None:
