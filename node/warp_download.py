@@ -13,6 +13,7 @@ and is found locally the next time (`_expand_local`).
 """
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -43,6 +44,10 @@ class Download:
         self.store = node.chain.store
         self.frontier: list[Subtree] = frontier(self.store)
         self.totals: Progress = progress(self.store)
+        # What the database says: written by worker threads, one at a time,
+        # so the persisted counts never go back however their writes interleave.
+        self._stored = self.totals
+        self._write_lock = threading.Lock()
         self.remaining = sum(2.0**-s.depth for s in self.frontier)  # share of the path space missing
         self.busy = 0
         self.per_peer: dict[str, int] = {}
@@ -217,8 +222,10 @@ class Download:
             answered.append(subtree)
             keys += proven.leaves
             size += _answer_bytes(wire)
-        totals = Progress(self.totals.keys + keys, self.totals.bytes + size, self.totals.chunks + 1)
-        save_batch(self.store, nodes, answered, opened, totals)
+        with self._write_lock:
+            stored = self._stored
+            self._stored = Progress(stored.keys + keys, stored.bytes + size, stored.chunks + 1)
+            save_batch(self.store, nodes, answered, opened, self._stored)
         return missing, answered, opened, keys, size
 
     def _account(
@@ -249,7 +256,8 @@ class Download:
                 assert proven is not None
                 opened += proven.children
         if answered:
-            save_batch(self.store, {}, answered, opened, self.totals)
+            with self._write_lock:
+                save_batch(self.store, {}, answered, opened, self._stored)
         return fetch, answered, opened
 
 
