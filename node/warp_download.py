@@ -31,7 +31,7 @@ WORKERS = 4
 PER_PEER = 2
 BATCH = 128  # subtrees asked for in one request (answered within the server's byte budget)
 REST_SECONDS = 5.0  # a peer that stalled or lacks the state is left alone this long
-STALL_SECONDS = 30.0  # no progress this long, peers lacking the root: choose another target
+STALL_SECONDS = 10.0  # no progress this long, peers lacking the root (pruned): choose another target
 PROGRESS_SECONDS = 5.0
 
 
