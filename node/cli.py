@@ -236,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             rendezvous_host=args.rendezvous_host,
             state_cache_mb=args.state_cache_mb,
             state_pruning=args.state_pruning,
+            sync=args.sync,
         )
         if args.max_peers < 1:
             raise ValueError("--max-peers must be at least 1")
@@ -362,6 +363,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         f"every state with 'archive' (default {DEFAULT_KEEP})",
     )  # fmt: skip
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
+    parser.add_argument(
+        "--sync", choices=("full", "warp"), default="full",
+        help="full: import every block from genesis; warp: a fresh node fetches the finalized state "
+        "(proven against its header) and follows from there, backfilling headers (default full)",
+    )  # fmt: skip
     parser.add_argument("--worker", action="store_true", help="run the provider worker: serve compute jobs")
     parser.add_argument(
         "--executor", default="auto", choices=["auto", "docker", "local"],

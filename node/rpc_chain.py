@@ -6,6 +6,7 @@ from typing import Any
 from node.abc import ChainReader
 from node.jsonfmt import block_json, event_json, header_json, hex0x, parse_hex
 from node.rpc import RpcError, params_between
+from node.rpc_bodies import body_of
 from node.rpc_namespace import UNKNOWN_BLOCK, Namespace, header_at, rpc, state_at
 
 
@@ -35,9 +36,7 @@ class ChainRpc(Namespace):
     def get_block(self, params: list[Any]) -> Any:
         (at,) = params_between(params, 0, 1)
         chain = self.node.chain
-        block = chain.store.block(header_at(chain, at).hash)
-        assert block is not None
-        return block_json(block)
+        return block_json(body_of(chain, header_at(chain, at)))
 
     @rpc("chain_getFinalizedHead")
     def get_finalized_head(self, params: list[Any]) -> Any:

@@ -20,6 +20,7 @@ from consensus.finality import Justification
 from node.abc import ExplorerHost
 from node.jsonfmt import header_json, hex0x, parse_account
 from node.rpc import RpcError, params_between
+from node.rpc_bodies import body_of
 from node.rpc_market import UNKNOWN_JOB, MarketRpc
 from node.rpc_namespace import UNKNOWN_BLOCK, Namespace, header_at, rpc
 from node.rpc_vcoin import VcoinRpc
@@ -101,8 +102,7 @@ class ExplorerRpc(Namespace):
         (at,) = params_between(params, 0, 1)
         chain = self.node.chain
         header = self._header(at)
-        block = chain.store.block(header.hash)
-        assert block is not None
+        block = body_of(chain, header)
         kept = chain.pruner.events_kept(header.number)
         events = [event_view(e) for e in chain.store.events(header.hash)] if kept else []
         finalized = chain.finalized

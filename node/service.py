@@ -25,6 +25,7 @@ from node.api import OpenAiApi
 from node.api_keys import DEFAULT_DIR as DEFAULT_KEYS_DIR
 from node.api_keys import ApiKeys
 from node.api_sessions import SessionBroker
+from node.backfill import Backfill
 from node.blob_exchange import MAX_BLOB_FRAME, BlobExchange
 from node.blob_pins import referenced_blobs
 from node.chain import DEFAULT_STATE_CACHE_MB, BadBlock, BlockImportError, Chain, ImportedBlock, UnknownParent
@@ -50,6 +51,8 @@ from node.storage import ChainStore
 from node.supervise import supervised
 from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
+from node.warp import WarpSync
+from node.warp_protocol import StateProtocol
 from node.worker_link import NodeChainView
 from node.worker_metrics import LiveCollector, restarts_of
 from offchain.blobs import DEFAULT_QUOTA, BlobStore
@@ -104,6 +107,7 @@ class NodeConfig:
     rendezvous_host: str = "127.0.0.1"  # where other providers reach this one's runner (--rendezvous-host)
     state_cache_mb: int = DEFAULT_STATE_CACHE_MB  # trie nodes and state reads (--state-cache-mb)
     state_pruning: int | None = DEFAULT_KEEP  # finalized states kept; None: archive (--state-pruning)
+    sync: str = "full"  # "warp": a fresh node fetches the finalized state first (--sync, node.warp)
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.executor, self.job_timeout, self.job_memory_mb)
@@ -150,6 +154,9 @@ class Node:
             self.network.gossip.on(BLOCKS, self._gossiped_blocks)
             self.network.gossip.on(EXTRINSICS, self._gossiped_extrinsics)
             self.network.gossip.on(VOTES, self._gossiped_votes_between_imports)
+        self.state_protocol: StateProtocol | None = None  # every node serves warp sync
+        if self.network is not None:
+            self.state_protocol = StateProtocol(self.network, self.chain.genesis.hash, self.store)
         self.blobs = BlobStore(config.base_path / "blobs", config.blob_quota)
         self.blob_exchange: BlobExchange | None = None
         if self.network is not None:
@@ -599,12 +606,12 @@ class Node:
             "archive (every state kept)" if pruning.keep is None
             else f"the last {pruning.keep} finalized states kept (from #{pruning.floor})",
         )  # fmt: skip
-        pruning.start()
+        pruning.start()  # the chain's (a warp sync replaces the chain, and its pruner with it)
         try:
             async with self._network_running(), trio.open_nursery() as nursery:
                 if self.network is not None:
                     log.info("p2p listening as %s", self.network.addresses()[0])
-                    nursery.start_soon(supervised, "block sync", self.sync.run)
+                    nursery.start_soon(supervised, "block sync", self._follow)
                     if self.blob_exchange is not None:
                         nursery.start_soon(supervised, "blob exchange", self.blob_exchange.run)
                 ws = WebSocketRpc(self.rpc, self.heads, cfg.max_rpc_body)
@@ -630,13 +637,39 @@ class Node:
                 task_status.started()
         finally:
             self.journal.close()
-            pruning.stop()
+            self.chain.pruner.stop()
             self.store.close()
             log.info("Stopped; database closed cleanly at #%d", self.chain.best.number)
 
     def _api_app(self) -> Any:
         keys = ApiKeys(self.config.api_keys_dir or DEFAULT_KEYS_DIR)
         return OpenAiApi(self, SessionBroker(self, self.desks, keys), keys, self.metrics.api_requests).app()
+
+    async def _follow(self) -> None:
+        """Warp sync first when asked (node.warp), then block sync, and
+        header backfill beside it once a warp left headers to fetch."""
+        assert self.network is not None and self.state_protocol is not None
+        if self.config.sync == "warp":
+            await WarpSync(self, self.state_protocol).run()
+        backfill = Backfill(self, self.network, self.state_protocol)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(supervised, "header backfill", backfill.run)
+            await self.sync.run()
+
+    def open_chain(self) -> Chain:
+        """The chain read afresh from the store (warp sync replaced it)."""
+        cfg = self.config
+        return Chain(self.store, cfg.spec, state_cache_mb=cfg.state_cache_mb, state_pruning=cfg.state_pruning)
+
+    def use_chain(self, chain: Chain) -> None:
+        """Run on `chain` from now on, with a finality gadget over it."""
+        self.chain.pruner.stop()
+        chain.pruner.start()
+        self.chain = chain
+        self.finality = FinalityGadget(chain, self.config.validator_key, self.finality.protection)
+        chain.on_switch = self._switched
+        self.heads.watch(self)
+        self._update_gauges()
 
     async def _follow_history(self) -> None:
         """Index new blocks between imports (the lock), a bounded step at a time."""

@@ -280,6 +280,17 @@ class ChainStore:
                 batch.put(_META + key, value)
             _move_flat(batch, flat)
 
+    def put_headers(self, headers: list[Header], meta: Mapping[bytes, bytes]) -> None:
+        """Canonical headers without their bodies (a warp-synced node's
+        history: node.backfill), with `meta`, in one write."""
+        with self.db.write_batch(transaction=True) as batch:
+            for header in headers:
+                header_hash = header.hash
+                batch.put(_HEADER + header_hash, header.encode())
+                batch.put(_NUMBER + header.number.to_bytes(8, "big"), header_hash)
+            for key, value in meta.items():
+                batch.put(_META + key, value)
+
 
 def _move_flat(batch: Any, flat: FlatMove | None) -> None:
     if flat is None:

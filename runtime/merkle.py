@@ -247,3 +247,26 @@ def _split(items: list[Item], shift: int) -> int:
     every higher bit, and are sorted by path)."""
     prefix = (items[0][0] >> (shift + 1)) << (shift + 1)
     return bisect_left(items, prefix | (1 << shift), key=_item_path)
+
+
+# -- for verified state chunks (runtime.state_chunks) ---------------------------
+LEAF, INNER = _LEAF, _INNER
+
+
+def load_node(db: TrieDB, node_hash: bytes) -> Node:
+    """A stored node decoded: (INNER, left, right) or (LEAF, path, key, value)."""
+    return db._load(node_hash)
+
+
+def leaf_items(leaves: list[tuple[bytes, bytes]]) -> list[Item]:
+    """(path, key, value) of each leaf, in path order: what `build_subtree` takes."""
+    return sorted((_path(key), key, value) for key, value in leaves)
+
+
+def build_subtree(shift: int, items: list[Item]) -> tuple[bytes, dict[bytes, bytes]]:
+    """The hash of the subtree holding exactly `items` (sorted, distinct paths
+    sharing every bit above `shift`) and its raw nodes by hash: the same
+    building code as `TrieDB.update`, over a scratch store, so a verifier
+    rebuilds a subtree from its leaves exactly as the chain did."""
+    work = _Update(TrieDB(MemoryNodeStore(), cache_bytes=0))
+    return work.build(shift, items), work.fresh

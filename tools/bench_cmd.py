@@ -53,6 +53,18 @@ def _state(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def _warp(args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench import warp_bench
+
+    counts = _account_counts(args.accounts, (1_000_000,))
+    if len(counts) != 1:
+        raise CliError("warp: --accounts takes one number")
+    try:
+        return warp_bench.run(accounts=counts[0])
+    except (RuntimeError, TimeoutError) as exc:
+        raise CliError(f"warp: {exc}") from None
+
+
 def _network(args: argparse.Namespace) -> dict[str, Any]:
     from tools.bench import network_bench
 
@@ -155,7 +167,7 @@ BENCHES = {
     "runtime": _runtime, "import": _import, "network": _network, "agent": _agent, "cheat": _cheat,
     "verify": _verify, "fuzz": _fuzz, "flood": _flood, "load": _load,
     "serve": _serve, "dlora": _dlora,
-    "dashboard": _dashboard, "state": _state,
+    "dashboard": _dashboard, "state": _state, "warp": _warp,
 }  # fmt: skip
 
 
@@ -217,7 +229,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument(
         "--accounts", metavar="N[,N...]",
-        help="funded accounts in the state (default 5000); state: the sizes to run (default 10000,100000,1000000)",
+        help="funded accounts in the state (default 5000); state: the sizes to run (default 10000,100000,1000000); "
+        "warp: the served state's accounts (default 1000000)",
     )  # fmt: skip
     parser.add_argument(
         "--state-cache-mb",

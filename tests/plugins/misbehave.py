@@ -12,10 +12,15 @@ test switches; `install()` wraps two of its seams instead:
   half its bond by the validators that see both).
 - `cheat`: the provider worker's executor returns results of the right
   shape with made-up numbers (caught by re-execution and known-answer jobs).
+- `bad_state`: the state chunks this node serves to warp-syncing peers are
+  tampered with (a leaf value or an inner node byte changed).
+- `slow_warp`: this node's own warp download stores a few subtrees at a
+  time, slowly, and logs each chunk stored (so a test can kill it midway).
 """
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +29,12 @@ from agent.canonical import decode as decode_result
 from agent.canonical import digest, encode
 from agent.executor import Execution, Executor, OnPiece
 from agent.job import JobSpec
+from node import warp_download
 from node.chain import ImportedBlock
 from node.gossip import BLOCKS
 from node.service import Node, short
+from node.warp_download import Download
+from node.warp_protocol import StateServer
 from offchain.provider import ProviderWorker
 from runtime.types import Call, Extrinsic
 
@@ -119,4 +127,37 @@ def _cheat(patch: Patch) -> None:
     patch(ProviderWorker, "__init__", lazy_init)
 
 
-BEHAVIOURS: dict[str, Callable[[Patch], None]] = {"equivocate": _equivocate, "cheat": _cheat}
+# -- bad_state, slow_warp ------------------------------------------------------------
+def _bad_state(patch: Patch) -> None:
+    honest = StateServer._nodes
+
+    def tampered(server: StateServer, root: bytes, max_leaves: int, hashes: list[bytes]) -> list[Any]:
+        status, answers = honest(server, root, max_leaves, hashes)
+        for wire in answers:
+            if len(wire) == 2 and type(wire[1]) is bytes:  # an inner node
+                wire[1] = wire[1][:-1] + bytes([wire[1][-1] ^ 1])
+            elif len(wire) == 2:  # leaves: change the first value
+                wire[1][1] = wire[1][1] + b"!"
+        if answers:
+            log.warning("test plugin: serving %d tampered state chunks", len(answers))
+        return [status, answers]
+
+    patch(StateServer, "_nodes", tampered)
+
+
+def _slow_warp(patch: Patch) -> None:
+    patch(warp_download, "BATCH", 2)
+    store = Download._prove_and_store
+
+    def slowly(download: Download, batch: Any, answers: Any) -> Any:
+        time.sleep(0.2)
+        result = store(download, batch, answers)
+        log.warning("test plugin: warp chunk stored, %d keys so far", download._stored.keys)
+        return result
+
+    patch(Download, "_prove_and_store", slowly)
+
+
+BEHAVIOURS: dict[str, Callable[[Patch], None]] = {
+    "equivocate": _equivocate, "cheat": _cheat, "bad_state": _bad_state, "slow_warp": _slow_warp,
+}  # fmt: skip

@@ -1,0 +1,156 @@
+"""Verified chunks of a state trie: how warp sync downloads a state and proves
+every piece of it against the state root.
+
+The requester knows the hash of every subtree it still lacks (the root at
+first), with its position: the `depth` bits of path above it and their
+value (`prefix`). For each such hash the server answers either
+
+- the inner node's raw bytes (0x01 ‖ left ‖ right), checked by hashing them;
+  its non-empty children become new subtrees to fetch, one bit deeper; or
+- every (key, value) leaf of the subtree, when it holds at most `max_leaves`;
+  the requester rebuilds the subtree with the trie's own building code
+  (`runtime.merkle.build_subtree`) at that depth and checks its hash.
+
+Either way the answer is proven against the hash the requester asked for,
+and that hash against its parent, up to the root. Leaves must also lie under
+the subtree's path prefix and be distinct: anything else is a bad chunk.
+
+Serving is bounded per request: a subtree is answered with its leaves only
+after a probe down its leftmost path suggests it is small (never a walk of
+the whole state), and the leaves walk stops at `max_leaves` or a byte cap.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.codec import ZERO_HASH, blake2b_256
+from runtime.merkle import INNER, LEAF, TrieDB, build_subtree, leaf_items, load_node
+
+MAX_LEAVES = 1024  # the most leaves one subtree answer may carry
+ANSWER_INNER, ANSWER_LEAVES, ANSWER_MISSING = 0, 1, 2
+_DEPTH_BITS = 256
+_PER_LEAF = 8  # msgpack framing of a key and a value, about
+
+
+class BadChunk(ValueError):
+    """An answer that is not the subtree asked for: its sender lied."""
+
+
+@dataclass(frozen=True)
+class Subtree:
+    """A subtree still to fetch: its hash and where it sits."""
+
+    hash: bytes
+    depth: int  # path bits above it: 0 for the root
+    prefix: int  # the value of those bits
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A proven answer: the nodes to store and the subtrees it leaves to fetch."""
+
+    nodes: dict[bytes, bytes]
+    children: tuple[Subtree, ...]
+    leaves: int  # leaves it carried (0 for an inner node)
+
+
+# -- serving ---------------------------------------------------------------------
+def answer(db: TrieDB, node_hash: bytes, max_leaves: int, max_bytes: int) -> tuple[list[Any], int]:
+    """The wire answer for one subtree and its size in bytes, about."""
+    raw_node = db.store.get(node_hash)
+    if raw_node is None:
+        return [ANSWER_MISSING], 1
+    node = load_node(db, node_hash)
+    if node[0] == LEAF:
+        return [ANSWER_LEAVES, [node[2], node[3]]], len(node[2]) + len(node[3]) + _PER_LEAF
+    inner = [ANSWER_INNER, raw_node], len(raw_node) + 4
+    if _probe_depth(db, node) > max_leaves.bit_length():
+        return inner  # far more leaves than an answer takes: skip the walk
+    leaves = _leaves_under(db, node, max_leaves, max_bytes)
+    if leaves is None:
+        return inner
+    return [ANSWER_LEAVES, leaves], sum(len(x) for x in leaves) + _PER_LEAF * len(leaves) // 2
+
+
+def _probe_depth(db: TrieDB, node: Any) -> int:
+    """Levels down the leftmost path to a leaf: about log2 of the leaves below
+    (paths are hashes, so the tree is balanced in expectation)."""
+    steps = 0
+    while node[0] == INNER:
+        node = load_node(db, node[1] if node[1] != ZERO_HASH else node[2])
+        steps += 1
+    return steps
+
+
+def _leaves_under(db: TrieDB, node: Any, max_leaves: int, max_bytes: int) -> list[bytes] | None:
+    """[key, value, key, value, ...] under `node`; None past either cap."""
+    flat: list[bytes] = []
+    size = 0
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if node[0] == LEAF:
+            flat += (node[2], node[3])
+            size += len(node[2]) + len(node[3]) + _PER_LEAF
+            if len(flat) > 2 * max_leaves or size > max_bytes:
+                return None
+            continue
+        for child in (node[2], node[1]):
+            if child != ZERO_HASH:
+                stack.append(load_node(db, child))
+    return flat
+
+
+# -- verifying -------------------------------------------------------------------
+def verify(subtree: Subtree, wire: Any, max_leaves: int = MAX_LEAVES) -> Verified | None:
+    """The proven content of one answer; None when the server lacks the node
+    (not a lie: it may have pruned it); `BadChunk` when it does not prove."""
+    if type(wire) is not list or not wire or type(wire[0]) is not int:
+        raise BadChunk("an answer is [kind, payload]")
+    kind = wire[0]
+    if kind == ANSWER_MISSING and len(wire) == 1:
+        return None
+    if len(wire) != 2:
+        raise BadChunk("an answer is [kind, payload]")
+    if kind == ANSWER_INNER:
+        return _verify_inner(subtree, wire[1])
+    if kind == ANSWER_LEAVES:
+        return _verify_leaves(subtree, wire[1], max_leaves)
+    raise BadChunk(f"unknown answer kind {kind}")
+
+
+def _verify_inner(subtree: Subtree, raw: Any) -> Verified:
+    if type(raw) is not bytes or len(raw) != 65 or raw[0] != INNER:
+        raise BadChunk("an inner node is 0x01 ‖ left ‖ right")
+    if blake2b_256(raw) != subtree.hash:
+        raise BadChunk("an inner node that does not hash to the subtree asked for")
+    depth = subtree.depth + 1
+    if depth >= _DEPTH_BITS:
+        raise BadChunk("an inner node below the deepest level")
+    prefix = subtree.prefix << 1
+    children = tuple(
+        Subtree(child, depth, prefix | bit)
+        for bit, child in ((0, raw[1:33]), (1, raw[33:65]))
+        if child != ZERO_HASH
+    )
+    return Verified({subtree.hash: raw}, children, 0)
+
+
+def _verify_leaves(subtree: Subtree, flat: Any, max_leaves: int) -> Verified:
+    if type(flat) is not list or not flat or len(flat) % 2 or len(flat) > 2 * max_leaves:
+        raise BadChunk(f"leaves are [key, value, ...], 1 to {max_leaves} of them")
+    if not all(type(x) is bytes for x in flat) or any(len(k) >= 1 << 16 for k in flat[::2]):
+        raise BadChunk("leaf keys and values are bytes")
+    items = leaf_items(list(zip(flat[::2], flat[1::2], strict=True)))
+    shift = _DEPTH_BITS - subtree.depth
+    previous = -1
+    for path, _, _ in items:
+        if subtree.depth and path >> shift != subtree.prefix:
+            raise BadChunk("a leaf outside the subtree's path")
+        if path == previous:
+            raise BadChunk("a leaf given twice")
+        previous = path
+    root, nodes = build_subtree(shift - 1, items)
+    if root != subtree.hash:
+        raise BadChunk("leaves that do not rebuild the subtree asked for")
+    return Verified(nodes, (), len(items))
