@@ -127,7 +127,9 @@ class Chain:
             raise StorageError("the database is missing its genesis or best block")
         self.genesis: Header = genesis
         self.best: Header = best
-        self.pruner = StatePruner(store, state_pruning)  # before any block writes its journal
+        final = store.header(store.meta(FINALIZED) or b"")
+        # before any block writes its journal
+        self.pruner = StatePruner(store, state_pruning, 0 if final is None else final.number)
         self.flat = open_flat(store, self.trie, self._finalized_root())
         self._cover()
         self.state = self.new_state(best.state_root)
@@ -236,7 +238,17 @@ class Chain:
         if header is None:
             return None
         self.pruner.check(header.number)
+        self._check_fork(header)
         return self.new_state(header.state_root)
+
+    def _check_fork(self, header: Header) -> None:
+        """A fork's state shares its fork point's nodes: gone when that
+        point is below the floor, whatever the fork block's own number."""
+        cursor: Header | None = header
+        while cursor is not None and not self.is_canonical(cursor.number, cursor.hash):
+            if cursor.number <= self.pruner.floor:
+                self.pruner.check(cursor.number - 1)
+            cursor = self.store.header(cursor.parent_hash)
 
     def validators(self) -> tuple[bytes, ...]:
         return staking.Active.get(self.state)

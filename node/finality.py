@@ -25,7 +25,9 @@ from node.slashing_protection import SignedRange, SlashingProtection
 from node.state_pruning import StatePruned
 from node.storage import JUSTIFIED, LAST_VOTE
 from runtime.crypto import Keypair, to_address
+from runtime.merkle import MissingNode
 from runtime.pallets import staking, system
+from runtime.state import State
 from runtime.types import Header
 
 log = logging.getLogger("vcoin.finality")
@@ -77,6 +79,12 @@ class FinalityGadget:
             state = self.chain.state_at(block_hash)
         except StatePruned:  # a vote from below the kept states: nothing to weigh it by
             return None
+        try:
+            return self._stakes_of(block_hash, state)
+        except MissingNode:  # pruned while read: the same
+            return None
+
+    def _stakes_of(self, block_hash: bytes, state: State | None) -> Mapping[bytes, int] | None:
         if state is None:
             return None
         stakes = {v: staking.ledger(state, v).bonded for v in staking.Active.get(state)}

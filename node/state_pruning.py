@@ -37,16 +37,23 @@ from node.storage import (
     META_PREFIX,
     NODE_PREFIX,
     PRUNED_THROUGH,
+    PRUNING_MODE,
     STATE_FLOOR,
     ChainStore,
 )
 
 log = logging.getLogger("vcoin.pruning")
 DEFAULT_KEEP = 256  # --state-pruning: finalized blocks whose state is kept
+ARCHIVE, PRUNED = b"archive", b"pruned"  # the mode the store was last run in (PRUNING_MODE)
 # nodes checked per write: an import waits at most one chunk (the
 # environment may shrink it, so a test's kill lands inside a height)
 CHUNK = int(os.environ.get("VCOIN_PRUNE_CHUNK", "4096"))
 LOG_SECONDS = 30.0
+# LevelDB frees what pruning deletes only when it compacts those keys, which
+# its own level-size triggers reach late for a store mostly rewritten in
+# place: so the pruned ranges are compacted (GIL released, in this thread)
+# each time this many heights were pruned.
+COMPACT_EVERY = 256
 
 
 class StatePruned(LookupError):
@@ -61,7 +68,7 @@ class StatePruner:
     """Moves the state floor up behind finality and deletes what falls
     below it; `keep=None` is an archive node (nothing journaled or pruned)."""
 
-    def __init__(self, store: ChainStore, keep: int | None, chunk: int = CHUNK) -> None:
+    def __init__(self, store: ChainStore, keep: int | None, finalized: int = 0, chunk: int = CHUNK) -> None:
         if keep is not None and keep < 1:
             raise ValueError("state pruning keeps at least 1 finalized block")
         self.store = store
@@ -71,8 +78,12 @@ class StatePruner:
         self.through = _number(store.meta(PRUNED_THROUGH))
         if self.through is None:
             self.through = self.floor  # nothing was journaled below a fresh floor
+        if keep is not None and store.meta(PRUNING_MODE) != PRUNED:
+            self._start_journaling(finalized)
+        store.put_meta(PRUNING_MODE, ARCHIVE if keep is None else PRUNED)
         store.journal_nodes = keep is not None
         self.nodes_deleted = 0
+        self._since_compaction = 0
         self._target = self.floor
         self._wake = threading.Event()
         self._stopping = False
@@ -101,6 +112,27 @@ class StatePruner:
                 f"{self.keep} finalized blocks (from #{self.floor}); "
                 "start it with --state-pruning archive to keep every state"
             )
+
+    def _start_journaling(self, finalized: int) -> None:
+        """Pruning after an archive run (or on a store from before pruning):
+        blocks imported meanwhile neither journaled what they replaced nor
+        unmarked what they built again, so the marks and journals left from
+        an earlier pruning run no longer prove anything. They go, and the
+        heights up to the finalized block count as done: what archive wrote
+        is kept (never deleted), whatever is journaled from now on is pruned."""
+        db = self.store.db
+        for prefix in (DEATH_PREFIX, JOURNAL_PREFIX):
+            while True:
+                with db.iterator(prefix=prefix, include_value=False) as keys:
+                    chunk = [key for key, _ in zip(keys, range(100_000), strict=False)]
+                if not chunk:
+                    break
+                with db.write_batch() as batch:
+                    for key in chunk:
+                        batch.delete(key)
+        assert self.through is not None
+        self.through = max(self.through, finalized)
+        self.store.put_meta(PRUNED_THROUGH, self.through.to_bytes(8, "big"))
 
     # -- the background thread -------------------------------------------------
     def start(self) -> None:
@@ -131,6 +163,9 @@ class StatePruner:
         assert self.through is not None
         while self.through < floor and not self._stopping:
             self._prune_height(self.through + 1)
+            self._since_compaction += 1
+            if self._since_compaction >= COMPACT_EVERY:
+                self._compact()
         now = time.monotonic()
         if now - self._logged >= LOG_SECONDS and self.nodes_deleted:
             self._logged = now
@@ -161,6 +196,13 @@ class StatePruner:
                 batch.delete(key)
             batch.put(META_PREFIX + PRUNED_THROUGH, height)
         self.through = number
+
+    def _compact(self) -> None:
+        start = time.monotonic()
+        for prefix in (NODE_PREFIX, DEATH_PREFIX, JOURNAL_PREFIX, EVENTS_PREFIX):
+            self.store.db.compact_range(start=prefix, stop=prefix[:-1] + bytes([prefix[-1] + 1]))
+        self._since_compaction = 0
+        log.info("State pruning: deleted keys compacted away in %.1f s", time.monotonic() - start)
 
     def _delete_dead(self, hashes: bytes, tag: bytes) -> None:
         db = self.store.db

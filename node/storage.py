@@ -46,6 +46,7 @@ JUSTIFIED = b"justified"
 FLAT_ROOT = b"flat_root"  # the state root the flat table holds; absent while it is rebuilt
 STATE_FLOOR = b"state_floor"  # the lowest block number whose state is kept (8 bytes, big-endian)
 PRUNED_THROUGH = b"pruned_through"  # the highest number whose replaced nodes are deleted
+PRUNING_MODE = b"state_pruning"  # how the store was last run: b"archive" or b"pruned"
 
 # (the root the flat table moves to, the changes that move it there)
 FlatMove = tuple[bytes, Mapping[bytes, bytes | None]]

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from genesis.spec import dev_spec
 from node.chain import Chain
-from node.state_pruning import StatePruned, StatePruner
-from node.storage import NODE_PREFIX, STATE_FLOOR, ChainStore
+from node.state_pruning import PRUNED, StatePruned, StatePruner
+from node.storage import NODE_PREFIX, PRUNING_MODE, STATE_FLOOR, ChainStore
 from runtime.codec import blake2b_256
 from runtime.merkle import EMPTY_ROOT, TrieDB
 from tests.node.test_flat_state import _block_on
@@ -52,7 +52,8 @@ class Blocks:
 
     def __init__(self, path: Path) -> None:
         self.store = ChainStore(path)
-        self.store.journal_nodes = True
+        self.store.journal_nodes = True  # as a pruning node's store
+        self.store.put_meta(PRUNING_MODE, PRUNED)
         self.trie = TrieDB(self.store.nodes, cache_bytes=0)  # every read goes to LevelDB
         self.roots = [self.trie.update(EMPTY_ROOT, {b"genesis": b"0"})]
         self.models: list[dict[bytes, bytes]] = [{b"genesis": b"0"}]
@@ -60,7 +61,9 @@ class Blocks:
 
     def _write(self, number: int, block_hash: bytes, canonical: bool) -> None:
         with self.store.db.write_batch() as batch:
-            self.store.nodes.drain_into(batch, (number, block_hash) if number else None)
+            self.store.nodes.drain_into(
+                batch, (number, block_hash) if number and self.store.journal_nodes else None
+            )
             if canonical:
                 batch.put(b"h:" + number.to_bytes(8, "big"), block_hash)
 
@@ -182,6 +185,13 @@ def test_a_pruned_chain_keeps_its_window(tmp_path_factory: Any, steps: list[Any]
                 state = chain.state_at(block_hash)
                 assert state is not None
                 dict(chain.trie.items(state.root))  # every node there
+            else:  # a dead fork: whole, or refused as pruned, never half there
+                try:
+                    state = chain.state_at(block_hash)
+                except StatePruned:
+                    continue
+                assert state is not None
+                dict(chain.trie.items(state.root))
     store.close()
 
 
@@ -200,3 +210,18 @@ def _alive(chain: Chain, block_hash: bytes) -> bool:
     return header is not None and (
         header.hash == final.hash or chain.is_canonical(header.number, header.hash)
     )
+
+
+def test_pruning_after_an_archive_run_deletes_nothing_live(tmp_path: Path) -> None:
+    """Blocks imported in archive mode neither journal nor unmark: the marks
+    an earlier pruning run left must not delete a node they built again."""
+    blocks = Blocks(tmp_path / "db")
+    StatePruner(blocks.store, keep=5)  # a pruning run: block 2 replaces k=a and marks it ...
+    blocks.add({b"k": b"a", b"z": b"1"}, canonical=True)
+    blocks.add({b"k": b"b"}, canonical=True)
+    StatePruner(blocks.store, keep=None)  # ... an archive run builds k=a again, unjournaled ...
+    blocks.add({b"k": b"a"}, canonical=True)
+    again = StatePruner(blocks.store, keep=1, finalized=3)  # ... then pruning again
+    again.finalized(3)
+    assert dict(blocks.trie.items(blocks.roots[3])) == blocks.models[3]
+    blocks.store.close()
