@@ -23,6 +23,10 @@ from enum import Enum
 from typing import Protocol
 
 DEFAULT_MAX_LAYERS = 512
+DEFAULT_MAX_LAYER_BYTES = 64 * 1024 * 1024
+# Bytes a changed key costs in a layer beyond its key and value: a dict slot
+# and two bytes-object headers (as runtime.state's read cache counts them).
+_CHANGE_OVERHEAD = 175
 
 
 class Miss(Enum):
@@ -39,19 +43,29 @@ class FlatTable(Protocol):
 
 
 class DiffLayer:
-    __slots__ = ("root", "parent", "changes")
+    __slots__ = ("root", "parent", "changes", "bytes")
 
     def __init__(self, root: bytes, parent: bytes, changes: dict[bytes, bytes | None]) -> None:
         self.root = root
         self.parent = parent
         self.changes = changes
+        self.bytes = sum(len(k) + len(v or b"") + _CHANGE_OVERHEAD for k, v in changes.items())
 
 
 class FlatState:
-    def __init__(self, table: FlatTable, root: bytes, max_layers: int = DEFAULT_MAX_LAYERS) -> None:
+    def __init__(
+        self,
+        table: FlatTable,
+        root: bytes,
+        max_layers: int = DEFAULT_MAX_LAYERS,
+        max_bytes: int = DEFAULT_MAX_LAYER_BYTES,
+    ) -> None:
         self.table = table
         self.root = root  # the root the table holds
-        self.max_layers = max_layers  # beyond this (finality stalled), new roots read the trie
+        # beyond either (finality stalled), new roots read the trie
+        self.max_layers = max_layers
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._layers: dict[bytes, DiffLayer] = {}
         self._generation = 0
 
@@ -91,7 +105,11 @@ class FlatState:
             return True
         if len(self._layers) >= self.max_layers or not self.covers(parent):
             return False
-        self._layers[root] = DiffLayer(root, parent, dict(changes))
+        layer = DiffLayer(root, parent, dict(changes))
+        if self.bytes + layer.bytes > self.max_bytes:
+            return False
+        self._layers[root] = layer
+        self.bytes += layer.bytes
         return True
 
     def fold(self, root: bytes) -> dict[bytes, bytes | None] | None:
@@ -130,6 +148,7 @@ class FlatState:
         for layer_root in list(self._layers):
             if layer_root not in kept:
                 self._layers.pop(layer_root, None)
+        self.bytes = sum(layer.bytes for layer in self._layers.values())
         self.root = root
         self._generation += 1
 
@@ -146,5 +165,6 @@ class FlatState:
         """Forget every layer: the table holds `root` (rebuilt or replaced)."""
         self._generation += 1 + (self._generation & 1)
         self._layers.clear()
+        self.bytes = 0
         self.root = root
         self._generation += 1

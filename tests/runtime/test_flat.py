@@ -42,12 +42,19 @@ def _fold(db: TrieDB, flat: FlatState, table: Table, root: bytes) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from(KEYS), st.binary(min_size=1, max_size=3)), steps, st.integers(1, 4))
-def test_flat_reads_equal_trie_reads(genesis: dict[bytes, bytes], script: list[Any], max_layers: int) -> None:
+@given(
+    st.dictionaries(st.sampled_from(KEYS), st.binary(min_size=1, max_size=3)),
+    steps,
+    st.integers(1, 4),
+    st.sampled_from([400, 1 << 30]),  # a byte budget that a few layers fill, or none
+)
+def test_flat_reads_equal_trie_reads(
+    genesis: dict[bytes, bytes], script: list[Any], max_layers: int, max_bytes: int
+) -> None:
     db = TrieDB(MemoryNodeStore(), cache_bytes=2_000)  # tiny: evictions happen
     table = Table(genesis)
     root = db.update(EMPTY_ROOT, dict(genesis))
-    flat = FlatState(table, root, max_layers=max_layers)
+    flat = FlatState(table, root, max_layers=max_layers, max_bytes=max_bytes)
     # the block tree: (root, parent index); finality is an index into it
     tree: list[tuple[bytes, int]] = [(root, -1)]
     final = 0
@@ -73,8 +80,9 @@ def test_flat_reads_equal_trie_reads(genesis: dict[bytes, bytes], script: list[A
                 _fold(db, flat, table, tree[target][0])
                 final = target
         else:  # a restart loses the layers; the table stays
-            flat = FlatState(table, flat.root, max_layers=max_layers)
+            flat = FlatState(table, flat.root, max_layers=max_layers, max_bytes=max_bytes)
         assert dict(table) == dict(db.items(flat.root))
+        assert flat.bytes <= max_bytes  # layers never hold more than their budget
         for node_root, _ in tree:
             state = State(db, node_root, flat=flat)
             for key in KEYS:
