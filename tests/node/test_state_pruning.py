@@ -17,7 +17,7 @@ from node.state_pruning import PRUNED, StatePruned, StatePruner
 from node.storage import NODE_PREFIX, PRUNING_MODE, STATE_FLOOR, ChainStore
 from runtime.codec import blake2b_256
 from runtime.merkle import EMPTY_ROOT, TrieDB
-from tests.node.test_flat_state import _block_on
+from tests.node.test_flat_state import _block_on, steps
 
 KEYS = [bytes([k]) for k in range(6)]  # few keys: values come back, so nodes are built again
 VALUES = [b"", b"a", b"b"]  # b"" deletes
@@ -137,17 +137,6 @@ def test_a_crash_mid_height_resumes(tmp_path_factory: Any, history: list[Any], c
     StatePruner(blocks.store, 1).finalized(top)
     assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
     blocks.store.close()
-
-
-steps = st.lists(
-    st.one_of(
-        st.tuples(st.just("block"), st.integers(0, 1_000), st.integers(0, 3)),
-        st.tuples(st.just("final"), st.integers(0, 1_000), st.just(0)),
-        st.tuples(st.just("restart"), st.just(0), st.just(0)),
-    ),
-    min_size=1,
-    max_size=12,
-)
 
 
 @pytest.mark.slow
