@@ -2,11 +2,14 @@
 states of 10,000, 100,000 and 1,000,000 accounts (issue 19).
 
 Per size, one child process writes the state (tools.bench.state_writer) and
-authors the blocks on a copy of it; a second, fresh child imports them
-through the node's full import path and reports its own peak RSS, so sizes
-never share memory. One more block than timed goes first, untimed, to warm
-the caches. The transfers are the same at every size (signed once, here):
-senders and recipients are among the first accounts, which every size holds. `ratio` = rate at the largest size ÷ rate at the smallest.
+authors the blocks on a copy of it; a fresh child imports them through the
+node's full import path and reports its own peak RSS, so sizes never share
+memory. That import runs `repeats` times on fresh copies of the state and
+the fastest counts (a shared machine's noise only slows), the peak RSS the
+highest. One more block than timed goes first, untimed, to warm the caches.
+The transfers are the same at every size (signed once, here): senders and
+recipients are among the first accounts, which every size holds.
+`ratio` = rate at the largest size ÷ rate at the smallest.
 """
 
 import multiprocessing
@@ -136,6 +139,7 @@ def run(
     cache_mb: int = DEFAULT_STATE_CACHE_MB,
     seed: int = 19,
     disk_window: bool = True,
+    repeats: int = 3,
 ) -> dict[str, Any]:
     sizes = sorted(set(accounts))
     rng = random.Random(seed)
@@ -149,15 +153,23 @@ def run(
         with tempfile.TemporaryDirectory(prefix="vcoin-bench-state-") as tmp:
             with _child() as child:
                 built, written = child.submit(_prepare, tmp, seeds, size, txs).result()
-            with _child() as child:
-                measured = child.submit(_import, tmp, seeds, built, cache_mb).result()
-        figures[f"{size}"] = {"accounts": size, "state_write_s": written, **measured}
+            shutil.copytree(Path(tmp) / "import", Path(tmp) / "written")
+            runs = []
+            for _ in range(repeats):  # each on the state as written, in a fresh process
+                shutil.rmtree(Path(tmp) / "import", ignore_errors=True)
+                shutil.copytree(Path(tmp) / "written", Path(tmp) / "import")
+                with _child() as child:
+                    runs.append(child.submit(_import, tmp, seeds, built, cache_mb).result())
+        best = max(runs, key=lambda found: found["transfers_per_s"])
+        peak = max(found["peak_rss_mb"] for found in runs)
+        figures[f"{size}"] = {"accounts": size, "state_write_s": written, **best, "peak_rss_mb": peak}
     rates = [figures[f"{s}"]["transfers_per_s"] for s in sizes]
     disk = _disk(keys[: state_disk.PER_BLOCK], pool, sizes[0], rng) if disk_window else None
     return {
         "name": "state",
         "blocks": blocks,
         "transfers": blocks * per_block,
+        "repeats": repeats,  # imports per size: the fastest is reported (a shared machine's noise is one-sided)
         "state_cache_mb": cache_mb,
         "ratio": rates[-1] / rates[0],
         "ratio_of": f"transfers/s at {sizes[-1]:,} accounts / at {sizes[0]:,}",
