@@ -29,11 +29,11 @@ def test_sigkill_while_pruning_keeps_every_kept_state(tmp_path: Path) -> None:
     node.start()
     try:
         first: list[str] = []
-        for _ in range(3):
+        for _ in range(2):
             stop, submitted = threading.Event(), list[str]()
             loader = threading.Thread(target=_load, args=(node, stop, submitted), daemon=True)
             loader.start()
-            node.wait_for_block(node.best() + 4)
+            node.wait_for_block(node.best() + 3)
             node.kill()
             stop.set()
             loader.join(timeout=10)
