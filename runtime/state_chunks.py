@@ -15,16 +15,26 @@ Either way the answer is proven against the hash the requester asked for,
 and that hash against its parent, up to the root. Leaves must also lie under
 the subtree's path prefix and be distinct: anything else is a bad chunk.
 
+A node proven against the root can still show that the state itself is
+forged (`ForgedState`): no real trie holds an inner node whose two children
+are equal, nor one node hash at two positions (paths differ, so the leaves
+under them do), nor a leaf off its path. A forged root could otherwise
+unfold ~255 distinct nodes into 2^255 subtrees; the requester refuses such a
+state (node.warp_download also tracks every hash it met, and caps the work).
+
 Serving is bounded per request: a subtree is answered with its leaves only
 after a probe down its leftmost path suggests it is small (never a walk of
-the whole state), and the leaves walk stops at `max_leaves` or a byte cap.
+the whole state), the leaves walk stops at `max_leaves` or a byte cap, and
+all the hashes of one request share one budget of node visits (`Budget`):
+what does not fit is left for the requester's next request.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from runtime.codec import ZERO_HASH, blake2b_256
-from runtime.merkle import INNER, LEAF, TrieDB, build_subtree, leaf_items, load_node
+from runtime.merkle import INNER, LEAF, MissingNode, TrieDB, build_subtree, leaf_items, load_node
 
 MAX_LEAVES = 1024  # the most leaves one subtree answer may carry
 ANSWER_INNER, ANSWER_LEAVES, ANSWER_MISSING = 0, 1, 2
@@ -34,6 +44,11 @@ _PER_LEAF = 8  # msgpack framing of a key and a value, about
 
 class BadChunk(ValueError):
     """An answer that is not the subtree asked for: its sender lied."""
+
+
+class ForgedState(BadChunk):
+    """A node that proves against the hash asked for, yet no real trie holds
+    it there: the state root itself is forged (and its sender served it)."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +70,47 @@ class Verified:
 
 
 # -- serving ---------------------------------------------------------------------
+class Budget:
+    """Node visits one request may still spend, shared by all its hashes."""
+
+    def __init__(self, visits: int) -> None:
+        self.total = self.visits = visits
+
+    def spend(self) -> None:
+        self.visits -= 1
+        if self.visits < 0:
+            raise _OverBudget
+
+
+class _OverBudget(Exception):
+    pass
+
+
 def answer(db: TrieDB, node_hash: bytes, max_leaves: int, max_bytes: int) -> tuple[list[Any], int]:
     """The wire answer for one subtree and its size in bytes, about."""
+    found = answer_within(db, node_hash, max_leaves, max_bytes, Budget(1 << 62))
+    assert found is not None
+    return found
+
+
+def answer_within(
+    db: TrieDB, node_hash: bytes, max_leaves: int, max_bytes: int, budget: Budget
+) -> tuple[list[Any], int] | None:
+    """`answer` within what is left of `budget`: None when its leaves walk
+    would not fit there after earlier hashes spent some (the rest next
+    time); a walk that overruns it anyway answers the inner node. A node
+    pruned meanwhile (`MissingNode` mid-walk) is answered missing."""
+    try:
+        return _answer(db, node_hash, max_leaves, max_bytes, budget)
+    except MissingNode:
+        return [ANSWER_MISSING], 1
+
+
+def _answer(
+    db: TrieDB, node_hash: bytes, max_leaves: int, max_bytes: int, budget: Budget
+) -> tuple[list[Any], int] | None:
+    fresh = budget.visits == budget.total
+    budget.visits -= 1
     raw_node = db.store.get(node_hash)
     if raw_node is None:
         return [ANSWER_MISSING], 1
@@ -64,25 +118,35 @@ def answer(db: TrieDB, node_hash: bytes, max_leaves: int, max_bytes: int) -> tup
     if node[0] == LEAF:
         return [ANSWER_LEAVES, [node[2], node[3]]], len(node[2]) + len(node[3]) + _PER_LEAF
     inner = [ANSWER_INNER, raw_node], len(raw_node) + 4
-    if _probe_depth(db, node) > max_leaves.bit_length():
-        return inner  # far more leaves than an answer takes: skip the walk
-    leaves = _leaves_under(db, node, max_leaves, max_bytes)
+    try:
+        depth = _probe_depth(db, node, max_leaves.bit_length(), budget)
+        if depth > max_leaves.bit_length():
+            return inner  # far more leaves than an answer takes: skip the walk
+        if 2 << depth > budget.visits and not fresh:
+            return None  # its walk, about 2 visits a leaf, next time
+        leaves = _leaves_under(db, node, max_leaves, max_bytes, budget)
+    except _OverBudget:
+        return inner
     if leaves is None:
         return inner
     return [ANSWER_LEAVES, leaves], sum(len(x) for x in leaves) + _PER_LEAF * len(leaves) // 2
 
 
-def _probe_depth(db: TrieDB, node: Any) -> int:
-    """Levels down the leftmost path to a leaf: about log2 of the leaves below
-    (paths are hashes, so the tree is balanced in expectation)."""
+def _probe_depth(db: TrieDB, node: Any, limit: int, budget: Budget) -> int:
+    """Levels down the leftmost path to a leaf (at most `limit` + 1): about
+    log2 of the leaves below (paths are hashes, so the tree is balanced in
+    expectation)."""
     steps = 0
-    while node[0] == INNER:
+    while node[0] == INNER and steps <= limit:
+        budget.spend()
         node = load_node(db, node[1] if node[1] != ZERO_HASH else node[2])
         steps += 1
     return steps
 
 
-def _leaves_under(db: TrieDB, node: Any, max_leaves: int, max_bytes: int) -> list[bytes] | None:
+def _leaves_under(
+    db: TrieDB, node: Any, max_leaves: int, max_bytes: int, budget: Budget
+) -> list[bytes] | None:
     """[key, value, key, value, ...] under `node`; None past either cap."""
     flat: list[bytes] = []
     size = 0
@@ -97,6 +161,7 @@ def _leaves_under(db: TrieDB, node: Any, max_leaves: int, max_bytes: int) -> lis
             continue
         for child in (node[2], node[1]):
             if child != ZERO_HASH:
+                budget.spend()
                 stack.append(load_node(db, child))
     return flat
 
@@ -124,14 +189,15 @@ def _verify_inner(subtree: Subtree, raw: Any) -> Verified:
         raise BadChunk("an inner node is 0x01 ‖ left ‖ right")
     if blake2b_256(raw) != subtree.hash:
         raise BadChunk("an inner node that does not hash to the subtree asked for")
+    left, right = raw[1:33], raw[33:65]
+    if left == right:
+        raise ForgedState("an inner node whose two children are the same subtree")
     depth = subtree.depth + 1
     if depth >= _DEPTH_BITS:
-        raise BadChunk("an inner node below the deepest level")
+        raise ForgedState("an inner node below the deepest level")
     prefix = subtree.prefix << 1
     children = tuple(
-        Subtree(child, depth, prefix | bit)
-        for bit, child in ((0, raw[1:33]), (1, raw[33:65]))
-        if child != ZERO_HASH
+        Subtree(child, depth, prefix | bit) for bit, child in ((0, left), (1, right)) if child != ZERO_HASH
     )
     return Verified({subtree.hash: raw}, children, 0)
 
@@ -154,3 +220,34 @@ def _verify_leaves(subtree: Subtree, flat: Any, max_leaves: int) -> Verified:
     if root != subtree.hash:
         raise BadChunk("leaves that do not rebuild the subtree asked for")
     return Verified(nodes, (), len(items))
+
+
+def verify_local(subtree: Subtree, raw: bytes) -> Verified:
+    """A node already held here (the genesis state, an earlier download),
+    checked for the position it is met at: an inner node like a fetched one,
+    a leaf under the subtree's path prefix. `ForgedState` otherwise (the
+    bytes are right for their hash: the root that puts them there is not)."""
+    if raw[:1] == bytes([INNER]):
+        return _verify_inner(subtree, raw)
+    if len(raw) < 3 or raw[0] != LEAF:
+        raise ForgedState("a stored node of unknown kind")
+    key = raw[3 : 3 + int.from_bytes(raw[1:3], "big")]
+    ((path, _, _),) = leaf_items([(key, b"")])
+    if subtree.depth and path >> (_DEPTH_BITS - subtree.depth) != subtree.prefix:
+        raise ForgedState("a leaf outside the path of the position it is met at")
+    return Verified({}, (), 1)
+
+
+def missing_under(get: Callable[[bytes], bytes | None], root: bytes, limit: int) -> list[Subtree]:
+    """Subtrees under `root` whose node `get` lacks (at most `limit`): a walk
+    of every node, to check a downloaded state is complete before it is used."""
+    found: list[Subtree] = []
+    stack = [Subtree(root, 0, 0)] if root != ZERO_HASH else []
+    while stack and len(found) < limit:
+        subtree = stack.pop()
+        raw = get(subtree.hash)
+        if raw is None:
+            found.append(subtree)
+        elif raw[:1] == bytes([INNER]):
+            stack += _verify_inner(subtree, raw).children
+    return found
