@@ -7,20 +7,27 @@ One request per stream, msgpack, each frame size-limited both ways:
   finalized block (encoded), or `[]` when it has no justification for it;
 - `[1, root, max_leaves, [hash, ...]]`: state chunks under `root` (see
   `runtime.state_chunks`): `["", [answer, ...]]`, answering a prefix of the
-  hashes asked for, within a byte budget; `["unknown root", []]` when the
-  server does not hold that state;
+  hashes asked for, within a byte budget and a budget of node visits (the
+  requester asks again for the rest); `["unknown root", []]` when the
+  server does not hold that state; `["busy", []]` when it is answering
+  another request of the same peer;
 - `[2, start, count]`: canonical headers `start..` (encoded), as many as it
   has in a row, at most `MAX_HEADERS`.
 
-Serving is bounded: a request names at most `MAX_HASHES` subtrees, each
-answered within `max_leaves` (capped) and the answer within `ANSWER_BUDGET`
-bytes; the work runs in a worker thread, at most `SERVING` requests at a
-time. A malformed request costs its sender as garbage; a malformed answer
-costs the server as an invalid sync response; a stall costs a little (slow).
+Serving is bounded: a request names at most `MAX_HASHES` distinct
+subtrees, each answered within `max_leaves` (capped), the answer within
+`ANSWER_BUDGET` bytes and `VISIT_BUDGET` node visits for all its hashes
+together (tens of milliseconds of CPU at most); the work runs in a worker
+thread, at most `SERVING` requests at a time and one per peer, so no peer
+holds every slot while honest requesters time out. A node pruned while it
+is walked is answered missing. A malformed request costs its sender as
+garbage; a malformed answer costs the server as an invalid sync response; a
+stall costs a little (slow).
 """
 
 import contextlib
 import logging
+import threading
 from typing import Any
 
 import msgpack
@@ -31,15 +38,20 @@ from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_f
 from node.peer_book import Offence
 from node.storage import FINALIZED, ChainStore
 from runtime.merkle import TrieDB
-from runtime.state_chunks import MAX_LEAVES, answer
+from runtime.state_chunks import MAX_LEAVES, Budget, answer_within
 
 log = logging.getLogger("vcoin.warp")
 TARGET, NODES, HEADERS = 0, 1, 2
 UNKNOWN_ROOT = "unknown root"
+BUSY = "busy"
 MAX_REQUEST = 64 * 1024
 MAX_HASHES = 512
 MAX_HEADERS = 512
 ANSWER_BUDGET = 2 * 1024 * 1024  # bytes of leaves in one answer, about
+# Node visits one chunk request may cost, all its hashes together: about 8
+# answers of `MAX_LEAVES` leaves, at most ~0.1 s of CPU read from disk (a few
+# microseconds a node), far less from the cache.
+VISIT_BUDGET = 16 * 1024
 MAX_ANSWER = 16 * 1024 * 1024  # a lone leaf may exceed the budget: never this
 CHUNK_TIMEOUT = 30.0  # a busy server walks up to ANSWER_BUDGET of leaves
 SERVING = 2  # requests answered at once: the rest wait their turn
@@ -76,6 +88,7 @@ def _chunk_request(root: Any, max_leaves: Any, hashes: Any) -> bool:
         type(root) is bytes and len(root) == 32 and type(max_leaves) is int and max_leaves >= 1
         and type(hashes) is list and len(hashes) <= MAX_HASHES
         and all(type(h) is bytes and len(h) == 32 for h in hashes)
+        and len(set(hashes)) == len(hashes)  # a subtree asked for twice: no honest requester
     )  # fmt: skip
 
 
@@ -85,12 +98,23 @@ class StateServer:
 
     def __init__(self, store: ChainStore) -> None:
         self.store = store
-        self.trie = TrieDB(store.nodes, cache_bytes=_SERVE_CACHE_BYTES)
+        # `SERVING` worker threads read through it at once: the cache locks.
+        self.trie = TrieDB(store.nodes, cache_bytes=_SERVE_CACHE_BYTES, lock=threading.Lock())
         self.limiter = trio.CapacityLimiter(SERVING)
+        self.serving: set[str] = set()  # peers with a request being answered
 
-    async def respond(self, request: list[Any]) -> Any:
-        async with self.limiter:
-            return await trio.to_thread.run_sync(self.answer, request)
+    async def respond(self, request: list[Any], peer: Any = None) -> Any:
+        """The answer; `[BUSY, []]` while another request of `peer` is
+        answered or waits its turn (one at a time per peer)."""
+        key = str(peer)
+        if peer is not None and key in self.serving:
+            return [BUSY, []]
+        self.serving.add(key)
+        try:
+            async with self.limiter:
+                return await trio.to_thread.run_sync(self.answer, request)
+        finally:
+            self.serving.discard(key)
 
     def answer(self, request: list[Any]) -> Any:
         kind = request[0]
@@ -113,8 +137,14 @@ class StateServer:
             return [UNKNOWN_ROOT, []]
         answers: list[Any] = []
         size = 0
+        budget = Budget(VISIT_BUDGET)
         for node_hash in hashes:
-            wire, cost = answer(self.trie, node_hash, min(max_leaves, MAX_LEAVES), ANSWER_BUDGET)
+            if budget.visits <= 0:
+                break  # the rest next time
+            found = answer_within(self.trie, node_hash, min(max_leaves, MAX_LEAVES), ANSWER_BUDGET, budget)
+            if found is None:
+                break  # too big for what is left of the budget: next time
+            wire, cost = found
             if answers and size + cost > ANSWER_BUDGET:
                 break  # the rest next time
             answers.append(wire)
@@ -150,7 +180,7 @@ class StateProtocol:
             with trio.fail_after(STREAM_TIMEOUT):
                 request = parse_request(await read_frame(stream, MAX_REQUEST))
             with trio.fail_after(CHUNK_TIMEOUT):
-                result = await self.server.respond(request)
+                result = await self.server.respond(request, peer)
                 await write_frame(stream, msgpack.packb(result, use_bin_type=True))
         except (BadRequest, FrameTooLarge) as exc:
             self.network.punish(peer, Offence.GARBAGE, f"bad state request ({exc})")

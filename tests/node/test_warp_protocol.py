@@ -1,6 +1,7 @@
 """The state protocol's limits: malformed or oversized requests are refused,
 answers are bounded, an oversized or malformed answer costs its sender."""
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,14 @@ from node.peer_book import Offence
 from node.storage import ChainStore
 from node.warp_protocol import (
     ANSWER_BUDGET,
+    BUSY,
     HEADERS,
     MAX_HASHES,
     MAX_REQUEST,
     NODES,
     TARGET,
     UNKNOWN_ROOT,
+    VISIT_BUDGET,
     BadRequest,
     StateServer,
     parse_request,
@@ -161,3 +164,49 @@ def test_an_oversized_answer_is_refused_and_punished() -> None:
     protocol.network, protocol.protocol, protocol.bytes_in = network, "p", 0  # type: ignore[assignment]
     assert trio.run(protocol.ask, "peer", [TARGET]) is None
     assert network.punished[0][0] is Offence.INVALID_SYNC_RESPONSE and "oversized" in network.punished[0][1]
+
+
+def test_serving_is_cheap_and_fair(tmp_path: Path) -> None:
+    """A request of many subtrees just over the leaf cap (each a wasted
+    leaves walk before) ends within one budget of node visits; a subtree
+    asked for twice is a malformed request; one peer gets one request
+    answered at a time; the serving trie's cache is locked (two threads)."""
+    store, root = _store(tmp_path, 30_000)
+    try:
+        server = StateServer(store)
+        assert server.trie._cache._lock is not None and not isinstance(server.trie._cache._lock, nullcontext)
+        level = [root]
+        for _ in range(4):  # 16 subtrees of ~1,900 leaves: over the cap, under the probe's limit
+            raws = [store.nodes.get(h) or b"" for h in level]
+            level = [c for raw in raws for c in (raw[1:33], raw[33:65])]
+        reads = 0
+        get = store.nodes.get
+
+        def counting(key: bytes) -> bytes | None:
+            nonlocal reads
+            reads += 1
+            return get(key)
+
+        store.nodes.get = counting  # type: ignore[method-assign]
+        server.trie = TrieDB(store.nodes, cache_bytes=0)
+        status, answers = server.answer([NODES, root, 1024, level])
+        assert status == "" and 0 < len(answers) < len(level)  # the rest next time
+        assert reads <= VISIT_BUDGET + 2 * len(answers) + 2
+        with pytest.raises(BadRequest):
+            parse_request(_pack([NODES, root, 16, [level[0], level[1], level[0]]]))
+
+        async def two_at_once() -> list[Any]:
+            results: list[Any] = []
+            async with trio.open_nursery() as nursery:
+                for _ in range(2):
+                    nursery.start_soon(lambda: _append(results, server.respond([TARGET], "peer")))
+            return results
+
+        assert sorted(map(str, trio.run(two_at_once))) == sorted(map(str, [[BUSY, []], []]))
+        assert trio.run(server.respond, [TARGET], "peer") == []  # its turn again once answered
+    finally:
+        store.close()
+
+
+async def _append(results: list[Any], awaitable: Any) -> None:
+    results.append(await awaitable)
