@@ -3,13 +3,18 @@ fetched by a few concurrent requests spread over peers, each answer proven
 (runtime.state_chunks) and stored with the frontier it moves, progress in
 the log.
 
-Peers are picked least busy first, at most `PER_PEER` requests each, so one
-peer keeps working while the last answer is verified. A peer that stalls or
-lacks the state rests a while; one that sends a bad chunk is punished and
-never asked again by this download; its chunk goes back to the frontier for
-another. When peers keep saying they no longer hold the root (they pruned
-it), `run` gives up so a newer target can be chosen; what was fetched stays
-and is found locally the next time (`_expand_local`).
+Peers are picked least busy first, at most `PER_PEER` request each (a
+server answers one request per peer at a time). A peer that stalls, is busy
+or lacks the state rests a while; one that sends a bad chunk is punished
+and never asked again by this download; its chunk goes back to the frontier
+for another. `run` gives up (`failure` says why, and node.warp refuses the
+target) when peers keep saying they no longer hold the root (they pruned
+it), when nothing progressed for `IDLE_SECONDS` at all, when the state
+proves forged (`ForgedState`: a node at two positions, equal children, a
+leaf off its path; met in an answer or in a node held here), or when it
+grows past `MAX_KEYS`/`MAX_BYTES`/`MAX_SUBTREES`, far beyond any real
+state. What was fetched stays and is found locally the next time
+(`_expand_local`, with the same checks as a fetched node).
 """
 
 import logging
@@ -21,18 +26,23 @@ import trio
 
 from node.peer_book import Offence
 from node.storage import NODE_PREFIX
-from node.warp_protocol import CHUNK_TIMEOUT, NODES, UNKNOWN_ROOT, StateProtocol
+from node.warp_protocol import BUSY, CHUNK_TIMEOUT, NODES, UNKNOWN_ROOT, StateProtocol
 from node.warp_store import Progress, Target, frontier, progress, save_batch
-from runtime.merkle import INNER
-from runtime.state_chunks import MAX_LEAVES, BadChunk, Subtree, verify
+from runtime.state_chunks import MAX_LEAVES, BadChunk, ForgedState, Subtree, verify, verify_local
 
 log = logging.getLogger("vcoin.warp")
 WORKERS = 4
-PER_PEER = 2
+PER_PEER = 1  # the most a server answers for one peer at a time
 BATCH = 128  # subtrees asked for in one request (answered within the server's byte budget)
 REST_SECONDS = 5.0  # a peer that stalled or lacks the state is left alone this long
 STALL_SECONDS = 10.0  # no progress this long, peers lacking the root (pruned): choose another target
+IDLE_SECONDS = 4 * CHUNK_TIMEOUT  # no progress this long at all (nobody answers): choose another target
 PROGRESS_SECONDS = 5.0
+# Far beyond any real state (a trie of n keys has fewer than 2n nodes): a
+# forged root that unfolds without end stops here, logged.
+MAX_KEYS = 1 << 30
+MAX_BYTES = 1 << 40
+MAX_SUBTREES = 2 * MAX_KEYS
 
 
 class Download:
@@ -57,11 +67,15 @@ class Download:
         self.finished = trio.Event()
         self.last_progress = trio.current_time()
         self.lacking_root = False
+        self.failure = ""  # why `run` gave up
+        self.forged = False  # it gave up on a state no honest server holds (not a stall)
+        self.subtrees = 0  # answered this run, fetched or found here
         self._turn = 0
         self._start = (time.monotonic(), self.totals.keys, 1.0 - self.remaining)
 
     async def run(self) -> bool:
-        """True once the state is complete; False when peers stopped serving it."""
+        """True once the state is complete; False when it stalled, proved
+        forged or grew past the caps (`failure` says which)."""
         number = self.target.header.number
         if self.totals.chunks:
             log.info(
@@ -92,14 +106,26 @@ class Download:
         while not self.finished.is_set():
             with trio.move_on_after(1.0):
                 await self.finished.wait()
+            if self.failure:
+                return True
             await self.network.connect_bootnodes()
             now = trio.current_time()
             if now - last_log >= PROGRESS_SECONDS and not self.finished.is_set():
                 last_log = now
                 self._log_progress()
-            if self.lacking_root and now - self.last_progress > STALL_SECONDS:
+            idle = now - self.last_progress
+            if (self.lacking_root and idle > STALL_SECONDS) or idle > IDLE_SECONDS:
+                self.failure = f"no progress for {idle:.0f} s: no peer serves its state"
                 return True
-        return False
+        return bool(self.failure)
+
+    def _fail(self, reason: str, forged: bool = True) -> None:
+        if not self.failure:
+            self.failure = reason
+            self.forged = forged
+            log.error("Warp sync: the state of #%d is refused: %s", self.target.header.number, reason)
+        self.finished.set()
+        self._notify()
 
     def _log_progress(self) -> None:
         since, keys, done = self._start
@@ -117,7 +143,7 @@ class Download:
         self.changed = trio.Event()
 
     async def _worker(self) -> None:
-        while True:
+        while not self.failure:
             if not self.frontier:
                 if self.busy == 0:
                     self.finished.set()
@@ -137,7 +163,11 @@ class Download:
 
     async def _through(self, batch: list[Subtree]) -> list[Subtree]:
         """Fetch `batch`; what is left to fetch again."""
-        batch, answered, opened = await trio.to_thread.run_sync(self._expand_local, batch)
+        try:
+            batch, answered, opened = await trio.to_thread.run_sync(self._expand_local, batch)
+        except ForgedState as exc:
+            self._fail(f"{exc}, in a node held here")
+            return batch
         self._account(answered, opened, 0, 0, chunks=0)
         if not batch:
             return batch
@@ -185,9 +215,17 @@ class Download:
             self._rest(peer)
             self.lacking_root = True
             return batch
+        if wire[0] == BUSY:
+            self._rest(peer)  # it answers another request of ours (an earlier one we gave up on)
+            return batch
         answers = wire[1]
         try:
             proven = await trio.to_thread.run_sync(self._prove_and_store, batch[: len(answers)], answers)
+        except ForgedState as exc:
+            self.network.punish(peer, Offence.INVALID, f"a forged state ({exc})")
+            self.banned.add(str(peer))
+            self._fail(f"{exc}, in an answer from {peer}")
+            return batch
         except BadChunk as exc:
             self.network.punish(peer, Offence.INVALID, f"a bad state chunk ({exc})")
             log.warning("Warp sync: bad state chunk from %s (%s); asking another peer", peer, exc)
@@ -224,8 +262,9 @@ class Download:
             size += _answer_bytes(wire)
         with self._write_lock:
             stored = self._stored
-            self._stored = Progress(stored.keys + keys, stored.bytes + size, stored.chunks + 1)
-            save_batch(self.store, nodes, answered, opened, self._stored)
+            stored = Progress(stored.keys + keys, stored.bytes + size, stored.chunks + 1)
+            save_batch(self.store, nodes, answered, opened, stored)
+            self._stored = stored
         return missing, answered, opened, keys, size
 
     def _account(
@@ -235,11 +274,22 @@ class Download:
         touches the frontier, so a worker's batch is never split by another."""
         self.totals = Progress(self.totals.keys + keys, self.totals.bytes + size, self.totals.chunks + chunks)
         self.remaining += sum(2.0**-s.depth for s in opened) - sum(2.0**-s.depth for s in answered)
+        self.subtrees += len(answered)
+        if answered:
+            self.last_progress = trio.current_time()
         self.frontier.extend(opened)
+        for name, value, cap in (
+            ("keys", self.totals.keys, MAX_KEYS),
+            ("bytes", self.totals.bytes, MAX_BYTES),
+            ("subtrees", self.subtrees, MAX_SUBTREES),
+        ):
+            if value > cap:
+                self._fail(f"over {cap} {name}, far more than any real state holds")
 
     def _expand_local(self, batch: list[Subtree]) -> tuple[list[Subtree], list[Subtree], list[Subtree]]:
         """(worker thread) Subtrees whose node is already here (the genesis
-        state, an earlier target) open locally, one level at a time; the
+        state, an earlier target) open locally, one level at a time, checked
+        like a fetched node (`ForgedState` if one could not be there); the
         rest are to fetch."""
         get = self.store.db.get
         fetch: list[Subtree] = []
@@ -251,10 +301,7 @@ class Download:
                 fetch.append(subtree)
                 continue
             answered.append(subtree)
-            if raw[0] == INNER:
-                proven = verify(subtree, [0, raw])
-                assert proven is not None
-                opened += proven.children
+            opened += verify_local(subtree, raw).children
         if answered:
             with self._write_lock:
                 save_batch(self.store, {}, answered, opened, self._stored)
