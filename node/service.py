@@ -53,6 +53,7 @@ from node.sync import BlockSync
 from node.txpool import PoolError, TxPool
 from node.warp import WarpSync
 from node.warp_protocol import StateProtocol
+from node.warp_store import repair_install
 from node.worker_link import NodeChainView
 from node.worker_metrics import LiveCollector, restarts_of
 from offchain.blobs import DEFAULT_QUOTA, BlobStore
@@ -131,6 +132,11 @@ class Node:
         except BaseException:
             self.store.close()
             raise
+        if repair_install(self.store):  # a warp's install cut short by a crash: its justification
+            log.info("Warp sync: finished the install a restart cut short (#%d)", self.chain.best.number)
+        # While warp sync runs, the old chain must stay as it is (node.warp):
+        # no block or vote gossip is taken in.
+        self.warping = config.sync == "warp" and self.chain.best.number == 0
         self.pool = TxPool()
         self.journal = PoolJournal(config.base_path / "txpool" / "journal.bin")
         self._journaled: set[bytes] = set()
@@ -482,6 +488,8 @@ class Node:
     # -- gossip handlers (run while validating, before any relay) -------------
     async def _gossiped_blocks(self, peer: Any, items: list[bytes]) -> Gossiped:
         verdict = Gossiped.DROP
+        if self.warping:
+            return verdict  # the chain it would land on is about to be replaced (node.warp)
         for raw in items:
             try:
                 block = Block.decode(raw)
@@ -553,6 +561,8 @@ class Node:
         return Gossiped.DROP if verdict is Gossiped.SPAM and self.behind() else verdict
 
     async def _gossiped_votes_between_imports(self, peer: Any, items: list[bytes]) -> Gossiped:
+        if self.warping:
+            return Gossiped.DROP
         async with self.chain_lock:  # finality moves only between imports
             return self._gossiped_votes(peer, items)
 
@@ -650,7 +660,10 @@ class Node:
         header backfill beside it once a warp left headers to fetch."""
         assert self.network is not None and self.state_protocol is not None
         if self.config.sync == "warp":
-            await WarpSync(self, self.state_protocol).run()
+            try:
+                await WarpSync(self, self.state_protocol).run()
+            finally:
+                self.warping = False
         backfill = Backfill(self, self.network, self.state_protocol)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(supervised, "header backfill", backfill.run)
