@@ -20,7 +20,7 @@ import trio
 from node.abc import ChainReader
 from node.p2p import Network
 from node.peer_book import Offence
-from node.warp_protocol import HEADERS, MAX_HEADERS, StateProtocol
+from node.warp_protocol import BUSY, HEADERS, MAX_HEADERS, StateProtocol
 from node.warp_store import BACKFILL
 from runtime.codec import CodecError, decode
 from runtime.types import Header
@@ -74,8 +74,8 @@ class Backfill:
             await trio.sleep(POLL_SECONDS)
 
     def _check(self, peer: Any, wire: Any, low: int, high: int, expected: bytes) -> list[Header] | None:
-        if wire is None:
-            return None
+        if wire is None or wire == [BUSY, []]:
+            return None  # (busy: an earlier request of ours, given up on, is still being answered)
         try:
             if type(wire) is not list or not all(type(x) is bytes for x in wire):
                 raise CodecError("headers are a list of encoded headers")

@@ -60,12 +60,12 @@ from node.p2p import Network
 from node.peer_book import Offence
 from node.storage import NODE_PREFIX
 from node.sync import BlockSync
-from node.warp_download import Download
-from node.warp_protocol import HEADERS, TARGET, StateProtocol
+from node.warp_download import MAX_SUBTREES, Download
+from node.warp_protocol import BUSY, HEADERS, TARGET, StateProtocol
 from node.warp_store import Target, forget, install, load_target, reopen, start
 from runtime.codec import CodecError, decode
 from runtime.pallets import staking
-from runtime.state_chunks import missing_under
+from runtime.state_chunks import ForgedState, missing_under
 from runtime.types import Block, Header, extrinsics_root
 
 log = logging.getLogger("vcoin.warp")
@@ -145,7 +145,11 @@ class WarpSync:
             if not await download.run():
                 self._refuse(target, download.failure, Offence.INVALID if download.forged else Offence.SLOW)
                 continue
-            missing = await trio.to_thread.run_sync(self._missing, target)
+            try:
+                missing = await trio.to_thread.run_sync(self._missing, target)
+            except ForgedState as exc:
+                self._refuse(target, str(exc), Offence.INVALID)
+                continue
             if missing:
                 log.warning(
                     "Warp sync: %d subtrees of the state of #%d went missing after their download; fetching "
@@ -179,7 +183,9 @@ class WarpSync:
     def _missing(self, target: Target) -> list[Any]:
         """(worker thread) Subtrees of the target's state not held here."""
         get = self.node.chain.store.db.get
-        return missing_under(lambda h: get(NODE_PREFIX + h), target.header.state_root, MISSING_LIMIT)
+        return missing_under(
+            lambda h: get(NODE_PREFIX + h), target.header.state_root, MISSING_LIMIT, MAX_SUBTREES
+        )
 
     def _confirmed(self, target: Target) -> bool:
         """The justification, checked against the downloaded state's
@@ -187,7 +193,13 @@ class WarpSync:
         if target.trusted:
             return True
         state = self.node.chain.new_state(target.header.state_root)
-        stakes = {v: staking.ledger(state, v).bonded for v in staking.Active.get(state)}
+        try:
+            stakes = {v: staking.ledger(state, v).bonded for v in staking.Active.get(state)}
+        except Exception as exc:  # a forged state need not even decode: refused, not a crash loop
+            log.error(
+                "Warp sync: the validators of the state of #%d do not read: %r", target.header.number, exc
+            )
+            return False
         return verify_justification(target.proof, self.node.chain.spec.chain_id, stakes)
 
     # -- choosing the target -------------------------------------------------------
@@ -269,7 +281,7 @@ class WarpSync:
         network = self.node.network
         assert network is not None
         wire = await self.protocol.ask(peer, [TARGET])
-        if wire is None or wire == []:
+        if wire is None or wire == [] or wire == [BUSY, []]:
             return None
         chain = self.node.chain
         try:

@@ -238,16 +238,28 @@ def verify_local(subtree: Subtree, raw: bytes) -> Verified:
     return Verified({}, (), 1)
 
 
-def missing_under(get: Callable[[bytes], bytes | None], root: bytes, limit: int) -> list[Subtree]:
+def missing_under(
+    get: Callable[[bytes], bytes | None], root: bytes, limit: int, max_nodes: int = 1 << 62
+) -> list[Subtree]:
     """Subtrees under `root` whose node `get` lacks (at most `limit`): a walk
-    of every node, to check a downloaded state is complete before it is used."""
+    of every node, to check a downloaded state is complete before it is used
+    (its nodes were proven as they were stored: only presence is checked).
+    `ForgedState` past `max_nodes` (more than the state can hold)."""
     found: list[Subtree] = []
-    stack = [Subtree(root, 0, 0)] if root != ZERO_HASH else []
+    stack = [(root, 0, 0)] if root != ZERO_HASH else []
+    inner = INNER
     while stack and len(found) < limit:
-        subtree = stack.pop()
-        raw = get(subtree.hash)
+        max_nodes -= 1
+        if max_nodes < 0:
+            raise ForgedState("more nodes than the state can hold")
+        node_hash, depth, prefix = stack.pop()
+        raw = get(node_hash)
         if raw is None:
-            found.append(subtree)
-        elif raw[:1] == bytes([INNER]):
-            stack += _verify_inner(subtree, raw).children
+            found.append(Subtree(node_hash, depth, prefix))
+        elif raw[0] == inner and depth < _DEPTH_BITS - 1:
+            left, right = raw[1:33], raw[33:65]
+            if left != ZERO_HASH:
+                stack.append((left, depth + 1, prefix << 1))
+            if right != ZERO_HASH:
+                stack.append((right, depth + 1, prefix << 1 | 1))
     return found
