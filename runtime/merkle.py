@@ -156,18 +156,33 @@ class TrieDB:
         return changes
 
     def items(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) under `root`, in path order."""
+        """Every (key, value) under `root`, in path order. A whole-state walk
+        neither fills the cache nor reorders it (it would evict the hot
+        paths), and decodes no more than it yields."""
         stack = [root]
+        peek, get = self._cache.peek, self.store.get
         while stack:
             node_hash = stack.pop()
             if node_hash == EMPTY_ROOT:
                 continue
-            node = self._load(node_hash)
-            if node[0] == _LEAF:
-                yield node[2], node[3]
+            found, node = peek(node_hash)
+            if found:
+                assert node is not None
+                if node[0] == _LEAF:
+                    yield node[2], node[3]
+                else:
+                    stack.append(node[2])
+                    stack.append(node[1])
+                continue
+            raw = get(node_hash)
+            if raw is None:
+                raise MissingNode(node_hash.hex())
+            if raw[0] == _INNER:
+                stack.append(raw[33:65])
+                stack.append(raw[1:33])
             else:
-                stack.append(node[2])
-                stack.append(node[1])
+                key_end = 3 + int.from_bytes(raw[1:3], "big")
+                yield raw[3:key_end], raw[key_end:]
 
 
 class _Update:
