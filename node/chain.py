@@ -336,6 +336,7 @@ class Chain:
             prepared.state.adopt_cache()
             self.best = prepared.imported.block.header
             self.state = prepared.state
+            self._cover()  # a branch whose layers a restart lost reads flat again
         if prepared.justified is not None:
             self.justified, self._awaited = prepared.justified, None
         return prepared.imported

@@ -52,6 +52,18 @@ def _block_on(chain: Chain, parent_hash: bytes, slot: int, transfers: int) -> by
     return block.hash
 
 
+def alive(chain: Chain, block_hash: bytes) -> bool:
+    """On the canonical chain or on a branch from the finalized block: a
+    block may be built on it."""
+    header = chain.store.header(block_hash)
+    final = chain.finalized
+    while header is not None and header.number > final.number:
+        header = chain.store.header(header.parent_hash)
+    return header is not None and (
+        header.hash == final.hash or chain.is_canonical(header.number, header.hash)
+    )
+
+
 def _check(chain: Chain, blocks: list[bytes]) -> None:
     final = chain.finalized
     assert chain.store.meta(FLAT_ROOT) == final.state_root == chain.flat.root
@@ -71,7 +83,7 @@ def _check(chain: Chain, blocks: list[bytes]) -> None:
         assert chain.state.get(key) == value
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps)
 def test_flat_reads_equal_trie_reads_through_forks_finality_and_restarts(
     tmp_path: Path, script: list[Any]
@@ -83,7 +95,7 @@ def test_flat_reads_equal_trie_reads_through_forks_finality_and_restarts(
     try:
         for kind, pick, transfers in script:
             if kind == "block":
-                above = [h for h in blocks if chain.store.header(h).number >= chain.finalized.number]  # type: ignore[union-attr]
+                above = [h for h in blocks if alive(chain, h)]
                 slot += 1
                 blocks.append(_block_on(chain, above[pick % len(above)], slot, transfers))
             elif kind == "final":

@@ -18,6 +18,7 @@ from node.storage import NODE_PREFIX, PRUNING_MODE, STATE_FLOOR, ChainStore
 from runtime.codec import blake2b_256
 from runtime.merkle import EMPTY_ROOT, TrieDB
 from tests.node.test_flat_state import _block_on, steps
+from tests.node.test_flat_state import alive as _alive
 
 KEYS = [bytes([k]) for k in range(6)]  # few keys: values come back, so nodes are built again
 VALUES = [b"", b"a", b"b"]  # b"" deletes
@@ -188,29 +189,3 @@ def _number(chain: Chain, block_hash: bytes) -> int:
     header = chain.store.header(block_hash)
     assert header is not None
     return header.number
-
-
-def _alive(chain: Chain, block_hash: bytes) -> bool:
-    """On the canonical chain or on a branch from the finalized block."""
-    header = chain.store.header(block_hash)
-    final = chain.finalized
-    while header is not None and header.number > final.number:
-        header = chain.store.header(header.parent_hash)
-    return header is not None and (
-        header.hash == final.hash or chain.is_canonical(header.number, header.hash)
-    )
-
-
-def test_pruning_after_an_archive_run_deletes_nothing_live(tmp_path: Path) -> None:
-    """Blocks imported in archive mode neither journal nor unmark: the marks
-    an earlier pruning run left must not delete a node they built again."""
-    blocks = Blocks(tmp_path / "db")
-    StatePruner(blocks.store, keep=5)  # a pruning run: block 2 replaces k=a and marks it ...
-    blocks.add({b"k": b"a", b"z": b"1"}, canonical=True)
-    blocks.add({b"k": b"b"}, canonical=True)
-    StatePruner(blocks.store, keep=None)  # ... an archive run builds k=a again, unjournaled ...
-    blocks.add({b"k": b"a"}, canonical=True)
-    again = StatePruner(blocks.store, keep=1, finalized=3)  # ... then pruning again
-    again.finalized(3)
-    assert dict(blocks.trie.items(blocks.roots[3])) == blocks.models[3]
-    blocks.store.close()
