@@ -164,7 +164,7 @@ def run(
         peak = max(found["peak_rss_mb"] for found in runs)
         figures[f"{size}"] = {"accounts": size, "state_write_s": written, **best, "peak_rss_mb": peak}
     rates = [figures[f"{s}"]["transfers_per_s"] for s in sizes]
-    disk = _disk(keys[: state_disk.PER_BLOCK], pool, sizes[0], rng) if disk_window else None
+    disk = _disk(keys[: state_disk.PER_BLOCK], sizes[0], rng) if disk_window else None
     return {
         "name": "state",
         "blocks": blocks,
@@ -179,9 +179,12 @@ def run(
     }
 
 
-def _disk(keys: list[Keypair], pool: list[bytes], size: int, rng: random.Random) -> dict[str, Any]:
-    """Steady disk bytes per transfer at `size` accounts, pruned and archive."""
+def _disk(keys: list[Keypair], size: int, rng: random.Random) -> dict[str, Any]:
+    """Steady disk bytes per transfer at `size` accounts, pruned and archive.
+    Recipients are accounts the state holds: a growing state is not a
+    steady one."""
     spec = bench_spec(keys)
+    pool = [k.public for k in keys] + [extra_account(i) for i in range(size - len(keys))]
     window, measured = state_disk.WINDOW, state_disk.MEASURED
     txs = _transfers(spec, keys, pool, window + measured, rng)
     with tempfile.TemporaryDirectory(prefix="vcoin-bench-disk-") as tmp:

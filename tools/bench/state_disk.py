@@ -31,14 +31,16 @@ MEASURED = 100
 PER_BLOCK = 100
 
 
-def _settled(path: Path) -> tuple[int, int]:
-    """(bytes on disk, logical bytes) of a closed database, compacted."""
+def _settled(path: Path) -> tuple[int, dict[bytes, int]]:
+    """(bytes on disk, logical bytes by key prefix) of a closed database, compacted."""
     db = plyvel.DB(str(path))
+    logical: dict[bytes, int] = {}
     try:
         # plyvel's compact_range() with no bounds compacts nothing (measured:
         # 90% of the keys deleted, the files grew by the tombstones): name them.
         db.compact_range(start=b"\x00", stop=b"\xff" * 8)
-        logical = sum(len(key) + len(value) for key, value in db.iterator())
+        for key, value in db.iterator():
+            logical[key[:2]] = logical.get(key[:2], 0) + len(key) + len(value)
     finally:
         db.close()
     return _files(path), logical
@@ -78,9 +80,7 @@ def _files(path: Path) -> int:
     return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
 
 
-def measure(
-    root: Path, keys: list[Any], built: list[bytes], window: int, keep: int | None
-) -> dict[str, float]:
+def measure(root: Path, keys: list[Any], built: list[bytes], window: int, keep: int | None) -> dict[str, Any]:
     """Bytes per transfer the blocks after `window` add, pruning `keep`:
     once compacted, and as the import left them."""
     spec = bench_spec(keys)
@@ -97,6 +97,13 @@ def measure(
     return {
         "disk_bytes_per_transfer": (disk_after - disk_before) / transfers,
         "uncompacted_bytes_per_transfer": (left - disk_before) / transfers,
-        "logical_bytes_per_transfer": (logical_after - logical_before) / transfers,
+        "logical_bytes_per_transfer": (sum(logical_after.values()) - sum(logical_before.values()))
+        / transfers,
+        "logical_by_prefix": {
+            prefix.decode(errors="replace"): round(
+                (logical_after.get(prefix, 0) - logical_before.get(prefix, 0)) / transfers, 1
+            )
+            for prefix in sorted({*logical_before, *logical_after})
+        },
         "disk_mb": disk_after / 1e6,
     }
