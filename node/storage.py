@@ -77,6 +77,14 @@ class BufferedNodeStore:
         return value
 
     def replace(self, gone: list[bytes], fresh: Mapping[bytes, bytes]) -> None:
+        if not self.born and not self.dead:  # a block's one update: set algebra in C
+            kept = fresh.keys() & gone  # rebuilt as they were: already stored
+            self.dead = set(gone) - kept
+            self.born = fresh.keys() - kept
+            self.pending.update(fresh)
+            for node_hash in kept:
+                del self.pending[node_hash]
+            return
         for node_hash in gone:
             if node_hash in self.born:  # built earlier in this block: never stored
                 self.born.discard(node_hash)

@@ -188,10 +188,11 @@ class TrieDB:
 class _Update:
     """One batch update's work: the nodes it builds and replaces."""
 
-    __slots__ = ("trie", "fresh", "built", "gone")
+    __slots__ = ("trie", "fresh", "built", "gone", "_cached")
 
     def __init__(self, trie: TrieDB) -> None:
         self.trie = trie
+        self._cached = trie._cache.get  # the hot path's lookup, one call
         self.fresh: dict[bytes, bytes] = {}  # hash -> stored bytes
         self.built: dict[bytes, Node] = {}  # hash -> decoded, for the cache
         self.gone: list[bytes] = []
@@ -204,7 +205,9 @@ class _Update:
         # Every node on a changed path is rebuilt (into `fresh` when it
         # stays the same), so these are all the old tree's nodes that may go.
         self.gone.append(node_hash)
-        node = self.trie._load(node_hash)
+        node = self._cached(node_hash)
+        if node is None:
+            node = self.trie._load(node_hash)
         if node[0] == _LEAF:
             _, path, key, value = node
             if not any(it[1] == key for it in items):
