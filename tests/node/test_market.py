@@ -40,6 +40,9 @@ def worker_node(
 ) -> NodeProcess:
     spec = fast_dev_spec(tmp_path / "spec.json", **{**WINDOWS, **params})
     extra = ["--worker", "--executor", executor, "--model-dir", str(models), *more]
+    # these tests audit balances and events at past blocks, which a node
+    # keeps for its pruning window: the default one (256) spans the test
+    extra += [] if "--state-pruning" in more else ["--state-pruning", "256"]
     return NodeProcess(tmp_path / "node", spec, extra=extra)
 
 

@@ -5,13 +5,15 @@ adds up to the base unit, and the close refunds the rest after the last
 settle window. A second session is opened, settled and closed with the SDK,
 its cheques signed by a delegated session key."""
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runtime.constants import SESSION_CLOSE_WINDOW, UNIT, ppm_of
 from runtime.crypto import Keypair, dev_keypair, to_address
-from tests.nodeproc import NodeProcess, wait_until
+from tests.nodeproc import NodeProcess, fast_dev_spec, wait_until
 from tools.cheque import ChequeBook, request_hash
 from tools.client import VcoinClient
 from tools.sdk import Market
@@ -39,8 +41,21 @@ def rejected_batches(node: NodeProcess, since: int) -> int:
     return total
 
 
-def test_a_session_opened_settled_and_closed_from_the_cli_and_the_sdk(dev_node: NodeProcess) -> None:
-    node, client = dev_node, dev_node.client
+@pytest.fixture
+def auditable_node(tmp_path: Path) -> Iterator[NodeProcess]:
+    """A dev node whose pruning window (the default, 256 blocks) spans the
+    test: it sums events since a block minutes back."""
+    node = NodeProcess(
+        tmp_path / "node", fast_dev_spec(tmp_path / "spec.json"), extra=["--state-pruning", "256"]
+    )
+    try:
+        yield node.start()
+    finally:
+        node.stop()
+
+
+def test_a_session_opened_settled_and_closed_from_the_cli_and_the_sdk(auditable_node: NodeProcess) -> None:
+    node, client = auditable_node, auditable_node.client
     registered = node.cli_json("provider", "register", "--from", "//alice", "--model", MODEL, "--price", "0.001",
                                "--memory-mb", "1024")  # fmt: skip
     assert registered["success"], registered
