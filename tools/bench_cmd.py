@@ -49,7 +49,8 @@ def _state(args: argparse.Namespace) -> dict[str, Any]:
     cache = {} if args.state_cache_mb is None else {"cache_mb": args.state_cache_mb}
     return state_bench.run(
         accounts=_account_counts(args.accounts, state_bench.SIZES), blocks=args.blocks,
-        per_block=args.per_block, disk_window=not args.no_disk, **cache,
+        per_block=args.per_block, disk_window=0 if args.no_disk else args.disk_window,
+        disk_blocks=args.disk_blocks, repeats=args.repeats, **cache,
     )  # fmt: skip
 
 
@@ -242,6 +243,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         action="store_true",
         help="state: skip the disk figures (pruning on and off; about a minute)",
     )
+    parser.add_argument(
+        "--disk-window", type=int, default=256, metavar="N",
+        help="state: finalized states the pruned copy keeps, and blocks imported before measuring (default 256)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        metavar="N",
+        help="state: imports per size, the fastest counts (default 3)",
+    )
+    parser.add_argument(
+        "--disk-blocks", type=int, default=100, metavar="N",
+        help="state: blocks whose disk growth is measured once the window is full (default 100)",
+    )  # fmt: skip
     parser.add_argument("--blocks", type=int, default=5, help="blocks to import")
     parser.add_argument("--per-block", type=int, default=2_000, help="transfers per block")
     parser.add_argument(

@@ -48,7 +48,9 @@ def source(chain_dir: Path) -> Iterator[NodeProcess]:
 
 def _warp_node(path: Path, spec: Path, *bootnodes: NodeProcess) -> NodeProcess:
     addresses = [b.rpc("system_localListenAddresses")[0] for b in bootnodes]
-    return NodeProcess(path, spec, extra=["--sync", "warp", "--bootnodes", *addresses], dev=False)
+    # a short window: the test sees the warped node prune behind its floor
+    extra = ["--sync", "warp", "--state-pruning", "2", "--bootnodes", *addresses]
+    return NodeProcess(path, spec, extra=extra, dev=False)
 
 
 def _log(node: NodeProcess) -> str:

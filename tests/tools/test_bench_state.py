@@ -13,7 +13,10 @@ from tools.bench.state_writer import EXTRA_BALANCE, extra_account, write_state
 
 
 def test_bench_state_json_reports_per_size_figures_and_their_ratio() -> None:
-    result = bench_json("state", "--accounts", "200,500", "--blocks", "2", "--per-block", "40")
+    result = bench_json(
+        "state", "--accounts", "200,500", "--blocks", "2", "--per-block", "40", "--disk-window", "4",
+        "--disk-blocks", "4", "--repeats", "1",
+    )  # fmt: skip
     assert result["name"] == "state" and result["transfers"] == 80
     sizes = result["sizes"]
     assert set(sizes) == {"200", "500"}
@@ -23,6 +26,11 @@ def test_bench_state_json_reports_per_size_figures_and_their_ratio() -> None:
         assert figures["disk_bytes_per_transfer"] > 0
     assert result["ratio"] == sizes["500"]["transfers_per_s"] / sizes["200"]["transfers_per_s"]
     assert "ratio" in result["goals"]
+    disk = result["disk"]  # the same blocks into a pruned and an archive copy
+    assert disk["window_blocks"] == 4 and disk["measured_blocks"] == 4
+    pruned, archive = disk["pruned"], disk["archive"]
+    assert 0 < pruned["logical_bytes_per_transfer"] < archive["logical_bytes_per_transfer"]
+    assert pruned["logical_by_prefix"].get("e:", 0) <= 0  # events go with the state
 
 
 def test_the_state_writer_goes_past_the_genesis_allocation(tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ def run(
     per_block: int = 2_000,
     cache_mb: int = DEFAULT_STATE_CACHE_MB,
     seed: int = 19,
-    disk_window: bool = True,
+    disk_window: int = state_disk.WINDOW,  # 0: no disk figures
+    disk_blocks: int = state_disk.MEASURED,
     repeats: int = 3,
 ) -> dict[str, Any]:
     sizes = sorted(set(accounts))
@@ -164,7 +165,9 @@ def run(
         peak = max(found["peak_rss_mb"] for found in runs)
         figures[f"{size}"] = {"accounts": size, "state_write_s": written, **best, "peak_rss_mb": peak}
     rates = [figures[f"{s}"]["transfers_per_s"] for s in sizes]
-    disk = _disk(keys[: state_disk.PER_BLOCK], sizes[0], rng) if disk_window else None
+    disk = (
+        _disk(keys[: state_disk.PER_BLOCK], sizes[0], rng, disk_window, disk_blocks) if disk_window else None
+    )
     return {
         "name": "state",
         "blocks": blocks,
@@ -179,20 +182,19 @@ def run(
     }
 
 
-def _disk(keys: list[Keypair], size: int, rng: random.Random) -> dict[str, Any]:
+def _disk(keys: list[Keypair], size: int, rng: random.Random, window: int, measured: int) -> dict[str, Any]:
     """Steady disk bytes per transfer at `size` accounts, pruned and archive.
     Recipients are accounts the state holds: a growing state is not a
     steady one."""
     spec = bench_spec(keys)
     pool = [k.public for k in keys] + [extra_account(i) for i in range(size - len(keys))]
-    window, measured = state_disk.WINDOW, state_disk.MEASURED
     txs = _transfers(spec, keys, pool, window + measured, rng)
     with tempfile.TemporaryDirectory(prefix="vcoin-bench-disk-") as tmp:
         with _child() as child:
             built = child.submit(state_disk.author, Path(tmp), keys, size - len(keys), txs).result()
         found: dict[str, Any] = {"accounts": size, "window_blocks": window, "measured_blocks": measured,
                                  "transfers_per_block": len(keys)}  # fmt: skip
-        for name, keep in (("pruned", state_disk.WINDOW), ("archive", None)):
+        for name, keep in (("pruned", window), ("archive", None)):
             with _child() as child:
                 found[name] = child.submit(state_disk.measure, Path(tmp), keys, built, window, keep).result()
     return found
