@@ -76,8 +76,10 @@ class StatePruner:
         self.chunk = chunk
         self.floor = _number(store.meta(STATE_FLOOR)) or 0
         self.through = _number(store.meta(PRUNED_THROUGH))
-        if self.through is None:
-            self.through = self.floor  # nothing was journaled below a fresh floor
+        # Nothing is journaled below a floor set from outside (a fresh store,
+        # a warp sync), so the walk starts at the floor; a height cut short
+        # by a crash (floor moved, not yet done) is walked again.
+        self.through = max(self.through or 0, self.floor - 1)
         if keep is not None and store.meta(PRUNING_MODE) != PRUNED:
             self._start_journaling(finalized)
         store.put_meta(PRUNING_MODE, ARCHIVE if keep is None else PRUNED)
