@@ -1,20 +1,19 @@
 """State pruning: delete the trie nodes that no kept state needs.
 
 Substrate's death rows, kept in LevelDB rather than in memory. Each block's
-write journals the nodes the block replaced (`J:` number‖hash → hashes) and
-marks each of them dead by that block (`D:` node → number‖hash); a node any
-later block builds again is unmarked in that block's write
-(`node.storage.BufferedNodeStore`). When finality leaves height h outside
-the window, the canonical block at h's journal is walked, and a node still
-marked dead by exactly that block is deleted with its mark.
+write journals the nodes the block replaced (`R:` number‖hash → the
+block's birth ‖ hashes), and every stored node carries its own birth: the
+sequence number of the write that last stored it (`node.node_store`). When
+finality leaves height h outside the window, the canonical block at h's
+journal is walked, and a node born before that block is deleted: it was
+not built again since.
 
 Why that is safe: every kept state is the canonical block at h or one of its
 descendants, each imported after it. A node in a descendant's tree that the
-block at h replaced must have been built again on the way, and that
-import unmarked it; a later mark by any other block also differs from h's.
-So the check never deletes a live node. What it can miss: a node that only
-a fork built again, or that a fork replaced after h did, stays (forks are
-rare; such nodes leak, they are never lost).
+block at h replaced must have been built again on the way, and that write
+gave it a later birth. So the check never deletes a live node. What it can
+miss: a node that only a fork built again stays (forks are rare; such nodes
+leak, they are never lost).
 
 A block's events are state too: they go with it (`events_kept`).
 
@@ -30,12 +29,10 @@ import os
 import threading
 import time
 
+from node.node_store import BIRTH_BYTES, JOURNAL_PREFIX, NODE_PREFIX
 from node.storage import (
-    DEATH_PREFIX,
     EVENTS_PREFIX,
-    JOURNAL_PREFIX,
     META_PREFIX,
-    NODE_PREFIX,
     PRUNED_THROUGH,
     PRUNING_MODE,
     STATE_FLOOR,
@@ -117,21 +114,19 @@ class StatePruner:
 
     def _start_journaling(self, finalized: int) -> None:
         """Pruning after an archive run (or on a store from before pruning):
-        blocks imported meanwhile neither journaled what they replaced nor
-        unmarked what they built again, so the marks and journals left from
-        an earlier pruning run no longer prove anything. They go, and the
-        heights up to the finalized block count as done: what archive wrote
-        is kept (never deleted), whatever is journaled from now on is pruned."""
+        blocks imported meanwhile journaled nothing, so the heights up to
+        the finalized block count as done and the journals left from an
+        earlier pruning run go: what archive wrote is kept (never deleted),
+        whatever is journaled from now on is pruned."""
         db = self.store.db
-        for prefix in (DEATH_PREFIX, JOURNAL_PREFIX):
-            while True:
-                with db.iterator(prefix=prefix, include_value=False) as keys:
-                    chunk = [key for key, _ in zip(keys, range(100_000), strict=False)]
-                if not chunk:
-                    break
-                with db.write_batch() as batch:
-                    for key in chunk:
-                        batch.delete(key)
+        while True:
+            with db.iterator(prefix=JOURNAL_PREFIX, include_value=False) as keys:
+                chunk = [key for key, _ in zip(keys, range(100_000), strict=False)]
+            if not chunk:
+                break
+            with db.write_batch() as batch:
+                for key in chunk:
+                    batch.delete(key)
         assert self.through is not None
         self.through = max(self.through, finalized)
         self.store.put_meta(PRUNED_THROUGH, self.through.to_bytes(8, "big"))
@@ -183,12 +178,13 @@ class StatePruner:
             self.floor = number
         canonical = store.hash_at(number)
         tag = None if canonical is None else height + canonical
-        dead = None if tag is None else db.get(JOURNAL_PREFIX + tag)
-        if tag is not None and dead:
+        journal = None if tag is None else db.get(JOURNAL_PREFIX + tag)
+        if journal:
+            birth, dead = journal[:BIRTH_BYTES], journal[BIRTH_BYTES:]
             for start in range(0, len(dead), 32 * self.chunk):
                 if self._stopping:
                     return
-                self._delete_dead(dead[start : start + 32 * self.chunk], tag)
+                self._delete_dead(dead[start : start + 32 * self.chunk], birth)
         below = (number - 1).to_bytes(8, "big")
         with db.write_batch() as batch:
             # The blocks one height down (forks too: each journaled) lose
@@ -201,17 +197,20 @@ class StatePruner:
 
     def _compact(self) -> None:
         start = time.monotonic()
-        for prefix in (NODE_PREFIX, DEATH_PREFIX, JOURNAL_PREFIX, EVENTS_PREFIX):
+        for prefix in (NODE_PREFIX, JOURNAL_PREFIX, EVENTS_PREFIX):
             self.store.db.compact_range(start=prefix, stop=prefix[:-1] + bytes([prefix[-1] + 1]))
         self._since_compaction = 0
         log.info("State pruning: deleted keys compacted away in %.1f s", time.monotonic() - start)
 
-    def _delete_dead(self, hashes: bytes, tag: bytes) -> None:
+    def _delete_dead(self, hashes: bytes, birth: bytes) -> None:
+        """Delete each of `hashes` born before `birth` (the replacing
+        block's): one not built again since. Births are fixed-width
+        big-endian, so bytes compare as numbers."""
         db = self.store.db
         with self.store.write_lock, db.write_batch() as batch:
             for offset in range(0, len(hashes), 32):
-                node_hash = hashes[offset : offset + 32]
-                if db.get(DEATH_PREFIX + node_hash) == tag:
-                    batch.delete(NODE_PREFIX + node_hash)
-                    batch.delete(DEATH_PREFIX + node_hash)
+                key = NODE_PREFIX + hashes[offset : offset + 32]
+                stored = db.get(key)
+                if stored is not None and stored[-BIRTH_BYTES:] < birth:
+                    batch.delete(key)
                     self.nodes_deleted += 1

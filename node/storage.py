@@ -20,10 +20,11 @@ from typing import Any
 import msgpack
 import plyvel
 
+from node.node_store import BufferedNodeStore
+from node.storage_upgrade import upgrade
 from runtime.codec import blake2b_256, encode
 from runtime.types import Block, Header
 
-NODE_PREFIX = _NODE = b"n:"
 _BLOCK = b"b:"
 _HEADER = b"H:"  # headers apart from bodies: import and RPC read them without the body
 _NUMBER = b"h:"
@@ -31,8 +32,6 @@ EVENTS_PREFIX = _EVENTS = b"e:"
 _TX = b"x:"
 META_PREFIX = _META = b"m:"
 _JUSTIFICATION = b"j:"
-DEATH_PREFIX = _DEATH = b"D:"  # node hash -> number ‖ hash of the block that replaced it (node.state_pruning)
-JOURNAL_PREFIX = _JOURNAL = b"J:"  # number ‖ block hash -> the node hashes that block replaced
 _HISTORY = b"i:"  # the history index's own keys (node.history), apart from the chain's
 FLAT_PREFIX = _FLAT = (
     b"f:"  # the state at FLAT_ROOT as key -> value (node.flat_state): reads without the trie
@@ -54,70 +53,6 @@ FlatMove = tuple[bytes, Mapping[bytes, bytes | None]]
 
 class StorageError(Exception):
     """The data directory cannot be used (in use, corrupt, another chain)."""
-
-
-class BufferedNodeStore:
-    """A `NodeStore` whose writes wait in memory until the block commits.
-
-    It also keeps what the block did to the tree: the nodes it added
-    (`born`) and the ones it replaced (`dead`), net over every update the
-    block made. A pruning node journals them (see `node.state_pruning`).
-    """
-
-    def __init__(self, db: "plyvel.DB") -> None:
-        self._db = db
-        self.pending: dict[bytes, bytes] = {}
-        self.born: set[bytes] = set()
-        self.dead: set[bytes] = set()
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.pending.get(key)
-        if value is None:
-            value = self._db.get(_NODE + key)
-        return value
-
-    def replace(self, gone: list[bytes], fresh: Mapping[bytes, bytes]) -> None:
-        if not self.born and not self.dead:  # a block's one update: set algebra in C
-            kept = fresh.keys() & gone  # rebuilt as they were: already stored
-            self.dead = set(gone) - kept
-            self.born = fresh.keys() - kept
-            self.pending.update(fresh)
-            for node_hash in kept:
-                del self.pending[node_hash]
-            return
-        for node_hash in gone:
-            if node_hash in self.born:  # built earlier in this block: never stored
-                self.born.discard(node_hash)
-                self.pending.pop(node_hash, None)
-            else:
-                self.dead.add(node_hash)
-        for node_hash, raw in fresh.items():
-            if node_hash in self.dead:  # rebuilt as it was: already stored
-                self.dead.discard(node_hash)
-            else:
-                self.born.add(node_hash)
-                self.pending[node_hash] = raw
-
-    def drain_into(self, batch: Any, journal: tuple[int, bytes] | None = None) -> None:
-        """Write the pending nodes; with `journal` (the block's number and
-        hash), also what the block replaced, for pruning."""
-        for key, value in self.pending.items():
-            batch.put(_NODE + key, value)
-        if journal is not None and (self.born or self.dead):  # not a re-commit (reorg)
-            number, block_hash = journal
-            tag = number.to_bytes(8, "big") + block_hash
-            # A node built again is alive again, whoever replaced it before.
-            for node_hash in self.born:
-                batch.delete(_DEATH + node_hash)
-            for node_hash in self.dead:
-                batch.put(_DEATH + node_hash, tag)
-            batch.put(_JOURNAL + tag, b"".join(sorted(self.dead)))
-        self.discard()
-
-    def discard(self) -> None:
-        self.pending = {}
-        self.born = set()
-        self.dead = set()
 
 
 def _locked_elsewhere(lock_file: Path) -> bool:
@@ -145,6 +80,7 @@ class ChainStore:
             raise StorageError(f"cannot open the database at {path}: {exc}") from None
         except plyvel.CorruptionError as exc:
             raise StorageError(f"the database at {path} is corrupt: {exc}") from None
+        upgrade(self.db)  # a store from before nodes carried their birth
         self.nodes = BufferedNodeStore(self.db)
         # Block commits against the pruner's check-then-delete (node.state_pruning).
         self.write_lock = threading.Lock()

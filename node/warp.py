@@ -56,9 +56,9 @@ from consensus.slots import slot_at, verify_seal
 from node.abc import ChainReader
 from node.chain import Chain
 from node.finality import FinalityGadget
+from node.node_store import NODE_PREFIX, raw_node
 from node.p2p import Network
 from node.peer_book import Offence
-from node.storage import NODE_PREFIX
 from node.sync import BlockSync
 from node.warp_download import MAX_SUBTREES, Download
 from node.warp_protocol import BUSY, HEADERS, TARGET, StateProtocol
@@ -184,7 +184,7 @@ class WarpSync:
         """(worker thread) Subtrees of the target's state not held here."""
         get = self.node.chain.store.db.get
         return missing_under(
-            lambda h: get(NODE_PREFIX + h), target.header.state_root, MISSING_LIMIT, MAX_SUBTREES
+            lambda h: raw_node(get(NODE_PREFIX + h)), target.header.state_root, MISSING_LIMIT, MAX_SUBTREES
         )
 
     def _confirmed(self, target: Target) -> bool:

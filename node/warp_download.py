@@ -24,8 +24,8 @@ from typing import Any
 
 import trio
 
+from node.node_store import NODE_PREFIX, raw_node
 from node.peer_book import Offence
-from node.storage import NODE_PREFIX
 from node.warp_protocol import BUSY, CHUNK_TIMEOUT, NODES, UNKNOWN_ROOT, StateProtocol
 from node.warp_store import Progress, Target, frontier, progress, save_batch
 from runtime.state_chunks import MAX_LEAVES, BadChunk, ForgedState, Subtree, verify, verify_local
@@ -296,7 +296,7 @@ class Download:
         answered: list[Subtree] = []
         opened: list[Subtree] = []
         for subtree in batch:
-            raw = get(NODE_PREFIX + subtree.hash)
+            raw = raw_node(get(NODE_PREFIX + subtree.hash))
             if raw is None:
                 fetch.append(subtree)
                 continue

@@ -33,7 +33,8 @@ import msgpack
 
 from consensus.finality import Justification
 from node.chain import LEAVES
-from node.storage import FINALIZED, JUSTIFIED, META_PREFIX, NODE_PREFIX, STATE_FLOOR, ChainStore
+from node.node_store import NODE_PREFIX
+from node.storage import FINALIZED, JUSTIFIED, META_PREFIX, STATE_FLOOR, ChainStore
 from runtime.merkle import EMPTY_ROOT
 from runtime.state_chunks import ForgedState, Subtree
 from runtime.types import Block, Header
@@ -148,7 +149,7 @@ def save_batch(
         fresh.add(subtree.hash)
     with store.db.write_batch(transaction=True) as batch:
         for node_hash, raw in nodes.items():
-            batch.put(NODE_PREFIX + node_hash, raw)
+            batch.put(NODE_PREFIX + node_hash, store.nodes.stored(raw))
         for subtree in answered:
             batch.delete(_FRONTIER + subtree.hash)
         for subtree in opened:

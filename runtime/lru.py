@@ -16,6 +16,7 @@ lock the owner passes in (the runtime itself imports no threading).
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from itertools import islice
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -62,6 +63,13 @@ class LRUCache(Generic[K, V]):
             return False, None
         return True, value  # type: ignore[return-value]
 
+    @property
+    def peek_value(self) -> Callable[[K], V | None]:
+        """The value or None, recency untouched, as one C call: for a hot
+        reader whose hits the cache drops right after (a trie update's
+        replaced nodes)."""
+        return self._entries.get
+
     def lookup(self, key: K) -> tuple[bool, V | None]:
         """(found, value), marked most recently used: tells a cached None
         from a miss."""
@@ -88,17 +96,20 @@ class LRUCache(Generic[K, V]):
     def replace(self, gone: Iterable[K], items: Iterable[tuple[K, V]]) -> None:
         """Forget `gone`, then put `items`, under one lock."""
         entries, size_of = self._entries, self._size_of
+        pop = entries.pop
+        change = 0  # a local, not an attribute per entry: a block's update is ~100k entries
         with self._lock:
             for key in gone:
-                value = entries.pop(key, _ABSENT)
+                value = pop(key, _ABSENT)
                 if value is not _ABSENT:
-                    self.bytes -= size_of(key, value)  # type: ignore[arg-type]
+                    change -= size_of(key, value)  # type: ignore[arg-type]
             for key, value in items:
-                old = entries.pop(key, _ABSENT)
+                old = pop(key, _ABSENT)
                 if old is not _ABSENT:
-                    self.bytes -= size_of(key, old)  # type: ignore[arg-type]
+                    change -= size_of(key, old)  # type: ignore[arg-type]
                 entries[key] = value
-                self.bytes += size_of(key, value)
+                change += size_of(key, value)
+            self.bytes += change
             if self.bytes > self.budget_bytes:
                 self._evict()
 
@@ -121,3 +132,44 @@ class LRUCache(Generic[K, V]):
             key, value = entries.popitem(last=False)
             self.bytes -= self._size_of(key, value)
             self.evictions += 1
+
+
+class FifoCache(LRUCache[K, V]):
+    """The same budget and interface, but first in, first out: a hit leaves
+    the order alone, and eviction drops the oldest in batches.
+
+    For a cache whose readers replace what they read: a trie update drops
+    every node it reads and inserts the rebuilt ones, so recency adds
+    nothing there, while an ordered dict's per-entry links cost a large
+    state (hundreds of thousands of entries, random keys) a cache miss or
+    two per entry on every update. A plain dict pops faster; its holes are
+    skipped once per batch, not once per entry.
+    """
+
+    _BATCH = 256
+
+    def __init__(
+        self,
+        budget_bytes: int,
+        size_of: Callable[[K, V], int],
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        super().__init__(budget_bytes, size_of, lock)
+        self._entries = {}  # type: ignore[assignment]
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        return self._entries.get(key, default)
+
+    def lookup(self, key: K) -> tuple[bool, V | None]:
+        return self.peek(key)
+
+    def _evict(self) -> None:
+        entries, size_of = self._entries, self._size_of
+        while self.bytes > self.budget_bytes and entries:
+            for key in list(islice(entries, self._BATCH)):  # the oldest, in one scan
+                value = entries.pop(key, _ABSENT)
+                if value is not _ABSENT:
+                    self.bytes -= size_of(key, value)  # type: ignore[arg-type]
+                    self.evictions += 1
+                if self.bytes <= self.budget_bytes:
+                    break

@@ -14,10 +14,11 @@ stays readable (forks, history) for as long as its nodes are kept.
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from hashlib import blake2b as _blake2b
 from typing import Any, Protocol
 
 from runtime.codec import ZERO_HASH, blake2b_256
-from runtime.lru import LRUCache
+from runtime.lru import FifoCache
 
 EMPTY_ROOT = ZERO_HASH
 _LEAF = 0
@@ -86,7 +87,7 @@ class TrieDB:
         lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.store = store
-        self._cache: LRUCache[bytes, Node] = LRUCache(cache_bytes, _node_bytes, lock)
+        self._cache: FifoCache[bytes, Node] = FifoCache(cache_bytes, _node_bytes, lock)
 
     def _load(self, node_hash: bytes) -> Node:
         node = self._cache.get(node_hash)
@@ -192,7 +193,9 @@ class _Update:
 
     def __init__(self, trie: TrieDB) -> None:
         self.trie = trie
-        self._cached = trie._cache.get  # the hot path's lookup, one call
+        # Every node an update reads it replaces, and the cache drops those
+        # after the update: their recency need not be kept.
+        self._cached = trie._cache.peek_value
         self.fresh: dict[bytes, bytes] = {}  # hash -> stored bytes
         self.built: dict[bytes, Node] = {}  # hash -> decoded, for the cache
         self.gone: list[bytes] = []
@@ -214,13 +217,50 @@ class _Update:
                 items = sorted([*items, (path, key, value)])
             return self.build(shift, [it for it in items if it[2] is not None])
         if len(items) == 1:  # most of a path's depth: no split to search
-            if (items[0][0] >> shift) & 1:
-                return self.inner(node[1], self.update(node[2], shift - 1, items))
-            return self.inner(self.update(node[1], shift - 1, items), node[2])
+            return self.update_one(node, shift, items[0])
         split = _split(items, shift)
         left = self.update(node[1], shift - 1, items[:split])
         right = self.update(node[2], shift - 1, items[split:])
         return self.inner(left, right)
+
+    def update_one(self, node: Node, shift: int, item: Item) -> bytes:
+        """`update` of one key below the inner `node` (already in `gone`):
+        a loop down and one up, for a large state's paths are mostly one
+        key deep and a call per level was most of the update's time."""
+        path, cached, gone = item[0], self._cached, self.gone
+        siblings: list[tuple[int, bytes]] = []  # (our side, the other child) per level
+        while True:
+            side = (path >> shift) & 1
+            siblings.append((side, node[1] if side else node[2]))
+            node_hash = node[2] if side else node[1]
+            shift -= 1
+            if node_hash == EMPTY_ROOT:
+                sub = self.build(shift, [item] if item[2] is not None else [])
+                break
+            gone.append(node_hash)
+            found = cached(node_hash)
+            node = found if found is not None else self.trie._load(node_hash)
+            if node[0] == _LEAF:
+                sub = self._at_leaf(node, shift, item)
+                break
+        fresh, built = self.fresh, self.built
+        for side, sibling in reversed(siblings):
+            left, right = (sibling, sub) if side else (sub, sibling)
+            if left == EMPTY_ROOT or right == EMPTY_ROOT:
+                sub = self.inner(left, right)  # a lone leaf may rise
+                continue
+            raw = b"\x01" + left + right
+            sub = _blake2b(raw, digest_size=32).digest()
+            fresh[sub] = raw
+            built[sub] = (_INNER, left, right)
+        return sub
+
+    def _at_leaf(self, node: Node, shift: int, item: Item) -> bytes:
+        """The subtree where `item` meets the leaf `node` (already in `gone`)."""
+        items = [item]
+        if node[2] != item[1]:
+            items = sorted([item, (node[1], node[2], node[3])])
+        return self.build(shift, [it for it in items if it[2] is not None])
 
     def build(self, shift: int, items: list[Item]) -> bytes:
         if not items:

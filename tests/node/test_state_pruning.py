@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from genesis.spec import dev_spec
 from node.chain import Chain
+from node.node_store import NODE_PREFIX
 from node.state_pruning import PRUNED, StatePruned, StatePruner
-from node.storage import NODE_PREFIX, PRUNING_MODE, STATE_FLOOR, ChainStore
+from node.storage import PRUNING_MODE, STATE_FLOOR, ChainStore
 from runtime.codec import blake2b_256
 from runtime.merkle import EMPTY_ROOT, TrieDB
 from tests.node.test_flat_state import _block_on, steps
@@ -123,11 +124,11 @@ def test_a_crash_mid_height_resumes(tmp_path_factory: Any, history: list[Any], c
     dying = StatePruner(blocks.store, 1, chunk=1)
     original, calls = dying._delete_dead, [0]
 
-    def delete_then_die(hashes: bytes, tag: bytes) -> None:
+    def delete_then_die(hashes: bytes, birth: bytes) -> None:
         if calls[0] == crash_after:
             raise Crash
         calls[0] += 1
-        original(hashes, tag)
+        original(hashes, birth)
 
     dying._delete_dead = delete_then_die  # type: ignore[method-assign]
     with contextlib.suppress(Crash):  # when it has fewer chunks than that, it simply finishes

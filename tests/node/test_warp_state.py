@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import trio
 
-from node.storage import NODE_PREFIX, ChainStore
+from node.node_store import NODE_PREFIX
+from node.storage import ChainStore
 from node.warp_download import Download
 from node.warp_store import (
     Target,
@@ -79,7 +80,7 @@ def test_a_state_whose_nodes_repeat_is_refused_at_once(tmp_path: Path) -> None:
         with store.db.write_batch() as batch:
             store.nodes.drain_into(batch)
             for key, value in nodes.items():
-                batch.put(NODE_PREFIX + key, value)
+                batch.put(NODE_PREFIX + key, store.nodes.stored(value))
         target = _target(n)
         start(store, target)
         download = trio.run(_run, _node(store), target)

@@ -1,4 +1,4 @@
-from runtime.lru import LRUCache
+from runtime.lru import FifoCache, LRUCache
 
 
 def _size(key: bytes, value: bytes | None) -> int:
@@ -42,3 +42,27 @@ def test_never_exceeds_its_budget() -> None:
         cache.put(i % 700, b"x" * (i % 37))
         assert cache.bytes <= 1_000
     assert cache.bytes == sum(len(v) + 8 for _, v in cache.items())
+
+
+def test_fifo_evicts_the_oldest_whatever_was_read() -> None:
+    cache: FifoCache[bytes, bytes | None] = FifoCache(3 * 12, _size)
+    for key in (b"a", b"b", b"c"):
+        cache.put(key, b"x")
+    assert cache.get(b"a") == b"x" and cache.lookup(b"a") == (True, b"x")  # no reorder
+    cache.put(b"d", b"x")
+    assert b"a" not in cache and all(k in cache for k in (b"b", b"c", b"d"))
+    assert cache.evictions == 1 and cache.bytes == 36
+
+
+def test_fifo_replace_keeps_its_budget_through_many_batches() -> None:
+    """A trie update's shape: drop what was read, add what was built; the
+    bytes always match the entries and the oldest go first."""
+    cache: FifoCache[int, bytes] = FifoCache(5_000, lambda k, v: len(v) + 8)
+    for step in range(300):
+        gone = [k for k in range(step * 10 - 40, step * 10 - 35) if k >= 0]  # half of them
+        cache.replace(gone, [(step * 10 + i, b"x" * (i * 7 % 50)) for i in range(10)])
+        assert cache.bytes <= 5_000
+        assert cache.bytes == sum(len(v) + 8 for _, v in cache.items())
+    kept = [k for k, _ in cache.items()]
+    assert kept == sorted(kept) and kept[-1] == 2_999  # in insertion order, the newest kept
+    assert cache.evictions > 0
