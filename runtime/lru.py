@@ -146,7 +146,7 @@ class FifoCache(LRUCache[K, V]):
     skipped once per batch, not once per entry.
     """
 
-    _BATCH = 256
+    _BATCH = 4096
 
     def __init__(
         self,
@@ -164,12 +164,16 @@ class FifoCache(LRUCache[K, V]):
         return self.peek(key)
 
     def _evict(self) -> None:
+        """Down to a low-water mark, a batch per scan: each scan skips the
+        holes earlier evictions left at the dict's front, so evicting one
+        entry per insert would rescan them every time."""
         entries, size_of = self._entries, self._size_of
-        while self.bytes > self.budget_bytes and entries:
+        target = self.budget_bytes - self.budget_bytes // 16
+        while self.bytes > target and entries:
             for key in list(islice(entries, self._BATCH)):  # the oldest, in one scan
                 value = entries.pop(key, _ABSENT)
                 if value is not _ABSENT:
                     self.bytes -= size_of(key, value)  # type: ignore[arg-type]
                     self.evictions += 1
-                if self.bytes <= self.budget_bytes:
+                if self.bytes <= target:
                     break

@@ -45,13 +45,14 @@ def test_never_exceeds_its_budget() -> None:
 
 
 def test_fifo_evicts_the_oldest_whatever_was_read() -> None:
-    cache: FifoCache[bytes, bytes | None] = FifoCache(3 * 12, _size)
-    for key in (b"a", b"b", b"c"):
-        cache.put(key, b"x")
-    assert cache.get(b"a") == b"x" and cache.lookup(b"a") == (True, b"x")  # no reorder
-    cache.put(b"d", b"x")
-    assert b"a" not in cache and all(k in cache for k in (b"b", b"c", b"d"))
-    assert cache.evictions == 1 and cache.bytes == 36
+    cache: FifoCache[bytes, bytes | None] = FifoCache(16 * 12, _size)
+    for key in range(16):
+        cache.put(bytes([key]), b"x")
+    assert cache.get(bytes([0])) == b"x" and cache.lookup(bytes([0])) == (True, b"x")  # no reorder
+    cache.put(b"new", b"x")
+    # down to the low-water mark (15/16 of the budget): the three oldest go
+    assert [k for k, _ in cache.items()] == [bytes([k]) for k in range(3, 16)] + [b"new"]
+    assert cache.evictions == 3 and cache.bytes == 13 * 12 + 14
 
 
 def test_fifo_replace_keeps_its_budget_through_many_batches() -> None:
