@@ -90,9 +90,7 @@ class BufferedNodeStore:
             batch.put(NODE_PREFIX + key, value + birth)
         if journal is not None and (self.born or self.dead):  # not a re-commit (reorg)
             number, block_hash = journal
-            batch.put(
-                JOURNAL_PREFIX + number.to_bytes(8, "big") + block_hash, birth + b"".join(sorted(self.dead))
-            )
+            batch.put(JOURNAL_PREFIX + number.to_bytes(8, "big") + block_hash, birth + b"".join(self.dead))
         batch.put(NODE_SEQ, birth)
         self.discard()
 

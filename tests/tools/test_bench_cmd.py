@@ -39,8 +39,8 @@ def test_bench_import_json_reports_a_ratio_from_its_own_figures() -> None:
 
 @pytest.mark.slow
 def test_bench_network_json_measures_sync_finality_and_inclusion() -> None:
-    result = bench_json("network", "--sync-blocks", "600", "--finality-seconds", "3")
-    assert result["sync_blocks"] == 600 and result["sync_blocks_per_s"] > 0
+    result = bench_json("network", "--sync-blocks", "300", "--finality-seconds", "3")
+    assert result["sync_blocks"] == 300 and result["sync_blocks_per_s"] > 0
     assert result["ratio"] == result["sync_blocks_per_s"] / result["local_import_blocks_per_s"]
     assert 0 <= result["finality_lag_slots_median"] <= result["finality_lag_slots_max"] < 10
     assert 0 < result["inclusion_seconds_median"] < 30
