@@ -25,6 +25,8 @@ _ABSENT = object()
 
 
 class LRUCache(Generic[K, V]):
+    _entries_type: type = OrderedDict  # recency kept in order (FifoCache: insertion order only)
+
     def __init__(
         self,
         budget_bytes: int,
@@ -34,7 +36,7 @@ class LRUCache(Generic[K, V]):
         self.budget_bytes = budget_bytes
         self._size_of = size_of
         self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
-        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._entries: OrderedDict[K, V] = self._entries_type()
         self.bytes = 0
         self.evictions = 0
 
@@ -147,15 +149,7 @@ class FifoCache(LRUCache[K, V]):
     """
 
     _BATCH = 4096
-
-    def __init__(
-        self,
-        budget_bytes: int,
-        size_of: Callable[[K, V], int],
-        lock: AbstractContextManager[object] | None = None,
-    ) -> None:
-        super().__init__(budget_bytes, size_of, lock)
-        self._entries = {}  # type: ignore[assignment]
+    _entries_type = dict
 
     def get(self, key: K, default: V | None = None) -> V | None:
         return self._entries.get(key, default)
