@@ -65,13 +65,6 @@ class LRUCache(Generic[K, V]):
             return False, None
         return True, value  # type: ignore[return-value]
 
-    @property
-    def peek_value(self) -> Callable[[K], V | None]:
-        """The value or None, recency untouched, as one C call: for a hot
-        reader whose hits the cache drops right after (a trie update's
-        replaced nodes)."""
-        return self._entries.get
-
     def lookup(self, key: K) -> tuple[bool, V | None]:
         """(found, value), marked most recently used: tells a cached None
         from a miss."""
@@ -153,6 +146,24 @@ class FifoCache(LRUCache[K, V]):
 
     def get(self, key: K, default: V | None = None) -> V | None:
         return self._entries.get(key, default)
+
+    @property
+    def take(self) -> Callable[[K, None], V | None]:
+        """`take(key, None)` removes and returns an entry (None if absent)
+        as one C call; its bytes are counted off by the `swap` that follows."""
+        return self._entries.pop
+
+    def swap(self, taken_bytes: int, fresh: dict[K, V], fresh_bytes: int) -> None:
+        """One batch's effect in C-level calls: what it took (`take`) is
+        `taken_bytes` gone, `fresh` (`fresh_bytes` in all) goes in."""
+        entries = self._entries
+        with self._lock:
+            for key in fresh.keys() & entries.keys():  # rare: equal to one cached already
+                self.bytes -= self._size_of(key, entries[key])
+            entries.update(fresh)
+            self.bytes += fresh_bytes - taken_bytes
+            if self.bytes > self.budget_bytes:
+                self._evict()
 
     def lookup(self, key: K) -> tuple[bool, V | None]:
         return self.peek(key)

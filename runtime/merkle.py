@@ -71,9 +71,12 @@ def _path(key: bytes) -> int:
     return int.from_bytes(blake2b_256(key), "big")
 
 
+_INNER_BYTES = 96 + _INNER_OVERHEAD
+
+
 def _node_bytes(node_hash: bytes, node: Node) -> int:
     if node[0] == _INNER:
-        return 96 + _INNER_OVERHEAD
+        return _INNER_BYTES
     return 32 + len(node[2]) + len(node[3]) + _LEAF_OVERHEAD
 
 
@@ -91,19 +94,21 @@ class TrieDB:
 
     def _load(self, node_hash: bytes) -> Node:
         node = self._cache.get(node_hash)
-        if node is not None:
-            return node
+        if node is None:
+            node = self._fetch(node_hash)
+            self._cache.put(node_hash, node)
+        return node
+
+    def _fetch(self, node_hash: bytes) -> Node:
+        """A node decoded from the store (the cache neither read nor filled)."""
         raw = self.store.get(node_hash)
         if raw is None:
             raise MissingNode(node_hash.hex())
         if raw[0] == _INNER:
-            node = (_INNER, raw[1:33], raw[33:65])
-        else:
-            key_len = int.from_bytes(raw[1:3], "big")
-            key = raw[3 : 3 + key_len]
-            node = (_LEAF, _path(key), key, raw[3 + key_len :])
-        self._cache.put(node_hash, node)
-        return node
+            return (_INNER, raw[1:33], raw[33:65])
+        key_len = int.from_bytes(raw[1:3], "big")
+        key = raw[3 : 3 + key_len]
+        return (_LEAF, _path(key), key, raw[3 + key_len :])
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         path = _path(key)
@@ -124,9 +129,10 @@ class TrieDB:
         work = _Update(self)
         new_root = work.update(root, _TOP_BIT, items)
         self.store.replace(work.gone, work.fresh)
-        # The new nodes are the next block's path; the replaced ones only
-        # an older root reads (reloaded then): one pass, one lock.
-        self._cache.replace(work.gone, work.built.items())
+        # The replaced nodes left the cache as they were read (only an
+        # older root reads them again, reloaded then); the new ones are
+        # the next block's path.
+        self._cache.swap(work.taken_bytes, work.built, work.built_bytes)
         return new_root
 
     def diff(self, old: bytes, new: bytes) -> dict[bytes, bytes | None]:
@@ -189,16 +195,26 @@ class TrieDB:
 class _Update:
     """One batch update's work: the nodes it builds and replaces."""
 
-    __slots__ = ("trie", "fresh", "built", "gone", "_cached")
+    __slots__ = ("trie", "fresh", "built", "gone", "taken_bytes", "built_bytes", "_take")
 
     def __init__(self, trie: TrieDB) -> None:
         self.trie = trie
-        # Every node an update reads it replaces, and the cache drops those
-        # after the update: their recency need not be kept.
-        self._cached = trie._cache.peek_value
+        # Every node an update reads it replaces: it leaves the cache as it
+        # is read (one dict operation, not a lookup now and a pop later).
+        self._take = trie._cache.take
         self.fresh: dict[bytes, bytes] = {}  # hash -> stored bytes
         self.built: dict[bytes, Node] = {}  # hash -> decoded, for the cache
         self.gone: list[bytes] = []
+        self.taken_bytes = 0  # of the nodes taken from the cache
+        self.built_bytes = 0
+
+    def read(self, node_hash: bytes) -> Node:
+        """A node this update replaces, taken from the cache or fetched."""
+        node = self._take(node_hash, None)
+        if node is None:
+            return self.trie._fetch(node_hash)
+        self.taken_bytes += _INNER_BYTES if node[0] == _INNER else _node_bytes(node_hash, node)
+        return node
 
     def update(self, node_hash: bytes, shift: int, items: list[Item]) -> bytes:
         if not items:
@@ -208,9 +224,7 @@ class _Update:
         # Every node on a changed path is rebuilt (into `fresh` when it
         # stays the same), so these are all the old tree's nodes that may go.
         self.gone.append(node_hash)
-        node = self._cached(node_hash)
-        if node is None:
-            node = self.trie._load(node_hash)
+        node = self.read(node_hash)
         if node[0] == _LEAF:
             _, path, key, value = node
             if not any(it[1] == key for it in items):
@@ -227,7 +241,7 @@ class _Update:
         """`update` of one key below the inner `node` (already in `gone`):
         a loop down and one up, for a large state's paths are mostly one
         key deep and a call per level was most of the update's time."""
-        path, cached, gone = item[0], self._cached, self.gone
+        path, take, gone = item[0], self._take, self.gone
         siblings: list[tuple[int, bytes]] = []  # (our side, the other child) per level
         while True:
             side = (path >> shift) & 1
@@ -238,8 +252,12 @@ class _Update:
                 sub = self.build(shift, [item] if item[2] is not None else [])
                 break
             gone.append(node_hash)
-            found = cached(node_hash)
-            node = found if found is not None else self.trie._load(node_hash)
+            found = take(node_hash, None)
+            if found is None:
+                node = self.trie._fetch(node_hash)
+            else:
+                node = found
+                self.taken_bytes += _INNER_BYTES if node[0] == _INNER else _node_bytes(node_hash, node)
             if node[0] == _LEAF:
                 sub = self._at_leaf(node, shift, item)
                 break
@@ -253,6 +271,7 @@ class _Update:
             sub = _blake2b(raw, digest_size=32).digest()
             fresh[sub] = raw
             built[sub] = (_INNER, left, right)
+            self.built_bytes += _INNER_BYTES
         return sub
 
     def _at_leaf(self, node: Node, shift: int, item: Item) -> bytes:
@@ -270,7 +289,8 @@ class _Update:
             assert value is not None
             node_hash = _leaf_hash(key, value)
             self.fresh[node_hash] = b"\x00" + len(key).to_bytes(2, "big") + key + value
-            self.built[node_hash] = (_LEAF, path, key, value)
+            self.built[node_hash] = leaf = (_LEAF, path, key, value)
+            self.built_bytes += _node_bytes(node_hash, leaf)
             return node_hash
         split = _split(items, shift)
         left = self.build(shift - 1, items[:split])
@@ -288,6 +308,7 @@ class _Update:
         node_hash = blake2b_256(raw)
         self.fresh[node_hash] = raw
         self.built[node_hash] = (_INNER, left, right)
+        self.built_bytes += _INNER_BYTES
         return node_hash
 
     def _is_leaf(self, node_hash: bytes) -> bool:

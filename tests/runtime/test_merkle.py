@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB
+from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB, _node_bytes
 
 keys = st.binary(min_size=0, max_size=4)
 batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
@@ -86,3 +86,29 @@ def test_the_node_cache_stays_within_its_byte_budget() -> None:
     for i in range(0, 4096, 7):
         assert db.get(root, i.to_bytes(4, "big")) == b"v"
     assert db._cache.bytes <= 64_000 and db._cache.evictions > 0
+
+
+@given(
+    history=st.lists(
+        st.dictionaries(
+            st.sampled_from([bytes([k]) for k in range(40)]), st.sampled_from([b"a", b"b", None])
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    budget=st.sampled_from([0, 3_000, 1 << 20]),
+)
+def test_the_node_cache_counts_exactly_what_it_holds(
+    history: list[dict[bytes, bytes | None]], budget: int
+) -> None:
+    """Updates take the nodes they replace out of the cache as they read
+    them and put the built ones in; values coming back rebuild nodes that
+    may be cached already. The byte count always equals what is held."""
+    db = TrieDB(MemoryNodeStore(), cache_bytes=budget)
+    root, model = EMPTY_ROOT, dict[bytes, bytes]()
+    for change in history:
+        root = db.update(root, change)
+        model = {k: v for k, v in {**model, **change}.items() if v is not None}
+        db.get(root, bytes([len(model) % 40]))  # readers fill the cache too
+        assert db._cache.bytes == sum(_node_bytes(h, n) for h, n in db._cache.items()) <= budget
+    assert dict(db.items(root)) == model
