@@ -21,6 +21,7 @@ import trio
 from node.api_keys import ApiKey, ApiKeys
 from node.rpc_vcoin import extrinsic_status
 from node.serve_protocol import Desks
+from node.state_pruning import StatePruned
 from node.txpool import PoolError
 from offchain.serving import PUBLISH_GRACE, SETTLE_EVERY, ServeError, StreamTo
 from runtime.codec import blake2b_256
@@ -290,11 +291,20 @@ class SessionBroker:
             )
         opened = next(e for e in status["events"] if e["pallet"] == "sessions" and e["name"] == "Opened")
         session_id = int(opened["data"]["session"])
-        found = sessions.session(self.node.chain.state, session_id)
+        # The state of the block that opened it: the best state may not
+        # have moved to that block yet when its transaction is found.
+        found = sessions.session(self._state_of(status["blockHash"]), session_id)
         if found is None:
             raise ApiError(503, "provider_unavailable", "the session ended at once", "server_error")
         log.info("API key %s: session %d opened with deposit %d", key.id, session_id, deposit)
         return ClientSession(session_id, found.provider, found.price, found.deposit, session_key, account)
+
+    def _state_of(self, block_hex: str) -> Any:
+        chain = self.node.chain
+        try:
+            return chain.state_at(bytes.fromhex(block_hex.removeprefix("0x"))) or chain.state
+        except StatePruned:  # far behind already: the best state holds it
+            return chain.state
 
     def _named(self, model: registry.Model) -> bytes:
         """No one (the chain draws a provider), unless some provider of the
