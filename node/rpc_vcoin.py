@@ -129,6 +129,10 @@ def extrinsic_status(chain: Chain, pending: bool, tx_hash: bytes) -> dict[str, A
     block_hash, index = location
     header = chain.store.header(block_hash)
     assert header is not None
+    if header.number > chain.best.number:
+        # Stored, but the chain's best state has not moved there yet: a
+        # caller told "in a block" would read a state without it.
+        return {"status": "pending"}
     finalized = chain.store.header(chain.finalized_hash)
     is_final = finalized is not None and finalized.number >= header.number
     if not chain.pruner.events_kept(header.number):  # gone with the block's state
