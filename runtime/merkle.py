@@ -127,7 +127,11 @@ class TrieDB:
             return root
         items: list[Item] = sorted((_path(k), k, v) for k, v in changes.items())
         work = _Update(self)
-        new_root = work.update(root, _TOP_BIT, items)
+        try:
+            new_root = work.update(root, _TOP_BIT, items)
+        except BaseException:  # a missing node: what was taken is still counted off
+            self._cache.swap(work.taken_bytes, {}, 0)
+            raise
         self.store.replace(work.gone, work.fresh)
         # The replaced nodes left the cache as they were read (only an
         # older root reads them again, reloaded then); the new ones are

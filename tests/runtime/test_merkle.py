@@ -1,7 +1,8 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB, _node_bytes
+from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB, _leaf_hash, _node_bytes
 
 keys = st.binary(min_size=0, max_size=4)
 batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
@@ -112,3 +113,16 @@ def test_the_node_cache_counts_exactly_what_it_holds(
         db.get(root, bytes([len(model) % 40]))  # readers fill the cache too
         assert db._cache.bytes == sum(_node_bytes(h, n) for h, n in db._cache.items()) <= budget
     assert dict(db.items(root)) == model
+
+
+def test_an_update_that_meets_a_missing_node_leaves_the_cache_count_exact() -> None:
+    store = MemoryNodeStore()
+    db = TrieDB(store)
+    root = db.update(EMPTY_ROOT, {bytes([k]): b"v" for k in range(64)})
+    del store.nodes[_leaf_hash(bytes([63]), b"v")]  # pruned, say
+    db._cache.clear()
+    for k in range(63):
+        db.get(root, bytes([k]))  # the cache holds the rest of the tree
+    with pytest.raises(MissingNode):
+        db.update(root, {bytes([k]): b"w" for k in range(64)})
+    assert db._cache.bytes == sum(_node_bytes(h, n) for h, n in db._cache.items())
