@@ -19,7 +19,7 @@ import multiaddr
 import trio
 
 from genesis.spec import load_spec
-from node import node_ops
+from node import gc_tuning, node_ops
 from node.chain import DEFAULT_STATE_CACHE_MB
 from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.node_ops import default_base_path
@@ -189,6 +189,7 @@ def _packaged(names: str | None) -> tuple[str, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log)
+    gc_tuning.tune()
     chain_name = "dev" if args.dev and not args.chain else (args.chain or "dev")
     temp_dir = None
     try:

@@ -33,15 +33,15 @@ class BufferedNodeStore:
     """A `runtime.merkle.NodeStore` whose writes wait until the block commits.
 
     It also keeps what the block did to the tree, net over every update the
-    block made: the nodes it added (`born`) and the ones it replaced
-    (`dead`); a pruning node journals the latter.
+    block made: the nodes it added (`pending`, which are exactly the ones
+    to write) and the ones it replaced (`dead`); a pruning node journals
+    the latter.
     """
 
     def __init__(self, db: "plyvel.DB") -> None:
         self._db = db
         self.birth = int.from_bytes(db.get(NODE_SEQ) or bytes(BIRTH_BYTES), "big")
         self.pending: dict[bytes, bytes] = {}
-        self.born: set[bytes] = set()
         self.dead: set[bytes] = set()
 
     def get(self, key: bytes) -> bytes | None:
@@ -57,28 +57,25 @@ class BufferedNodeStore:
         return raw + birth_bytes(self.birth)
 
     def replace(self, gone: list[bytes], fresh: Mapping[bytes, bytes]) -> None:
-        if not self.born and not self.dead:  # a block's one update: set algebra in C
+        if not self.pending and not self.dead:  # a block's one update: set algebra in C
             # A node rebuilt as it was is not written again: it is in the
             # parent's (kept) state, so it was born after any block that
             # replaced it before (see node.state_pruning).
-            kept = fresh.keys() & gone
-            self.dead = set(gone) - kept
-            self.born = fresh.keys() - kept
-            self.pending.update(fresh)
-            for node_hash in kept:
-                del self.pending[node_hash]
+            self.dead = set(gone)
+            kept = self.dead.intersection(fresh)
+            self.pending = dict(fresh)
+            if kept:
+                self.dead -= kept
+                for node_hash in kept:
+                    del self.pending[node_hash]
             return
         for node_hash in gone:
-            if node_hash in self.born:  # built earlier in this block: never stored
-                self.born.discard(node_hash)
-                self.pending.pop(node_hash, None)
-            else:
+            if self.pending.pop(node_hash, None) is None:  # built earlier in this block: never stored
                 self.dead.add(node_hash)
         for node_hash, raw in fresh.items():
             if node_hash in self.dead:  # rebuilt as it was: already stored
                 self.dead.discard(node_hash)
             else:
-                self.born.add(node_hash)
                 self.pending[node_hash] = raw
 
     def drain_into(self, batch: Any, journal: tuple[int, bytes] | None = None) -> None:
@@ -88,7 +85,7 @@ class BufferedNodeStore:
         birth = birth_bytes(self.birth)
         for key, value in self.pending.items():
             batch.put(NODE_PREFIX + key, value + birth)
-        if journal is not None and (self.born or self.dead):  # not a re-commit (reorg)
+        if journal is not None and (self.pending or self.dead):  # not a re-commit (reorg)
             number, block_hash = journal
             batch.put(JOURNAL_PREFIX + number.to_bytes(8, "big") + block_hash, birth + b"".join(self.dead))
         batch.put(NODE_SEQ, birth)
@@ -96,5 +93,4 @@ class BufferedNodeStore:
 
     def discard(self) -> None:
         self.pending = {}
-        self.born = set()
         self.dead = set()

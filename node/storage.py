@@ -45,6 +45,14 @@ JUSTIFIED = b"justified"
 FLAT_ROOT = b"flat_root"  # the state root the flat table holds; absent while it is rebuilt
 STATE_FLOOR = b"state_floor"  # the lowest block number whose state is kept (8 bytes, big-endian)
 PRUNED_THROUGH = b"pruned_through"  # the highest number whose replaced nodes are deleted
+# LevelDB's options for the chain's store (measured with 1M accounts' state,
+# random reads of trie nodes: 7.5 µs with the defaults, 2.5 µs without
+# compression, for 11% more disk). No block compression: trie nodes and
+# signatures are hashes, and each cold read decompressed a 4 KiB block.
+# Bloom filters: every level-0 table spans the whole key space (node keys
+# are hashes), so without them a read probes each one. Tables written with
+# the old options stay readable; LevelDB flags each block.
+DB_OPTIONS: dict[str, Any] = {"compression": None, "bloom_filter_bits": 10}
 PRUNING_MODE = b"state_pruning"  # how the store was last run: b"archive" or b"pruned"
 
 # (the root the flat table moves to, the changes that move it there)
@@ -71,7 +79,7 @@ class ChainStore:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = plyvel.DB(str(path), create_if_missing=True)
+            self.db = plyvel.DB(str(path), create_if_missing=True, **DB_OPTIONS)
         except plyvel.IOError as exc:
             if _locked_elsewhere(path / "LOCK"):
                 raise StorageError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genesis.spec import ChainSpec
+from node import gc_tuning
 from node.chain import DEFAULT_STATE_CACHE_MB, Chain
 from node.storage import ChainStore
 from runtime.constants import UNIT
@@ -68,6 +69,7 @@ def _dir_bytes(path: Path) -> int:
 def _prepare(root: str, seeds: list[bytes], size: int, txs: list[list[bytes]]) -> tuple[list[bytes], float]:
     """Child process: write the state of `size` accounts, author the blocks
     on a copy; the encoded blocks and the seconds the state took to write."""
+    gc_tuning.tune()  # a fresh process: paced as the node paces it
     keys = _keys(seeds)
     spec = bench_spec(keys)
     start = time.perf_counter()
@@ -88,6 +90,7 @@ def _prepare(root: str, seeds: list[bytes], size: int, txs: list[list[bytes]]) -
 
 def _import(root: str, seeds: list[bytes], blocks: list[bytes], cache_mb: int) -> dict[str, float]:
     """Child process: import the blocks; rate, peak RSS and disk growth."""
+    gc_tuning.tune()  # a fresh process: paced as the node paces it
     spec = bench_spec(_keys(seeds))
     path = Path(root) / "import"
     store = ChainStore(path)

@@ -19,9 +19,10 @@ from typing import Any
 
 import plyvel
 
+from node import gc_tuning
 from node.chain import Chain
 from node.state_pruning import DEFAULT_KEEP
-from node.storage import ChainStore
+from node.storage import DB_OPTIONS, ChainStore
 from runtime.types import Block
 from tools.bench.import_bench import bench_spec
 from tools.bench.state_writer import write_state
@@ -33,7 +34,7 @@ PER_BLOCK = 100
 
 def _settled(path: Path) -> tuple[int, dict[bytes, int]]:
     """(bytes on disk, logical bytes by key prefix) of a closed database, compacted."""
-    db = plyvel.DB(str(path))
+    db = plyvel.DB(str(path), **DB_OPTIONS)
     logical: dict[bytes, int] = {}
     try:
         # plyvel's compact_range() with no bounds compacts nothing (measured:
@@ -59,6 +60,7 @@ def _import(path: Path, spec: Any, blocks: list[Block], keep: int | None) -> Non
 
 def author(root: Path, keys: list[Any], extra: int, txs: list[list[bytes]]) -> list[bytes]:
     """Write the state, author the blocks on a scratch copy; encoded blocks."""
+    gc_tuning.tune()  # a fresh process: paced as the node paces it
     spec = bench_spec(keys)
     write_state(root / "state", spec, extra)
     shutil.copytree(root / "state", root / "author")
@@ -83,6 +85,7 @@ def _files(path: Path) -> int:
 def measure(root: Path, keys: list[Any], built: list[bytes], window: int, keep: int | None) -> dict[str, Any]:
     """Bytes per transfer the blocks after `window` add, pruning `keep`:
     once compacted, and as the import left them."""
+    gc_tuning.tune()  # a fresh process: paced as the node paces it
     spec = bench_spec(keys)
     path = root / ("pruned" if keep is not None else "archive")
     shutil.copytree(root / "state", path)
