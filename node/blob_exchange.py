@@ -55,10 +55,7 @@ class BlobExchange:
                                    max_size=min(max_size, MAX_BLOB_FRAME))  # fmt: skip
 
     async def _serve(self, stream: Any) -> None:
-        peer = stream.muxed_conn.peer_id
-        try:
-            if self.network.is_banned(peer):
-                return
+        async def answer(stream: Any, peer: Any) -> None:
             with trio.fail_after(STREAM_TIMEOUT):
                 digest = await read_frame(stream, 32)
                 if len(digest) != 32:
@@ -66,13 +63,8 @@ class BlobExchange:
                 data = self.blobs.get(digest) or b""
             with trio.fail_after(STREAM_TIMEOUT * 6):
                 await write_frame(stream, data if len(data) <= MAX_BLOB_FRAME else b"")
-        except FrameTooLarge as exc:  # a hung-up or slow peer is only dropped
-            self.network.punish(peer, Offence.GARBAGE, f"bad blob request ({exc})")
-        except Exception as exc:
-            log.debug("blob request from %s ended early: %s", peer, type(exc).__name__)
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
+
+        await self.network.serve_exchange(stream, "blob", answer)
 
     async def fetch(self, peer: Any, digest: bytes, max_size: int = MAX_BLOB_FRAME) -> bytes | None:
         with trio.fail_after(STREAM_TIMEOUT):

@@ -311,50 +311,75 @@ class Network:
         return [p for p in self.host.get_connected_peers() if p != self.host.get_id()]
 
     async def _serve(self, stream: Any) -> None:
-        """Answer one sync request. A peer that hangs up or stalls is only
-        dropped; one that sends a malformed request loses score."""
-        peer = stream.muxed_conn.peer_id
-        if self.is_banned(peer):
-            await _close(stream)
-            return
-        try:
+        """Answer one sync request."""
+
+        async def answer(stream: Any, peer: Any) -> None:
             with trio.fail_after(STREAM_TIMEOUT):
                 start, count = _sync_request(await read_frame(stream, MAX_REQUEST))
                 best, blocks, proof = self.blocks_from(start, min(count, MAX_BLOCKS_PER_RESPONSE))
                 await write_frame(stream, msgpack.packb([best, blocks, proof], use_bin_type=True))
+
+        await self.serve_exchange(stream, "sync", answer)
+
+    async def serve_exchange(
+        self, stream: Any, what: str, answer: Callable[[Any, Any], Awaitable[None]]
+    ) -> None:
+        """One request-response exchange, served: a banned peer gets nothing;
+        `answer(stream, peer)` reads the request and writes the answer. A peer
+        that hangs up or stalls is only dropped; one whose request no honest
+        node sends (`Garbage`, `FrameTooLarge`) loses score."""
+        peer = stream.muxed_conn.peer_id
+        try:
+            if not self.is_banned(peer):
+                await answer(stream, peer)
         except (Garbage, FrameTooLarge) as exc:
-            self.punish(peer, Offence.GARBAGE, f"bad sync request ({exc})")
+            self.punish(peer, Offence.GARBAGE, f"bad {what} request ({exc})")
         except Exception as exc:
-            log.debug("sync request from %s ended early: %s", peer, type(exc).__name__)
+            log.debug("%s request from %s ended early: %s", what, peer, type(exc).__name__)
         finally:
             await _close(stream)
 
-    async def request_blocks(self, peer: Any, start: int, count: int) -> SyncAnswer | None:
-        """Blocks `start..` from one peer, each with its justification if it
-        has one, and the peer's best number. None when the peer hung up or
+    async def exchange(
+        self,
+        peer: Any,
+        protocol: TProtocol,
+        request: bytes,
+        limit: int,
+        what: str,
+        timeout: float = STREAM_TIMEOUT,
+    ) -> bytes | None:
+        """Ask one peer: its answer's frame, or None when it hung up or
         stalled (a hang-up is not its fault as far as we can tell; a stall
-        costs it a little, never a ban); garbage costs it much."""
+        costs it a little, never a ban) or sent a frame past `limit` (much)."""
         try:
             with trio.fail_after(STREAM_TIMEOUT):  # opening a stream can stall too
-                stream = await self.host.new_stream(peer, [self.protocol])
+                stream = await self.host.new_stream(peer, [protocol])
         except Exception as exc:
-            log.debug("no sync stream to %s: %s", peer, type(exc).__name__)
+            log.debug("no %s stream to %s: %s", what, peer, type(exc).__name__)
             return None
         try:
-            with trio.fail_after(STREAM_TIMEOUT):
-                await write_frame(stream, msgpack.packb([start, count]))
-                payload = await read_frame(stream, MAX_RESPONSE)
+            with trio.fail_after(timeout):
+                await write_frame(stream, request)
+                return await read_frame(stream, limit)
         except FrameTooLarge as exc:
-            self.punish(peer, Offence.INVALID_SYNC_RESPONSE, f"invalid sync response ({exc})")
-            return None
+            self.punish(peer, Offence.INVALID_SYNC_RESPONSE, f"invalid {what} response ({exc})")
         except trio.TooSlowError:
-            self.punish(peer, Offence.SLOW, f"no sync response within {STREAM_TIMEOUT:.0f} s")
-            return None
+            self.punish(peer, Offence.SLOW, f"no {what} response within {timeout:.0f} s")
         except Exception as exc:
-            log.debug("sync from %s ended early: %s", peer, type(exc).__name__)
-            return None
+            log.debug("%s request to %s ended early: %s", what, peer, type(exc).__name__)
         finally:
             await _close(stream)
+        return None
+
+    async def request_blocks(self, peer: Any, start: int, count: int) -> SyncAnswer | None:
+        """Blocks `start..` from one peer, each with its justification if it
+        has one, and the peer's best number; None as `exchange` says, or when
+        the answer is garbage (which costs the peer much)."""
+        payload = await self.exchange(
+            peer, self.protocol, msgpack.packb([start, count]), MAX_RESPONSE, "sync"
+        )
+        if payload is None:
+            return None
         try:
             return _sync_answer(payload)
         except Garbage as exc:

@@ -25,7 +25,6 @@ garbage; a malformed answer costs the server as an invalid sync response; a
 stall costs a little (slow).
 """
 
-import contextlib
 import logging
 import threading
 from typing import Any
@@ -34,7 +33,7 @@ import msgpack
 import trio
 from libp2p.custom_types import TProtocol
 
-from node.p2p import STREAM_TIMEOUT, FrameTooLarge, Network, read_frame, write_frame
+from node.p2p import STREAM_TIMEOUT, Garbage, Network, read_frame, write_frame
 from node.peer_book import Offence
 from node.storage import FINALIZED, ChainStore
 from runtime.merkle import TrieDB
@@ -58,7 +57,7 @@ SERVING = 2  # requests answered at once: the rest wait their turn
 _SERVE_CACHE_BYTES = 16 * 1024 * 1024
 
 
-class BadRequest(ValueError):
+class BadRequest(Garbage):
     """A request no honest node sends."""
 
 
@@ -173,48 +172,23 @@ class StateProtocol:
         network.set_stream_handler(self.protocol, self._serve)
 
     async def _serve(self, stream: Any) -> None:
-        peer = stream.muxed_conn.peer_id
-        try:
-            if self.network.is_banned(peer):
-                return
+        async def answer(stream: Any, peer: Any) -> None:
             with trio.fail_after(STREAM_TIMEOUT):
                 request = parse_request(await read_frame(stream, MAX_REQUEST))
             with trio.fail_after(CHUNK_TIMEOUT):
                 result = await self.server.respond(request, peer)
                 await write_frame(stream, msgpack.packb(result, use_bin_type=True))
-        except (BadRequest, FrameTooLarge) as exc:
-            self.network.punish(peer, Offence.GARBAGE, f"bad state request ({exc})")
-        except Exception as exc:
-            log.debug("state request from %s ended early: %s", peer, type(exc).__name__)
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
+
+        await self.network.serve_exchange(stream, "state", answer)
 
     async def ask(self, peer: Any, request: list[Any], timeout: float = STREAM_TIMEOUT) -> Any:
         """The decoded answer; None when the peer hung up, stalled (it costs
         it a little) or answered what no honest node sends (much)."""
-        try:
-            with trio.fail_after(STREAM_TIMEOUT):
-                stream = await self.network.host.new_stream(peer, [self.protocol])
-        except Exception as exc:
-            log.debug("no state stream to %s: %s", peer, type(exc).__name__)
+        payload = await self.network.exchange(
+            peer, self.protocol, msgpack.packb(request, use_bin_type=True), MAX_ANSWER, "state", timeout
+        )
+        if payload is None:
             return None
-        try:
-            with trio.fail_after(timeout):
-                await write_frame(stream, msgpack.packb(request, use_bin_type=True))
-                payload = await read_frame(stream, MAX_ANSWER)
-        except FrameTooLarge as exc:
-            self.network.punish(peer, Offence.INVALID_SYNC_RESPONSE, f"an oversized state answer ({exc})")
-            return None
-        except trio.TooSlowError:
-            self.network.punish(peer, Offence.SLOW, f"no state answer within {timeout:.0f} s")
-            return None
-        except Exception as exc:
-            log.debug("state request to %s ended early: %s", peer, type(exc).__name__)
-            return None
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
         self.bytes_in += len(payload)
         try:
             return msgpack.unpackb(payload, raw=False)

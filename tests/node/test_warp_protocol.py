@@ -3,12 +3,14 @@ answers are bounded, an oversized or malformed answer costs its sender."""
 
 from contextlib import nullcontext
 from pathlib import Path
+from types import MethodType
 from typing import Any
 
 import msgpack
 import pytest
 import trio
 
+from node.p2p import Network
 from node.peer_book import Offence
 from node.storage import ChainStore
 from node.warp_protocol import (
@@ -160,10 +162,11 @@ def test_an_oversized_answer_is_refused_and_punished() -> None:
             return _Stream()
 
     network.host = Host()  # type: ignore[attr-defined]
+    network.exchange = MethodType(Network.exchange, network)  # type: ignore[attr-defined]  # the real ask path
     protocol = StateProtocol.__new__(StateProtocol)
     protocol.network, protocol.protocol, protocol.bytes_in = network, "p", 0  # type: ignore[assignment]
     assert trio.run(protocol.ask, "peer", [TARGET]) is None
-    assert network.punished[0][0] is Offence.INVALID_SYNC_RESPONSE and "oversized" in network.punished[0][1]
+    assert network.punished[0][0] is Offence.INVALID_SYNC_RESPONSE and "exceeds" in network.punished[0][1]
 
 
 def test_serving_is_cheap_and_fair(tmp_path: Path) -> None:
