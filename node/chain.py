@@ -24,6 +24,7 @@ from consensus.finality import Checkpoint
 from consensus.fork_choice import better_head, choose_head, higher_justified
 from consensus.slots import expected_author, seal, verify_seal
 from genesis.spec import ChainSpec
+from node.block_pruning import BlockPruner
 from node.flat_state import move_to, open_flat
 from node.state_pruning import DEFAULT_KEEP, StatePruner
 from node.storage import BEST, CHAIN_ID, FINALIZED, GENESIS, JUSTIFIED, ChainStore, FlatMove, StorageError
@@ -100,6 +101,7 @@ class Chain:
         instant_finality: bool = False,
         state_cache_mb: int = DEFAULT_STATE_CACHE_MB,
         state_pruning: int | None = DEFAULT_KEEP,
+        blocks_pruning: int | None = None,
     ) -> None:
         self.store = store
         self.spec = spec
@@ -130,6 +132,7 @@ class Chain:
         final = store.header(store.meta(FINALIZED) or b"")
         # before any block writes its journal
         self.pruner = StatePruner(store, state_pruning, 0 if final is None else final.number)
+        self.block_pruner = BlockPruner(store, blocks_pruning)
         self.flat = open_flat(store, self.trie, self._finalized_root())
         self._cover()
         self.state = self.new_state(best.state_root)
@@ -229,6 +232,7 @@ class Chain:
         self._flat_moved(move)
         self._cover()
         self.pruner.finalized(header.number)
+        self.block_pruner.finalized(header.number)
         return True
 
     def state_at(self, block_hash: bytes) -> State | None:
@@ -329,6 +333,7 @@ class Chain:
             raise
         self._flat_moved(move)
         self.pruner.finalized(block.header.number)
+        self.block_pruner.finalized(block.header.number)
 
     def adopt(self, prepared: "Prepared") -> ImportedBlock:
         """Make a prepared block the best one, if it is to be."""

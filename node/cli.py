@@ -162,7 +162,7 @@ def node_keystore(args: argparse.Namespace, base_path: Path) -> Keystore:
 
 
 def _pruning(text: str) -> int | None:
-    """--state-pruning: a number of finalized blocks, or `archive`."""
+    """--state-pruning, --blocks-pruning: a number of finalized blocks, or `archive`."""
     if text == "archive":
         return None
     try:
@@ -170,7 +170,7 @@ def _pruning(text: str) -> int | None:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of blocks or 'archive', not {text!r}") from None
     if keep < 1:
-        raise argparse.ArgumentTypeError("keep the state of at least 1 finalized block")
+        raise argparse.ArgumentTypeError("keep at least 1 finalized block")
     return keep
 
 
@@ -237,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
             rendezvous_host=args.rendezvous_host,
             state_cache_mb=args.state_cache_mb,
             state_pruning=args.state_pruning,
+            blocks_pruning=args.blocks_pruning,
             sync=args.sync,
         )
         if args.max_peers < 1:
@@ -362,6 +363,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--state-pruning", type=_pruning, default=DEFAULT_KEEP, metavar="N|archive",
         help=f"keep the state of the last N finalized blocks and delete older trie nodes, or keep "
         f"every state with 'archive' (default {DEFAULT_KEEP})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--blocks-pruning", type=_pruning, default=None, metavar="N|archive",
+        help="keep the bodies of the last N finalized blocks and delete older ones (headers, "
+        "justifications and the transaction index stay; peers syncing from genesis need an archive "
+        "peer or --sync warp), or keep every body with 'archive' (default archive)",
     )  # fmt: skip
     parser.add_argument("--bootnodes", nargs="*", default=[], help="multiaddrs of peers to connect to")
     parser.add_argument(

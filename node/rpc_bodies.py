@@ -1,5 +1,6 @@
 """Block bodies for RPC: a warp-synced node holds headers below its warp
-block but no bodies (node.backfill), and says so instead of failing."""
+block but no bodies (node.backfill), a node run with --blocks-pruning none
+below its window, and each says so instead of failing."""
 
 from node.chain import Chain
 from node.rpc import RpcError
@@ -12,6 +13,9 @@ def body_of(chain: Chain, header: Header) -> Block:
     block = chain.store.block(header.hash)
     if block is not None:
         return block
+    pruned = chain.block_pruner.message(header.number)
+    if pruned is not None:
+        raise RpcError(UNKNOWN_BLOCK, pruned)
     start = warped_from(chain.store)
     if start is not None and header.number < start:
         raise RpcError(UNKNOWN_BLOCK, f"block body not kept: this node warp-synced from #{start}")

@@ -108,6 +108,7 @@ class NodeConfig:
     rendezvous_host: str = "127.0.0.1"  # where other providers reach this one's runner (--rendezvous-host)
     state_cache_mb: int = DEFAULT_STATE_CACHE_MB  # trie nodes and state reads (--state-cache-mb)
     state_pruning: int | None = DEFAULT_KEEP  # finalized states kept; None: archive (--state-pruning)
+    blocks_pruning: int | None = None  # finalized block bodies kept; None: every one (--blocks-pruning)
     sync: str = "full"  # "warp": a fresh node fetches the finalized state first (--sync, node.warp)
 
     def sandbox(self) -> Sandbox:
@@ -128,6 +129,7 @@ class Node:
                 config.spec,
                 state_cache_mb=config.state_cache_mb,
                 state_pruning=config.state_pruning,
+                blocks_pruning=config.blocks_pruning,
             )
         except BaseException:
             self.store.close()
@@ -672,7 +674,10 @@ class Node:
     def open_chain(self) -> Chain:
         """The chain read afresh from the store (warp sync replaced it)."""
         cfg = self.config
-        return Chain(self.store, cfg.spec, state_cache_mb=cfg.state_cache_mb, state_pruning=cfg.state_pruning)
+        return Chain(
+            self.store, cfg.spec, state_cache_mb=cfg.state_cache_mb, state_pruning=cfg.state_pruning,
+            blocks_pruning=cfg.blocks_pruning,
+        )  # fmt: skip
 
     def use_chain(self, chain: Chain) -> None:
         """Run on `chain` from now on, with a finality gadget over it."""

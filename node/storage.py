@@ -134,6 +134,16 @@ class ChainStore:
         value: bytes | None = self.db.get(_JUSTIFICATION + block_hash)
         return value
 
+    def prune_body(self, block_hash: bytes | None, mark: tuple[bytes, bytes]) -> bool:
+        """Delete a block's body (whether it was held is the answer) and
+        set the meta entry `mark` in the same write (node.block_pruning)."""
+        held = block_hash is not None and self.db.get(_BLOCK + block_hash) is not None
+        with self.write_lock, self.db.write_batch(transaction=True) as batch:
+            if held and block_hash is not None:
+                batch.delete(_BLOCK + block_hash)
+            batch.put(_META + mark[0], mark[1])
+        return held
+
     def put_meta(self, key: bytes, value: bytes) -> None:
         self.db.put(_META + key, value, sync=True)
 
