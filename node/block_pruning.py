@@ -17,13 +17,18 @@ by height; they stay (rare, small, never read).
 import logging
 import time
 
-from node.storage import ChainStore
+from node.storage import WARP_FROM, ChainStore
 
 log = logging.getLogger("vcoin.pruning")
 BLOCKS_PRUNED_THROUGH = b"blocks_pruned_through"  # the highest number whose body is gone (8 bytes)
-# heights pruned per finalized block at most: a node that turns pruning on
-# over a long archive catches up over the next blocks, never stalling one
-HEIGHTS_PER_CALL = 256
+# heights pruned per finalized block at most (this runs where finality
+# lands, the event loop among them): a node that turns pruning on over a
+# long archive catches up over the next blocks, never stalling one
+HEIGHTS_PER_CALL = 64
+# the fewest bodies `--blocks-pruning` keeps: a warp-syncing peer fetches the
+# finalized block's body after downloading the state (about a minute for a
+# million accounts), and a peer back from a while offline syncs from them
+MIN_KEEP = 256
 LOG_SECONDS = 30.0
 
 
@@ -36,8 +41,12 @@ class BlockPruner:
         self.store = store
         self.keep = keep
         raw = store.meta(BLOCKS_PRUNED_THROUGH)
-        # genesis keeps its body (tiny, and what a chain is known by)
-        self.through = 0 if raw is None else int.from_bytes(raw, "big")
+        # genesis keeps its body (tiny, and what a chain is known by); a
+        # warp-synced node holds no body below its warp block to walk over
+        warped = store.meta(WARP_FROM)
+        self.through = max(
+            0 if raw is None else int.from_bytes(raw, "big"), int.from_bytes(warped or b"\x01", "big") - 1
+        )
         self.bodies_deleted = 0
         self._logged = time.monotonic()
 
@@ -60,9 +69,9 @@ class BlockPruner:
 
     def _prune_height(self, number: int) -> None:
         block_hash = self.store.hash_at(number)
+        self.through = number  # first: a reader that misses the body is told why
         if self.store.prune_body(block_hash, (BLOCKS_PRUNED_THROUGH, number.to_bytes(8, "big"))):
             self.bodies_deleted += 1
-        self.through = number
 
     def message(self, number: int) -> str | None:
         """Why the body of block `number` is missing, if pruning took it."""

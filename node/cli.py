@@ -19,7 +19,8 @@ import multiaddr
 import trio
 
 from genesis.spec import load_spec
-from node import gc_tuning, node_ops
+from node import node_ops
+from node.block_pruning import MIN_KEEP
 from node.chain import DEFAULT_STATE_CACHE_MB
 from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.node_ops import default_base_path
@@ -161,6 +162,17 @@ def node_keystore(args: argparse.Namespace, base_path: Path) -> Keystore:
     return Keystore(local if local.is_dir() else Path.home() / ".vcoin" / "keystore")
 
 
+def _blocks_pruning(text: str) -> int | None:
+    """--blocks-pruning: `archive` or at least `MIN_KEEP` finalized blocks."""
+    keep = _pruning(text)
+    if keep is not None and keep < MIN_KEEP:
+        raise argparse.ArgumentTypeError(
+            f"keep at least {MIN_KEEP} finalized blocks' bodies (warp-syncing peers fetch the finalized one "
+            "after its state)"
+        )
+    return keep
+
+
 def _pruning(text: str) -> int | None:
     """--state-pruning, --blocks-pruning: a number of finalized blocks, or `archive`."""
     if text == "archive":
@@ -189,7 +201,6 @@ def _packaged(names: str | None) -> tuple[str, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log)
-    gc_tuning.tune()
     chain_name = "dev" if args.dev and not args.chain else (args.chain or "dev")
     temp_dir = None
     try:
@@ -365,8 +376,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         f"every state with 'archive' (default {DEFAULT_KEEP})",
     )  # fmt: skip
     parser.add_argument(
-        "--blocks-pruning", type=_pruning, default=None, metavar="N|archive",
-        help="keep the bodies of the last N finalized blocks and delete older ones (headers, "
+        "--blocks-pruning", type=_blocks_pruning, default=None, metavar="N|archive",
+        help=f"keep the bodies of the last N (at least {MIN_KEEP}) finalized blocks and delete older ones (headers, "
         "justifications and the transaction index stay; peers syncing from genesis need an archive "
         "peer or --sync warp), or keep every body with 'archive' (default archive)",
     )  # fmt: skip

@@ -9,6 +9,10 @@ times a block and took 27-57 ms of a ~550 ms import (8-30 ms at 10,000
 accounts: the cost grew with the state, measured with `gc.callbacks`). The
 runtime makes few reference cycles: collecting every 50,000 allocations
 keeps what cycles leak bounded and costs a collection every few blocks.
+
+`vcoin` paces its own process this way (`tools.cli.main`), the benches'
+child processes too; a library caller (a test calling `main([...])`) keeps
+its own collector.
 """
 
 import gc
@@ -22,4 +26,5 @@ def tune() -> None:
     live as long as the process, and a full collection need not walk them."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
+    gc.collect()  # what is garbage now would never be collected once frozen
     gc.freeze()

@@ -13,10 +13,10 @@ def body_of(chain: Chain, header: Header) -> Block:
     block = chain.store.block(header.hash)
     if block is not None:
         return block
-    pruned = chain.block_pruner.message(header.number)
-    if pruned is not None:
-        raise RpcError(UNKNOWN_BLOCK, pruned)
     start = warped_from(chain.store)
     if start is not None and header.number < start:
         raise RpcError(UNKNOWN_BLOCK, f"block body not kept: this node warp-synced from #{start}")
+    pruned = chain.block_pruner.message(header.number)
+    if pruned is not None:
+        raise RpcError(UNKNOWN_BLOCK, pruned)
     raise RpcError(UNKNOWN_BLOCK, f"block body of #{header.number} not kept")

@@ -53,6 +53,7 @@ PRUNED_THROUGH = b"pruned_through"  # the highest number whose replaced nodes ar
 # are hashes), so without them a read probes each one. Tables written with
 # the old options stay readable; LevelDB flags each block.
 DB_OPTIONS: dict[str, Any] = {"compression": None, "bloom_filter_bits": 10}
+WARP_FROM = b"warp_from"  # the block warp sync started this node at (8 bytes): none has a body below it
 PRUNING_MODE = b"state_pruning"  # how the store was last run: b"archive" or b"pruned"
 
 # (the root the flat table moves to, the changes that move it there)
@@ -136,9 +137,11 @@ class ChainStore:
 
     def prune_body(self, block_hash: bytes | None, mark: tuple[bytes, bytes]) -> bool:
         """Delete a block's body (whether it was held is the answer) and
-        set the meta entry `mark` in the same write (node.block_pruning)."""
+        set the meta entry `mark` in the same write (node.block_pruning).
+        No `write_lock`: no commit writes a body below finality again, and
+        this runs where finality lands (the event loop among them)."""
         held = block_hash is not None and self.db.get(_BLOCK + block_hash) is not None
-        with self.write_lock, self.db.write_batch(transaction=True) as batch:
+        with self.db.write_batch(transaction=True) as batch:
             if held and block_hash is not None:
                 batch.delete(_BLOCK + block_hash)
             batch.put(_META + mark[0], mark[1])

@@ -39,6 +39,7 @@ class PeerSync:
     best: int = -1  # the best number this peer last reported
     next: int | None = None  # the next height to ask it for; None: just above our best
     incompatible: bool = False  # its chain does not hold our finalized block
+    bodiless: bool = False  # ahead of us, but without the bodies we need (pruned or warp-synced)
 
 
 @dataclass
@@ -118,7 +119,14 @@ class BlockSync:
             return 0  # it hung up or stalled: ask again from the same height later
         cursor.best = answer.best
         if not answer.items:
-            cursor.next = None  # nothing there: the peer is not ahead of `start`
+            cursor.next = None  # nothing there: the peer is not ahead of `start`, or lacks its bodies
+            if answer.best >= start and not cursor.bodiless:
+                cursor.bodiless = True
+                log.warning(
+                    "peer %s is at #%d but holds no block body from #%d (it prunes bodies or warp-synced): "
+                    "sync from an archive peer, or start a fresh node with --sync warp",
+                    peer, answer.best, start,
+                )  # fmt: skip
             await self._finalize_by(answer.proof)
             return 0
         outcome = await self.import_batch(peer, answer.items)

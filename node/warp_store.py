@@ -34,7 +34,7 @@ import msgpack
 from consensus.finality import Justification
 from node.chain import LEAVES
 from node.node_store import NODE_PREFIX
-from node.storage import FINALIZED, JUSTIFIED, META_PREFIX, STATE_FLOOR, ChainStore
+from node.storage import FINALIZED, JUSTIFIED, META_PREFIX, STATE_FLOOR, WARP_FROM, ChainStore
 from runtime.merkle import EMPTY_ROOT
 from runtime.state_chunks import ForgedState, Subtree
 from runtime.types import Block, Header
@@ -42,7 +42,6 @@ from runtime.types import Block, Header
 WARP_TARGET = b"warp_target"
 WARP_PROGRESS = b"warp_progress"
 BACKFILL = b"backfill"  # [number, hash]: the next header backfill fetches (node.backfill)
-WARP_FROM = b"warp_from"  # the block warp sync started this node at (8 bytes): none has a body below it
 WARP_ROOT = b"warp_root"
 _FRONTIER = META_PREFIX + b"warp_frontier:"
 _SEEN = META_PREFIX + b"warp_seen:"

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from node import gc_tuning
 from tools.common import CliError
 
 
@@ -217,7 +216,6 @@ def _print_table(result: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    gc_tuning.tune()  # as `vcoin node` runs: the benches time the node's own code
     result = BENCHES[args.name](args)
     if args.json:
         print(json.dumps(result))

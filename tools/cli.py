@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 from node import cli as node_cli
+from node import gc_tuning
 from node.keystore import KeystoreError
 from tools import (
     api_key_cmd,
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a process of its own (the console script, `python -m`), not a caller's
+        gc_tuning.tune()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

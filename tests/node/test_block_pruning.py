@@ -3,23 +3,25 @@ blocks that finality leaves N behind go, everything else a client or a
 peer reads about them stays, RPC says why a body is missing, and a kill
 between two heights resumes where it stopped."""
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from genesis.spec import dev_spec
 from node import block_pruning
-from node.block_pruning import BLOCKS_PRUNED_THROUGH, BlockPruner
+from node.block_pruning import BLOCKS_PRUNED_THROUGH, MIN_KEEP, BlockPruner
 from node.chain import Chain
-from node.cli import _pruning
+from node.cli import _blocks_pruning
 from node.rpc import RpcError
 from node.rpc_bodies import body_of
-from node.storage import ChainStore
+from node.service import Node, NodeConfig
+from node.storage import WARP_FROM, ChainStore
 from runtime.types import extrinsic_hash
 from tests.chain import ALICE
 from tests.node.test_chain_forks import _transfer
-from tests.nodeproc import NodeProcess, fast_dev_spec, wait_until
-from tools.client import RpcFailure
+from tests.node.test_node_cli import captured  # noqa: F401, F811 (a fixture)
+from tools import cli as tools_cli
 
 
 def _chain(path: Path, keep: int | None) -> Chain:
@@ -122,27 +124,40 @@ def test_catching_up_over_a_long_archive_is_spread_over_blocks(tmp_path: Path) -
         store.close()
 
 
-def test_the_flag_takes_a_count_or_archive() -> None:
-    assert _pruning("archive") is None and _pruning("64") == 64
-    with pytest.raises(Exception, match="at least 1"):
-        _pruning("0")
+def test_the_flag_takes_a_count_from_its_minimum_or_archive() -> None:
+    assert _blocks_pruning("archive") is None and _blocks_pruning(str(MIN_KEEP)) == MIN_KEEP
+    with pytest.raises(argparse.ArgumentTypeError, match=f"at least {MIN_KEEP}"):
+        _blocks_pruning(str(MIN_KEEP - 1))
 
 
-@pytest.mark.slow
-def test_a_node_run_with_blocks_pruning_answers_for_what_it_dropped(tmp_path: Path) -> None:
-    spec_file = fast_dev_spec(tmp_path / "spec.json")
-    node = NodeProcess(tmp_path / "node", spec_file, extra=["--blocks-pruning", "2"])
-    node.start()
+def test_the_node_takes_the_flag_and_its_chain_prunes(captured: list[NodeConfig], tmp_path: Path) -> None:  # noqa: F811
+    assert (
+        tools_cli.main(["node", "--dev", "--base-path", str(tmp_path / "a"), "--blocks-pruning", "300"]) == 0
+    )
+    assert captured[-1].blocks_pruning == 300
+    assert tools_cli.main(["node", "--dev", "--base-path", str(tmp_path / "b")]) == 0
+    assert captured[-1].blocks_pruning is None  # archive by default
+    config = NodeConfig(spec=dev_spec(), base_path=tmp_path / "c", dev=True, network=False, prometheus_port=None,
+                        blocks_pruning=3)  # fmt: skip
+    node = Node(config)
     try:
-
-        def finalized() -> int:
-            return int(node.rpc("chain_getHeader", node.rpc("chain_getFinalizedHead"))["number"])
-
-        wait_until(lambda: finalized() >= 5, 60, "block #5 finalized")
-        early = node.rpc("chain_getBlockHash", 1)
-        with pytest.raises(RpcFailure, match=r"#1 pruned.*--blocks-pruning archive"):
-            node.rpc("chain_getBlock", early)
-        assert node.rpc("chain_getHeader", early)["number"] == 1  # the header stays
-        assert node.rpc("chain_getBlock")["header"]["number"] >= 5  # the head's body is here
+        assert node.chain.block_pruner.keep == 3
     finally:
-        assert node.stop() == 0
+        node.store.close()
+
+
+def test_a_warp_synced_node_starts_above_its_gap_and_says_which_it_is(tmp_path: Path) -> None:
+    chain = _chain(tmp_path / "db", keep=None)
+    _grow(chain, 6)
+    chain.store.put_meta(WARP_FROM, (4).to_bytes(8, "big"))  # as if bodies below #4 were never fetched
+    chain.store.close()
+    chain = _chain(tmp_path / "db", keep=1)
+    try:
+        assert chain.block_pruner.floor == 4  # no walk over the heights it never held
+        header = chain.store.header(chain.store.hash_at(2) or b"")
+        assert header is not None
+        chain.store.db.delete(b"b:" + header.hash)  # as a warp-synced node: no body below #4
+        with pytest.raises(RpcError, match="warp-synced from #4"):
+            body_of(chain, header)
+    finally:
+        chain.store.close()

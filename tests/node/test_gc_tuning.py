@@ -21,3 +21,18 @@ def test_tune_paces_young_collections_and_freezes_what_the_process_holds() -> No
     assert after[0] == gc_tuning.YOUNG_THRESHOLD > before[0]
     assert after[1:] == before[1:]  # the older generations keep their pacing
     assert frozen > 1_000  # the imported modules' objects, out of every later collection's walk
+
+
+def test_vcoin_paces_its_own_process_and_leaves_a_callers_alone() -> None:
+    probe = (
+        "import gc, sys; from tools import cli; sys.argv = ['vcoin', 'wallet', '--help']\n"
+        "try: cli.main(['wallet', '--help'])\nexcept SystemExit: pass\n"
+        "print(gc.get_threshold()[0], file=sys.stderr)\n"
+        "try: cli.main()\nexcept SystemExit: pass\n"
+        "print(gc.get_threshold()[0], file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    as_library, as_process = map(int, out.stderr.split()[-2:])
+    assert as_library < gc_tuning.YOUNG_THRESHOLD == as_process
