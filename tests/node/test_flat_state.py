@@ -151,3 +151,40 @@ def test_a_lost_or_stale_table_is_rebuilt_on_start(tmp_path: Path, damage: str) 
         _check(again, [again.store.hash_at(n) for n in range(4)])  # type: ignore[misc]
     finally:
         again.store.close()
+
+
+def test_a_reopened_chain_has_its_best_state_warmed_and_imports_without_a_cold_read(tmp_path: Path) -> None:
+    chain = _grown(tmp_path / "db", 3)
+    state = chain.state_at(chain.best.hash)
+    assert state is not None
+    nonce = balances.get(state, ALICE.public).nonce
+    tx = Extrinsic.sign(
+        ALICE, chain.spec.chain_id, nonce, Call("balances", "transfer", {"to": BOB.public, "amount": 5})
+    )
+    block = chain.build_sealed(ALICE, chain.best.hash, 4, [tx.encode()])  # built, not imported
+    chain.store.close()
+    reopened = Chain(ChainStore(tmp_path / "db"), dev_spec())
+    try:
+        cached = {node_hash for node_hash, _ in reopened.trie._cache.items()}
+        assert _node_hashes(reopened, reopened.best.state_root) <= cached  # a dev state fits whole
+        nodes, reads = reopened.store.nodes, []
+        real_get = nodes.get
+
+        def get(key: bytes) -> bytes | None:
+            if key not in nodes.pending:  # this block's own nodes wait in memory
+                reads.append(key)
+            return real_get(key)
+
+        nodes.get = get  # type: ignore[method-assign]
+        reopened.import_block(block)
+        assert reads == [] and reopened.best.hash == block.hash
+    finally:
+        reopened.store.close()
+
+
+def _node_hashes(chain: Chain, root: bytes) -> set[bytes]:
+    level, seen = [root], set()
+    while level:
+        seen.update(level)
+        level = [c for h in level if (n := chain.trie._fetch(h))[0] == 1 for c in n[1:] if c != bytes(32)]
+    return seen

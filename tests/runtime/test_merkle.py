@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB, _leaf_hash, _node_bytes
+from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB, _leaf_hash, _node_bytes, _path
 
 keys = st.binary(min_size=0, max_size=4)
 batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
@@ -126,3 +126,56 @@ def test_an_update_that_meets_a_missing_node_leaves_the_cache_count_exact() -> N
     with pytest.raises(MissingNode):
         db.update(root, {bytes([k]): b"w" for k in range(64)})
     assert db._cache.bytes == sum(_node_bytes(h, n) for h, n in db._cache.items())
+
+
+class _CountingStore(MemoryNodeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads += 1
+        return super().get(key)
+
+
+def _top_levels(db: TrieDB, root: bytes, depth: int) -> set[bytes]:
+    """The hashes of the tree's first `depth` levels, walked from `root`."""
+    level, seen = [root], set()
+    for _ in range(depth):
+        seen.update(level)
+        level = [c for h in level if (n := db._fetch(h))[0] == 1 for c in n[1:] if c != EMPTY_ROOT]
+    return seen
+
+
+def _path_nodes(db: TrieDB, root: bytes, key: bytes) -> int:
+    """How many nodes a read of `key` walks."""
+    path, node_hash, shift, walked = _path(key), root, 255, 0
+    while True:
+        node, walked = db._fetch(node_hash), walked + 1
+        if node[0] == 0:
+            return walked
+        node_hash, shift = node[2] if (path >> shift) & 1 else node[1], shift - 1
+
+
+def test_warming_loads_whole_top_levels_within_its_budget_and_then_reads_nothing_there() -> None:
+    store = _CountingStore()
+    root = TrieDB(store).update(EMPTY_ROOT, {i.to_bytes(4, "big"): b"v" for i in range(4096)})
+    db = TrieDB(store)
+    budget = 300 * _node_bytes(root, db._fetch(root))  # 255 inner nodes: levels 0-7, not 8
+    loaded = db.warm(root, budget)
+    assert loaded == 255 and db._cache.bytes <= budget
+    assert {h for h, _ in db._cache.items()} == _top_levels(db, root, 8)
+    for i in (7, 1000, 4095):
+        store.reads = 0
+        assert db.get(root, i.to_bytes(4, "big")) == b"v"
+        assert store.reads == _path_nodes(db, root, i.to_bytes(4, "big")) - 8  # only below the warmed levels
+
+
+def test_warming_a_missing_or_empty_state_stops_without_raising() -> None:
+    store = MemoryNodeStore()
+    db = TrieDB(store)
+    root = db.update(EMPTY_ROOT, {bytes([k]): b"v" for k in range(64)})
+    assert TrieDB(store).warm(EMPTY_ROOT, 1 << 20) == 0
+    assert TrieDB(store).warm(root, 1 << 20) == len(_top_levels(db, root, 64))  # the whole tree
+    store.nodes.clear()
+    assert TrieDB(store).warm(root, 1 << 20) == 0
