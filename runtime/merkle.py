@@ -125,8 +125,9 @@ class TrieDB:
         """Load the top levels of the tree at `root` into the cache, whole
         levels while they fit in `max_bytes`; the nodes loaded. Every block's
         update walks these levels: read once at start, in order, rather than
-        cold one by one under the first blocks (measured at 1M accounts: the
-        first five blocks imported 8-10% faster with 17 levels warmed, 0.7 s).
+        cold one by one under the first blocks (measured at 1M accounts: 17
+        levels in 0.7 s; the first block after a start then imported in
+        0.57 s instead of 0.73 s).
         A missing node (a state not fully here) ends the warm-up early."""
         level, loaded, spent = ([root] if root != EMPTY_ROOT else []), 0, 0
         put, cache = self._cache.put, self._cache
