@@ -70,6 +70,7 @@ from runtime.types import Block, Header, extrinsics_root
 
 log = logging.getLogger("vcoin.warp")
 POLL_SECONDS = 1.0
+BODY_WAIT_TOLD_SECONDS = 60.0  # how often a wait for the target block's body is logged
 GRACE_SECONDS = 1.0  # after the first peer answers, let the other bootnodes connect
 MAX_DRIFT_SECONDS = 1.0  # how far ahead of our clock a slot may be (as node.service's block import)
 CANDIDATES = 4  # untrusted targets, highest first, a choice tries to find a second peer for
@@ -330,7 +331,15 @@ class WarpSync:
         network = self.node.network
         assert network is not None
         header = target.header
+        told_at = time.monotonic() + BODY_WAIT_TOLD_SECONDS
         while True:
+            if time.monotonic() >= told_at:  # said, not silent: the state is here, the block is not
+                told_at += BODY_WAIT_TOLD_SECONDS
+                log.warning(
+                    "Warp sync: the state of #%d is here, but none of %d peers has served its block yet; "
+                    "still asking (a peer keeps at least 256 bodies below finality even with --blocks-pruning)",
+                    header.number, len(network.peers()),
+                )  # fmt: skip
             for peer in network.peers():
                 answer = await network.request_blocks(peer, header.number, 1)
                 if answer is None or not answer.items:

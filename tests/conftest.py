@@ -57,3 +57,27 @@ def agent_image() -> str:
         pytest.skip(f"the agent image could not be built: {exc}")
     finally:
         client.close()
+
+
+# Modules sharing one machine-wide resource run on one xdist worker, one
+# test at a time: the Docker daemon's agent containers (tests count the
+# running ones) and the browser.
+_SERIAL_GROUPS = {
+    "docker": (
+        "tests/agent/test_docker_executor.py",
+        "tests/agent/test_executors.py",
+        "tests/agent/test_threads.py",
+        "tests/node/test_market_docker.py",
+        "tests/node/test_first_inference.py",
+        "tests/tools/test_bench_cmd.py",
+    ),
+    "browser": ("tests/browser/",),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.nodeid
+        for group, prefixes in _SERIAL_GROUPS.items():
+            if where.startswith(prefixes):
+                item.add_marker(pytest.mark.xdist_group(group))

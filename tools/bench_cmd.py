@@ -49,7 +49,7 @@ def _state(args: argparse.Namespace) -> dict[str, Any]:
     cache = {} if args.state_cache_mb is None else {"cache_mb": args.state_cache_mb}
     return state_bench.run(
         accounts=_account_counts(args.accounts, state_bench.SIZES), blocks=args.blocks,
-        per_block=args.per_block, disk_window=0 if args.no_disk else args.disk_window,
+        per_block=args.per_block, after_start=args.after_start, disk_window=0 if args.no_disk else args.disk_window,
         disk_blocks=args.disk_blocks, repeats=args.repeats, **cache,
     )  # fmt: skip
 
@@ -254,6 +254,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         metavar="N",
         help="state: imports per size, the sizes in turn; the fastest counts (default 5)",
     )
+    parser.add_argument(
+        "--after-start", type=int, default=5, metavar="N",
+        help="state: blocks timed apart right after the start, before the steady blocks (default 5)",
+    )  # fmt: skip
     parser.add_argument(
         "--disk-blocks", type=int, default=100, metavar="N",
         help="state: blocks whose disk growth is measured once the window is full (default 100)",

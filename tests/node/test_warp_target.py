@@ -109,3 +109,35 @@ def test_no_gossip_is_taken_in_while_warping() -> None:
     node.warping = True  # nothing else is set: a handler that went on would fail
     assert trio.run(node._gossiped_blocks, "peer", [b"not even a block"]) is Gossiped.DROP
     assert trio.run(node._gossiped_votes_between_imports, "peer", [b"a vote"]) is Gossiped.DROP
+
+
+def test_a_wait_for_the_target_block_is_told_not_silent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class _Bodiless(_Network):
+        asked = 0
+
+        def peers(self) -> list[str]:
+            return ["pruned-peer"]
+
+        async def request_blocks(self, peer: Any, start: int, count: int) -> None:
+            self.asked += 1  # holds no body at that height
+
+        async def connect_bootnodes(self) -> None:
+            pass
+
+    warp = _warp()
+    network = warp.node.network = _Bodiless()
+    monkeypatch.setattr("node.warp.POLL_SECONDS", 0.01)
+    monkeypatch.setattr("node.warp.BODY_WAIT_TOLD_SECONDS", 0.05)
+
+    async def wait() -> None:
+        with trio.move_on_after(0.5):
+            await warp._body(_offer(_header(100)))
+            raise AssertionError("a block came from a peer that has none")
+
+    caplog.set_level("WARNING", logger="vcoin.warp")
+    trio.run(wait)
+    told = [r.getMessage() for r in caplog.records if "has served its block" in r.getMessage()]
+    assert told and "state of #100 is here, but none of 1 peers" in told[0]
+    assert 2 <= len(told) <= network.asked  # every period, not every poll
