@@ -127,7 +127,8 @@ def test_a_wait_for_the_target_block_is_told_not_silent(
             pass
 
     warp = _warp()
-    network = warp.node.network = _Bodiless()
+    network = _Bodiless()
+    warp.node.network = network  # type: ignore[misc, assignment]
     monkeypatch.setattr("node.warp.POLL_SECONDS", 0.01)
     monkeypatch.setattr("node.warp.BODY_WAIT_TOLD_SECONDS", 0.05)
 
