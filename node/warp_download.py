@@ -93,7 +93,7 @@ class Download:
             return False
         seconds = time.monotonic() - self._start[0]
         log.info(
-            "Warp sync: the state of #%d is complete: %d keys, %.1f MiB in %d chunks "
+            "Warp sync: the state of #%d is complete: %d keys fetched, %.1f MiB in %d chunks "
             "(%.1f MiB received this run) in %.1f s, %.0f keys/s",
             number, self.totals.keys, self.totals.bytes / 2**20, self.totals.chunks,
             self.protocol.bytes_in / 2**20, seconds, (self.totals.keys - self._start[1]) / max(seconds, 1e-6),

@@ -9,4 +9,21 @@ tests/interop/setup.sh  # Node.js and packages of the js-libp2p interop test
 .venv/bin/ruff format --check .
 .venv/bin/mypy runtime consensus node offchain agent genesis tools tests
 .venv/bin/lint-imports
-.venv/bin/python -m pytest "$@"
+if [ "$#" -gt 0 ]; then  # a selection of one's own: as asked
+  exec .venv/bin/python -m pytest "$@"
+fi
+# The whole suite as two processes, one per core: the heavy tests (multi-node
+# nets, Docker, the browser; marked in tests/conftest.py) one at a time here,
+# the rest beside them, their report printed after.
+light_log=$(mktemp)
+.venv/bin/python -m pytest -m "not heavy" -p no:cacheprovider > "$light_log" 2>&1 &
+light=$!
+heavy_rc=0
+.venv/bin/python -m pytest -m heavy || heavy_rc=$?
+light_rc=0
+wait "$light" || light_rc=$?
+echo "==== the other tests, run beside the heavy ones (exit $light_rc) ===="
+cat "$light_log"
+rm -f "$light_log"
+echo "==== heavy tests exit $heavy_rc, the others exit $light_rc ===="
+[ "$heavy_rc" -eq 0 ] && [ "$light_rc" -eq 0 ]

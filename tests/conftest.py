@@ -59,25 +59,23 @@ def agent_image() -> str:
         client.close()
 
 
-# Modules sharing one machine-wide resource run on one xdist worker, one
-# test at a time: the Docker daemon's agent containers (tests count the
-# running ones) and the browser.
-_SERIAL_GROUPS = {
-    "docker": (
-        "tests/agent/test_docker_executor.py",
-        "tests/agent/test_executors.py",
-        "tests/agent/test_threads.py",
-        "tests/node/test_market_docker.py",
-        "tests/node/test_first_inference.py",
-        "tests/tools/test_bench_cmd.py",
-    ),
-    "browser": ("tests/browser/",),
-}
+# `scripts/test.sh` runs the suite as two processes, one per core: the heavy
+# tests one at a time in one (`-m heavy`), the rest beside them. Two
+# multi-node nets with model runners side by side starve each other's
+# reveals on two cores, which no single one of them does beside other load.
+# The Docker tests share the daemon (one restarts it; others count its
+# containers) and go with them, as does the browser.
+_HEAVY_MODULES = (
+    "tests/agent/test_docker_executor.py",
+    "tests/agent/test_executors.py",
+    "tests/agent/test_threads.py",
+    "tests/node/test_market_docker.py",
+    "tests/node/test_first_inference.py",
+    "tests/tools/test_bench_cmd.py",
+    "tests/browser/",
+)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        where = item.nodeid
-        for group, prefixes in _SERIAL_GROUPS.items():
-            if where.startswith(prefixes):
-                item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.get_closest_marker("slow") is not None or item.nodeid.startswith(_HEAVY_MODULES):
+        item.add_marker(pytest.mark.heavy)

@@ -21,7 +21,7 @@ from tools.testnet import plan_node
 GOAL_SECONDS = 120.0
 BLOCKS = 20
 _COMPLETE = re.compile(
-    r"the state of #(\d+) is complete: (\d+) keys, ([\d.]+) MiB in (\d+) chunks \(([\d.]+) MiB received"
+    r"the state of #(\d+) is complete: (\d+) keys fetched, ([\d.]+) MiB in (\d+) chunks \(([\d.]+) MiB received"
 )
 _WARPED = re.compile(r"Warp sync: #(\d+) \S+ is best and finalized")
 
