@@ -134,6 +134,8 @@ class TrieDB:
         while level and spent + len(level) * _INNER_BYTES <= max_bytes:
             below: list[bytes] = []
             for node_hash in level:
+                if spent > max_bytes:  # leaves weigh more than the inner nodes counted on
+                    return loaded
                 found, node = cache.peek(node_hash)
                 if not found:
                     try:

@@ -16,14 +16,18 @@ fi
 # nets, Docker, the browser; marked in tests/conftest.py) one at a time here,
 # the rest beside them, their report printed after.
 light_log=$(mktemp)
-.venv/bin/python -m pytest -m "not heavy" -p no:cacheprovider > "$light_log" 2>&1 &
+# its own ports (tools/testnet.py), and Ctrl-C reaches it too (bash starts a
+# background job with SIGINT ignored)
+(trap - INT; VCOIN_PORT_RANGE=26000-31999 exec .venv/bin/python -m pytest -m "not heavy" -p no:cacheprovider) \
+  > "$light_log" 2>&1 &
 light=$!
+trap 'kill -INT "$light" 2>/dev/null || true; wait "$light" 2>/dev/null || true; rm -f "$light_log"' EXIT
 heavy_rc=0
-.venv/bin/python -m pytest -m heavy || heavy_rc=$?
+VCOIN_PORT_RANGE=20000-25999 .venv/bin/python -m pytest -m heavy || heavy_rc=$?
 light_rc=0
 wait "$light" || light_rc=$?
+trap 'rm -f "$light_log"' EXIT  # reaped: its pid may be another process's now
 echo "==== the other tests, run beside the heavy ones (exit $light_rc) ===="
 cat "$light_log"
-rm -f "$light_log"
 echo "==== heavy tests exit $heavy_rc, the others exit $light_rc ===="
 [ "$heavy_rc" -eq 0 ] && [ "$light_rc" -eq 0 ]

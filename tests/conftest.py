@@ -60,22 +60,34 @@ def agent_image() -> str:
 
 
 # `scripts/test.sh` runs the suite as two processes, one per core: the heavy
-# tests one at a time in one (`-m heavy`), the rest beside them. Two
-# multi-node nets with model runners side by side starve each other's
-# reveals on two cores, which no single one of them does beside other load.
-# The Docker tests share the daemon (one restarts it; others count its
+# tests one at a time in one (`-m heavy`), every other test beside them.
+# Heavy: whatever runs models against a deadline (worker nodes revealing
+# within a window, training rounds with heartbeats): two of those side by
+# side starve each other on two cores, which no single one does beside other
+# load. The Docker tests share the daemon (one restarts it; others count its
 # containers) and go with them, as does the browser.
 _HEAVY_MODULES = (
     "tests/agent/test_docker_executor.py",
     "tests/agent/test_executors.py",
     "tests/agent/test_threads.py",
-    "tests/node/test_market_docker.py",
-    "tests/node/test_first_inference.py",
-    "tests/tools/test_bench_cmd.py",
+    "tests/agent/test_diloco.py",
+    "tests/agent/test_dlora_member.py",
     "tests/browser/",
+    "tests/node/test_api_failover.py",
+    "tests/node/test_first_inference.py",
+    "tests/node/test_group_job_nodes.py",
+    "tests/node/test_market.py",
+    "tests/node/test_market_docker.py",
+    "tests/node/test_market_observability.py",
+    "tests/node/test_openai_api.py",
+    "tests/node/test_verification_net.py",
+    "tests/offchain/test_group_job.py",
+    "tests/tools/test_bench_cmd.py",
+    "tests/tools/test_bench_dlora.py",
+    "tests/tools/test_session_cmd.py",
 )
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    if item.get_closest_marker("slow") is not None or item.nodeid.startswith(_HEAVY_MODULES):
+    if item.nodeid.startswith(_HEAVY_MODULES):
         item.add_marker(pytest.mark.heavy)

@@ -9,6 +9,13 @@ from typing import Any
 from tools.common import CliError
 
 
+def _count(text: str) -> int:
+    """A whole number of blocks, 0 or more (argparse's type)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a whole number 0 or more, not {text!r}")
+    return int(text)
+
+
 def _account_counts(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
     """--accounts N, or N,M,... for the benches that run several sizes."""
     if text is None:
@@ -49,7 +56,7 @@ def _state(args: argparse.Namespace) -> dict[str, Any]:
     cache = {} if args.state_cache_mb is None else {"cache_mb": args.state_cache_mb}
     return state_bench.run(
         accounts=_account_counts(args.accounts, state_bench.SIZES), blocks=args.blocks,
-        per_block=args.per_block, after_start=args.after_start, disk_window=0 if args.no_disk else args.disk_window,
+        per_block=args.per_block, steady=args.steady, disk_window=0 if args.no_disk else args.disk_window,
         disk_blocks=args.disk_blocks, repeats=args.repeats, **cache,
     )  # fmt: skip
 
@@ -255,8 +262,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="state: imports per size, the sizes in turn; the fastest counts (default 5)",
     )
     parser.add_argument(
-        "--after-start", type=int, default=5, metavar="N",
-        help="state: blocks timed apart right after the start, before the steady blocks (default 5)",
+        "--steady", type=_count, default=5, metavar="N",
+        help="state: blocks imported after the timed ones, for the steady rate (default 5; 0 skips it)",
     )  # fmt: skip
     parser.add_argument(
         "--disk-blocks", type=int, default=100, metavar="N",

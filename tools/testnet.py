@@ -3,6 +3,7 @@ base path, node key and set of free ports per node, and the `vcoin node`
 command line that starts each. Node keys are created up front so every node
 gets every other's full bootnode address before any of them starts."""
 
+import os
 import random
 import socket
 import sys
@@ -21,10 +22,20 @@ _draw = random.SystemRandom()  # never the (test-seeded) global generator
 _handed_out: set[int] = set()
 
 
+def _port_range() -> tuple[int, int]:
+    """PORT_RANGE, or `VCOIN_PORT_RANGE=LO-HI`: processes handing out ports
+    side by side (scripts/test.sh's two halves) each take their own range,
+    so neither hands out a port the other's node is about to bind."""
+    lo, _, hi = os.environ.get("VCOIN_PORT_RANGE", "").partition("-")
+    if lo.isdigit() and hi.isdigit() and 1024 <= int(lo) < int(hi) <= 65_535:
+        return int(lo), int(hi)
+    return PORT_RANGE
+
+
 def free_port() -> int:
     """A bindable port this process has not handed out before."""
     while True:
-        port = _draw.randint(*PORT_RANGE)
+        port = _draw.randint(*_port_range())
         if port in _handed_out:
             continue
         with socket.socket() as sock:

@@ -179,3 +179,13 @@ def test_warming_a_missing_or_empty_state_stops_without_raising() -> None:
     assert TrieDB(store).warm(root, 1 << 20) == len(_top_levels(db, root, 64))  # the whole tree
     store.nodes.clear()
     assert TrieDB(store).warm(root, 1 << 20) == 0
+
+
+def test_warming_stays_within_its_budget_where_leaves_weigh_more() -> None:
+    store = MemoryNodeStore()
+    root = TrieDB(store).update(EMPTY_ROOT, {bytes([k]): b"v" * 500 for k in range(64)})
+    db = TrieDB(store, cache_bytes=1 << 20)
+    for budget in (0, 2_000, 10_000, 40_000):
+        db._cache.clear()
+        db.warm(root, budget)
+        assert db._cache.bytes <= budget + 500 + 32 + 1 + 340  # at most one node past it

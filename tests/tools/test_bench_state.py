@@ -15,7 +15,7 @@ from tools.bench.state_writer import EXTRA_BALANCE, extra_account, write_state
 def test_bench_state_json_reports_per_size_figures_and_their_ratio() -> None:
     result = bench_json(
         "state", "--accounts", "200,500", "--blocks", "2", "--per-block", "40", "--disk-window", "4",
-        "--disk-blocks", "4", "--repeats", "1", "--after-start", "2",
+        "--disk-blocks", "4", "--repeats", "1", "--steady", "2",
     )  # fmt: skip
     assert result["name"] == "state" and result["transfers"] == 80
     sizes = result["sizes"]
@@ -25,9 +25,11 @@ def test_bench_state_json_reports_per_size_figures_and_their_ratio() -> None:
         assert 30 < figures["peak_rss_mb"] < 4_000  # its own process's peak, in MiB
         assert figures["disk_bytes_per_transfer"] > 0
     assert result["ratio"] == sizes["500"]["transfers_per_s"] / sizes["200"]["transfers_per_s"]
-    assert all(figures["after_start_transfers_per_s"] > 0 for figures in sizes.values())
-    assert result["ratio_after_start"] == (
-        sizes["500"]["after_start_transfers_per_s"] / sizes["200"]["after_start_transfers_per_s"]
+    assert all(
+        figures["steady_transfers_per_s"] > 0 and figures["first_block_s"] > 0 for figures in sizes.values()
+    )
+    assert result["ratio_steady"] == (
+        sizes["500"]["steady_transfers_per_s"] / sizes["200"]["steady_transfers_per_s"]
     )
     assert "ratio" in result["goals"]
     disk = result["disk"]  # the same blocks into a pruned and an archive copy
