@@ -130,20 +130,15 @@ class TrieDB:
         0.57 s instead of 0.73 s).
         A missing node (a state not fully here) ends the warm-up early."""
         level, loaded, spent = ([root] if root != EMPTY_ROOT else []), 0, 0
-        put, cache = self._cache.put, self._cache
         while level and spent + len(level) * _INNER_BYTES <= max_bytes:
             below: list[bytes] = []
             for node_hash in level:
                 if spent > max_bytes:  # leaves weigh more than the inner nodes counted on
                     return loaded
-                found, node = cache.peek(node_hash)
-                if not found:
-                    try:
-                        node = self._fetch(node_hash)
-                    except MissingNode:
-                        return loaded
-                    put(node_hash, node)
-                assert node is not None
+                try:
+                    node = self._load(node_hash)
+                except MissingNode:
+                    return loaded
                 loaded += 1
                 spent += _node_bytes(node_hash, node)
                 if node[0] == _INNER:

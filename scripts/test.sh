@@ -12,9 +12,9 @@ tests/interop/setup.sh  # Node.js and packages of the js-libp2p interop test
 if [ "$#" -gt 0 ]; then  # a selection of one's own: as asked
   exec .venv/bin/python -m pytest "$@"
 fi
-# The whole suite as two processes, one per core: the heavy tests (multi-node
-# nets, Docker, the browser; marked in tests/conftest.py) one at a time here,
-# the rest beside them, their report printed after.
+# The whole suite as two processes, one per core: the heavy tests (models
+# against deadlines, Docker, the browser; marked in tests/conftest.py) one at
+# a time here, the rest beside them, their report printed after.
 light_log=$(mktemp)
 # its own ports (tools/testnet.py), and Ctrl-C reaches it too (bash starts a
 # background job with SIGINT ignored)
