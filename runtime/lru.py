@@ -81,8 +81,10 @@ class LRUCache(Generic[K, V]):
         size = self._size_of(key, value)
         entries = self._entries
         with self._lock:
-            if key in entries:
-                self.bytes -= self._size_of(key, entries.pop(key))
+            # pop, not `in` then pop: a FifoCache's `take` runs outside the lock
+            old = entries.pop(key, _ABSENT)
+            if old is not _ABSENT:
+                self.bytes -= self._size_of(key, old)  # type: ignore[arg-type]
             entries[key] = value
             self.bytes += size
             if self.bytes > self.budget_bytes:

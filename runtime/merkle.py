@@ -25,12 +25,14 @@ _LEAF = 0
 _INNER = 1
 _TOP_BIT = 255
 DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
-# Bytes one cached node costs beyond its hash and contents: the OrderedDict
-# slot, the tuple and the bytes/int object headers (a leaf also keeps its
-# 256-bit path). Measured with tracemalloc over 200,000 entries (CPython
-# 3.11): 268 for an inner node, 336 for a leaf.
-_INNER_OVERHEAD = 270
-_LEAF_OVERHEAD = 340
+# The cache keeps nodes as stored (b"\x01" ‖ left ‖ right, or b"\x00" ‖
+# key length ‖ key ‖ value), not decoded: a tuple of three bytes objects
+# cost an inner node 366 bytes, its stored form 215, so the same budget
+# holds 1.7 times the nodes (two more levels of a million-account state).
+# Bytes one cached node costs beyond its stored bytes: the hash key, the
+# value's object header and the dict slot. Measured with tracemalloc over
+# 200,000 entries (CPython 3.11): 150.
+_NODE_OVERHEAD = 155
 
 # (LEAF, path, key, value) or (INNER, left hash, right hash)
 Node = tuple[Any, ...]
@@ -71,13 +73,29 @@ def _path(key: bytes) -> int:
     return int.from_bytes(blake2b_256(key), "big")
 
 
-_INNER_BYTES = 96 + _INNER_OVERHEAD
+_INNER_BYTES = 65 + _NODE_OVERHEAD
 
 
-def _node_bytes(node_hash: bytes, node: Node) -> int:
-    if node[0] == _INNER:
-        return _INNER_BYTES
-    return 32 + len(node[2]) + len(node[3]) + _LEAF_OVERHEAD
+def _node_bytes(node_hash: bytes, raw: bytes) -> int:
+    return len(raw) + _NODE_OVERHEAD
+
+
+def _children(raw: bytes) -> tuple[bytes, bytes]:
+    return raw[1:33], raw[33:65]
+
+
+def _leaf_key(raw: bytes) -> tuple[bytes, int]:
+    """A stored leaf's key and where its value starts."""
+    end = 3 + int.from_bytes(raw[1:3], "big")
+    return raw[3:end], end
+
+
+def decode(raw: bytes) -> Node:
+    """A stored node as (INNER, left, right) or (LEAF, path, key, value)."""
+    if raw[0] == _INNER:
+        return (_INNER, raw[1:33], raw[33:65])
+    key, end = _leaf_key(raw)
+    return (_LEAF, _path(key), key, raw[end:])
 
 
 class TrieDB:
@@ -90,34 +108,35 @@ class TrieDB:
         lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.store = store
-        self._cache: FifoCache[bytes, Node] = FifoCache(cache_bytes, _node_bytes, lock)
+        self._cache: FifoCache[bytes, bytes] = FifoCache(cache_bytes, _node_bytes, lock)
+
+    def _raw(self, node_hash: bytes) -> bytes:
+        """A node as stored, through the cache (filled on a miss)."""
+        raw = self._cache.get(node_hash)
+        if raw is None:
+            raw = self._fetch(node_hash)
+            self._cache.put(node_hash, raw)
+        return raw
 
     def _load(self, node_hash: bytes) -> Node:
-        node = self._cache.get(node_hash)
-        if node is None:
-            node = self._fetch(node_hash)
-            self._cache.put(node_hash, node)
-        return node
+        return decode(self._raw(node_hash))
 
-    def _fetch(self, node_hash: bytes) -> Node:
-        """A node decoded from the store (the cache neither read nor filled)."""
+    def _fetch(self, node_hash: bytes) -> bytes:
+        """A node as stored (the cache neither read nor filled)."""
         raw = self.store.get(node_hash)
         if raw is None:
             raise MissingNode(node_hash.hex())
-        if raw[0] == _INNER:
-            return (_INNER, raw[1:33], raw[33:65])
-        key_len = int.from_bytes(raw[1:3], "big")
-        key = raw[3 : 3 + key_len]
-        return (_LEAF, _path(key), key, raw[3 + key_len :])
+        return raw
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         path = _path(key)
         node_hash, shift = root, _TOP_BIT
         while node_hash != EMPTY_ROOT:
-            node = self._load(node_hash)
-            if node[0] == _LEAF:
-                return node[3] if node[2] == key else None
-            node_hash = node[2] if (path >> shift) & 1 else node[1]
+            raw = self._raw(node_hash)
+            if raw[0] == _LEAF:
+                found, end = _leaf_key(raw)
+                return raw[end:] if found == key else None
+            node_hash = raw[33:65] if (path >> shift) & 1 else raw[1:33]
             shift -= 1
         return None
 
@@ -125,9 +144,9 @@ class TrieDB:
         """Load the top levels of the tree at `root` into the cache, whole
         levels while they fit in `max_bytes`; the nodes loaded. Every block's
         update walks these levels: read once at start, in order, rather than
-        cold one by one under the first blocks (measured at 1M accounts: 17
-        levels in 0.7 s; the first block after a start then imported in
-        0.57 s instead of 0.73 s).
+        cold one by one under the first blocks (measured at 1M accounts: 18
+        levels, 262,143 nodes, in 1.7 s; with 17 levels the first block after
+        a start imported in 0.57 s instead of 0.73 s).
         A missing node (a state not fully here) ends the warm-up early."""
         level, loaded, spent = ([root] if root != EMPTY_ROOT else []), 0, 0
         while level and spent + len(level) * _INNER_BYTES <= max_bytes:
@@ -136,13 +155,13 @@ class TrieDB:
                 if spent > max_bytes:  # leaves weigh more than the inner nodes counted on
                     return loaded
                 try:
-                    node = self._load(node_hash)
+                    raw = self._raw(node_hash)
                 except MissingNode:
                     return loaded
                 loaded += 1
-                spent += _node_bytes(node_hash, node)
-                if node[0] == _INNER:
-                    below.extend(child for child in node[1:] if child != EMPTY_ROOT)
+                spent += len(raw) + _NODE_OVERHEAD
+                if raw[0] == _INNER:
+                    below.extend(child for child in _children(raw) if child != EMPTY_ROOT)
             level = below
         return loaded
 
@@ -157,11 +176,12 @@ class TrieDB:
         except BaseException:  # a missing node: what was taken is still counted off
             self._cache.swap(work.taken_bytes, {}, 0)
             raise
-        self.store.replace(work.gone, work.fresh)
+        fresh = work.fresh
+        self.store.replace(work.gone, fresh)
         # The replaced nodes left the cache as they were read (only an
         # older root reads them again, reloaded then); the new ones are
         # the next block's path.
-        self._cache.swap(work.taken_bytes, work.built, work.built_bytes)
+        self._cache.swap(work.taken_bytes, fresh, sum(map(len, fresh.values())) + len(fresh) * _NODE_OVERHEAD)
         return new_root
 
     def diff(self, old: bytes, new: bytes) -> dict[bytes, bytes | None]:
@@ -194,56 +214,48 @@ class TrieDB:
     def items(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) under `root`, in path order. A whole-state walk
         neither fills the cache nor reorders it (it would evict the hot
-        paths), and decodes no more than it yields."""
+        paths)."""
         stack = [root]
         peek, get = self._cache.peek, self.store.get
         while stack:
             node_hash = stack.pop()
             if node_hash == EMPTY_ROOT:
                 continue
-            found, node = peek(node_hash)
-            if found:
-                assert node is not None
-                if node[0] == _LEAF:
-                    yield node[2], node[3]
-                else:
-                    stack.append(node[2])
-                    stack.append(node[1])
-                continue
-            raw = get(node_hash)
-            if raw is None:
-                raise MissingNode(node_hash.hex())
+            found, raw = peek(node_hash)
+            if not found:
+                raw = get(node_hash)
+                if raw is None:
+                    raise MissingNode(node_hash.hex())
+            assert raw is not None
             if raw[0] == _INNER:
                 stack.append(raw[33:65])
                 stack.append(raw[1:33])
             else:
-                key_end = 3 + int.from_bytes(raw[1:3], "big")
-                yield raw[3:key_end], raw[key_end:]
+                key, end = _leaf_key(raw)
+                yield key, raw[end:]
 
 
 class _Update:
     """One batch update's work: the nodes it builds and replaces."""
 
-    __slots__ = ("trie", "fresh", "built", "gone", "taken_bytes", "built_bytes", "_take")
+    __slots__ = ("trie", "fresh", "gone", "taken_bytes", "_take")
 
     def __init__(self, trie: TrieDB) -> None:
         self.trie = trie
         # Every node an update reads it replaces: it leaves the cache as it
         # is read (one dict operation, not a lookup now and a pop later).
         self._take = trie._cache.take
-        self.fresh: dict[bytes, bytes] = {}  # hash -> stored bytes
-        self.built: dict[bytes, Node] = {}  # hash -> decoded, for the cache
+        self.fresh: dict[bytes, bytes] = {}  # hash -> stored bytes, also what the cache takes in
         self.gone: list[bytes] = []
         self.taken_bytes = 0  # of the nodes taken from the cache
-        self.built_bytes = 0
 
-    def read(self, node_hash: bytes) -> Node:
+    def read(self, node_hash: bytes) -> bytes:
         """A node this update replaces, taken from the cache or fetched."""
-        node = self._take(node_hash, None)
-        if node is None:
+        raw = self._take(node_hash, None)
+        if raw is None:
             return self.trie._fetch(node_hash)
-        self.taken_bytes += _INNER_BYTES if node[0] == _INNER else _node_bytes(node_hash, node)
-        return node
+        self.taken_bytes += len(raw) + _NODE_OVERHEAD
+        return raw
 
     def update(self, node_hash: bytes, shift: int, items: list[Item]) -> bytes:
         if not items:
@@ -253,61 +265,75 @@ class _Update:
         # Every node on a changed path is rebuilt (into `fresh` when it
         # stays the same), so these are all the old tree's nodes that may go.
         self.gone.append(node_hash)
-        node = self.read(node_hash)
-        if node[0] == _LEAF:
-            _, path, key, value = node
+        raw = self.read(node_hash)
+        if raw[0] == _LEAF:
+            key, end = _leaf_key(raw)
             if not any(it[1] == key for it in items):
-                items = sorted([*items, (path, key, value)])
+                items = sorted([*items, (_path(key), key, raw[end:])])
             return self.build(shift, [it for it in items if it[2] is not None])
         if len(items) == 1:  # most of a path's depth: no split to search
-            return self.update_one(node, shift, items[0])
+            return self.update_one(raw, shift, items[0])
         split = _split(items, shift)
-        left = self.update(node[1], shift - 1, items[:split])
-        right = self.update(node[2], shift - 1, items[split:])
+        left = self.update(raw[1:33], shift - 1, items[:split])
+        right = self.update(raw[33:65], shift - 1, items[split:])
         return self.inner(left, right)
 
-    def update_one(self, node: Node, shift: int, item: Item) -> bytes:
-        """`update` of one key below the inner `node` (already in `gone`):
-        a loop down and one up, for a large state's paths are mostly one
-        key deep and a call per level was most of the update's time."""
-        path, take, gone = item[0], self._take, self.gone
-        siblings: list[tuple[int, bytes]] = []  # (our side, the other child) per level
-        while True:
-            side = (path >> shift) & 1
-            siblings.append((side, node[1] if side else node[2]))
-            node_hash = node[2] if side else node[1]
-            shift -= 1
-            if node_hash == EMPTY_ROOT:
-                sub = self.build(shift, [item] if item[2] is not None else [])
-                break
-            gone.append(node_hash)
-            found = take(node_hash, None)
-            if found is None:
-                node = self.trie._fetch(node_hash)
-            else:
-                node = found
-                self.taken_bytes += _INNER_BYTES if node[0] == _INNER else _node_bytes(node_hash, node)
-            if node[0] == _LEAF:
-                sub = self._at_leaf(node, shift, item)
-                break
-        fresh, built = self.fresh, self.built
-        for side, sibling in reversed(siblings):
-            left, right = (sibling, sub) if side else (sub, sibling)
-            if left == EMPTY_ROOT or right == EMPTY_ROOT:
-                sub = self.inner(left, right)  # a lone leaf may rise
+    def update_one(self, raw: bytes, shift: int, item: Item) -> bytes:
+        """`update` of one key below the inner node `raw` (already in
+        `gone`): a loop down and one up, for a large state's paths are
+        mostly one key deep and a call per level was most of the update's
+        time. Each level costs a few C calls: at a million accounts a block
+        rebuilds some 36,000 nodes, 20 levels per key."""
+        take, fetch, gone = self._take, self.trie._fetch, self.gone
+        # The path's bits as text, top bit first: the bit at `shift` is one
+        # index, not a shift of a 256-bit integer and a mask.
+        bits = format(item[0], "0256b")
+        top = _TOP_BIT - shift
+        siblings: list[bytes] = []
+        taken = 0
+        try:
+            for bit in bits[top:]:
+                if bit == "1":
+                    siblings.append(raw[1:33])
+                    node_hash = raw[33:65]
+                else:
+                    siblings.append(raw[33:65])
+                    node_hash = raw[1:33]
+                shift -= 1
+                if node_hash == EMPTY_ROOT:
+                    sub = self.build(shift, [item] if item[2] is not None else [])
+                    break
+                gone.append(node_hash)
+                found = take(node_hash, None)
+                if found is None:
+                    raw = fetch(node_hash)
+                else:
+                    raw = found
+                    taken += len(raw) + _NODE_OVERHEAD
+                if raw[0] == _LEAF:
+                    sub = self._at_leaf(raw, shift, item)
+                    break
+            else:  # pragma: no cover - a path ends at a leaf or an empty child
+                raise MissingNode("an inner node below the deepest level")
+        finally:
+            self.taken_bytes += taken
+        fresh = self.fresh
+        sides = bits[top : top + len(siblings)]
+        for sibling, bit in zip(reversed(siblings), reversed(sides), strict=True):
+            if sub == EMPTY_ROOT or sibling == EMPTY_ROOT:  # a lone leaf may rise
+                sub = self.inner(sibling, sub) if bit == "1" else self.inner(sub, sibling)
                 continue
-            raw = b"\x01" + left + right
+            raw = b"\x01" + sibling + sub if bit == "1" else b"\x01" + sub + sibling
             sub = _blake2b(raw, digest_size=32).digest()
             fresh[sub] = raw
-            built[sub] = (_INNER, left, right)
-            self.built_bytes += _INNER_BYTES
         return sub
 
-    def _at_leaf(self, node: Node, shift: int, item: Item) -> bytes:
-        """The subtree where `item` meets the leaf `node` (already in `gone`)."""
+    def _at_leaf(self, raw: bytes, shift: int, item: Item) -> bytes:
+        """The subtree where `item` meets the stored leaf `raw` (already in `gone`)."""
+        key, end = _leaf_key(raw)
         items = [item]
-        if node[2] != item[1]:
-            items = sorted([item, (node[1], node[2], node[3])])
+        if key != item[1]:
+            items = sorted([item, (_path(key), key, raw[end:])])
         return self.build(shift, [it for it in items if it[2] is not None])
 
     def build(self, shift: int, items: list[Item]) -> bytes:
@@ -316,10 +342,11 @@ class _Update:
         if len(items) == 1:
             path, key, value = items[0]
             assert value is not None
-            node_hash = _leaf_hash(key, value)
+            # H(0 ‖ H(key) ‖ H(value)), H(key) being the path already known
+            node_hash = _blake2b(
+                b"\x00" + path.to_bytes(32, "big") + _blake2b(value, digest_size=32).digest(), digest_size=32
+            ).digest()
             self.fresh[node_hash] = b"\x00" + len(key).to_bytes(2, "big") + key + value
-            self.built[node_hash] = leaf = (_LEAF, path, key, value)
-            self.built_bytes += _node_bytes(node_hash, leaf)
             return node_hash
         split = _split(items, shift)
         left = self.build(shift - 1, items[:split])
@@ -334,16 +361,13 @@ class _Update:
         if right == EMPTY_ROOT and self._is_leaf(left):
             return left
         raw = b"\x01" + left + right
-        node_hash = blake2b_256(raw)
+        node_hash = _blake2b(raw, digest_size=32).digest()
         self.fresh[node_hash] = raw
-        self.built[node_hash] = (_INNER, left, right)
-        self.built_bytes += _INNER_BYTES
         return node_hash
 
     def _is_leaf(self, node_hash: bytes) -> bool:
-        node = self.built.get(node_hash)
-        kind: int = (node if node is not None else self.trie._load(node_hash))[0]
-        return kind == _LEAF
+        raw = self.fresh.get(node_hash)
+        return (raw if raw is not None else self.trie._raw(node_hash))[0] == _LEAF
 
 
 def _item_path(item: Item) -> int:

@@ -14,6 +14,7 @@ from genesis.spec import dev_spec
 from node.chain import Chain
 from node.storage import FLAT_PREFIX, FLAT_ROOT, ChainStore
 from runtime.flat import MISS
+from runtime.merkle import decode
 from runtime.pallets import balances
 from runtime.types import Call, Extrinsic
 from tests.chain import ALICE, BOB
@@ -186,5 +187,7 @@ def _node_hashes(chain: Chain, root: bytes) -> set[bytes]:
     level, seen = [root], set()
     while level:
         seen.update(level)
-        level = [c for h in level if (n := chain.trie._fetch(h))[0] == 1 for c in n[1:] if c != bytes(32)]
+        level = [
+            c for h in level if (n := decode(chain.trie._fetch(h)))[0] == 1 for c in n[1:] if c != bytes(32)
+        ]
     return seen

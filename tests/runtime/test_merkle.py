@@ -2,7 +2,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, MissingNode, TrieDB, _leaf_hash, _node_bytes, _path
+from runtime.merkle import (
+    EMPTY_ROOT,
+    MemoryNodeStore,
+    MissingNode,
+    TrieDB,
+    _leaf_hash,
+    _node_bytes,
+    _path,
+    decode,
+)
 
 keys = st.binary(min_size=0, max_size=4)
 batches = st.lists(st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12), max_size=12)
@@ -143,7 +152,7 @@ def _top_levels(db: TrieDB, root: bytes, depth: int) -> set[bytes]:
     level, seen = [root], set()
     for _ in range(depth):
         seen.update(level)
-        level = [c for h in level if (n := db._fetch(h))[0] == 1 for c in n[1:] if c != EMPTY_ROOT]
+        level = [c for h in level if (n := decode(db._fetch(h)))[0] == 1 for c in n[1:] if c != EMPTY_ROOT]
     return seen
 
 
@@ -151,7 +160,7 @@ def _path_nodes(db: TrieDB, root: bytes, key: bytes) -> int:
     """How many nodes a read of `key` walks."""
     path, node_hash, shift, walked = _path(key), root, 255, 0
     while True:
-        node, walked = db._fetch(node_hash), walked + 1
+        node, walked = decode(db._fetch(node_hash)), walked + 1
         if node[0] == 0:
             return walked
         node_hash, shift = node[2] if (path >> shift) & 1 else node[1], shift - 1
