@@ -12,7 +12,7 @@ stays readable (forks, history) for as long as its nodes are kept.
 """
 
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from hashlib import blake2b as _blake2b
 from typing import Any, Protocol
@@ -37,6 +37,9 @@ _NODE_OVERHEAD = 155
 # (LEAF, path, key, value) or (INNER, left hash, right hash)
 Node = tuple[Any, ...]
 Item = tuple[int, bytes, bytes | None]
+# What a caller already knows of the tree it updates: (found, value) of a
+# key at the old root, from a cache (it must not read the store itself).
+Known = Callable[[bytes], tuple[bool, bytes | None]]
 
 
 class NodeStore(Protocol):
@@ -165,12 +168,14 @@ class TrieDB:
             level = below
         return loaded
 
-    def update(self, root: bytes, changes: Mapping[bytes, bytes | None]) -> bytes:
-        """The root after applying `changes` (None deletes); writes new nodes."""
+    def update(self, root: bytes, changes: Mapping[bytes, bytes | None], known: Known | None = None) -> bytes:
+        """The root after applying `changes` (None deletes); writes new nodes.
+        `known` spares the store reads of leaves whose old values the
+        caller holds (the state's read cache): a leaf is its hash."""
         if not changes:
             return root
         items: list[Item] = sorted((_path(k), k, v) for k, v in changes.items())
-        work = _Update(self)
+        work = _Update(self, known)
         try:
             new_root = work.update(root, _TOP_BIT, items)
         except BaseException:  # a missing node: what was taken is still counted off
@@ -238,10 +243,11 @@ class TrieDB:
 class _Update:
     """One batch update's work: the nodes it builds and replaces."""
 
-    __slots__ = ("trie", "fresh", "gone", "taken_bytes", "_take")
+    __slots__ = ("trie", "known", "fresh", "gone", "taken_bytes", "_take")
 
-    def __init__(self, trie: TrieDB) -> None:
+    def __init__(self, trie: TrieDB, known: Known | None = None) -> None:
         self.trie = trie
+        self.known = known
         # Every node an update reads it replaces: it leaves the cache as it
         # is read (one dict operation, not a lookup now and a pop later).
         self._take = trie._cache.take
@@ -291,6 +297,9 @@ class _Update:
         top = _TOP_BIT - shift
         siblings: list[bytes] = []
         taken = 0
+        leaf_hash: bytes | None = None
+        leaf_raw = b""
+        hinted = self.known is None
         try:
             for bit in bits[top:]:
                 if bit == "1":
@@ -306,7 +315,13 @@ class _Update:
                 gone.append(node_hash)
                 found = take(node_hash, None)
                 if found is None:
-                    raw = fetch(node_hash)
+                    # Not cached: the paths a block touches first, below
+                    # the warmed levels. Their last node is the key's old
+                    # leaf, known by its hash if its value is.
+                    if not hinted:
+                        hinted = True
+                        leaf_hash, leaf_raw = self._old_leaf(item)
+                    raw = leaf_raw if node_hash == leaf_hash else fetch(node_hash)
                 else:
                     raw = found
                     taken += len(raw) + _NODE_OVERHEAD
@@ -328,6 +343,15 @@ class _Update:
             fresh[sub] = raw
         return sub
 
+    def _old_leaf(self, item: Item) -> tuple[bytes | None, bytes]:
+        """The hash and stored bytes of `item`'s key's leaf at the old root,
+        if the caller knows its value there (None otherwise)."""
+        assert self.known is not None
+        found, value = self.known(item[1])
+        if not found or value is None:
+            return None, b""
+        return _leaf_node(item[0], item[1], value)
+
     def _at_leaf(self, raw: bytes, shift: int, item: Item) -> bytes:
         """The subtree where `item` meets the stored leaf `raw` (already in `gone`)."""
         key, end = _leaf_key(raw)
@@ -342,11 +366,8 @@ class _Update:
         if len(items) == 1:
             path, key, value = items[0]
             assert value is not None
-            # H(0 ‖ H(key) ‖ H(value)), H(key) being the path already known
-            node_hash = _blake2b(
-                b"\x00" + path.to_bytes(32, "big") + _blake2b(value, digest_size=32).digest(), digest_size=32
-            ).digest()
-            self.fresh[node_hash] = b"\x00" + len(key).to_bytes(2, "big") + key + value
+            node_hash, raw = _leaf_node(path, key, value)
+            self.fresh[node_hash] = raw
             return node_hash
         split = _split(items, shift)
         left = self.build(shift - 1, items[:split])
@@ -368,6 +389,14 @@ class _Update:
     def _is_leaf(self, node_hash: bytes) -> bool:
         raw = self.fresh.get(node_hash)
         return (raw if raw is not None else self.trie._raw(node_hash))[0] == _LEAF
+
+
+def _leaf_node(path: int, key: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """A leaf's hash, H(0 ‖ H(key) ‖ H(value)) with H(key) the path already
+    known, and its stored bytes."""
+    value_hash = _blake2b(value, digest_size=32).digest()
+    node_hash = _blake2b(b"\x00" + path.to_bytes(32, "big") + value_hash, digest_size=32).digest()
+    return node_hash, b"\x00" + len(key).to_bytes(2, "big") + key + value
 
 
 def _item_path(item: Item) -> int:

@@ -108,6 +108,16 @@ class State:
                 return value
         return self.db.get(self.root, key)
 
+    def _known(self, key: bytes) -> tuple[bool, bytes | None]:
+        """(found, value) of `key` at this state's root if already read:
+        what the trie update may take on trust (it checks the leaf's hash)."""
+        found, value = self._reads.peek(key)
+        if found or self._base is None:
+            return found, value
+        if key in self._written:
+            return True, self._written[key]
+        return self._base.peek(key)
+
     def set(self, key: bytes, value: bytes) -> None:
         (self._layers[-1] if self._layers else self._pending)[key] = value
 
@@ -137,7 +147,7 @@ class State:
         if self._layers:
             raise RuntimeError("commit_block with open transactional layers")
         parent, pending = self.root, self._pending
-        self.root = self.db.update(parent, pending)
+        self.root = self.db.update(parent, pending, known=self._known)
         if self.flat is not None:
             self.flat.record(parent, self.root, pending)
         self._reads.update(list(pending.items()))

@@ -198,3 +198,49 @@ def test_warming_stays_within_its_budget_where_leaves_weigh_more() -> None:
         db._cache.clear()
         db.warm(root, budget)
         assert db._cache.bytes <= budget + 500 + 32 + 1 + 340  # at most one node past it
+
+
+@given(
+    st.dictionaries(keys, st.binary(max_size=8), min_size=1, max_size=30),
+    st.dictionaries(keys, st.none() | st.binary(max_size=8), min_size=1, max_size=12),
+    st.dictionaries(keys, st.none() | st.binary(max_size=8), max_size=12),
+)
+def test_what_the_caller_claims_to_know_never_changes_the_root(
+    content: dict[bytes, bytes], change: dict[bytes, bytes | None], claims: dict[bytes, bytes | None]
+) -> None:
+    """`known` values are taken only where a leaf's hash proves them: true
+    ones, lies and absent keys all give the root of a plain update."""
+    store = MemoryNodeStore()
+    root = TrieDB(store).update(EMPTY_ROOT, content)
+    expected = TrieDB(MemoryNodeStore()).update(
+        EMPTY_ROOT, {k: v for k, v in {**content, **change}.items() if v is not None}
+    )
+    truth = {key: content.get(key) for key in change}
+    for told in (truth, claims, {**truth, **claims}):
+        db = TrieDB(store, cache_bytes=0)  # every node read cold: where the claims are consulted
+
+        def known(key: bytes, told: dict[bytes, bytes | None] = told) -> tuple[bool, bytes | None]:
+            return (key in told), told.get(key)
+
+        assert db.update(root, change, known=known) == expected
+
+
+def test_known_values_spare_the_store_reads_of_the_old_leaves() -> None:
+    store = _CountingStore()
+    content = {i.to_bytes(4, "big"): b"v%d" % i for i in range(4096)}
+    root = TrieDB(store).update(EMPTY_ROOT, content)
+    change = {i.to_bytes(4, "big"): b"w" for i in range(0, 4096, 97)}
+    leaves = {_leaf_hash(key, content[key]) for key in change}
+    reads: list[bytes] = []
+    real_get = store.get
+
+    def get(key: bytes) -> bytes | None:
+        reads.append(key)
+        return real_get(key)
+
+    store.get = get  # type: ignore[method-assign]
+    plain = TrieDB(store, cache_bytes=0).update(root, change)
+    assert leaves <= set(reads)  # without: each old leaf is read
+    reads.clear()
+    told = TrieDB(store, cache_bytes=0).update(root, change, known=lambda key: (True, content[key]))
+    assert told == plain and reads and not leaves & set(reads)

@@ -1,3 +1,4 @@
+from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, TrieDB, _leaf_hash
 from runtime.state import State
 
 
@@ -100,3 +101,41 @@ def test_a_fork_with_a_tiny_cache_never_reads_the_base_for_what_it_wrote() -> No
     assert all(parent.get(b"k%d" % i) == b"old" for i in range(50))
     fork.adopt_cache()
     assert all(fork.get(b"k%d" % i) == b"new" for i in range(50))
+
+
+def _reads_of(store: MemoryNodeStore) -> list[bytes]:
+    reads: list[bytes] = []
+    real_get = store.get
+
+    def get(key: bytes) -> bytes | None:
+        reads.append(key)
+        return real_get(key)
+
+    store.get = get  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_block_that_read_what_it_writes_does_not_read_the_old_leaves_back() -> None:
+    """The root update takes the old values from the state's read cache
+    (a fork's too), so it reads no old leaf from the store."""
+    store = MemoryNodeStore()
+    content = {i.to_bytes(4, "big"): b"v%d" % i for i in range(2048)}
+    root = TrieDB(store).update(EMPTY_ROOT, content)
+    written = [i.to_bytes(4, "big") for i in range(0, 2048, 61)]
+    for fork in (False, True):
+        base = State(TrieDB(store, cache_bytes=0), root)
+        if fork:  # the base read them: the fork answers from the base's cache
+            for key in written:
+                base.get(key)
+        state = base.fork() if fork else base
+        for key in written:
+            value = state.get(key)
+            assert value is not None
+            state.set(key, value + b"+")
+        reads = _reads_of(store)
+        new_root = state.commit_block()
+        assert reads and not {_leaf_hash(key, content[key]) for key in written} & set(reads)
+        assert new_root == TrieDB(MemoryNodeStore()).update(
+            EMPTY_ROOT, {**content, **{key: content[key] + b"+" for key in written}}
+        )
+        del store.get
