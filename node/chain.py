@@ -285,6 +285,10 @@ class Chain:
         """Check, execute and store a block without touching `best` or `state`,
         which others may read meanwhile (this may run in a worker thread);
         `adopt` makes it count. One prepare-adopt pair at a time."""
+        with self.pruner.working():  # the pruning thread waits, not the import
+            return self._prepare_import(block, verified, durable)
+
+    def _prepare_import(self, block: Block, verified: Verified, durable: bool) -> Prepared:
         header = block.header
         if self.store.has_block(header.hash):
             raise BlockImportError("already imported")
@@ -510,6 +514,12 @@ class Chain:
     ) -> tuple[Prepared, tuple[tuple[bytes, str], ...]]:
         """Build, seal and store our block on the best one, like
         `prepare_import` (worker-thread safe; `adopt` makes it best)."""
+        with self.pruner.working():
+            return self._prepare_author(key, slot, candidates, verified)
+
+    def _prepare_author(
+        self, key: Keypair, slot: int, candidates: list[bytes], verified: Verified
+    ) -> tuple[Prepared, tuple[tuple[bytes, str], ...]]:
         start = time.perf_counter()
         state = self.state.fork()
         try:

@@ -4,6 +4,7 @@ states stay whole through forks, nodes built again after they were
 replaced, restarts and a crash in the middle of a height."""
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genesis.spec import dev_spec
+from node import state_pruning
 from node.chain import Chain
 from node.node_store import NODE_PREFIX
 from node.state_pruning import PRUNED, StatePruned, StatePruner
@@ -190,3 +192,70 @@ def _number(chain: Chain, block_hash: bytes) -> int:
     header = chain.store.header(block_hash)
     assert header is not None
     return header.number
+
+
+def _pruned_history(path: Path) -> tuple[Blocks, StatePruner]:
+    blocks = Blocks(path)
+    for i in range(8):
+        blocks.add({KEYS[i % len(KEYS)]: VALUES[1 + i % 2], KEYS[(i + 1) % len(KEYS)]: b"b"}, canonical=True)
+    return blocks, StatePruner(blocks.store, 1, chunk=1)
+
+
+def _wait_for(condition: Any, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_the_pruning_thread_holds_back_while_a_block_executes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side by side the two threads trade the GIL at every LevelDB read:
+    the pruner waits for the block, then does all of it."""
+    monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 600.0)
+    blocks, pruner = _pruned_history(tmp_path / "db")
+    top = len(blocks.roots) - 1
+    pruner.start()
+    try:
+        with pruner.working():
+            pruner.finalized(top)
+            assert pruner.waiting.wait(60)  # at its first chunk, holding back
+            assert pruner.nodes_deleted == 0
+        _wait_for(lambda: pruner.through == top)
+        assert pruner.nodes_deleted > 0
+        assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
+    finally:
+        pruner.stop()
+        blocks.store.close()
+
+
+def test_the_pruning_thread_still_progresses_under_endless_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync executes blocks back to back: each wait runs out and a chunk goes."""
+    monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 0.01)
+    blocks, pruner = _pruned_history(tmp_path / "db")
+    top = len(blocks.roots) - 1
+    pruner.start()
+    try:
+        with pruner.working():
+            pruner.finalized(top)
+            _wait_for(lambda: pruner.through == top)
+        assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
+    finally:
+        pruner.stop()
+        blocks.store.close()
+
+
+def test_inline_pruning_inside_a_block_does_not_wait_for_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its thread the pruner runs in the importing thread, inside
+    `working`: it must not wait for the block it is part of."""
+    monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 600.0)
+    blocks, pruner = _pruned_history(tmp_path / "db")
+    with pruner.working():
+        pruner.finalized(len(blocks.roots) - 1)
+    assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
+    blocks.store.close()
