@@ -61,6 +61,10 @@ COMPACT_EVERY = 256
 YIELD_SECONDS = 0.5
 # Once quiet, it waits this much more: a sync starts its next block at once.
 SETTLE_SECONDS = 0.05
+# Heights behind finality beyond which it no longer holds back: a long sync
+# at a million accounts leaves ~4 MB of garbage a block, and the backlog
+# (journals, dead nodes on disk) must stay bounded.
+MAX_BEHIND = 256
 
 
 class StatePruned(LookupError):
@@ -135,6 +139,9 @@ class StatePruner:
         if any (not inline: the caller is that block)."""
         if threading.current_thread() is not self._thread or self._quiet.is_set():
             return
+        assert self.through is not None
+        if self._target - self.through > MAX_BEHIND:
+            return
         self.waiting.set()
         try:
             deadline = time.monotonic() + YIELD_SECONDS
@@ -187,6 +194,7 @@ class StatePruner:
         """Stop between two writes (call before the store closes)."""
         self._stopping = True
         self._wake.set()
+        self._quiet.set()  # out of a hold-back wait too
         if self._thread is not None:
             self._thread.join()
 
@@ -229,6 +237,8 @@ class StatePruner:
                 if self._stopping:
                     return
                 self._yield()
+                if self._stopping:
+                    return
                 self._delete_dead(dead[start : start + 32 * self.chunk], birth)
         below = (number - 1).to_bytes(8, "big")
         with db.write_batch() as batch:

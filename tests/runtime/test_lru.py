@@ -67,3 +67,28 @@ def test_fifo_replace_keeps_its_budget_through_many_batches() -> None:
     kept = [k for k, _ in cache.items()]
     assert kept == sorted(kept) and kept[-1] == 2_999  # in insertion order, the newest kept
     assert cache.evictions > 0
+
+
+class _TakenMeanwhile(dict[bytes, bytes | None]):
+    """Entries whose membership test lets another thread's `take` land
+    right after it (a FifoCache's take runs outside the cache's lock)."""
+
+    def __contains__(self, key: object) -> bool:
+        found = super().__contains__(key)
+        if found and isinstance(key, bytes):
+            super().pop(key)
+        return found
+
+
+def test_a_put_racing_a_take_neither_raises_nor_miscounts() -> None:
+    """A put that first asks whether the key is there, then pops it, raises
+    KeyError when a take lands in between (seen with RPC reads during an
+    import); one pop with a default cannot."""
+    cache: FifoCache[bytes, bytes | None] = FifoCache(1000, _size)
+    cache.put(b"k", b"old")
+    cache.put(b"j", b"other")
+    cache._entries = _TakenMeanwhile(cache._entries)  # type: ignore[assignment]
+    cache.put(b"k", b"new")
+    cache.put(b"fresh", b"x")
+    assert dict(cache._entries) == {b"k": b"new", b"j": b"other", b"fresh": b"x"}
+    assert cache.bytes == sum(_size(k, v) for k, v in cache._entries.items())
