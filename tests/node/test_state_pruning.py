@@ -6,6 +6,7 @@ replaced, restarts and a crash in the middle of a height."""
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,18 @@ def _pruned_history(path: Path) -> tuple[Blocks, StatePruner]:
     return blocks, StatePruner(blocks.store, 1, chunk=1)
 
 
+@contextlib.contextmanager
+def _pruning_thread(path: Path) -> Iterator[tuple[Blocks, StatePruner, int]]:
+    """A history, its pruner's thread running, and the top height."""
+    blocks, pruner = _pruned_history(path)
+    pruner.start()
+    try:
+        yield blocks, pruner, len(blocks.roots) - 1
+    finally:
+        pruner.stop()
+        blocks.store.close()
+
+
 def _wait_for(condition: Any, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -217,10 +230,7 @@ def test_the_pruning_thread_holds_back_while_a_block_executes(
     """Side by side the two threads trade the GIL at every LevelDB read:
     the pruner waits for the block, then does all of it."""
     monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 600.0)
-    blocks, pruner = _pruned_history(tmp_path / "db")
-    top = len(blocks.roots) - 1
-    pruner.start()
-    try:
+    with _pruning_thread(tmp_path / "db") as (blocks, pruner, top):
         with pruner.working():
             pruner.finalized(top)
             assert pruner.waiting.wait(60)  # at its first chunk, holding back
@@ -229,9 +239,6 @@ def test_the_pruning_thread_holds_back_while_a_block_executes(
         _wait_for(lambda: pruner.through == top)
         assert pruner.nodes_deleted > 0
         assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
-    finally:
-        pruner.stop()
-        blocks.store.close()
 
 
 def test_the_pruning_thread_still_progresses_under_endless_imports(
@@ -239,17 +246,10 @@ def test_the_pruning_thread_still_progresses_under_endless_imports(
 ) -> None:
     """A sync executes blocks back to back: each wait runs out and a chunk goes."""
     monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 0.01)
-    blocks, pruner = _pruned_history(tmp_path / "db")
-    top = len(blocks.roots) - 1
-    pruner.start()
-    try:
-        with pruner.working():
-            pruner.finalized(top)
-            _wait_for(lambda: pruner.through == top)
+    with _pruning_thread(tmp_path / "db") as (blocks, pruner, top), pruner.working():
+        pruner.finalized(top)
+        _wait_for(lambda: pruner.through == top)
         assert _stored(blocks.store) == _reachable(blocks.trie, blocks.roots[-1])
-    finally:
-        pruner.stop()
-        blocks.store.close()
 
 
 def _finishes(work: Any, seconds: float = 60.0) -> None:
@@ -280,14 +280,12 @@ def test_a_stop_ends_the_hold_back_and_deletes_nothing_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 600.0)
-    blocks, pruner = _pruned_history(tmp_path / "db")
-    pruner.start()
-    with pruner.working():
-        pruner.finalized(len(blocks.roots) - 1)
-        assert pruner.waiting.wait(60)
-        _finishes(pruner.stop)
-    assert pruner.nodes_deleted == 0
-    blocks.store.close()
+    with _pruning_thread(tmp_path / "db") as (_, pruner, top):
+        with pruner.working():
+            pruner.finalized(top)
+            assert pruner.waiting.wait(60)
+            _finishes(pruner.stop)
+        assert pruner.nodes_deleted == 0
 
 
 def test_far_behind_finality_the_pruner_no_longer_holds_back(
@@ -297,18 +295,11 @@ def test_far_behind_finality_the_pruner_no_longer_holds_back(
     MAX_BEHIND heights it prunes beside the imports, then holds back again."""
     monkeypatch.setattr(state_pruning, "YIELD_SECONDS", 600.0)
     monkeypatch.setattr(state_pruning, "MAX_BEHIND", 3)
-    blocks, pruner = _pruned_history(tmp_path / "db")
-    top = len(blocks.roots) - 1
-    pruner.start()
-    try:
-        with pruner.working():
-            pruner.finalized(top)
-            assert pruner.waiting.wait(60)
-            assert pruner.through is not None and 0 < pruner._target - pruner.through <= 3
-            assert pruner.nodes_deleted > 0
-    finally:
-        pruner.stop()
-        blocks.store.close()
+    with _pruning_thread(tmp_path / "db") as (_, pruner, top), pruner.working():
+        pruner.finalized(top)
+        assert pruner.waiting.wait(60)
+        assert pruner.through is not None and 0 < pruner._target - pruner.through <= 3
+        assert pruner.nodes_deleted > 0
 
 
 def test_a_chain_holds_the_pruner_back_while_it_imports_or_authors(

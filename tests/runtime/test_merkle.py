@@ -137,6 +137,19 @@ def test_an_update_that_meets_a_missing_node_leaves_the_cache_count_exact() -> N
     assert db._cache.bytes == sum(_node_bytes(h, n) for h, n in db._cache.items())
 
 
+def reads_of(store: MemoryNodeStore) -> list[bytes]:
+    """The keys `store` is asked for from now on (until `del store.get`)."""
+    reads: list[bytes] = []
+    real_get = store.get
+
+    def get(key: bytes) -> bytes | None:
+        reads.append(key)
+        return real_get(key)
+
+    store.get = get  # type: ignore[method-assign]
+    return reads
+
+
 class _CountingStore(MemoryNodeStore):
     def __init__(self) -> None:
         super().__init__()
@@ -231,14 +244,7 @@ def test_known_values_spare_the_store_reads_of_the_old_leaves() -> None:
     root = TrieDB(store).update(EMPTY_ROOT, content)
     change = {i.to_bytes(4, "big"): b"w" for i in range(0, 4096, 97)}
     leaves = {_leaf_hash(key, content[key]) for key in change}
-    reads: list[bytes] = []
-    real_get = store.get
-
-    def get(key: bytes) -> bytes | None:
-        reads.append(key)
-        return real_get(key)
-
-    store.get = get  # type: ignore[method-assign]
+    reads = reads_of(store)
     plain = TrieDB(store, cache_bytes=0).update(root, change)
     assert leaves <= set(reads)  # without: each old leaf is read
     reads.clear()

@@ -1,5 +1,6 @@
 from runtime.merkle import EMPTY_ROOT, MemoryNodeStore, TrieDB, _leaf_hash
 from runtime.state import State
+from tests.runtime.test_merkle import reads_of
 
 
 def test_layers_commit_and_rollback() -> None:
@@ -103,18 +104,6 @@ def test_a_fork_with_a_tiny_cache_never_reads_the_base_for_what_it_wrote() -> No
     assert all(fork.get(b"k%d" % i) == b"new" for i in range(50))
 
 
-def _reads_of(store: MemoryNodeStore) -> list[bytes]:
-    reads: list[bytes] = []
-    real_get = store.get
-
-    def get(key: bytes) -> bytes | None:
-        reads.append(key)
-        return real_get(key)
-
-    store.get = get  # type: ignore[method-assign]
-    return reads
-
-
 def test_a_block_that_read_what_it_writes_does_not_read_the_old_leaves_back() -> None:
     """The root update takes the old values from the state's read cache
     (a fork's too), so it reads no old leaf from the store."""
@@ -132,7 +121,7 @@ def test_a_block_that_read_what_it_writes_does_not_read_the_old_leaves_back() ->
             value = state.get(key)
             assert value is not None
             state.set(key, value + b"+")
-        reads = _reads_of(store)
+        reads = reads_of(store)
         new_root = state.commit_block()
         assert reads and not {_leaf_hash(key, content[key]) for key in written} & set(reads)
         assert new_root == TrieDB(MemoryNodeStore()).update(
