@@ -16,8 +16,9 @@ the job kind's comparison rule:
   found cheating only if at least two of the three say mismatch. Then it is
   slashed (`mismatch`), its reputation halves, the submitter is refunded,
   and it stops serving for an era (`registry.chill`).
-  Whoever voted against the majority is slashed (`false_verdict`), so one
-  malicious validator can neither slash an honest provider nor clear a cheat.
+  Whoever voted against a strict majority is slashed (`false_verdict`), so
+  one malicious validator can neither slash an honest provider nor clear a
+  cheat; where answers are missing and no majority formed, nobody is.
 
 A proven cheat also forfeits the provider's jobs that were still waiting to
 settle (their submitters are refunded). A check whose sampled verifier never answers expires and the job settles
@@ -238,9 +239,15 @@ def _dispute(ctx: Ctx, found: Check) -> None:
 def _resolve(ctx: Ctx, found: Check) -> None:
     OpenDisputes.put(ctx.state, found.provider, OpenDisputes.get(ctx.state, found.provider) - 1)
     mismatches = sum(1 for _, match in found.verdicts if not match)
-    cheated = mismatches >= 2 and mismatches * 2 > len(found.verdicts)
+    matches = len(found.verdicts) - mismatches
+    cheated = mismatches >= 2 and mismatches > matches
     for verifier, match in found.verdicts:
-        if match == cheated:  # voted against the outcome
+        # Outvoted: on the side a strict majority of answers went against.
+        # An outcome that only missing answers decided (a lone mismatch, a
+        # tie) proves no one wrong: a verifier is not slashed because the
+        # others were late (seen on a loaded machine: an honest verifier
+        # lost its bond for catching a cheat alone).
+        if (match and cheated) or (not match and matches > mismatches):
             slashing.report_offence(ctx, verifier, Offence.FALSE_VERDICT)
     if cheated:
         convict(ctx, found.provider, found.offence)

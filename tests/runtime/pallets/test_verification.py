@@ -104,13 +104,31 @@ def test_one_malicious_verifier_cannot_slash_an_honest_provider() -> None:
     )
 
 
+def _bonds(chain: TestChain, keys: list[Keypair]) -> list[int]:
+    return [staking.ledger(chain.state, k.public).bonded for k in keys]
+
+
 def test_a_dispute_without_enough_answers_never_slashes() -> None:
+    """Neither the provider nor the verifier whose mismatch the others
+    never answered: late validators prove nobody wrong."""
     chain, job = revealed_job()
     first = verifiers(chain, job)[0]
     chain.call(first, "verification", "verdict", job=job, match=False)
-    bonded = staking.ledger(chain.state, EVE.public).bonded
+    before = _bonds(chain, [EVE, first])
     chain.advance_to(chain.head.number + 5)  # the other two never answer
-    assert staking.ledger(chain.state, EVE.public).bonded == bonded
+    assert _bonds(chain, [EVE, first]) == before
+    assert verification.outcome(chain.state, job) == verification.CheckStatus.PASSED
+
+
+def test_a_tie_left_by_a_missing_answer_slashes_nobody() -> None:
+    chain, job = revealed_job()
+    first = verifiers(chain, job)[0]
+    chain.call(first, "verification", "verdict", job=job, match=False)
+    second = verifiers(chain, job)[1]
+    chain.call(second, "verification", "verdict", job=job, match=True)
+    before = _bonds(chain, [EVE, first, second])
+    chain.advance_to(chain.head.number + 5)  # the third never answers: one against one
+    assert _bonds(chain, [EVE, first, second]) == before
     assert verification.outcome(chain.state, job) == verification.CheckStatus.PASSED
 
 
