@@ -69,7 +69,7 @@ class MissingNode(KeyError):
 
 
 def _leaf_hash(key: bytes, value: bytes) -> bytes:
-    return blake2b_256(b"\x00" + blake2b_256(key) + blake2b_256(value))
+    return _leaf_node(_path(key), key, value)[0]
 
 
 def _path(key: bytes) -> int:

@@ -8,7 +8,7 @@ Committed values are read through a byte-bounded LRU cache, then the flat
 state (`runtime.flat`) when it covers this root, then the trie.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 from runtime.flat import MISS, FlatState
@@ -88,15 +88,9 @@ class State:
                 return layer[key]
         if key in self._pending:
             return self._pending[key]
-        found, value = self._reads.lookup(key)
+        found, value = self._cached(key, self._reads.lookup)
         if found:
             return value
-        if self._base is not None:
-            if key in self._written:
-                return self._written[key]
-            found, value = self._base.peek(key)
-            if found:
-                return value
         value = self._committed(key)
         self._reads.put(key, value)
         return value
@@ -108,15 +102,23 @@ class State:
                 return value
         return self.db.get(self.root, key)
 
-    def _known(self, key: bytes) -> tuple[bool, bytes | None]:
-        """(found, value) of `key` at this state's root if already read:
-        what the trie update may take on trust (it checks the leaf's hash)."""
-        found, value = self._reads.peek(key)
+    def _cached(
+        self, key: bytes, look: Callable[[bytes], tuple[bool, bytes | None]]
+    ) -> tuple[bool, bytes | None]:
+        """(found, value) of `key` at this state's root from the caches
+        alone: ours (`look`: `lookup` or `peek`), then, for a fork, what it
+        wrote and its base's."""
+        found, value = look(key)
         if found or self._base is None:
             return found, value
         if key in self._written:
             return True, self._written[key]
         return self._base.peek(key)
+
+    def _known(self, key: bytes) -> tuple[bool, bytes | None]:
+        """What the trie update may take on trust (it checks the leaf's
+        hash): a value already read, the read cache's order untouched."""
+        return self._cached(key, self._reads.peek)
 
     def set(self, key: bytes, value: bytes) -> None:
         (self._layers[-1] if self._layers else self._pending)[key] = value
