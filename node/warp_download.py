@@ -58,7 +58,7 @@ class Download:
         # so the persisted counts never go back however their writes interleave.
         self._stored = self.totals
         self._write_lock = threading.Lock()
-        self.remaining = sum(2.0**-s.depth for s in self.frontier)  # share of the path space missing
+        self.remaining = sum(16.0**-s.depth for s in self.frontier)  # share of the path space missing
         self.busy = 0
         self.per_peer: dict[str, int] = {}
         self.banned: set[str] = set()
@@ -273,7 +273,7 @@ class Download:
         """(event loop) What a stored batch changed: only the event loop
         touches the frontier, so a worker's batch is never split by another."""
         self.totals = Progress(self.totals.keys + keys, self.totals.bytes + size, self.totals.chunks + chunks)
-        self.remaining += sum(2.0**-s.depth for s in opened) - sum(2.0**-s.depth for s in answered)
+        self.remaining += sum(16.0**-s.depth for s in opened) - sum(16.0**-s.depth for s in answered)
         self.subtrees += len(answered)
         if answered:
             self.last_progress = trio.current_time()

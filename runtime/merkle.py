@@ -1,17 +1,23 @@
-"""A compacted sparse Merkle tree over BLAKE2b-256 key paths.
+"""A compacted sparse Merkle tree of radix 16 over BLAKE2b-256 key paths.
 
 The tree is defined by its contents alone, so the root does not depend on the
 order of writes: a subtree holding no leaves hashes to 32 zero bytes, one
 holding exactly one leaf hashes to that leaf, and any other subtree hashes to
-H(0x01 ‖ left ‖ right). Paths are the bits of H(key), so depth stays near
-log2(n) and a batch update rehashes only the paths it touches:
-O(changed keys × log state size).
+H(0x01 ‖ bitmap ‖ its non-empty children in nibble order), the 16-bit
+bitmap naming which of the 16 children are there. Paths are the nibbles of
+H(key), so depth stays near log16(n) and a batch update rehashes only the
+paths it touches: O(changed keys × log state size).
+
+Why radix 16 and not 2: a binary tree rebuilt ~21 nodes a changed key at a
+million accounts (some 52,000 a block of 5,200 changed keys, measured),
+each a hash, a cache entry and a LevelDB record; radix 16 rebuilds ~17,000
+for about the same bytes, and per-node work was most of a block's cost
+growth with the state (issue 19).
 
 Nodes are immutable and content-addressed in a `NodeStore`, so every root
 stays readable (forks, history) for as long as its nodes are kept.
 """
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from hashlib import blake2b as _blake2b
@@ -23,23 +29,26 @@ from runtime.lru import FifoCache
 EMPTY_ROOT = ZERO_HASH
 _LEAF = 0
 _INNER = 1
-_TOP_BIT = 255
+RADIX = 16
+DEPTH = 64  # nibbles in a path
+_HEAD = 3  # an inner node's kind byte and bitmap, before its children
 DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
-# The cache keeps nodes as stored (b"\x01" ‖ left ‖ right, or b"\x00" ‖
-# key length ‖ key ‖ value), not decoded: a tuple of three bytes objects
-# cost an inner node 366 bytes, its stored form 215, so the same budget
-# holds 1.7 times the nodes (two more levels of a million-account state).
+# The cache keeps nodes as stored (b"\x01" ‖ bitmap ‖ children, or b"\x00" ‖
+# key length ‖ key ‖ value), not decoded: a tuple of bytes objects costs
+# far more than the one bytes object it came from.
 # Bytes one cached node costs beyond its stored bytes: the hash key, the
 # value's object header and the dict slot. Measured with tracemalloc over
 # 200,000 entries (CPython 3.11): 150.
 _NODE_OVERHEAD = 155
 
-# (LEAF, path, key, value) or (INNER, left hash, right hash)
+# (LEAF, path, key, value) or (INNER, 16 child hashes, EMPTY_ROOT where none)
 Node = tuple[Any, ...]
 Item = tuple[int, bytes, bytes | None]
 # What a caller already knows of the tree it updates: (found, value) of a
 # key at the old root, from a cache (it must not read the store itself).
 Known = Callable[[bytes], tuple[bool, bytes | None]]
+# the nibble a hex digit's ASCII code stands for (bytes.translate)
+_NIBBLES = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
 
 
 class NodeStore(Protocol):
@@ -76,15 +85,45 @@ def _path(key: bytes) -> int:
     return int.from_bytes(blake2b_256(key), "big")
 
 
-_INNER_BYTES = 65 + _NODE_OVERHEAD
+def nibble(path: int, depth: int) -> int:
+    """The nibble of `path` at `depth` (0 is the top one)."""
+    return (path >> (4 * (DEPTH - 1 - depth))) & 15
+
+
+# an inner node of 16 children, the usual one in the top levels of a large state
+_INNER_BYTES = _HEAD + RADIX * 32 + _NODE_OVERHEAD
 
 
 def _node_bytes(node_hash: bytes, raw: bytes) -> int:
     return len(raw) + _NODE_OVERHEAD
 
 
-def _children(raw: bytes) -> tuple[bytes, bytes]:
-    return raw[1:33], raw[33:65]
+def children(raw: bytes) -> list[bytes]:
+    """An inner node's 16 child hashes, EMPTY_ROOT where it has none."""
+    bitmap = (raw[1] << 8) | raw[2]
+    found: list[bytes] = []
+    offset = _HEAD
+    for slot in range(RADIX):
+        if bitmap >> slot & 1:
+            found.append(raw[offset : offset + 32])
+            offset += 32
+        else:
+            found.append(EMPTY_ROOT)
+    return found
+
+
+def present(raw: bytes) -> list[bytes]:
+    """An inner node's non-empty child hashes, in nibble order."""
+    return [raw[offset : offset + 32] for offset in range(_HEAD, len(raw), 32)]
+
+
+def inner_raw(kids: list[bytes]) -> bytes:
+    """The stored bytes of an inner node with these 16 children."""
+    bitmap = 0
+    for slot, kid in enumerate(kids):
+        if kid != EMPTY_ROOT:
+            bitmap |= 1 << slot
+    return b"\x01" + bitmap.to_bytes(2, "big") + b"".join(kid for kid in kids if kid != EMPTY_ROOT)
 
 
 def _leaf_key(raw: bytes) -> tuple[bytes, int]:
@@ -94,11 +133,20 @@ def _leaf_key(raw: bytes) -> tuple[bytes, int]:
 
 
 def decode(raw: bytes) -> Node:
-    """A stored node as (INNER, left, right) or (LEAF, path, key, value)."""
+    """A stored node as (INNER, children) or (LEAF, path, key, value)."""
     if raw[0] == _INNER:
-        return (_INNER, raw[1:33], raw[33:65])
+        return (_INNER, children(raw))
     key, end = _leaf_key(raw)
     return (_LEAF, _path(key), key, raw[end:])
+
+
+def _child(raw: bytes, slot: int) -> bytes:
+    """An inner node's child at `slot` (EMPTY_ROOT when none)."""
+    bitmap = (raw[1] << 8) | raw[2]
+    if not bitmap >> slot & 1:
+        return EMPTY_ROOT
+    offset = _HEAD + 32 * (bitmap & ((1 << slot) - 1)).bit_count()
+    return raw[offset : offset + 32]
 
 
 class TrieDB:
@@ -133,23 +181,21 @@ class TrieDB:
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         path = _path(key)
-        node_hash, shift = root, _TOP_BIT
+        node_hash, depth = root, 0
         while node_hash != EMPTY_ROOT:
             raw = self._raw(node_hash)
             if raw[0] == _LEAF:
                 found, end = _leaf_key(raw)
                 return raw[end:] if found == key else None
-            node_hash = raw[33:65] if (path >> shift) & 1 else raw[1:33]
-            shift -= 1
+            node_hash = _child(raw, nibble(path, depth))
+            depth += 1
         return None
 
     def warm(self, root: bytes, max_bytes: int) -> int:
         """Load the top levels of the tree at `root` into the cache, whole
         levels while they fit in `max_bytes`; the nodes loaded. Every block's
         update walks these levels: read once at start, in order, rather than
-        cold one by one under the first blocks (measured at 1M accounts: 18
-        levels, 262,143 nodes, in 1.7 s; with 17 levels the first block after
-        a start imported in 0.57 s instead of 0.73 s).
+        cold one by one under the first blocks.
         A missing node (a state not fully here) ends the warm-up early."""
         level, loaded, spent = ([root] if root != EMPTY_ROOT else []), 0, 0
         while level and spent + len(level) * _INNER_BYTES <= max_bytes:
@@ -164,7 +210,7 @@ class TrieDB:
                 loaded += 1
                 spent += len(raw) + _NODE_OVERHEAD
                 if raw[0] == _INNER:
-                    below.extend(child for child in _children(raw) if child != EMPTY_ROOT)
+                    below.extend(present(raw))
             level = below
         return loaded
 
@@ -177,7 +223,7 @@ class TrieDB:
         items: list[Item] = sorted((_path(k), k, v) for k, v in changes.items())
         work = _Update(self, known)
         try:
-            new_root = work.update(root, _TOP_BIT, items)
+            new_root = work.update(root, 0, items)
         except BaseException:  # a missing node: what was taken is still counted off
             self._cache.swap(work.taken_bytes, {}, 0)
             raise
@@ -202,10 +248,9 @@ class TrieDB:
             node_a = None if a == EMPTY_ROOT else self._load(a)
             node_b = None if b == EMPTY_ROOT else self._load(b)
             # Inner nodes exist at every depth (only lone leaves rise), so
-            # two inner nodes at one position split on the same bit.
+            # two inner nodes at one position split on the same nibble.
             if node_a is not None and node_b is not None and node_a[0] == node_b[0] == _INNER:
-                stack.append((node_a[1], node_b[1]))
-                stack.append((node_a[2], node_b[2]))
+                stack.extend(zip(node_a[1], node_b[1], strict=True))
                 continue
             before = dict(self.items(a))
             after = dict(self.items(b))
@@ -233,8 +278,7 @@ class TrieDB:
                     raise MissingNode(node_hash.hex())
             assert raw is not None
             if raw[0] == _INNER:
-                stack.append(raw[33:65])
-                stack.append(raw[1:33])
+                stack.extend(reversed(present(raw)))
             else:
                 key, end = _leaf_key(raw)
                 yield key, raw[end:]
@@ -263,11 +307,13 @@ class _Update:
         self.taken_bytes += len(raw) + _NODE_OVERHEAD
         return raw
 
-    def update(self, node_hash: bytes, shift: int, items: list[Item]) -> bytes:
+    def update(self, node_hash: bytes, depth: int, items: list[Item]) -> bytes:
         if not items:
             return node_hash
         if node_hash == EMPTY_ROOT:
-            return self.build(shift, [it for it in items if it[2] is not None])
+            return self.build(depth, [it for it in items if it[2] is not None])
+        if len(items) == 1:  # most of a path's depth: no split to search
+            return self.update_one(node_hash, depth, items[0])
         # Every node on a changed path is rebuilt (into `fresh` when it
         # stays the same), so these are all the old tree's nodes that may go.
         self.gone.append(node_hash)
@@ -276,42 +322,31 @@ class _Update:
             key, end = _leaf_key(raw)
             if not any(it[1] == key for it in items):
                 items = sorted([*items, (_path(key), key, raw[end:])])
-            return self.build(shift, [it for it in items if it[2] is not None])
-        if len(items) == 1:  # most of a path's depth: no split to search
-            return self.update_one(raw, shift, items[0])
-        split = _split(items, shift)
-        left = self.update(raw[1:33], shift - 1, items[:split])
-        right = self.update(raw[33:65], shift - 1, items[split:])
-        return self.inner(left, right)
+            return self.build(depth, [it for it in items if it[2] is not None])
+        kids = children(raw)
+        for slot, group in _groups(items, depth):
+            kids[slot] = self.update(kids[slot], depth + 1, group)
+        return self.inner(kids)
 
-    def update_one(self, raw: bytes, shift: int, item: Item) -> bytes:
-        """`update` of one key below the inner node `raw` (already in
-        `gone`): a loop down and one up, for a large state's paths are
-        mostly one key deep and a call per level was most of the update's
-        time. Each level costs a few C calls: at a million accounts a block
-        rebuilds some 36,000 nodes, 20 levels per key."""
+    def update_one(self, node_hash: bytes, depth: int, item: Item) -> bytes:
+        """`update` of one key in the subtree `node_hash` at `depth`: a loop
+        down and one up, for a large state's paths are mostly one key deep
+        and a call per level was most of the update's time. On the way up,
+        a node that keeps its children has the new child's hash spliced
+        into its stored bytes."""
         take, fetch, gone = self._take, self.trie._fetch, self.gone
-        # The path's bits as text, top bit first: the bit at `shift` is one
-        # index, not a shift of a 256-bit integer and a mask.
-        bits = format(item[0], "0256b")
-        top = _TOP_BIT - shift
-        siblings: list[bytes] = []
+        # The path's nibbles as bytes, top one first: a nibble is one index.
+        nibbles = format(item[0], "064x").encode().translate(_NIBBLES)
+        # (node, slot, offset of the slot's child or -1 where it has none)
+        path: list[tuple[bytes, int, int]] = []
         taken = 0
         leaf_hash: bytes | None = None
         leaf_raw = b""
         hinted = self.known is None
         try:
-            for bit in bits[top:]:
-                if bit == "1":
-                    siblings.append(raw[1:33])
-                    node_hash = raw[33:65]
-                else:
-                    siblings.append(raw[33:65])
-                    node_hash = raw[1:33]
-                shift -= 1
-                if node_hash == EMPTY_ROOT:
-                    sub = self.build(shift, [item] if item[2] is not None else [])
-                    break
+            while True:
+                # Every node on a changed path is rebuilt (into `fresh` when
+                # it stays the same): these are all the old nodes that may go.
                 gone.append(node_hash)
                 found = take(node_hash, None)
                 if found is None:
@@ -326,21 +361,34 @@ class _Update:
                     raw = found
                     taken += len(raw) + _NODE_OVERHEAD
                 if raw[0] == _LEAF:
-                    sub = self._at_leaf(raw, shift, item)
+                    sub = self._at_leaf(raw, depth, item)
                     break
-            else:  # pragma: no cover - a path ends at a leaf or an empty child
-                raise MissingNode("an inner node below the deepest level")
+                if depth >= DEPTH:  # pragma: no cover - a path ends at a leaf or an empty child
+                    raise MissingNode("an inner node below the deepest level")
+                slot = nibbles[depth]
+                bitmap = (raw[1] << 8) | raw[2]
+                depth += 1
+                if not bitmap >> slot & 1:
+                    path.append((raw, slot, -1))
+                    sub = self.build(depth, [item] if item[2] is not None else [])
+                    break
+                offset = _HEAD + 32 * (bitmap & ((1 << slot) - 1)).bit_count()
+                path.append((raw, slot, offset))
+                node_hash = raw[offset : offset + 32]
         finally:
             self.taken_bytes += taken
         fresh = self.fresh
-        sides = bits[top : top + len(siblings)]
-        for sibling, bit in zip(reversed(siblings), reversed(sides), strict=True):
-            if sub == EMPTY_ROOT or sibling == EMPTY_ROOT:  # a lone leaf may rise
-                sub = self.inner(sibling, sub) if bit == "1" else self.inner(sub, sibling)
+        for raw, slot, offset in reversed(path):
+            # The common case: a child replaced by another, in a node of
+            # two children or more (no lone leaf can rise from it).
+            if offset >= 0 and sub != EMPTY_ROOT and len(raw) > _HEAD + 32:
+                raw = raw[:offset] + sub + raw[offset + 32 :]
+                sub = _blake2b(raw, digest_size=32).digest()
+                fresh[sub] = raw
                 continue
-            raw = b"\x01" + sibling + sub if bit == "1" else b"\x01" + sub + sibling
-            sub = _blake2b(raw, digest_size=32).digest()
-            fresh[sub] = raw
+            kids = children(raw)
+            kids[slot] = sub
+            sub = self.inner(kids)
         return sub
 
     def _old_leaf(self, item: Item) -> tuple[bytes | None, bytes]:
@@ -352,15 +400,15 @@ class _Update:
             return None, b""
         return _leaf_node(item[0], item[1], value)
 
-    def _at_leaf(self, raw: bytes, shift: int, item: Item) -> bytes:
+    def _at_leaf(self, raw: bytes, depth: int, item: Item) -> bytes:
         """The subtree where `item` meets the stored leaf `raw` (already in `gone`)."""
         key, end = _leaf_key(raw)
         items = [item]
         if key != item[1]:
             items = sorted([item, (_path(key), key, raw[end:])])
-        return self.build(shift, [it for it in items if it[2] is not None])
+        return self.build(depth, [it for it in items if it[2] is not None])
 
-    def build(self, shift: int, items: list[Item]) -> bytes:
+    def build(self, depth: int, items: list[Item]) -> bytes:
         if not items:
             return EMPTY_ROOT
         if len(items) == 1:
@@ -369,19 +417,20 @@ class _Update:
             node_hash, raw = _leaf_node(path, key, value)
             self.fresh[node_hash] = raw
             return node_hash
-        split = _split(items, shift)
-        left = self.build(shift - 1, items[:split])
-        right = self.build(shift - 1, items[split:])
-        return self.inner(left, right)
+        kids = [EMPTY_ROOT] * RADIX
+        for slot, group in _groups(items, depth):
+            kids[slot] = self.build(depth + 1, group)
+        return self.inner(kids)
 
-    def inner(self, left: bytes, right: bytes) -> bytes:
-        # A lone leaf rises to where its subtree would start: keeps roots
-        # independent of history.
-        if left == EMPTY_ROOT and (right == EMPTY_ROOT or self._is_leaf(right)):
-            return right
-        if right == EMPTY_ROOT and self._is_leaf(left):
-            return left
-        raw = b"\x01" + left + right
+    def inner(self, kids: list[bytes]) -> bytes:
+        """The subtree of these 16 children: a lone leaf rises to where its
+        subtree would start (keeps roots independent of history)."""
+        present = [kid for kid in kids if kid != EMPTY_ROOT]
+        if not present:
+            return EMPTY_ROOT
+        if len(present) == 1 and self._is_leaf(present[0]):
+            return present[0]
+        raw = inner_raw(kids)
         node_hash = _blake2b(raw, digest_size=32).digest()
         self.fresh[node_hash] = raw
         return node_hash
@@ -399,15 +448,17 @@ def _leaf_node(path: int, key: bytes, value: bytes) -> tuple[bytes, bytes]:
     return node_hash, b"\x00" + len(key).to_bytes(2, "big") + key + value
 
 
-def _item_path(item: Item) -> int:
-    return item[0]
-
-
-def _split(items: list[Item], shift: int) -> int:
-    """Index of the first item whose path has bit `shift` set (items share
-    every higher bit, and are sorted by path)."""
-    prefix = (items[0][0] >> (shift + 1)) << (shift + 1)
-    return bisect_left(items, prefix | (1 << shift), key=_item_path)
+def _groups(items: list[Item], depth: int) -> Iterator[tuple[int, list[Item]]]:
+    """`items` (sorted by path, sharing the nibbles above `depth`) split by
+    their nibble at `depth`, in order."""
+    shift = 4 * (DEPTH - 1 - depth)
+    start, slot = 0, (items[0][0] >> shift) & 15
+    for index in range(1, len(items)):
+        next_slot = (items[index][0] >> shift) & 15
+        if next_slot != slot:
+            yield slot, items[start:index]
+            start, slot = index, next_slot
+    yield slot, items[start:]
 
 
 # -- for verified state chunks (runtime.state_chunks) ---------------------------
@@ -415,7 +466,7 @@ LEAF, INNER = _LEAF, _INNER
 
 
 def load_node(db: TrieDB, node_hash: bytes) -> Node:
-    """A stored node decoded: (INNER, left, right) or (LEAF, path, key, value)."""
+    """A stored node decoded: (INNER, children) or (LEAF, path, key, value)."""
     return db._load(node_hash)
 
 
@@ -424,10 +475,10 @@ def leaf_items(leaves: list[tuple[bytes, bytes]]) -> list[Item]:
     return sorted((_path(key), key, value) for key, value in leaves)
 
 
-def build_subtree(shift: int, items: list[Item]) -> tuple[bytes, dict[bytes, bytes]]:
-    """The hash of the subtree holding exactly `items` (sorted, distinct paths
-    sharing every bit above `shift`) and its raw nodes by hash: the same
-    building code as `TrieDB.update`, over a scratch store, so a verifier
-    rebuilds a subtree from its leaves exactly as the chain did."""
+def build_subtree(depth: int, items: list[Item]) -> tuple[bytes, dict[bytes, bytes]]:
+    """The hash of the subtree at `depth` holding exactly `items` (sorted,
+    distinct paths sharing every nibble above `depth`) and its raw nodes by
+    hash: the same building code as `TrieDB.update`, over a scratch store,
+    so a verifier rebuilds a subtree from its leaves exactly as the chain did."""
     work = _Update(TrieDB(MemoryNodeStore(), cache_bytes=0))
-    return work.build(shift, items), work.fresh
+    return work.build(depth, items), work.fresh

@@ -2,11 +2,11 @@
 every piece of it against the state root.
 
 The requester knows the hash of every subtree it still lacks (the root at
-first), with its position: the `depth` bits of path above it and their
+first), with its position: the `depth` nibbles of path above it and their
 value (`prefix`). For each such hash the server answers either
 
-- the inner node's raw bytes (0x01 ‖ left ‖ right), checked by hashing them;
-  its non-empty children become new subtrees to fetch, one bit deeper; or
+- the inner node's raw bytes (0x01 ‖ bitmap ‖ children), checked by hashing
+  them; its children become new subtrees to fetch, one nibble deeper; or
 - every (key, value) leaf of the subtree, when it holds at most `max_leaves`;
   the requester rebuilds the subtree with the trie's own building code
   (`runtime.merkle.build_subtree`) at that depth and checks its hash.
@@ -16,10 +16,10 @@ and that hash against its parent, up to the root. Leaves must also lie under
 the subtree's path prefix and be distinct: anything else is a bad chunk.
 
 A node proven against the root can still show that the state itself is
-forged (`ForgedState`): no real trie holds an inner node whose two children
-are equal, nor one node hash at two positions (paths differ, so the leaves
+forged (`ForgedState`): no real trie holds an inner node with two equal
+children, nor one node hash at two positions (paths differ, so the leaves
 under them do), nor a leaf off its path. A forged root could otherwise
-unfold ~255 distinct nodes into 2^255 subtrees; the requester refuses such a
+unfold a few distinct nodes into 16^63 subtrees; the requester refuses such a
 state (node.warp_download also tracks every hash it met, and caps the work).
 
 Serving is bounded per request: a subtree is answered with its leaves only
@@ -34,11 +34,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.codec import ZERO_HASH, blake2b_256
-from runtime.merkle import INNER, LEAF, MissingNode, TrieDB, build_subtree, leaf_items, load_node
+from runtime.merkle import (
+    DEPTH,
+    INNER,
+    LEAF,
+    MissingNode,
+    TrieDB,
+    build_subtree,
+    children,
+    leaf_items,
+    load_node,
+)
 
 MAX_LEAVES = 1024  # the most leaves one subtree answer may carry
 ANSWER_INNER, ANSWER_LEAVES, ANSWER_MISSING = 0, 1, 2
-_DEPTH_BITS = 256
 _PER_LEAF = 8  # msgpack framing of a key and a value, about
 
 
@@ -56,7 +65,7 @@ class Subtree:
     """A subtree still to fetch: its hash and where it sits."""
 
     hash: bytes
-    depth: int  # path bits above it: 0 for the root
+    depth: int  # path nibbles above it: 0 for the root
     prefix: int  # the value of those bits
 
 
@@ -118,12 +127,13 @@ def _answer(
     if node[0] == LEAF:
         return [ANSWER_LEAVES, [node[2], node[3]]], len(node[2]) + len(node[3]) + _PER_LEAF
     inner = [ANSWER_INNER, raw_node], len(raw_node) + 4
+    levels = (max_leaves.bit_length() + 3) // 4  # of 16 children, that many leaves fill
     try:
-        depth = _probe_depth(db, node, max_leaves.bit_length(), budget)
-        if depth > max_leaves.bit_length():
+        depth = _probe_depth(db, node, levels + 1, budget)
+        if depth > levels + 1:
             return inner  # far more leaves than an answer takes: skip the walk
-        if 2 << depth > budget.visits and not fresh:
-            return None  # its walk, about 2 visits a leaf, next time
+        if 2 << (4 * (depth - 1)) > budget.visits and not fresh:
+            return None  # its walk, about a visit a leaf, next time
         leaves = _leaves_under(db, node, max_leaves, max_bytes, budget)
     except _OverBudget:
         return inner
@@ -134,12 +144,12 @@ def _answer(
 
 def _probe_depth(db: TrieDB, node: Any, limit: int, budget: Budget) -> int:
     """Levels down the leftmost path to a leaf (at most `limit` + 1): about
-    log2 of the leaves below (paths are hashes, so the tree is balanced in
-    expectation)."""
+    log16 of the leaves below, plus one (paths are hashes, so the tree is
+    balanced in expectation)."""
     steps = 0
     while node[0] == INNER and steps <= limit:
         budget.spend()
-        node = load_node(db, node[1] if node[1] != ZERO_HASH else node[2])
+        node = load_node(db, next(child for child in node[1] if child != ZERO_HASH))
         steps += 1
     return steps
 
@@ -159,7 +169,7 @@ def _leaves_under(
             if len(flat) > 2 * max_leaves or size > max_bytes:
                 return None
             continue
-        for child in (node[2], node[1]):
+        for child in reversed(node[1]):
             if child != ZERO_HASH:
                 budget.spend()
                 stack.append(load_node(db, child))
@@ -185,21 +195,25 @@ def verify(subtree: Subtree, wire: Any, max_leaves: int = MAX_LEAVES) -> Verifie
 
 
 def _verify_inner(subtree: Subtree, raw: Any) -> Verified:
-    if type(raw) is not bytes or len(raw) != 65 or raw[0] != INNER:
-        raise BadChunk("an inner node is 0x01 ‖ left ‖ right")
+    if (
+        type(raw) is not bytes
+        or len(raw) < 35
+        or raw[0] != INNER
+        or len(raw) != 3 + 32 * int.from_bytes(raw[1:3], "big").bit_count()
+    ):
+        raise BadChunk("an inner node is 0x01 ‖ bitmap ‖ its children")
     if blake2b_256(raw) != subtree.hash:
         raise BadChunk("an inner node that does not hash to the subtree asked for")
-    left, right = raw[1:33], raw[33:65]
-    if left == right:
-        raise ForgedState("an inner node whose two children are the same subtree")
+    kids = children(raw)
+    present = [kid for kid in kids if kid != ZERO_HASH]
+    if len(set(present)) != len(present):
+        raise ForgedState("an inner node with two children the same subtree")
     depth = subtree.depth + 1
-    if depth >= _DEPTH_BITS:
+    if depth >= DEPTH:
         raise ForgedState("an inner node below the deepest level")
-    prefix = subtree.prefix << 1
-    children = tuple(
-        Subtree(child, depth, prefix | bit) for bit, child in ((0, left), (1, right)) if child != ZERO_HASH
-    )
-    return Verified({subtree.hash: raw}, children, 0)
+    prefix = subtree.prefix << 4
+    found = tuple(Subtree(kid, depth, prefix | slot) for slot, kid in enumerate(kids) if kid != ZERO_HASH)
+    return Verified({subtree.hash: raw}, found, 0)
 
 
 def _verify_leaves(subtree: Subtree, flat: Any, max_leaves: int) -> Verified:
@@ -208,7 +222,7 @@ def _verify_leaves(subtree: Subtree, flat: Any, max_leaves: int) -> Verified:
     if not all(type(x) is bytes for x in flat) or any(len(k) >= 1 << 16 for k in flat[::2]):
         raise BadChunk("leaf keys and values are bytes")
     items = leaf_items(list(zip(flat[::2], flat[1::2], strict=True)))
-    shift = _DEPTH_BITS - subtree.depth
+    shift = 4 * (DEPTH - subtree.depth)
     previous = -1
     for path, _, _ in items:
         if subtree.depth and path >> shift != subtree.prefix:
@@ -216,7 +230,7 @@ def _verify_leaves(subtree: Subtree, flat: Any, max_leaves: int) -> Verified:
         if path == previous:
             raise BadChunk("a leaf given twice")
         previous = path
-    root, nodes = build_subtree(shift - 1, items)
+    root, nodes = build_subtree(subtree.depth, items)
     if root != subtree.hash:
         raise BadChunk("leaves that do not rebuild the subtree asked for")
     return Verified(nodes, (), len(items))
@@ -233,7 +247,7 @@ def verify_local(subtree: Subtree, raw: bytes) -> Verified:
         raise ForgedState("a stored node of unknown kind")
     key = raw[3 : 3 + int.from_bytes(raw[1:3], "big")]
     ((path, _, _),) = leaf_items([(key, b"")])
-    if subtree.depth and path >> (_DEPTH_BITS - subtree.depth) != subtree.prefix:
+    if subtree.depth and path >> (4 * (DEPTH - subtree.depth)) != subtree.prefix:
         raise ForgedState("a leaf outside the path of the position it is met at")
     return Verified({}, (), 1)
 
@@ -256,10 +270,8 @@ def missing_under(
         raw = get(node_hash)
         if raw is None:
             found.append(Subtree(node_hash, depth, prefix))
-        elif raw[0] == inner and depth < _DEPTH_BITS - 1:
-            left, right = raw[1:33], raw[33:65]
-            if left != ZERO_HASH:
-                stack.append((left, depth + 1, prefix << 1))
-            if right != ZERO_HASH:
-                stack.append((right, depth + 1, prefix << 1 | 1))
+        elif raw[0] == inner and depth < DEPTH - 1:
+            stack.extend(
+                (kid, depth + 1, prefix << 4 | slot) for slot, kid in enumerate(children(raw)) if kid != ZERO_HASH
+            )
     return found

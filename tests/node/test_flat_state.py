@@ -188,6 +188,6 @@ def _node_hashes(chain: Chain, root: bytes) -> set[bytes]:
     while level:
         seen.update(level)
         level = [
-            c for h in level if (n := decode(chain.trie._fetch(h)))[0] == 1 for c in n[1:] if c != bytes(32)
+            c for h in level if (n := decode(chain.trie._fetch(h)))[0] == 1 for c in n[1] if c != bytes(32)
         ]
     return seen

@@ -22,7 +22,7 @@ from node.node_store import NODE_PREFIX
 from node.state_pruning import PRUNED, StatePruned, StatePruner
 from node.storage import PRUNING_MODE, STATE_FLOOR, ChainStore
 from runtime.codec import blake2b_256
-from runtime.merkle import EMPTY_ROOT, TrieDB
+from runtime.merkle import EMPTY_ROOT, TrieDB, present
 from tests.chain import ALICE
 from tests.node.test_flat_state import _block_on, steps
 from tests.node.test_flat_state import alive as _alive
@@ -50,7 +50,7 @@ def _reachable(trie: TrieDB, root: bytes) -> set[bytes]:
         raw = trie.store.get(node_hash)
         assert raw is not None, f"missing node {node_hash.hex()}"
         if raw[0] == 1:
-            stack += [raw[1:33], raw[33:65]]
+            stack += present(raw)
     return found
 
 

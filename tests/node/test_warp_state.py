@@ -24,7 +24,7 @@ from node.warp_store import (
     start,
 )
 from runtime.codec import blake2b_256
-from runtime.merkle import EMPTY_ROOT, TrieDB
+from runtime.merkle import EMPTY_ROOT, TrieDB, present
 from runtime.state_chunks import ForgedState, Subtree
 from runtime.types import Block, Header
 
@@ -71,10 +71,10 @@ def test_a_state_whose_nodes_repeat_is_refused_at_once(tmp_path: Path) -> None:
         base = trie.update(EMPTY_ROOT, {b"a": b"1", b"b": b"2", b"c": b"3"})
         raw = store.nodes.get(base)
         assert raw is not None
-        n, m = raw[1:33], raw[33:65]
+        n, m = present(raw)[:2]
         nodes: dict[bytes, bytes] = {}
-        for _ in range(40):
-            raw_n, raw_m = b"\x01" + n + m, b"\x01" + m + n
+        for _ in range(40):  # children 0 and 1
+            raw_n, raw_m = b"\x01\x00\x03" + n + m, b"\x01\x00\x03" + m + n
             nodes[blake2b_256(raw_n)], nodes[blake2b_256(raw_m)] = raw_n, raw_m
             n, m = blake2b_256(raw_n), blake2b_256(raw_m)
         with store.db.write_batch() as batch:

@@ -11,6 +11,7 @@ from runtime.merkle import (
     _node_bytes,
     _path,
     decode,
+    nibble,
 )
 
 keys = st.binary(min_size=0, max_size=4)
@@ -70,7 +71,7 @@ def test_update_cost_is_logarithmic_in_state_size() -> None:
     before = len(store.nodes)
     db.update(root, {(7).to_bytes(4, "big"): b"w"})
     written = len(store.nodes) - before
-    assert written <= 20  # one leaf and ~log2(4096) = 12 inner nodes, not thousands
+    assert written <= 6  # one leaf and ~log16(4096) = 3 inner nodes, not thousands
 
 
 @given(st.dictionaries(keys, st.binary(max_size=8), max_size=20), batches)
@@ -165,32 +166,32 @@ def _top_levels(db: TrieDB, root: bytes, depth: int) -> set[bytes]:
     level, seen = [root], set()
     for _ in range(depth):
         seen.update(level)
-        level = [c for h in level if (n := decode(db._fetch(h)))[0] == 1 for c in n[1:] if c != EMPTY_ROOT]
+        level = [c for h in level if (n := decode(db._fetch(h)))[0] == 1 for c in n[1] if c != EMPTY_ROOT]
     return seen
 
 
 def _path_nodes(db: TrieDB, root: bytes, key: bytes) -> int:
     """How many nodes a read of `key` walks."""
-    path, node_hash, shift, walked = _path(key), root, 255, 0
+    path, node_hash, depth, walked = _path(key), root, 0, 0
     while True:
         node, walked = decode(db._fetch(node_hash)), walked + 1
         if node[0] == 0:
             return walked
-        node_hash, shift = node[2] if (path >> shift) & 1 else node[1], shift - 1
+        node_hash, depth = node[1][nibble(path, depth)], depth + 1
 
 
 def test_warming_loads_whole_top_levels_within_its_budget_and_then_reads_nothing_there() -> None:
     store = _CountingStore()
     root = TrieDB(store).update(EMPTY_ROOT, {i.to_bytes(4, "big"): b"v" for i in range(4096)})
     db = TrieDB(store)
-    budget = 300 * _node_bytes(root, db._fetch(root))  # 255 inner nodes: levels 0-7, not 8
+    budget = 300 * _node_bytes(root, db._fetch(root))  # 1 + 16 + 256 full inner nodes: levels 0-2, not 3
     loaded = db.warm(root, budget)
-    assert loaded == 255 and db._cache.bytes <= budget
-    assert {h for h, _ in db._cache.items()} == _top_levels(db, root, 8)
+    assert loaded == 273 and db._cache.bytes <= budget
+    assert {h for h, _ in db._cache.items()} == _top_levels(db, root, 3)
     for i in (7, 1000, 4095):
         store.reads = 0
         assert db.get(root, i.to_bytes(4, "big")) == b"v"
-        assert store.reads == _path_nodes(db, root, i.to_bytes(4, "big")) - 8  # only below the warmed levels
+        assert store.reads == _path_nodes(db, root, i.to_bytes(4, "big")) - 3  # only below the warmed levels
 
 
 def test_warming_a_missing_or_empty_state_stops_without_raising() -> None:
