@@ -21,7 +21,6 @@ import msgpack
 import plyvel
 
 from node.node_store import BufferedNodeStore
-from node.storage_upgrade import upgrade
 from runtime.codec import blake2b_256, encode
 from runtime.types import Block, Header
 
@@ -55,6 +54,10 @@ PRUNED_THROUGH = b"pruned_through"  # the highest number whose replaced nodes ar
 DB_OPTIONS: dict[str, Any] = {"compression": None, "bloom_filter_bits": 10}
 WARP_FROM = b"warp_from"  # the block warp sync started this node at (8 bytes): none has a body below it
 PRUNING_MODE = b"state_pruning"  # how the store was last run: b"archive" or b"pruned"
+# How the state trie is built (runtime.merkle): its roots are in every
+# header, so a store of another format cannot be read, only started afresh.
+TRIE_FORMAT = b"trie_format"
+RADIX_16 = b"radix-16"
 
 # (the root the flat table moves to, the changes that move it there)
 FlatMove = tuple[bytes, Mapping[bytes, bytes | None]]
@@ -76,6 +79,23 @@ def _locked_elsewhere(lock_file: Path) -> bool:
     return False
 
 
+def _check_trie_format(db: Any, path: Path) -> None:
+    """Mark a new store with the trie format; refuse one of an older format."""
+    if db.get(_META + TRIE_FORMAT) == RADIX_16:
+        return
+    with db.iterator(include_value=False) as keys:
+        empty = next(keys, None) is None
+    if empty:
+        db.put(_META + TRIE_FORMAT, RADIX_16, sync=True)
+        return
+    db.close()
+    raise StorageError(
+        f"the database at {path} holds a chain whose state roots use the binary trie of earlier vcoin "
+        "versions, which this version cannot read: start this node on an empty --base-path "
+        "(move that directory aside); it syncs the chain again from peers of this version"
+    )
+
+
 class ChainStore:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -89,7 +109,7 @@ class ChainStore:
             raise StorageError(f"cannot open the database at {path}: {exc}") from None
         except plyvel.CorruptionError as exc:
             raise StorageError(f"the database at {path} is corrupt: {exc}") from None
-        upgrade(self.db)  # a store from before nodes carried their birth
+        _check_trie_format(self.db, path)
         self.nodes = BufferedNodeStore(self.db)
         # Block commits against the pruner's check-then-delete (node.state_pruning).
         self.write_lock = threading.Lock()

@@ -272,6 +272,8 @@ def missing_under(
             found.append(Subtree(node_hash, depth, prefix))
         elif raw[0] == inner and depth < DEPTH - 1:
             stack.extend(
-                (kid, depth + 1, prefix << 4 | slot) for slot, kid in enumerate(children(raw)) if kid != ZERO_HASH
+                (kid, depth + 1, prefix << 4 | slot)
+                for slot, kid in enumerate(children(raw))
+                if kid != ZERO_HASH
             )
     return found
