@@ -42,9 +42,9 @@ log = logging.getLogger("vcoin.chain")
 LEAVES = b"leaves"  # meta: [[number, hash], ...] the heads of the block tree above finality
 MAX_LEAVES = 64  # beyond this many forks, the lowest are forgotten (never the best)
 DEFAULT_STATE_CACHE_MB = 256  # --state-cache-mb: trie nodes and state reads together
-# At most half the trie cache is warmed at start, and at most this: about
-# 300,000 nodes (18 levels of a million-account state), under two seconds
-# of reads, whatever --state-cache-mb says.
+# At most half the trie cache is warmed at start, and at most this: the top
+# 4 levels of a million-account state (69,905 nodes, about half a second of
+# reads), whatever --state-cache-mb says.
 WARM_MAX_BYTES = 64 * 1024 * 1024
 
 

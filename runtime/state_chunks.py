@@ -66,7 +66,7 @@ class Subtree:
 
     hash: bytes
     depth: int  # path nibbles above it: 0 for the root
-    prefix: int  # the value of those bits
+    prefix: int  # the value of those nibbles
 
 
 @dataclass(frozen=True)

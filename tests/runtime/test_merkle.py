@@ -1,7 +1,8 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.codec import blake2b_256
 from runtime.merkle import (
     EMPTY_ROOT,
     MemoryNodeStore,
@@ -251,3 +252,56 @@ def test_known_values_spare_the_store_reads_of_the_old_leaves() -> None:
     reads.clear()
     told = TrieDB(store, cache_bytes=0).update(root, change, known=lambda key: (True, content[key]))
     assert told == plain and reads and not leaves & set(reads)
+
+
+def _sharing(nibbles: int, count: int) -> list[bytes]:
+    """`count` keys whose paths share their first `nibbles` nibbles."""
+    found: dict[int, list[bytes]] = {}
+    i = 0
+    while True:
+        key = i.to_bytes(4, "big")
+        group = found.setdefault(_path(key) >> (256 - 4 * nibbles), [])
+        group.append(key)
+        if len(group) == count:
+            return group
+        i += 1
+
+
+def test_leaves_sharing_nibbles_hang_under_a_chain_of_inner_nodes_and_a_lone_one_rises() -> None:
+    """A subtree of two leaves or more is an inner node at its depth, even
+    with one child; a subtree of one leaf is that leaf, wherever it sits."""
+    a, b = _sharing(2, 2)
+    db = TrieDB(MemoryNodeStore())
+    root = db.update(EMPTY_ROOT, {a: b"1", b: b"2"})
+    top = decode(db._fetch(root))
+    assert top[0] == 1 and sum(child != EMPTY_ROOT for child in top[1]) == 1  # the shared first nibble
+    middle_hash = top[1][nibble(_path(a), 0)]
+    middle = decode(db._fetch(middle_hash))
+    assert middle[0] == 1 and sum(child != EMPTY_ROOT for child in middle[1]) == 1  # and the second
+    # the format as documented: H(0x01 ‖ bitmap ‖ the children there are)
+    assert root == blake2b_256(b"\x01" + (1 << nibble(_path(a), 0)).to_bytes(2, "big") + middle_hash)
+    assert db.update(root, {b: None}) == _leaf_hash(a, b"1")  # the survivor rises to the root
+    assert db.update(db.update(root, {b: None}), {b: b"2"}) == root
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3_000), st.none() | st.binary(max_size=4)), min_size=1, max_size=300)
+)
+def test_a_large_tree_updated_key_by_key_equals_one_built_whole(
+    changes: list[tuple[int, bytes | None]],
+) -> None:
+    """Deep paths (one key each, the update's loop down and up) through
+    inserts, overwrites and deletes that empty whole subtrees."""
+    content = {i.to_bytes(4, "big"): b"v" for i in range(0, 3_000, 2)}
+    db = TrieDB(MemoryNodeStore(), cache_bytes=1 << 16)
+    root = db.update(EMPTY_ROOT, content)
+    for index, value in changes:
+        key = index.to_bytes(4, "big")
+        root = db.update(root, {key: value})
+        if value is None:
+            content.pop(key, None)
+        else:
+            content[key] = value
+    assert root == TrieDB(MemoryNodeStore()).update(EMPTY_ROOT, content)
+    assert dict(db.items(root)) == content
