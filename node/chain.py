@@ -43,7 +43,7 @@ LEAVES = b"leaves"  # meta: [[number, hash], ...] the heads of the block tree ab
 MAX_LEAVES = 64  # beyond this many forks, the lowest are forgotten (never the best)
 DEFAULT_STATE_CACHE_MB = 256  # --state-cache-mb: trie nodes and state reads together
 # At most half the trie cache is warmed at start, and at most this: the top
-# 4 levels of a million-account state (69,905 nodes, about half a second of
+# 5 levels of a million-account state (69,905 nodes, about half a second of
 # reads), whatever --state-cache-mb says.
 WARM_MAX_BYTES = 64 * 1024 * 1024
 

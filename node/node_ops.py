@@ -20,7 +20,7 @@ from typing import Any
 from genesis.spec import load_spec
 from node.slashing_interchange import InterchangeError, export_interchange, import_interchange
 from node.slashing_protection import DIRECTORY, SlashingProtection, fsync_dir, write_atomic
-from node.storage import CHAIN_ID, ChainStore, StorageError
+from node.storage import CHAIN_ID, StorageError, peek_meta
 from runtime.crypto import to_address
 
 # What purge-chain leaves alone under the base path, and why it matters.
@@ -57,11 +57,7 @@ def _ensure_stopped(base: Path) -> bytes | None:
     the chain id the database holds, if there is one."""
     if not _has_database(base):
         return None
-    store = ChainStore(_database(base))  # StorageError "already in use" while a node runs
-    try:
-        return store.meta(CHAIN_ID)
-    finally:
-        store.close()
+    return peek_meta(_database(base), CHAIN_ID)  # StorageError "already in use" while a node runs
 
 
 # -- purge-chain -----------------------------------------------------------------

@@ -81,7 +81,8 @@ def _locked_elsewhere(lock_file: Path) -> bool:
 
 def _check_trie_format(db: Any, path: Path) -> None:
     """Mark a new store with the trie format; refuse one of an older format."""
-    if db.get(_META + TRIE_FORMAT) == RADIX_16:
+    found = db.get(_META + TRIE_FORMAT)
+    if found == RADIX_16:
         return
     with db.iterator(include_value=False) as keys:
         empty = next(keys, None) is None
@@ -89,26 +90,41 @@ def _check_trie_format(db: Any, path: Path) -> None:
         db.put(_META + TRIE_FORMAT, RADIX_16, sync=True)
         return
     db.close()
+    written = "the binary trie of earlier vcoin versions" if found is None else f"a trie format {found!r}"
     raise StorageError(
-        f"the database at {path} holds a chain whose state roots use the binary trie of earlier vcoin "
-        "versions, which this version cannot read: start this node on an empty --base-path "
-        "(move that directory aside); it syncs the chain again from peers of this version"
+        f"the database at {path} holds a chain whose state roots use {written}, which this version "
+        "cannot read: start this node on an empty --base-path, or remove the chain with "
+        "`vcoin node purge-chain`; it syncs the chain again from peers of this version"
     )
+
+
+def _open(path: Path) -> Any:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        return plyvel.DB(str(path), create_if_missing=True, **DB_OPTIONS)
+    except plyvel.IOError as exc:
+        if _locked_elsewhere(path / "LOCK"):
+            raise StorageError(f"the database at {path} is already in use by another vcoin process") from None
+        raise StorageError(f"cannot open the database at {path}: {exc}") from None
+    except plyvel.CorruptionError as exc:
+        raise StorageError(f"the database at {path} is corrupt: {exc}") from None
+
+
+def peek_meta(path: Path, key: bytes) -> bytes | None:
+    """One meta entry of the database at `path`, whatever its trie format
+    (the maintenance commands: purging an old chain is what its refusal
+    asks for); StorageError while a node holds it."""
+    db = _open(path)
+    try:
+        value: bytes | None = db.get(_META + key)
+        return value
+    finally:
+        db.close()
 
 
 class ChainStore:
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = plyvel.DB(str(path), create_if_missing=True, **DB_OPTIONS)
-        except plyvel.IOError as exc:
-            if _locked_elsewhere(path / "LOCK"):
-                raise StorageError(
-                    f"the database at {path} is already in use by another vcoin process"
-                ) from None
-            raise StorageError(f"cannot open the database at {path}: {exc}") from None
-        except plyvel.CorruptionError as exc:
-            raise StorageError(f"the database at {path} is corrupt: {exc}") from None
+        self.db = _open(path)
         _check_trie_format(self.db, path)
         self.nodes = BufferedNodeStore(self.db)
         # Block commits against the pruner's check-then-delete (node.state_pruning).

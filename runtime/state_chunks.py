@@ -206,6 +206,8 @@ def _verify_inner(subtree: Subtree, raw: Any) -> Verified:
         raise BadChunk("an inner node that does not hash to the subtree asked for")
     kids = children(raw)
     present = [kid for kid in kids if kid != ZERO_HASH]
+    if len(present) != (len(raw) - 3) // 32:
+        raise ForgedState("an inner node that lists an empty subtree as a child")
     if len(set(present)) != len(present):
         raise ForgedState("an inner node with two children the same subtree")
     depth = subtree.depth + 1

@@ -22,7 +22,7 @@ import pytest
 
 from genesis.spec import dev_spec
 from node.chain import Chain
-from node.storage import ChainStore, StorageError
+from node.storage import TRIE_FORMAT, ChainStore, StorageError
 from runtime import manifest, migrations
 from runtime.codec import ZERO_HASH, encode
 from runtime.executive import build_block
@@ -31,6 +31,7 @@ from runtime.pallets import balances
 from runtime.state import State
 from runtime.storage import StorageMap, StorageValue, _load
 from runtime.types import Header
+from tests.nodeproc import vcoin
 
 OLD_CHAIN = Path(__file__).resolve().parents[1] / "data" / "dev-chain-321c3ef.tar.gz"
 
@@ -93,8 +94,22 @@ def item_of(key: bytes, items: dict[bytes, Any]) -> Any:
 
 
 def test_a_chain_of_the_binary_trie_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="binary trie of earlier vcoin versions.*empty --base-path"):
+    with pytest.raises(StorageError, match="binary trie of earlier vcoin versions.*empty --base-path.*purge-chain"):
         ChainStore(old_chain(tmp_path))
+    refused = vcoin("node", "--base-path", str(tmp_path), "--dev", "--rpc-port", "0")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "binary trie" in refused.stderr
+    # what the refusal says to do works on such a store
+    purged = vcoin("node", "purge-chain", "--base-path", str(tmp_path), "-y")
+    assert purged.returncode == 0, purged.stderr
+    assert not (tmp_path / "db").exists()
+
+
+def test_a_store_of_another_trie_format_is_refused_naming_it(tmp_path: Path) -> None:
+    store = ChainStore(tmp_path / "db")
+    store.put_meta(TRIE_FORMAT, b"radix-256")
+    store.close()
+    with pytest.raises(StorageError, match="a trie format b'radix-256'"):
+        ChainStore(tmp_path / "db")
 
 
 def test_a_chain_written_before_the_record_codec_reads_back_the_same_bytes(tmp_path: Path) -> None:

@@ -130,8 +130,9 @@ def test_serving_is_bounded_by_leaves_and_bytes() -> None:
 
 
 def test_a_forged_state_that_would_unfold_is_refused() -> None:
-    """Equal children, or a leaf held here at a position off its path, prove
-    the state forged: no real trie holds them."""
+    """Equal children, an empty subtree listed as a child, or a leaf held
+    here at a position off its path, prove the state forged: no real trie
+    holds them."""
     db, root, _ = _state(10)
     leaf = next(h for h, raw in db.store.nodes.items() if raw[0] == 0)  # type: ignore[attr-defined]
     doubled = b"\x01\x00\x03" + leaf + leaf  # children 0 and 1
@@ -139,6 +140,11 @@ def test_a_forged_state_that_would_unfold_is_refused() -> None:
         verify(Subtree(blake2b_256(doubled), 0, 0), [ANSWER_INNER, doubled])
     with pytest.raises(ForgedState):
         verify_local(Subtree(blake2b_256(doubled), 0, 0), doubled)
+    for hollow in (b"\x01\x00\x01" + bytes(32), b"\x01\x00\x03" + leaf + bytes(32)):  # an empty child listed
+        with pytest.raises(ForgedState):
+            verify(Subtree(blake2b_256(hollow), 0, 0), [ANSWER_INNER, hollow])
+        with pytest.raises(ForgedState):
+            verify_local(Subtree(blake2b_256(hollow), 0, 0), hollow)
     raw = db.store.get(leaf)
     assert raw is not None
     path = int.from_bytes(blake2b_256(raw[3 : 3 + int.from_bytes(raw[1:3], "big")]), "big")
