@@ -94,7 +94,9 @@ def item_of(key: bytes, items: dict[bytes, Any]) -> Any:
 
 
 def test_a_chain_of_the_binary_trie_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="binary trie of earlier vcoin versions.*empty --base-path.*purge-chain"):
+    with pytest.raises(
+        StorageError, match="binary trie of earlier vcoin versions.*empty --base-path.*purge-chain"
+    ):
         ChainStore(old_chain(tmp_path))
     refused = vcoin("node", "--base-path", str(tmp_path), "--dev", "--rpc-port", "0")
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "binary trie" in refused.stderr
