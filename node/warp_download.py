@@ -38,8 +38,8 @@ REST_SECONDS = 5.0  # a peer that stalled or lacks the state is left alone this 
 STALL_SECONDS = 10.0  # no progress this long, peers lacking the root (pruned): choose another target
 IDLE_SECONDS = 4 * CHUNK_TIMEOUT  # no progress this long at all (nobody answers): choose another target
 PROGRESS_SECONDS = 5.0
-# Far beyond any real state (a trie of n keys has fewer than 2n nodes): a
-# forged root that unfolds without end stops here, logged.
+# Far beyond any real state (a radix-16 trie of n hashed keys has about
+# n + n/15 nodes): a forged root that unfolds without end stops here, logged.
 MAX_KEYS = 1 << 30
 MAX_BYTES = 1 << 40
 MAX_SUBTREES = 2 * MAX_KEYS
