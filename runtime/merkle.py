@@ -117,15 +117,6 @@ def present(raw: bytes) -> list[bytes]:
     return [raw[offset : offset + 32] for offset in range(_HEAD, len(raw), 32)]
 
 
-def inner_raw(kids: list[bytes]) -> bytes:
-    """The stored bytes of an inner node with these 16 children."""
-    bitmap = 0
-    for slot, kid in enumerate(kids):
-        if kid != EMPTY_ROOT:
-            bitmap |= 1 << slot
-    return b"\x01" + bitmap.to_bytes(2, "big") + b"".join(kid for kid in kids if kid != EMPTY_ROOT)
-
-
 def _leaf_key(raw: bytes) -> tuple[bytes, int]:
     """A stored leaf's key and where its value starts."""
     end = 3 + int.from_bytes(raw[1:3], "big")
@@ -425,12 +416,16 @@ class _Update:
     def inner(self, kids: list[bytes]) -> bytes:
         """The subtree of these 16 children: a lone leaf rises to where its
         subtree would start (keeps roots independent of history)."""
-        present = [kid for kid in kids if kid != EMPTY_ROOT]
-        if not present:
+        bitmap, there = 0, []
+        for slot, kid in enumerate(kids):
+            if kid != EMPTY_ROOT:
+                bitmap |= 1 << slot
+                there.append(kid)
+        if not there:
             return EMPTY_ROOT
-        if len(present) == 1 and self._is_leaf(present[0]):
-            return present[0]
-        raw = inner_raw(kids)
+        if len(there) == 1 and self._is_leaf(there[0]):
+            return there[0]
+        raw = b"\x01" + bitmap.to_bytes(2, "big") + b"".join(there)
         node_hash = _blake2b(raw, digest_size=32).digest()
         self.fresh[node_hash] = raw
         return node_hash
