@@ -28,6 +28,7 @@ reached through the Unix socket PATH, which the executor outside joins to
 the real address (`agent.relay`).
 """
 
+import atexit
 import contextlib
 import hashlib
 import hmac
@@ -46,6 +47,7 @@ BEAT_SECONDS = 2.0  # each member bumps its counter in the store this often, tra
 SILENT_SECONDS = 20.0
 BACKENDS = ("store", "gloo", "nccl")
 TAG_BYTES = 16
+EXIT_JOIN_SECONDS = 5.0  # how long the exit waits for a beat caught inside a store call
 
 
 class GroupBroken(Exception):
@@ -58,6 +60,24 @@ def _address(rendezvous: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"a rendezvous is host:port, not {rendezvous!r}")
     return host, int(port)
+
+
+# Every beating thread, so the process stops them before the interpreter
+# finalizes: a daemon thread still inside a TCPStore call then is ended by
+# pthread_exit through pybind11's noexcept frames, and std::terminate aborts
+# the whole process ("terminate called without an active exception").
+_beats: set[tuple[threading.Event, threading.Thread]] = set()
+_beats_lock = threading.Lock()
+
+
+@atexit.register
+def stop_beats() -> None:
+    with _beats_lock:
+        beats = list(_beats)
+    for stop, _ in beats:
+        stop.set()
+    for _, thread in beats:
+        thread.join(EXIT_JOIN_SECONDS)
 
 
 def _store(rank: int, world: int, rendezvous: str, timeout: timedelta) -> tuple[Any, relay.Relay | None]:
@@ -124,16 +144,28 @@ class Group:
         elif backend == "gloo":
             group._pg = dist.ProcessGroupGloo(group._store, rank, world, span)
         else:
-            threading.Thread(target=group._beat, args=(group._store.clone(),), daemon=True).start()
+            group._start_beating()
         return group
+
+    def _start_beating(self) -> None:
+        thread = threading.Thread(
+            target=self._beat, args=(self._store.clone(),), name="group beat", daemon=True
+        )
+        with _beats_lock:
+            _beats.add((self._beating, thread))
+        thread.start()
 
     def _beat(self, store: Any) -> None:
         """On its own connection, so a long inner round never looks like a death."""
-        while not self._beating.wait(BEAT_SECONDS):
-            try:
-                store.add(f"beat/{self.rank}", 1)
-            except (RuntimeError, OSError):
-                return
+        try:
+            while not self._beating.wait(BEAT_SECONDS) and not self.broken:
+                try:
+                    store.add(f"beat/{self.rank}", 1)
+                except (RuntimeError, OSError):
+                    return
+        finally:
+            with _beats_lock:
+                _beats.discard((self._beating, threading.current_thread()))
 
     def _await(self, key: str, rank: int) -> bytes:
         """The value under `key` once member `rank` put it; a member that
