@@ -16,6 +16,7 @@ parameters are accepted and ignored. Errors come in OpenAI's shape:
 import base64
 import json
 import logging
+import re
 import secrets
 import struct
 import time
@@ -25,9 +26,11 @@ from node.api_fine_tuning import MAX_FILE, FineTuning
 from node.api_keys import ApiKey, ApiKeys
 from node.api_sessions import ApiError, SessionBroker
 from node.api_stream import EventStream
-from node.http import App, Receive, Scope, Send, with_lifespan
+from node.http import App, BodyRefused, Receive, Scope, Send, read_body, with_lifespan
+from node.rpc_ws_clients import address_key
 from node.serve_http import serve_over_http
 from node.serve_http_client import PATH
+from node.trace_limit import TraceLimit
 from runtime.crypto import Keypair, to_address
 from runtime.pallets import registry
 from runtime.pallets.job_types import JobKind
@@ -54,29 +57,26 @@ async def _send(send: Send, status: int, body: bytes, content_type: bytes = b"ap
 
 
 async def _read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError(400, "disconnected", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "too_large", f"a request body is at most {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    try:
+        body = await read_body(receive, limit)
+    except BodyRefused as exc:
+        raise ApiError(exc.status, "too_large" if exc.status == 413 else "timeout", str(exc)) from None
+    if body is None:
+        raise ApiError(400, "disconnected", "the client went away")
+    return body
 
 
 async def _read_json(receive: Receive) -> Any:
     try:
         body = json.loads(await _read_body(receive) or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise ApiError(400, "invalid_json", "the body is not JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body is a JSON object")
     return body
+
+
+_JOB_ID = re.compile(r"[0-9]{1,20}", re.ASCII)  # a job's number is a u64
 
 
 def _route_name(path: str) -> str:
@@ -97,23 +97,54 @@ def _max_tokens(body: dict[str, Any]) -> int:
     return value
 
 
+def _client_key(scope: Scope) -> str:
+    """Whom a per-client cap counts: one IPv6 /64 is one host's to use.
+    Loopback addresses stay apart: this machine's own users are trusted."""
+    host = str((scope.get("client") or ("?",))[0])
+    key = address_key(host)
+    return host if key is None or key == "loopback" else key
+
+
+def chat_messages(messages: Any) -> list[dict[str, str]]:
+    """A chat request's messages as role and text, content parts joined."""
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "invalid_messages", "messages is a non-empty list")
+    plain = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):  # content parts: the text ones
+            texts = [p.get("text", "") for p in content if isinstance(p, dict)]
+            if not all(isinstance(text, str) for text in texts):
+                raise ApiError(400, "invalid_messages", "a content part's text is a string")
+            content = "".join(texts)
+        if not isinstance(content, str):
+            raise ApiError(400, "invalid_messages", "every message has a role and text content")
+        plain.append({"role": str(message.get("role")), "content": content})
+    return plain
+
+
 class OpenAiApi:
     def __init__(self, node: Any, broker: SessionBroker, keys: ApiKeys, counter: Any = None) -> None:
         self.node, self.broker, self.keys = node, broker, keys
         self.counter = counter  # a prometheus Counter labelled (route, status), or None
-        self.in_flight = 0
-        self.per_client: dict[str, int] = {}  # requests being served per client address
+        # requests being served, per pool: the keyed API's and the desk's
+        # (no key: a stranger's slow bodies there must not lock key holders out)
+        self.in_flight = {"api": 0, "serve": 0}
+        self.per_client: dict[str, int] = {}  # per client address (the desk's prefixed `serve `)
         self.tuning = FineTuning(node, broker)
+        self.traces = TraceLimit(log, "API route")
 
     def app(self) -> App:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            client = str((scope.get("client") or ("?",))[0])
-            if self.in_flight >= MAX_IN_FLIGHT or self.per_client.get(client, 0) >= MAX_PER_CLIENT:
+            pool = "serve" if scope.get("path", "").rstrip("/") == PATH else "api"
+            client = _client_key(scope)
+            client = client if pool == "api" else f"serve {client}"
+            if self.in_flight[pool] >= MAX_IN_FLIGHT or self.per_client.get(client, 0) >= MAX_PER_CLIENT:
                 await _send(
                     send, 429, _error_body(429, "rate_limited", "too many requests at once", "rate_limit")
                 )
                 return
-            self.in_flight += 1
+            self.in_flight[pool] += 1
             self.per_client[client] = self.per_client.get(client, 0) + 1
             status = 200
             try:
@@ -121,16 +152,16 @@ class OpenAiApi:
             except ApiError as exc:
                 status = exc.status
                 await _send(send, exc.status, _error_body(exc.status, exc.code, str(exc), exc.kind))
-            except Exception as exc:  # never the node: the one request fails
+            except Exception:  # never the node: the one request fails
                 status = 500
-                log.exception("API request %s failed: %s", scope.get("path"), exc)
+                self.traces.failed(_route_name(scope.get("path", "")))
                 await _send(
                     send,
                     500,
                     _error_body(500, "internal_error", "the node failed this request", "server_error"),
                 )
             finally:
-                self.in_flight -= 1
+                self.in_flight[pool] -= 1
                 self.per_client[client] -= 1
                 if not self.per_client[client]:
                     del self.per_client[client]
@@ -152,7 +183,7 @@ class OpenAiApi:
         if path.startswith("/v1/fine_tuning/jobs/") and method == "GET":
             _, account = self._authorize(scope)
             job = path.removeprefix("/v1/fine_tuning/jobs/").removeprefix("ftjob-")
-            if not job.isdigit():
+            if not _JOB_ID.fullmatch(job) or int(job) >= 2**64:
                 raise ApiError(404, "not_found", "a fine-tuning job id is ftjob-N")
             await _send(send, 200, json.dumps(self.tuning.describe(account, int(job))).encode())
             return
@@ -246,17 +277,7 @@ class OpenAiApi:
 
     async def _chat(self, key: ApiKey, account: Keypair, body: dict[str, Any], send: Send) -> None:
         model = self._model(body, JobKind.INFERENCE)
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise ApiError(400, "invalid_messages", "messages is a non-empty list")
-        plain = []
-        for message in messages:
-            content = message.get("content") if isinstance(message, dict) else None
-            if isinstance(content, list):  # content parts: the text ones
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-            if not isinstance(content, str):
-                raise ApiError(400, "invalid_messages", "every message has a role and text content")
-            plain.append({"role": str(message.get("role")), "content": content})
+        plain = chat_messages(body.get("messages"))
         rendered = await self.broker.tokenizer(key, account, model, {"op": "chat", "messages": plain})
         await self._generate(key, account, model, str(rendered.get("prompt", "")), body, send, chat=True)
 

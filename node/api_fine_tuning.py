@@ -54,12 +54,16 @@ def uploaded_file(content_type: str, body: bytes) -> tuple[str, bytes]:
 
 def training_texts(data: bytes) -> list[str]:
     texts = []
-    for number, line in enumerate(data.decode("utf-8", errors="strict").splitlines(), 1):
+    try:
+        lines = data.decode("utf-8", errors="strict").splitlines()
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_file", "a training file is UTF-8 text") from None
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise ApiError(400, "invalid_file", f"line {number} is not JSON") from None
         if not isinstance(row, dict):
             raise ApiError(400, "invalid_file", f"line {number} is not an object")

@@ -8,7 +8,9 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio import serve
+from hypercorn.trio.tcp_server import TCPServer
 
 from node.dashboard_app import Dashboard
 from node.rpc import INVALID_REQUEST, RpcHandler
@@ -19,6 +21,43 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("vcoin.rpc")
+# The whole body of a request must arrive within this: one that never ends
+# would hold its connection, and whatever slot the request took, forever
+# (hypercorn's keep-alive timer stops once the headers are in).
+BODY_SECONDS = 30.0
+# A client that takes none of an answer's next SEND_PIECE bytes for this
+# long is not reading: its connection is closed.
+SEND_STALL_SECONDS = 30.0
+SEND_PIECE = 64 * 1024
+# Batches answered at once: each answer is built whole before it is sent (up
+# to the handler's cap, tens of MiB), so their number bounds the memory.
+BATCHES_AT_ONCE = 2
+
+
+class BodyRefused(Exception):
+    """A request body past its size or its time: answered with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request's whole body, or None when the client went away."""
+    chunks, size = [], 0
+    with trio.move_on_after(BODY_SECONDS):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyRefused(413, f"a request body is at most {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+    raise BodyRefused(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
@@ -68,13 +107,13 @@ def with_lifespan(inner: App, websocket: App | None = None) -> App:
 
 
 def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) -> App:
-    too_large = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "error": {"code": INVALID_REQUEST, "message": f"Request larger than {max_body} bytes"},
-            "id": None,
-        }
-    ).encode()
+    def refused(message: str) -> bytes:
+        return json.dumps(
+            {"jsonrpc": "2.0", "error": {"code": INVALID_REQUEST, "message": message}, "id": None}
+        ).encode()
+
+    too_large = refused(f"Request larger than {max_body} bytes")
+    batches = trio.Semaphore(BATCHES_AT_ONCE)
     dashboard = Dashboard()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,20 +130,18 @@ def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) ->
         if declared is not None and declared.isdigit() and int(declared) > max_body:
             await _respond(send, 413, too_large)
             return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > max_body:
-                await _respond(send, 413, too_large)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        answer = await answer_between(handler, b"".join(chunks))
+        try:
+            body = await read_body(receive, max_body)
+        except BodyRefused as exc:
+            await _respond(send, exc.status, too_large if exc.status == 413 else refused(str(exc)))
+            return
+        if body is None:
+            return
+        if body.lstrip()[:1] == b"[":  # a batch: its answer may be up to the handler's cap
+            async with batches:
+                answer = await answer_between(handler, body)
+        else:
+            answer = await answer_between(handler, body)
         if answer is None:
             await _respond(send, 204, b"")
         else:
@@ -113,10 +150,46 @@ def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) ->
     return with_lifespan(app, websocket)
 
 
+def _bound_sends() -> None:
+    """Give up on a client that reads nothing for SEND_STALL_SECONDS.
+
+    hypercorn writes each answer inside a shielded cancel scope, so a client
+    that never reads (a WebSocket subscriber, pipelined HTTP requests) holds
+    its connection, its task and its slot for as long as it stays connected:
+    no cancellation reaches the write. Here the write goes in pieces, each
+    with its own deadline inside the shield; a stalled piece closes the
+    stream, which ends the connection as a client's disconnect would."""
+    if getattr(TCPServer.protocol_send, "bounded", False):
+        return
+
+    async def protocol_send(self: TCPServer, event: Event) -> None:
+        if not isinstance(event, RawData):
+            return await unbounded(self, event)
+        async with self.send_lock:
+            try:
+                with trio.CancelScope(shield=True):
+                    data = memoryview(event.data)
+                    for start in range(0, len(data), SEND_PIECE):
+                        with trio.move_on_after(SEND_STALL_SECONDS) as stall:
+                            await self.stream.send_all(data[start : start + SEND_PIECE])
+                        if stall.cancelled_caught:
+                            log.info("HTTP client %s stopped reading: closed", self.protocol.client)
+                            await self.stream.aclose()
+                            raise trio.ClosedResourceError
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+        return None
+
+    unbounded = TCPServer.protocol_send
+    protocol_send.bounded = True  # type: ignore[attr-defined]
+    TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
+
+
 async def serve_app(
     app: App, host: str, port: int, what: str, task_status: Any = trio.TASK_STATUS_IGNORED,
     max_ws_message: int | None = None,
 ) -> None:  # fmt: skip
+    _bound_sends()
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None

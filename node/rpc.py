@@ -11,9 +11,10 @@ clients that trigger it in a loop cannot fill the disk with logs.
 
 import json
 import logging
-import time
 from collections.abc import Callable, Generator
 from typing import Any
+
+from node.trace_limit import TraceLimit
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -26,7 +27,6 @@ TX_ALREADY_IMPORTED = 1013
 TX_PRIORITY_TOO_LOW = 1014
 MAX_BATCH = 100
 MAX_BATCH_ANSWER = 64 * 1024 * 1024
-TRACE_EVERY = 60.0  # seconds between two logged tracebacks of one method
 BATCH_TOO_LARGE = -32010
 
 log = logging.getLogger("vcoin.rpc")
@@ -59,8 +59,7 @@ def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[s
 class RpcHandler:
     def __init__(self, methods: dict[str, Method]) -> None:
         self.methods = methods
-        self._traced: dict[str, float] = {}  # keys: names in the method table only
-        self._untraced: dict[str, int] = {}
+        self.traces = TraceLimit(log, "RPC method")  # names: the method table's only
 
     def handle(self, body: bytes, max_answer: int | None = None) -> bytes | None:
         steps = self.steps(body, max_answer)
@@ -108,15 +107,6 @@ class RpcHandler:
                 size += len(answers[-1])
         return b"[" + b",".join(answers) + b"]" if answers else None
 
-    def _failed(self, method: str) -> None:
-        now = time.monotonic()
-        if now - self._traced.get(method, -TRACE_EVERY) < TRACE_EVERY:
-            self._untraced[method] = self._untraced.get(method, 0) + 1
-            return
-        self._traced[method] = now
-        hidden = self._untraced.pop(method, 0)
-        log.exception("RPC method %s failed (%d more failures since its last trace)", method, hidden)
-
     def _one(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict):
             return _error(None, INVALID_REQUEST, "Invalid request: not an object")
@@ -144,6 +134,6 @@ class RpcHandler:
             except OverflowError:  # a number too large for a key or a field
                 answer = _error(request_id, INVALID_PARAMS, "Invalid params: a number out of range")
             except Exception:
-                self._failed(method)
+                self.traces.failed(method)
                 answer = _error(request_id, INTERNAL_ERROR, "Internal error")
         return None if notification else answer

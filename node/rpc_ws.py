@@ -111,6 +111,7 @@ class WebSocketRpc:
         """A dropped client: cancelling its tasks ends the app, and hypercorn the socket."""
         await connection.kicked.wait()
         log.info("WebSocket client %s dropped: %s", connection.address, connection.why)
+        self.hub.close(connection)  # its slot now: its last write may take a while to give up
         scope.cancel()
 
     async def _expire(self, connection: Connection, scope: trio.CancelScope) -> None:

@@ -10,7 +10,7 @@ user's node not connected to the provider's over p2p still reaches its desk
 
 import msgpack
 
-from node.http import Receive, Send
+from node.http import BodyRefused, Receive, Send, read_body
 from node.serve_http_client import CONTENT_TYPE, frame
 from node.serve_limits import MAX_REQUEST_FRAME
 from node.serve_protocol import answer
@@ -19,22 +19,20 @@ from offchain.serving import ServingDesk
 
 async def serve_over_http(desk: ServingDesk | None, receive: Receive, send: Send) -> None:
     """Answer one request frame with this node's desk, streaming its frames."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        body += message.get("body", b"")
-        if len(body) > MAX_REQUEST_FRAME:
-            await _plain(send, 413, b"a serve request is one frame of at most %d bytes" % MAX_REQUEST_FRAME)
-            return
-        if not message.get("more_body", False):
-            break
     try:
-        request = msgpack.unpackb(bytes(body), raw=False, strict_map_key=False)
+        body = await read_body(receive, MAX_REQUEST_FRAME)
+    except BodyRefused as exc:
+        await _plain(send, exc.status, f"a serve request is one frame: {exc}".encode())
+        return
+    if body is None:
+        return
+    try:
+        request = msgpack.unpackb(body, raw=False, strict_map_key=False)
         if not isinstance(request, dict) or request.get("op") not in ("serve", "tokenizer", "hello"):
             raise ValueError("a serve request is a map with op serve, tokenizer or hello")
-    except (ValueError, msgpack.UnpackException) as exc:
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
+        # msgpack raises TypeError for a map keyed by a list, RecursionError
+        # (not its own StackError) for some nestings: bad input either way
         await _plain(send, 400, f"not a serve request: {exc}".encode())
         return
     started = False
