@@ -22,6 +22,7 @@ from genesis.spec import load_spec
 from node import node_ops
 from node.block_pruning import MIN_KEEP
 from node.chain import DEFAULT_STATE_CACHE_MB
+from node.fd_limit import raise_fd_limit
 from node.keystore import Keystore, KeystoreError, is_dev_key, resolve_key
 from node.node_ops import default_base_path
 from node.p2p_addresses import default_listen_hosts
@@ -267,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
         if args.worker and key is None:
             raise KeystoreError("--worker needs --key NAME: the provider account that signs results")
         load_test_plugin()
+        raise_fd_limit()
         node = Node(config)
         trio.run(node.run)
     except BaseExceptionGroup as group:  # a server task failed inside the node's nursery
