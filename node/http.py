@@ -21,10 +21,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("vcoin.rpc")
-# The whole body of a request must arrive within this: one that never ends
-# would hold its connection, and whatever slot the request took, forever
-# (hypercorn's keep-alive timer stops once the headers are in).
+# A request body must arrive within BODY_SECONDS plus its size at BODY_RATE
+# bytes a second: one that never ends would hold its connection, and
+# whatever slot the request took, forever (hypercorn's keep-alive timer
+# stops once the headers are in); a large upload on a slow link still fits.
 BODY_SECONDS = 30.0
+BODY_RATE = 32 * 1024
 # A client that takes none of an answer's next SEND_PIECE bytes for this
 # long is not reading: its connection is closed.
 SEND_STALL_SECONDS = 30.0
@@ -45,19 +47,25 @@ class BodyRefused(Exception):
 async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The request's whole body, or None when the client went away."""
     chunks, size = [], 0
-    with trio.move_on_after(BODY_SECONDS):
-        while True:
+    start = trio.current_time()
+    while True:
+        message: dict[str, Any] | None = None
+        with trio.move_on_at(start + BODY_SECONDS + size / BODY_RATE):
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise BodyRefused(413, f"a request body is at most {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-    raise BodyRefused(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")
+        if message is None:
+            raise BodyRefused(
+                408,
+                f"the request body did not arrive in time ({BODY_SECONDS:.0f} s, then {BODY_RATE} bytes/s)",
+            )
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyRefused(413, f"a request body is at most {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:

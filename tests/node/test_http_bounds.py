@@ -85,8 +85,29 @@ def test_a_body_that_never_ends_is_answered_408_in_its_time(monkeypatch: pytest.
         await stream.send_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
         with trio.fail_after(30):  # without the deadline: never
             answer = await _response(stream)
-        assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 1 s" in answer
+        assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive in time (1 s" in answer
         await _health(port)
+
+    _with_rpc(test)
+
+
+def test_a_body_that_keeps_coming_at_the_rate_is_read_past_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline grows with what arrived: a large upload on a slow link
+    is not cut at the grace period."""
+    monkeypatch.setattr(node.http, "BODY_SECONDS", 1.0)
+    monkeypatch.setattr(node.http, "BODY_RATE", 1000)
+
+    async def test(port: int) -> None:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "system_health"}).encode() + b" " * 3000
+        stream = await _connect(port)
+        await stream.send_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+        started = trio.current_time()
+        for start in range(0, len(body), 250):  # 2,500 bytes a second: twice the rate asked
+            await stream.send_all(body[start : start + 250])
+            await trio.sleep(0.1)
+        assert trio.current_time() - started > 1.0  # past the grace alone
+        with trio.fail_after(30):
+            assert b'"ok": true' in await _response(stream)
 
     _with_rpc(test)
 
