@@ -70,14 +70,20 @@ _beats: set[tuple[threading.Event, threading.Thread]] = set()
 _beats_lock = threading.Lock()
 
 
+_exiting = False  # set by the exit: a group formed after it does not beat
+
+
 @atexit.register
 def stop_beats() -> None:
+    global _exiting
     with _beats_lock:
+        _exiting = True
         beats = list(_beats)
     for stop, _ in beats:
         stop.set()
     for _, thread in beats:
-        thread.join(EXIT_JOIN_SECONDS)
+        if thread.is_alive():
+            thread.join(EXIT_JOIN_SECONDS)
 
 
 def _store(rank: int, world: int, rendezvous: str, timeout: timedelta) -> tuple[Any, relay.Relay | None]:
@@ -152,8 +158,15 @@ class Group:
             target=self._beat, args=(self._store.clone(),), name="group beat", daemon=True
         )
         with _beats_lock:
+            if _exiting:
+                return
             _beats.add((self._beating, thread))
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            with _beats_lock:
+                _beats.discard((self._beating, thread))
+            raise
 
     def _beat(self, store: Any) -> None:
         """On its own connection, so a long inner round never looks like a death."""

@@ -258,12 +258,14 @@ class LocalExecutor:
         data = bytearray()  # appended in place: a large result in small reads stays linear
         want = 4
         size: int | None = None
+        # poll, not select.select: a node with many sockets open has descriptors past 1,024
+        readable = select.poll()
+        readable.register(fd, select.POLLIN)
         while len(data) < want:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], min(left, MEMORY_POLL_SECONDS))
-            if not ready:
+            if not readable.poll(min(left, MEMORY_POLL_SECONDS) * 1000):
                 self._check_memory(proc)
                 continue
             chunk = os.read(fd, want - len(data))

@@ -9,6 +9,7 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
 from hypercorn.trio.tcp_server import TCPServer
 
@@ -44,13 +45,14 @@ class BodyRefused(Exception):
         self.status = status
 
 
-async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request's whole body, or None when the client went away."""
+async def read_body(receive: Receive, limit: int, grace: float | None = None) -> bytes | None:
+    """The request's whole body, or None when the client went away;
+    `grace` in place of BODY_SECONDS for a route whose bodies are small."""
     chunks, size = [], 0
-    start = trio.current_time()
+    start = trio.current_time() + (BODY_SECONDS if grace is None else grace)
     while True:
         message: dict[str, Any] | None = None
-        with trio.move_on_at(start + BODY_SECONDS + size / BODY_RATE):
+        with trio.move_on_at(start + size / BODY_RATE):
             message = await receive()
         if message is None:
             raise BodyRefused(
@@ -145,6 +147,11 @@ def rpc_app(handler: RpcHandler, max_body: int, websocket: App | None = None) ->
             return
         if body is None:
             return
+        if body[:3] == b"\xef\xbb\xbf" or b"\x00" in body[:4]:
+            # JSON between systems is UTF-8 without a byte-order mark (RFC 8259);
+            # json.loads would take UTF-16 and 32 too, and hide a batch from the test below
+            await _respond(send, 400, refused("a JSON-RPC body is UTF-8 without a byte-order mark"))
+            return
         if body.lstrip()[:1] == b"[":  # a batch: its answer may be up to the handler's cap
             async with batches:
                 answer = await answer_between(handler, body)
@@ -193,11 +200,30 @@ def _bound_sends() -> None:
     TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
 
 
+def _http1_only() -> None:
+    """Serve HTTP/1.1 only: no cleartext HTTP/2 (`h2c`, by upgrade or by
+    prior knowledge), which hypercorn accepts unasked. Under HTTP/2 an
+    answer waits for the client's flow-control window, so a client that
+    opens none holds the request, and its slot, without ever being written
+    to: no write stalls, so `_bound_sends` never sees it. The node's
+    clients (the openai package, browsers over plain HTTP, Prometheus,
+    polkadot-js) all speak HTTP/1.1."""
+    if getattr(H11Protocol._check_protocol, "http1_only", False):
+        return
+
+    async def check_protocol(self: H11Protocol, event: Any) -> None:
+        return None  # the request is served as the HTTP/1.1 it came as
+
+    check_protocol.http1_only = True  # type: ignore[attr-defined]
+    H11Protocol._check_protocol = check_protocol  # type: ignore[method-assign]
+
+
 async def serve_app(
     app: App, host: str, port: int, what: str, task_status: Any = trio.TASK_STATUS_IGNORED,
     max_ws_message: int | None = None,
 ) -> None:  # fmt: skip
     _bound_sends()
+    _http1_only()
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None

@@ -111,8 +111,9 @@ class WebSocketRpc:
         """A dropped client: cancelling its tasks ends the app, and hypercorn the socket."""
         await connection.kicked.wait()
         log.info("WebSocket client %s dropped: %s", connection.address, connection.why)
-        self.hub.close(connection)  # its slot now: its last write may take a while to give up
+        # cancelled first: its tasks end as cancelled, not on a closed outbox
         scope.cancel()
+        self.hub.close(connection)  # its slot now: its last write may take a while to give up
 
     async def _expire(self, connection: Connection, scope: trio.CancelScope) -> None:
         """Close a client that neither asks nor listens, so it holds no slot."""
