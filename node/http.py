@@ -49,7 +49,8 @@ async def read_body(receive: Receive, limit: int, grace: float | None = None) ->
     """The request's whole body, or None when the client went away;
     `grace` in place of BODY_SECONDS for a route whose bodies are small."""
     chunks, size = [], 0
-    start = trio.current_time() + (BODY_SECONDS if grace is None else grace)
+    grace = BODY_SECONDS if grace is None else grace
+    start = trio.current_time() + grace
     while True:
         message: dict[str, Any] | None = None
         with trio.move_on_at(start + size / BODY_RATE):
@@ -57,7 +58,7 @@ async def read_body(receive: Receive, limit: int, grace: float | None = None) ->
         if message is None:
             raise BodyRefused(
                 408,
-                f"the request body did not arrive in time ({BODY_SECONDS:.0f} s, then {BODY_RATE} bytes/s)",
+                f"the request body did not arrive in time ({grace:g} s, then {BODY_RATE} bytes/s)",
             )
         if message["type"] == "http.disconnect":
             return None
